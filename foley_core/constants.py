@@ -1,0 +1,19 @@
+"""Fixed signal conventions shared by every module (the paper's audio and video rates)."""
+
+MODEL_SR = 16_000          # the model's audio rate (Hz); its bandwidth is 8 kHz
+N_MELS = 64
+N_FFT = 1024
+HOP_LENGTH = 160           # 100 mel frames per second at MODEL_SR
+MEL_FPS = MODEL_SR // HOP_LENGTH
+
+CURVE_FPS = 10             # loudness curve points per second (TLM)
+VIDEO_FPS = 4              # frames per second seen by the Mask-Attention Module
+VIDEO_SIZE = 224           # frame side for the model's visual encoder
+
+EXPORT_SR = 48_000         # export rate for WAV/MP4
+EXPORT_SUBTYPE = "PCM_24"  # 24-bit WAV
+
+# Input limits: bigger files are refused with a clear message instead of exhausting memory.
+MAX_VIDEO_SECONDS = 600.0
+MAX_VIDEO_PIXELS = 3840 * 2160
+MAX_GENERATION_SECONDS = 120.0
