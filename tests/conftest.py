@@ -1,0 +1,46 @@
+"""Shared pytest fixtures: the read-only shared data folder and cached generated test media."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+SHARED_DIR = TESTS_DIR.parents[1] / "shared"   # the repo's sibling: /work/shared
+
+if str(TESTS_DIR) not in sys.path:      # so that tests can `import media_fixtures`
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared (sfx/, videos/, FACTS.md); the test is skipped when it is absent."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DIR}")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def media_factory(tmp_path_factory) -> Callable[..., Path]:
+    """`media_factory("make_video", "clip.mp4", seconds=2, ...)` -> Path, made once per session.
+
+    The first argument names a function of tests/media_fixtures.py that takes the output path
+    first. Files are shared between tests: treat them as read-only.
+    """
+    import media_fixtures
+
+    root = tmp_path_factory.mktemp("media")
+    cache: dict[tuple, Path] = {}
+
+    def make(kind: str, name: str, **kwargs) -> Path:
+        key = (kind, name, repr(sorted(kwargs.items())))
+        if key not in cache:
+            folder = root / f"{len(cache):03d}"
+            folder.mkdir()
+            cache[key] = getattr(media_fixtures, kind)(folder / name, **kwargs)
+        return cache[key]
+
+    return make
