@@ -1,0 +1,276 @@
+"""Deliverables: the mastered mix as WAV, a stems zip for a DAW, and the MP4 with the new sound.
+
+All WAVs are standard RIFF WAV, 48 kHz, 24-bit PCM, stereo, starting at the video's time 0 and
+lasting the whole video (or, without a video, until the last stem ends), so they line up in any
+DAW. Every output is written atomically: a failure leaves no partial file and keeps an older one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from foley_core import audio_io, media, mixing
+from foley_core.atomic import atomic_path
+from foley_core.constants import EXPORT_SR, MODEL_SR
+from foley_core.errors import FoleyError
+from foley_core.project import Project, Stem
+
+FROM_PROJECT = "project"   # default for target_lufs / ceiling_dbtp: use the project's export settings
+MIX_NAME = "mix.wav"
+
+
+class ExportError(FoleyError):
+    """An export cannot be made (nothing to export, no video for an MP4, an unwritable path)."""
+
+
+@dataclass
+class MasteredMix:
+    """The project's mix after `mixing.master`: float32 `(n, 2)` at `sr`, and the master report."""
+
+    audio: np.ndarray
+    sr: int
+    report: dict
+
+
+def _settings(project: Project, target_lufs: Any, ceiling_dbtp: Any) -> tuple[float | None, float]:
+    target = project.export.target_lufs if target_lufs == FROM_PROJECT else target_lufs
+    ceiling = project.export.ceiling_dbtp if ceiling_dbtp == FROM_PROJECT else ceiling_dbtp
+    return target, float(ceiling)
+
+
+def master_project(project: Project, *, target_lufs: float | None | str = FROM_PROJECT,
+                   ceiling_dbtp: float | str = FROM_PROJECT) -> MasteredMix:
+    """Mix the whole project at 48 kHz from time 0 and master it (loudness target, true-peak ceiling)."""
+    target, ceiling = _settings(project, target_lufs, ceiling_dbtp)
+    if project.duration_s <= 0:
+        raise ExportError(f"nothing to export: project {project.name!r} has no video and no stems")
+    mix = project.mix(EXPORT_SR)
+    audio, report = mixing.master(mix, EXPORT_SR, target_lufs=target, ceiling_dbtp=ceiling)
+    return MasteredMix(audio, EXPORT_SR, report)
+
+
+def _check_suffix(path: Path, suffix: str, what: str) -> Path:
+    if path.suffix.lower() != suffix:
+        raise ExportError(f"the {what} is written as {suffix[1:].upper()}; give a file name ending in "
+                          f"{suffix} (got '{path.name}')")
+    if path.is_dir():
+        raise ExportError(f"cannot write the {what} to '{path}': it is a folder; give a file name")
+    return path
+
+
+def _os_error(path: Path, err: OSError) -> ExportError:
+    return ExportError(f"cannot write '{path}': {err.strerror or err}; choose a writable folder")
+
+
+def export_mix_wav(project: Project, path: str | os.PathLike, *,
+                   target_lufs: float | None | str = FROM_PROJECT, ceiling_dbtp: float | str = FROM_PROJECT,
+                   mastered: MasteredMix | None = None) -> dict:
+    """Write the mastered mix (48 kHz, 24-bit, stereo, full length from 0); return the master report.
+
+    `target_lufs` / `ceiling_dbtp` default to the project's export settings; pass `mastered`
+    (from `master_project`) to reuse a mix already rendered for another output.
+    """
+    path = _check_suffix(Path(path), ".wav", "mix")
+    mastered = mastered or master_project(project, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
+    try:
+        with atomic_path(path) as tmp:
+            audio_io.write_export_wav(tmp, mastered.audio, mastered.sr)
+    except OSError as err:
+        raise _os_error(path, err) from None
+    return {**mastered.report, "path": str(path), "sr": EXPORT_SR, "bits": 24, "channels": 2}
+
+
+def slugify(text: str, max_len: int = 40) -> str:
+    """A file-name-safe ASCII slug: 'Door slam, heavy!' -> 'door_slam_heavy' ('stem' if empty)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")[:max_len].rstrip("_")
+    return slug or "stem"
+
+
+def stem_file_names(stems: list[Stem]) -> list[str]:
+    """`01_<slug of caption>.wav`, numbered in project order."""
+    width = max(2, len(str(len(stems))))
+    return [f"{k + 1:0{width}d}_{slugify(s.caption or s.name)}.wav" for k, s in enumerate(stems)]
+
+
+def _fmt_pan(pan: float) -> str:
+    if abs(pan) < 1e-6:
+        return "centre"
+    return f"{abs(pan) * 100:.0f}% {'left' if pan < 0 else 'right'}"
+
+
+def _fmt_db(value: float | None, unit: str) -> str:
+    return "n/a (silence)" if value is None else f"{value:.1f} {unit}"
+
+
+def _readme(project: Project, entries: list[tuple[str, Stem, float]], excluded: list[Stem],
+            mastered: MasteredMix, n_samples: int) -> str:
+    r = mastered.report
+    duration_s = n_samples / EXPORT_SR
+    lines = [
+        f"Foley studio export: {project.name}",
+        f"Exported {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
+        "",
+        f"Every WAV in this archive is {EXPORT_SR} Hz, 24-bit PCM, stereo. Each one starts at 0:00 of the "
+        f"{'video' if project.video_path else 'timeline'}",
+        f"and lasts {duration_s:.3f} s ({n_samples} samples), so they line up when placed at the start of a "
+        "DAW session.",
+        "",
+        "Files:",
+    ]
+    if r.get("target_lufs") is None:
+        loud = "no loudness normalisation"
+    else:
+        loud = f"loudness normalised to {r['target_lufs']:g} LUFS"
+    limiter = (f"the true-peak limiter reduced peaks by up to {r['limiter_reduction_db']:.1f} dB"
+               if r.get("limited") else "no limiting was needed")
+    lines += [
+        f"  {MIX_NAME}: the mix of the stems below, mastered: {loud} (measured "
+        f"{_fmt_db(r.get('lufs_after'), 'LUFS')} integrated, ITU-R BS.1770-4), true peak "
+        f"{_fmt_db(r.get('true_peak_dbtp_after'), 'dBTP')} (ceiling {r['ceiling_dbtp']:g} dBTP); {limiter}.",
+    ]
+    for name, stem, peak_db in entries:
+        m, st = stem.mix, stem.settings
+        trim_end = "end" if m.trim_end_s is None else f"{m.trim_end_s:.3f} s"
+        lines.append(
+            f"  {name}: stem \"{stem.name}\" (caption: \"{st.caption}\"), starts at {m.offset_s:.3f} s, "
+            f"gain {m.gain_db:+.1f} dB, pan {_fmt_pan(m.pan)}, fade in {m.fade_in_s:.3f} s / out "
+            f"{m.fade_out_s:.3f} s, source trimmed to {m.trim_start_s:.3f} s - {trim_end}; made by "
+            f"{st.model.backend}{f' ({st.model.weights_id})' if st.model.weights_id else ''}, seed {st.seed}, "
+            f"{st.steps} steps.")
+        if peak_db > 0.0:
+            lines.append(f"      WARNING: this stem peaks at {peak_db:+.1f} dBFS with its gain and was clipped "
+                         "to full scale in the 24-bit file; lower its gain and export again.")
+    if excluded:
+        lines += ["", "Not included (muted, or not soloed while other stems are):"]
+        lines += [f"  \"{s.name}\" (caption: \"{s.caption}\")" for s in excluded]
+    gain = r.get("gain_db", 0.0)
+    lines += [
+        "",
+        "The stems are not mastered: each carries its own gain, pan, fades, trim and placement, but",
+        f"not the mix's loudness gain ({gain:+.1f} dB) or limiter. Their sum is the mix before mastering.",
+        "",
+        "Sample rate and bandwidth:",
+    ]
+    rates = sorted({s.sr for _, s, _ in entries})
+    if not rates:
+        lines.append("  There are no stems in this export.")
+    else:
+        rate_text = ", ".join(f"{sr} Hz" for sr in rates)
+        lines.append(f"  The session and these files run at {EXPORT_SR} Hz, but the stems' audio was generated at "
+                     f"{rate_text} and")
+        lines.append(f"  upsampled to {EXPORT_SR // 1000} kHz for delivery. The model's native rate is {MODEL_SR} Hz, "
+                     f"i.e. at most {MODEL_SR // 2000} kHz of bandwidth.")
+        if max(rates) < EXPORT_SR:
+            lines.append(f"  There is no content above {max(rates) / 2000:g} kHz: upsampling adds no "
+                         "detail; this is expected, not a fault of the export.")
+    if any(s.settings.reference is not None for _, s, _ in entries):
+        lines += ["", "Some stems were made from library sounds: see ATTRIBUTION.txt for their licences."]
+    return "\n".join(lines) + "\n"
+
+
+def _attribution(entries: list[tuple[str, Stem, float]]) -> str | None:
+    refs = [(name, s) for name, s, _ in entries if s.settings.reference is not None]
+    if not refs:
+        return None
+    lines = ["Library sounds used in this export", ""]
+    for name, s in refs:
+        ref = s.settings.reference
+        lines += [
+            f"{name} was made from library clip '{ref.clip_id}'"
+            + (f" (\"{ref.caption}\")" if ref.caption else "") + ":",
+            f"  Licence: {ref.licence or 'not recorded'}",
+            f"  Attribution: {ref.attribution or 'not recorded'}",
+        ]
+        if ref.path:
+            lines.append(f"  Source: {ref.path}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def export_stems_zip(project: Project, path: str | os.PathLike, *,
+                     target_lufs: float | None | str = FROM_PROJECT, ceiling_dbtp: float | str = FROM_PROJECT,
+                     mastered: MasteredMix | None = None) -> dict:
+    """Write a zip of the audible stems, the mastered mix, README.txt and (if needed) ATTRIBUTION.txt.
+
+    Each stem is bounced full length from time 0 with its offset, gain, pan, fades and trim
+    (48 kHz, 24-bit, stereo; all files the same length). Returns a report: file names, the
+    master report, excluded (muted / not soloed) stems, clipped stems.
+    """
+    path = _check_suffix(Path(path), ".zip", "stems archive")
+    mastered = mastered or master_project(project, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
+    n_samples = mastered.audio.shape[0]
+    rendered = project.render_stems(EXPORT_SR)
+    plays = mixing.audible(rendered)
+    included = [s for s, p in zip(project.stems, plays) if p]
+    excluded = [s for s, p in zip(project.stems, plays) if not p]
+    names = stem_file_names(included)
+    entries: list[tuple[str, Stem, float]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="foley_stems_") as work, atomic_path(path) as tmp:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+                mix_file = Path(work) / MIX_NAME
+                audio_io.write_export_wav(mix_file, mastered.audio, mastered.sr)
+                zf.write(mix_file, MIX_NAME)
+                mix_file.unlink()
+                bounces = [r for r, p in zip(rendered, plays) if p]
+                for name, stem, bounce in zip(names, included, bounces):
+                    audio = bounce.audio
+                    if audio.shape[0] != n_samples:  # same timeline as the mix, by construction
+                        raise ExportError(f"internal length mismatch for stem '{stem.name}'")
+                    peak = float(np.abs(audio).max()) if audio.size else 0.0
+                    peak_db = mixing.gain_to_db(peak) if peak > 0 else -np.inf
+                    entries.append((name, stem, peak_db))
+                    f = Path(work) / name
+                    audio_io.write_export_wav(f, audio, EXPORT_SR)
+                    zf.write(f, name)
+                    f.unlink()
+                zf.writestr("README.txt", _readme(project, entries, excluded, mastered, n_samples))
+                attribution = _attribution(entries)
+                if attribution is not None:
+                    zf.writestr("ATTRIBUTION.txt", attribution)
+    except OSError as err:
+        raise _os_error(path, err) from None
+    return {
+        "path": str(path),
+        "files": [MIX_NAME, *names, "README.txt", *(["ATTRIBUTION.txt"] if attribution else [])],
+        "excluded_stems": [s.name for s in excluded],
+        "clipped_stems": [name for name, _, peak_db in entries if peak_db > 0.0],
+        "master": mastered.report,
+    }
+
+
+def export_mp4(project: Project, path: str | os.PathLike, *, original_audio: str = "drop",
+               original_gain_db: float = -12.0, target_lufs: float | None | str = FROM_PROJECT,
+               ceiling_dbtp: float | str = FROM_PROJECT, mastered: MasteredMix | None = None) -> dict:
+    """Mux the mastered mix into a copy of the project's video (AAC stereo 48 kHz) via media.mux_mp4.
+
+    `original_audio`: 'drop', 'track' (kept as a second track) or 'mix' (under the new sound at
+    `original_gain_db`; the loudness target applies to the new sound only, so mixing the
+    original in makes the result louder). AAC encoding can move true peaks by a fraction of a dB.
+    """
+    path = _check_suffix(Path(path), ".mp4", "video")
+    if project.video_path is None:
+        raise ExportError(f"project {project.name!r} has no video, so there is nothing to make an MP4 of; "
+                          "export the mix as WAV instead")
+    if not project.video_path.is_file():
+        raise ExportError(f"the project's video '{project.video_path}' is missing; put it back or relink the "
+                          "video, then export again")
+    mastered = mastered or master_project(project, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
+    try:
+        with atomic_path(path) as tmp:
+            media.mux_mp4(project.video_path, mastered.audio, mastered.sr, tmp,
+                          original_audio=original_audio, original_gain_db=original_gain_db)
+    except OSError as err:
+        raise _os_error(path, err) from None
+    return {**mastered.report, "path": str(path), "original_audio": original_audio}

@@ -1,0 +1,922 @@
+"""Stems and projects: the versioned project folder, atomic save, load with clear errors, autosave.
+
+Folder format (version 1):
+
+    PROJECT_DIR/project.json          {"format": "foley-studio-project", "version": 1, ...}
+    PROJECT_DIR/stems/<id>-<hash>.wav       the model's audio, mono 32-bit float WAV at its own rate
+    PROJECT_DIR/stems/<id>-<hash>_mask.png  an image mask (8-bit greyscale), when the stem has one
+    PROJECT_DIR/media/<video file>          only with `save_project(..., copy_video=True)`
+
+Stem files are content-addressed (`<hash>` is a digest of the samples), so saving never
+overwrites a file the previous project.json still needs: the files are written first (each
+atomically), project.json is replaced last by an atomic rename (the commit point), and only then
+are files no longer referenced removed. A crash at any moment leaves the previous good copy, and
+an unchanged stem is never written twice (which is what makes autosave after every action cheap).
+
+Stem audio and mask arrays are made read-only: `Project.copy()` shares them between snapshots.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from foley_core import audio_io
+from foley_core.atomic import atomic_path, write_text_atomic
+from foley_core.constants import CURVE_FPS, EXPORT_SR
+from foley_core.errors import CurveError, FoleyError, MaskError, ProjectError
+
+FORMAT = "foley-studio-project"
+FORMAT_VERSION = 1
+PROJECT_FILE = "project.json"
+STEMS_DIR = "stems"
+MEDIA_DIR = "media"
+MASK_KINDS = ("none", "box", "image", "track")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _readonly(array: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """A read-only C-contiguous copy (or the array itself if it already is one)."""
+    if isinstance(array, np.ndarray) and array.dtype == dtype and not array.flags.writeable \
+            and array.flags.c_contiguous:
+        return array
+    out = np.array(array, dtype=dtype, copy=True, order="C")
+    out.flags.writeable = False
+    return out
+
+
+def _eq(a: Any, b: Any) -> bool:
+    """Equality that compares numpy arrays by value (dtype and shape included)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and np.array_equal(a, b))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_eq(a[k], b[k]) for k in a)
+    return a == b
+
+
+class _ArrayEq:
+    """Dataclass mixin: field-by-field equality with numpy arrays compared by value."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(_eq(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # mutable
+
+
+# --- stem description ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class MaskSpec(_ArrayEq):
+    """The region of the video a stem was made for.
+
+    kind 'none': the whole frame; 'box': `box` = (x0, y0, x1, y1) in video pixels; 'image': a
+    float32 `(H, W)` mask in [0, 1] (saved as an 8-bit PNG beside the WAV, so it comes back
+    quantised to 1/255: a binary mask round-trips exactly); 'track': `track_id` and per-frame
+    boxes `track_boxes` = ((time_s, x0, y0, x1, y1), ...).
+    """
+
+    kind: str = "none"
+    box: tuple[float, float, float, float] | None = None
+    image: np.ndarray | None = None
+    track_id: int | None = None
+    track_boxes: tuple[tuple[float, float, float, float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in MASK_KINDS:
+            raise MaskError(f"unknown mask kind {self.kind!r}; use one of {', '.join(MASK_KINDS)}")
+        if self.box is not None:
+            self.box = _check_box(self.box, "the mask box")
+        if self.kind == "box" and self.box is None:
+            raise MaskError("a 'box' mask needs box coordinates (x0, y0, x1, y1)")
+        if self.image is not None:
+            image = np.asarray(self.image)
+            if image.ndim != 2 or image.size == 0:
+                raise MaskError(f"a mask image must be a 2-D (height, width) array; got shape {image.shape}")
+            image = image.astype(np.float32)
+            if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 1:
+                raise MaskError("a mask image must hold values between 0 and 1")
+            self.image = _readonly(image)
+        if self.kind == "image" and self.image is None:
+            raise MaskError("an 'image' mask needs the mask image")
+        if self.track_boxes is not None:
+            rows = []
+            for k, row in enumerate(self.track_boxes):
+                if len(row) != 5:
+                    raise MaskError(f"track box {k} must be (time_s, x0, y0, x1, y1); got {row!r}")
+                rows.append((float(row[0]), *_check_box(row[1:], f"track box {k}")))
+            self.track_boxes = tuple(rows)
+        if self.kind == "track" and (self.track_id is None or not self.track_boxes):
+            raise MaskError("a 'track' mask needs a track id and at least one per-frame box")
+
+
+def _check_box(box: Iterable[float], what: str) -> tuple[float, float, float, float]:
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise MaskError(f"{what} must be four numbers (x0, y0, x1, y1); got {box!r}") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+        raise MaskError(f"{what} ({x0}, {y0}, {x1}, {y1}) is empty or inverted; x1 > x0 and y1 > y0 are needed")
+    return x0, y0, x1, y1
+
+
+@dataclass(eq=False)
+class CurveSpec(_ArrayEq):
+    """A drawn loudness curve: `values` (relative, 0..1) at `times_s` (increasing, seconds)."""
+
+    times_s: np.ndarray
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        times = np.asarray(self.times_s, dtype=np.float32)
+        values = np.asarray(self.values, dtype=np.float32)
+        if times.ndim != 1 or values.shape != times.shape or times.size < 2:
+            raise CurveError(f"a loudness curve needs matching 1-D times and values with 2 or more points; "
+                             f"got shapes {times.shape} and {values.shape}")
+        if not (np.all(np.isfinite(times)) and np.all(np.isfinite(values))):
+            raise CurveError("the loudness curve contains NaN or infinite values; redraw it")
+        if np.any(np.diff(times) <= 0):
+            raise CurveError("the loudness curve's times must increase strictly")
+        if values.min() < 0 or values.max() > 1:
+            raise CurveError(f"loudness curve values must be between 0 and 1; got {values.min():.3g}..{values.max():.3g}")
+        self.times_s = _readonly(times)
+        self.values = _readonly(values)
+
+    @classmethod
+    def from_values(cls, values: np.ndarray, fps: float = CURVE_FPS, start_s: float = 0.0) -> "CurveSpec":
+        """A curve sampled at `fps` points per second (the TLM's CURVE_FPS by default)."""
+        values = np.asarray(values, dtype=np.float32)
+        return cls(times_s=start_s + np.arange(values.shape[0], dtype=np.float32) / fps, values=values)
+
+
+@dataclass(eq=False)
+class Reference(_ArrayEq):
+    """A library sound a stem was made from (audio-to-audio), with its licence and attribution."""
+
+    clip_id: str
+    path: str = ""
+    caption: str = ""
+    licence: str = ""
+    attribution: str = ""
+
+
+@dataclass(eq=False)
+class ModelSpec(_ArrayEq):
+    """Which model made a stem: backend name ('embedded', 'audioldm2', ...) and weights id."""
+
+    backend: str = "embedded"
+    weights_id: str = ""
+
+
+@dataclass(eq=False)
+class GenerationSettings(_ArrayEq):
+    """Everything that made a stem, so the editor can load it back and regenerate."""
+
+    caption: str = ""
+    negative_caption: str = ""
+    seed: int = 0
+    steps: int = 25
+    text_scale: float = 3.0
+    video_scale: float = 1.0
+    conform_strength: float = 1.0
+    model: ModelSpec = field(default_factory=ModelSpec)
+    mask: MaskSpec = field(default_factory=MaskSpec)
+    curve: CurveSpec | None = None
+    reference: Reference | None = None
+    start_s: float = 0.0          # the video selection the stem was made for
+    duration_s: float = 0.0
+
+
+@dataclass(eq=False)
+class MixSettings(_ArrayEq):
+    """How a stem sits in the mix (see mixing.render_stem for the exact meaning of each)."""
+
+    gain_db: float = 0.0
+    pan: float = 0.0
+    offset_s: float = 0.0
+    trim_start_s: float = 0.0
+    trim_end_s: float | None = None
+    fade_in_s: float = 0.0
+    fade_out_s: float = 0.0
+    mute: bool = False
+    solo: bool = False
+
+    def __post_init__(self) -> None:
+        from foley_core.mixing import MixError
+
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("mute", "solo") or (f.name == "trim_end_s" and value is None):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+                raise MixError(f"the stem's {f.name} must be a finite number; got {value!r}")
+        if not -1.0 <= self.pan <= 1.0:
+            raise MixError(f"pan must be between -1 (left) and 1 (right); got {self.pan}")
+        if self.fade_in_s < 0 or self.fade_out_s < 0 or self.trim_start_s < 0:
+            raise MixError(f"fades and trim start must be 0 s or more; got fade in {self.fade_in_s} s, "
+                           f"fade out {self.fade_out_s} s, trim start {self.trim_start_s} s")
+        if self.trim_end_s is not None and self.trim_end_s <= self.trim_start_s:
+            raise MixError(f"the trim end ({self.trim_end_s} s) must come after the trim start "
+                           f"({self.trim_start_s} s)")
+
+
+@dataclass(eq=False)
+class Stem(_ArrayEq):
+    """One generated sound: the model's mono audio, how it was made, and how it is mixed."""
+
+    audio: np.ndarray
+    sr: int
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    mix: MixSettings = field(default_factory=MixSettings)
+    name: str = ""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: str = field(default_factory=_now)
+    metrics: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        audio = np.asarray(self.audio)
+        if audio.ndim != 1 or audio.shape[0] == 0:
+            raise ProjectError(f"a stem's audio must be mono (n,) with at least one sample; got shape {audio.shape}")
+        if not np.issubdtype(audio.dtype, np.floating) or not np.all(np.isfinite(audio)):
+            raise ProjectError("a stem's audio must be finite floating-point samples (it contains NaN/inf "
+                               "or is not float); regenerate it")
+        peak = float(np.abs(audio).max())
+        if peak > 1.0:
+            # Audio files hold [-1, 1]; anything louder would be clipped on save.
+            raise ProjectError(f"a stem's audio must stay within [-1, 1] (full scale); this one peaks at "
+                               f"{peak:.3f}. Normalise it before adding it to the project")
+        if isinstance(self.sr, bool) or not isinstance(self.sr, (int, np.integer)) or self.sr <= 0:
+            raise ProjectError(f"a stem's sample rate must be a positive whole number; got {self.sr!r}")
+        if not isinstance(self.id, str) or not self.id or not all(c.isalnum() or c in "-_" for c in self.id):
+            raise ProjectError(f"a stem id must be letters, digits, '-' or '_'; got {self.id!r}")
+        self.sr = int(self.sr)
+        self.audio = _readonly(audio)
+        if not self.name:
+            self.name = self.settings.caption or "stem"
+
+    @classmethod
+    def new(cls, audio: np.ndarray, sr: int, settings: GenerationSettings, **kwargs: Any) -> "Stem":
+        """A fresh stem placed at the start of the video selection it was made for."""
+        mix = kwargs.pop("mix", None) or MixSettings(offset_s=settings.start_s)
+        return cls(audio=audio, sr=sr, settings=settings, mix=mix, **kwargs)
+
+    @property
+    def caption(self) -> str:
+        return self.settings.caption
+
+    @property
+    def source_duration_s(self) -> float:
+        """Length of the model's audio (s)."""
+        return self.audio.shape[0] / self.sr
+
+    @property
+    def end_s(self) -> float:
+        """Where the stem ends on the timeline (s), after trim and offset."""
+        end = self.source_duration_s if self.mix.trim_end_s is None else min(self.mix.trim_end_s,
+                                                                              self.source_duration_s)
+        return self.mix.offset_s + max(0.0, end - self.mix.trim_start_s)
+
+    def render(self, sr: int = EXPORT_SR, total_s: float | None = None) -> np.ndarray:
+        """This stem on a stereo timeline from time 0 (float32 `(n, 2)` at `sr`)."""
+        from foley_core import mixing
+
+        m = self.mix
+        return mixing.render_stem(
+            self.audio, self.sr, gain_db=m.gain_db, pan=m.pan, offset_s=m.offset_s,
+            trim_start_s=m.trim_start_s, trim_end_s=m.trim_end_s, fade_in_s=m.fade_in_s,
+            fade_out_s=m.fade_out_s, out_sr=sr, total_s=total_s,
+        )
+
+
+# --- project --------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ExportSettings(_ArrayEq):
+    target_lufs: float | None = -23.0   # None: no loudness normalisation
+    ceiling_dbtp: float = -1.0
+
+
+@dataclass(eq=False)
+class Project(_ArrayEq):
+    """A session: one video (or none), its stems, and export settings.
+
+    `video_path` is absolute in memory; project.json also keeps it relative to the project folder
+    so a folder moved together with its video still finds it. `selection` is the current video
+    selection as (start_s, duration_s).
+    """
+
+    name: str = "Untitled"
+    video_path: Path | None = None
+    video_duration_s: float | None = None
+    selection: tuple[float, float] | None = None
+    stems: list[Stem] = field(default_factory=list)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    created_at: str = field(default_factory=_now)
+    modified_at: str = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        if self.video_path is not None:
+            self.video_path = Path(self.video_path).expanduser().absolute()
+        if self.video_duration_s is not None and (not math.isfinite(self.video_duration_s)
+                                                  or self.video_duration_s <= 0):
+            raise ProjectError(f"the video duration must be a positive number of seconds; got {self.video_duration_s}")
+        if self.selection is not None:
+            self.selection = (float(self.selection[0]), float(self.selection[1]))
+
+    # stems
+    def stem(self, stem_id: str) -> Stem:
+        for s in self.stems:
+            if s.id == stem_id:
+                return s
+        raise ProjectError(f"there is no stem with id {stem_id!r} in project {self.name!r}")
+
+    def index(self, stem_id: str) -> int:
+        return self.stems.index(self.stem(stem_id))
+
+    def add_stem(self, stem: Stem, index: int | None = None) -> Stem:
+        if any(s.id == stem.id for s in self.stems):
+            raise ProjectError(f"the project already has a stem with id {stem.id!r}")
+        self.stems.insert(len(self.stems) if index is None else index, stem)
+        return stem
+
+    def remove_stem(self, stem_id: str) -> Stem:
+        stem = self.stem(stem_id)
+        self.stems.remove(stem)
+        return stem
+
+    def move_stem(self, stem_id: str, index: int) -> None:
+        """Move a stem to position `index` (0 = first; clamped to the list)."""
+        stem = self.remove_stem(stem_id)
+        self.stems.insert(max(0, min(index, len(self.stems))), stem)
+
+    # timeline
+    @property
+    def duration_s(self) -> float:
+        """The timeline length: the video's, or the latest stem end when there is no video."""
+        if self.video_duration_s is not None:
+            return float(self.video_duration_s)
+        return max((s.end_s for s in self.stems), default=0.0)
+
+    def render_stems(self, sr: int = EXPORT_SR) -> list:
+        """Every stem on a full-length timeline from 0, as mixing.RenderedStem (mute/solo kept)."""
+        from foley_core import mixing
+
+        total_s = self.duration_s
+        return [mixing.RenderedStem(s.render(sr, total_s), mute=s.mix.mute, solo=s.mix.solo, name=s.name)
+                for s in self.stems]
+
+    def mix(self, sr: int = EXPORT_SR) -> np.ndarray:
+        """The unmastered mix, full length from time 0: float32 `(n, 2)` at `sr`."""
+        from foley_core import mixing
+
+        n = int(round(self.duration_s * sr))
+        return mixing.mix_stems(self.render_stems(sr), n_samples=n)
+
+    def copy(self) -> "Project":
+        """A snapshot for undo: settings are copied, audio and mask arrays (read-only) are shared."""
+        memo: dict[int, Any] = {}
+        for s in self.stems:
+            memo[id(s.audio)] = s.audio
+            if s.settings.mask.image is not None:
+                memo[id(s.settings.mask.image)] = s.settings.mask.image
+        return _copy.deepcopy(self, memo)
+
+
+# --- serialisation ----------------------------------------------------------------------------
+
+
+def _audio_digest(audio: np.ndarray, sr: int) -> str:
+    h = hashlib.sha1(np.ascontiguousarray(audio).tobytes())
+    h.update(f"|{audio.dtype.str}|{audio.shape}|{sr}".encode())
+    return h.hexdigest()[:16]
+
+
+class _DigestCache:
+    """Digests keyed by array identity (the arrays are read-only, so identity implies content)."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[weakref.ref, str]] = {}
+
+    def get(self, array: np.ndarray, extra: int) -> str:
+        key = id(array)
+        item = self._items.get(key)
+        if item is not None and item[0]() is array:
+            return item[1]
+        digest = _audio_digest(array, extra)
+        self._items = {k: v for k, v in self._items.items() if v[0]() is not None}
+        self._items[key] = (weakref.ref(array), digest)
+        return digest
+
+
+def _mask_png_bytes(image: np.ndarray) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.fromarray(np.round(image * 255.0).astype(np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None) -> dict:
+    st = stem.settings
+    mask = st.mask
+    return {
+        "id": stem.id,
+        "name": stem.name,
+        "created_at": stem.created_at,
+        "audio": {"file": f"{STEMS_DIR}/{wav_name}", "sr": stem.sr, "n_samples": int(stem.audio.shape[0])},
+        "settings": {
+            "caption": st.caption,
+            "negative_caption": st.negative_caption,
+            "seed": int(st.seed),
+            "steps": int(st.steps),
+            "text_scale": float(st.text_scale),
+            "video_scale": float(st.video_scale),
+            "conform_strength": float(st.conform_strength),
+            "model": {"backend": st.model.backend, "weights_id": st.model.weights_id},
+            "mask": {
+                "kind": mask.kind,
+                "box": list(mask.box) if mask.box is not None else None,
+                "image": f"{STEMS_DIR}/{mask_name}" if mask_name else None,
+                "track_id": mask.track_id,
+                "track_boxes": [list(r) for r in mask.track_boxes] if mask.track_boxes is not None else None,
+            },
+            "curve": None if st.curve is None else {
+                "times_s": [float(v) for v in st.curve.times_s],
+                "values": [float(v) for v in st.curve.values],
+            },
+            "reference": None if st.reference is None else {
+                "clip_id": st.reference.clip_id, "path": st.reference.path, "caption": st.reference.caption,
+                "licence": st.reference.licence, "attribution": st.reference.attribution,
+            },
+            "start_s": float(st.start_s),
+            "duration_s": float(st.duration_s),
+        },
+        "mix": _mix_to_json(stem.mix),
+        "metrics": stem.metrics,
+    }
+
+
+def _mix_to_json(mix: MixSettings) -> dict:
+    # UI widgets may hand back numpy scalars: store plain JSON numbers and booleans.
+    out: dict[str, Any] = {}
+    for f in fields(MixSettings):
+        value = getattr(mix, f.name)
+        out[f.name] = bool(value) if f.name in ("mute", "solo") else (None if value is None else float(value))
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _project_to_json(project: Project, directory: Path, stems: list[dict], modified_at: str,
+                     video_path: Path | None) -> dict:
+    video = None
+    if video_path is not None:
+        try:
+            rel = Path(os.path.relpath(video_path, directory.absolute())).as_posix()
+        except ValueError:  # another drive (Windows)
+            rel = None
+        video = {"path": str(video_path), "relative_path": rel}
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "name": project.name,
+        "created_at": project.created_at,
+        "modified_at": modified_at,
+        "video": video,
+        "video_duration_s": project.video_duration_s,
+        "selection": list(project.selection) if project.selection is not None else None,
+        "export": {"target_lufs": None if project.export.target_lufs is None else float(project.export.target_lufs),
+                   "ceiling_dbtp": float(project.export.ceiling_dbtp)},
+        "stems": stems,
+    }
+
+
+def save_project(project: Project, directory: str | os.PathLike, *, copy_video: bool = False,
+                 _digests: _DigestCache | None = None) -> Path:
+    """Save `project` into `directory` atomically as a whole; return the project.json path.
+
+    Stem WAVs (32-bit float, exact) and mask PNGs are written first, each atomically and only if
+    not already there; project.json is replaced last; unreferenced files in stems/ are removed
+    after that. With `copy_video` the video is copied into `directory/media/` (once) and the
+    project then points at the copy. Sets `project.modified_at` when the save succeeds.
+    """
+    directory = Path(directory).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise ProjectError(f"cannot save the project to '{directory}': it is a file, not a folder")
+    json_path = directory / PROJECT_FILE
+    if json_path.exists():
+        try:
+            existing = json.loads(json_path.read_text(encoding="utf-8"))
+            foreign = not (isinstance(existing, dict) and existing.get("format") == FORMAT)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            foreign = False  # our own damaged file: replacing it is the point of saving
+        if foreign:
+            raise ProjectError(f"'{directory}' already holds a project.json that is not a Foley studio project; "
+                               "choose an empty folder")
+    digests = _digests or _DigestCache()
+    stems_dir = directory / STEMS_DIR
+    try:
+        stems_dir.mkdir(parents=True, exist_ok=True)
+        video_path = project.video_path
+        if copy_video and video_path is not None:
+            video_path = _copy_video(video_path, directory / MEDIA_DIR)
+
+        keep: set[str] = set()
+        stem_entries = []
+        for stem in project.stems:
+            wav_name = f"{stem.id}-{digests.get(stem.audio, stem.sr)}.wav"
+            wav_path = stems_dir / wav_name
+            if not wav_path.is_file():
+                audio_io.write_wav(wav_path, stem.audio, stem.sr, subtype="FLOAT")
+            keep.add(wav_name)
+            mask_name = None
+            image = stem.settings.mask.image
+            if image is not None:
+                mask_name = f"{stem.id}-{digests.get(image, 0)}_mask.png"
+                if not (stems_dir / mask_name).is_file():
+                    with atomic_path(stems_dir / mask_name) as tmp:
+                        tmp.write_bytes(_mask_png_bytes(image))
+                keep.add(mask_name)
+            stem_entries.append(_stem_to_json(stem, wav_name, mask_name))
+
+        modified_at = _now()
+        doc = _project_to_json(project, directory, stem_entries, modified_at, video_path)
+        try:
+            text = json.dumps(doc, indent=1, allow_nan=False, ensure_ascii=False, default=_json_default)
+        except (TypeError, ValueError) as err:
+            raise ProjectError(f"the project cannot be saved: a setting or metric is not a plain finite "
+                               f"number/text ({err}); check the stems' metrics") from None
+        write_text_atomic(json_path, text + "\n")
+    except OSError as err:
+        raise ProjectError(f"cannot save the project to '{directory}': {err.strerror or err}; "
+                           "check the folder is writable and the disk is not full") from None
+    except ProjectError:
+        raise
+    except FoleyError as err:   # e.g. audio_io's MediaError for a WAV that cannot be written
+        raise ProjectError(f"cannot save the project to '{directory}': {err}") from None
+
+    project.modified_at = modified_at
+    project.video_path = video_path
+    for p in stems_dir.iterdir():
+        if p.name not in keep and p.is_file():
+            try:
+                p.unlink()
+            except OSError:
+                pass  # a leftover file is harmless; the project is already saved
+    return json_path
+
+
+def _copy_video(video_path: Path, media_dir: Path) -> Path:
+    if not video_path.is_file():
+        raise ProjectError(f"cannot copy the video into the project: '{video_path}' does not exist")
+    target = media_dir / video_path.name
+    if target.resolve() == video_path.resolve():
+        return target.absolute()
+    size = video_path.stat().st_size
+    k = 1
+    while target.is_file():
+        if target.stat().st_size == size:
+            return target.absolute()      # copied by an earlier save
+        # Another video under the same name: the saved project.json may still use it.
+        k += 1
+        target = media_dir / f"{video_path.stem}-{k}{video_path.suffix}"
+    with atomic_path(target) as tmp:
+        shutil.copyfile(video_path, tmp)
+    return target.absolute()
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+class _Doc:
+    """Typed access to one JSON object, raising ProjectError that names the bad field."""
+
+    def __init__(self, data: Any, where: str, json_path: Path):
+        self.where = where
+        self.json_path = json_path
+        if not isinstance(data, dict):
+            self.fail(f"{where} should be an object, got {_type_name(data)}")
+        self.data = data
+
+    def fail(self, message: str) -> None:
+        raise ProjectError(f"the project file '{self.json_path}' is damaged: {message}")
+
+    def get(self, key: str, kind: str, default: Any = _MISSING) -> Any:
+        if key not in self.data:
+            if default is _MISSING:
+                self.fail(f"{self.where}.{key} is missing")
+            return default
+        value = self.data[key]
+        if value is None and default is None:
+            return None
+        ok = {
+            "str": isinstance(value, str),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "list": isinstance(value, list),
+            "dict": isinstance(value, dict),
+        }[kind]
+        if not ok:
+            shown = f" {value!r:.40}" if isinstance(value, (str, int, float)) else ""
+            self.fail(f"{self.where}.{key} should be {_KIND_NAMES[kind]}, got {_type_name(value)}{shown}")
+        return float(value) if kind == "number" else value
+
+    def sub(self, key: str, optional: bool = False) -> "_Doc | None":
+        value = self.get(key, "dict", None if optional else _MISSING)
+        return None if value is None else _Doc(value, f"{self.where}.{key}", self.json_path)
+
+    def numbers(self, key: str, length: int | None = None, default: Any = _MISSING) -> list[float] | None:
+        values = self.get(key, "list", default)
+        if values is None:
+            return None
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or \
+                (length is not None and len(values) != length):
+            want = f"{length} numbers" if length else "a list of numbers"
+            self.fail(f"{self.where}.{key} should be {want}, got {values!r:.60}")
+        return [float(v) for v in values]
+
+
+_KIND_NAMES = {"str": "text", "int": "a whole number", "number": "a number", "bool": "true or false",
+               "list": "a list", "dict": "an object"}
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def read_project_json(directory: str | os.PathLike) -> dict:
+    """The checked top level of `directory/project.json` (format and version), without audio."""
+    directory = Path(directory).expanduser()
+    if not directory.exists():
+        raise ProjectError(f"there is no project folder at '{directory}'")
+    if not directory.is_dir():
+        raise ProjectError(f"'{directory}' is a file; a project is a folder holding project.json")
+    json_path = directory / PROJECT_FILE
+    if not json_path.is_file():
+        raise ProjectError(f"'{directory}' has no {PROJECT_FILE}: it is not a Foley studio project folder")
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ProjectError(f"the project file '{json_path}' is damaged (not UTF-8 text)") from None
+    except (json.JSONDecodeError, ValueError) as err:
+        raise ProjectError(f"the project file '{json_path}' is damaged (not valid JSON: {err})") from None
+    except OSError as err:
+        raise ProjectError(f"cannot read '{json_path}': {err.strerror or err}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ProjectError(f"'{json_path}' is not a Foley studio project (its \"format\" is not {FORMAT!r})")
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ProjectError(f"the project file '{json_path}' is damaged: \"version\" should be a whole number, "
+                           f"got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ProjectError(f"'{directory}' was saved by a newer Foley studio (project format version {version}); "
+                           f"this version reads format {FORMAT_VERSION}. Update Foley studio to open it")
+    if version < 1:
+        raise ProjectError(f"'{json_path}' has an unsupported project format version {version}")
+    return data
+
+
+def load_project(directory: str | os.PathLike) -> Project:
+    """Load a project folder. Raises ProjectError naming what is wrong; never writes to disk."""
+    directory = Path(directory).expanduser()
+    data = read_project_json(directory)
+    json_path = directory / PROJECT_FILE
+    doc = _Doc(data, "project", json_path)
+
+    video_path = None
+    video_duration_s = doc.get("video_duration_s", "number", None)
+    video = doc.sub("video", optional=True)
+    if video is not None:
+        # The absolute path first (exactly what was saved); the relative one when the project
+        # folder was moved together with its video.
+        video_path = Path(video.get("path", "str"))
+        rel = video.get("relative_path", "str", None)
+        if not video_path.exists() and rel is not None and (directory / rel).exists():
+            video_path = Path(os.path.normpath((directory / rel).absolute()))
+    selection = doc.numbers("selection", 2, None)
+    export = doc.sub("export")
+    stems_raw = doc.get("stems", "list")
+
+    stems = [_stem_from_json(_Doc(raw, f"stems[{k}]", json_path), directory) for k, raw in enumerate(stems_raw)]
+    try:
+        project = Project(
+            name=doc.get("name", "str"),
+            video_path=video_path,
+            video_duration_s=video_duration_s,
+            selection=tuple(selection) if selection is not None else None,
+            stems=stems,
+            export=ExportSettings(target_lufs=export.get("target_lufs", "number", None),
+                                  ceiling_dbtp=export.get("ceiling_dbtp", "number")),
+            created_at=doc.get("created_at", "str"),
+            modified_at=doc.get("modified_at", "str"),
+        )
+    except FoleyError as err:
+        raise ProjectError(f"the project file '{json_path}' is damaged: {err}") from None
+    ids = [s.id for s in stems]
+    if len(set(ids)) != len(ids):
+        doc.fail("two stems share the same id")
+    return project
+
+
+def _inside(directory: Path, rel: str, doc: _Doc, key: str) -> Path:
+    path = (directory / rel)
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        doc.fail(f"{doc.where}.{key} points outside the project folder ({rel!r})")
+    return path
+
+
+def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
+    name = doc.get("name", "str")
+    audio_doc = doc.sub("audio")
+    rel = audio_doc.get("file", "str")
+    sr = audio_doc.get("sr", "int")
+    n_samples = audio_doc.get("n_samples", "int")
+    wav_path = _inside(directory, rel, audio_doc, "file")
+    if not wav_path.is_file():
+        raise ProjectError(f"stem '{name}' is missing its audio file '{wav_path}'; the project folder is "
+                           "incomplete (restore the file or remove the stem)")
+    try:
+        audio, file_sr = audio_io.read_audio(wav_path, mono=True)
+    except FoleyError as err:
+        raise ProjectError(f"stem '{name}': its audio file cannot be read ({err})") from None
+    if file_sr != sr or audio.shape[0] != n_samples:
+        raise ProjectError(f"stem '{name}': its audio file '{wav_path.name}' does not match the project "
+                           f"({audio.shape[0]} samples at {file_sr} Hz instead of {n_samples} at {sr} Hz)")
+
+    s = doc.sub("settings")
+    m = s.sub("mask")
+    image = None
+    image_rel = m.get("image", "str", None)
+    if image_rel is not None:
+        image_path = _inside(directory, image_rel, m, "image")
+        if not image_path.is_file():
+            raise ProjectError(f"stem '{name}' is missing its mask image '{image_path}'")
+        image = _read_mask_png(image_path, name)
+    track_boxes = m.get("track_boxes", "list", None)
+    if track_boxes is not None:
+        for k, row in enumerate(track_boxes):
+            if not isinstance(row, list) or len(row) != 5 or \
+                    not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+                m.fail(f"{m.where}.track_boxes[{k}] should be 5 numbers (time_s, x0, y0, x1, y1)")
+        track_boxes = tuple(tuple(float(v) for v in row) for row in track_boxes)
+    box = m.numbers("box", 4, None)
+    curve_doc = s.sub("curve", optional=True)
+    ref_doc = s.sub("reference", optional=True)
+    model_doc = s.sub("model")
+    mix_doc = doc.sub("mix")
+    try:
+        settings = GenerationSettings(
+            caption=s.get("caption", "str"),
+            negative_caption=s.get("negative_caption", "str"),
+            seed=s.get("seed", "int"),
+            steps=s.get("steps", "int"),
+            text_scale=s.get("text_scale", "number"),
+            video_scale=s.get("video_scale", "number"),
+            conform_strength=s.get("conform_strength", "number"),
+            model=ModelSpec(backend=model_doc.get("backend", "str"), weights_id=model_doc.get("weights_id", "str")),
+            mask=MaskSpec(kind=m.get("kind", "str"), box=tuple(box) if box is not None else None, image=image,
+                          track_id=m.get("track_id", "int", None), track_boxes=track_boxes),
+            curve=None if curve_doc is None else CurveSpec(times_s=np.array(curve_doc.numbers("times_s")),
+                                                           values=np.array(curve_doc.numbers("values"))),
+            reference=None if ref_doc is None else Reference(
+                clip_id=ref_doc.get("clip_id", "str"), path=ref_doc.get("path", "str"),
+                caption=ref_doc.get("caption", "str"), licence=ref_doc.get("licence", "str"),
+                attribution=ref_doc.get("attribution", "str")),
+            start_s=s.get("start_s", "number"),
+            duration_s=s.get("duration_s", "number"),
+        )
+        mix = MixSettings(
+            gain_db=mix_doc.get("gain_db", "number"), pan=mix_doc.get("pan", "number"),
+            offset_s=mix_doc.get("offset_s", "number"), trim_start_s=mix_doc.get("trim_start_s", "number"),
+            trim_end_s=mix_doc.get("trim_end_s", "number", None), fade_in_s=mix_doc.get("fade_in_s", "number"),
+            fade_out_s=mix_doc.get("fade_out_s", "number"), mute=mix_doc.get("mute", "bool"),
+            solo=mix_doc.get("solo", "bool"),
+        )
+        return Stem(audio=audio, sr=sr, settings=settings, mix=mix, name=name, id=doc.get("id", "str"),
+                    created_at=doc.get("created_at", "str"), metrics=doc.get("metrics", "dict"))
+    except ProjectError:
+        raise
+    except FoleyError as err:
+        raise ProjectError(f"the project file '{doc.json_path}' is damaged: stem '{name}': {err}") from None
+
+
+def _read_mask_png(path: Path, stem_name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
+    except (OSError, UnidentifiedImageError) as err:
+        raise ProjectError(f"stem '{stem_name}': its mask image '{path.name}' is damaged ({err})") from None
+
+
+# --- autosave ---------------------------------------------------------------------------------
+
+_SESSION_ID = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def autosave_root() -> Path:
+    """`$FOLEY_STUDIO_HOME/autosave` (default `~/.foley-studio/autosave`)."""
+    home = os.environ.get("FOLEY_STUDIO_HOME") or os.path.join("~", ".foley-studio")
+    return Path(home).expanduser() / "autosave"
+
+
+def autosave_dir(session_id: str | None = None) -> Path:
+    """The autosave folder of a session (this process's session by default)."""
+    return autosave_root() / (session_id or _SESSION_ID)
+
+
+class Autosaver:
+    """Cheap repeated saves of one project into one folder (call it after every action).
+
+    Unchanged stems are recognised by array identity and not even re-hashed; only new or changed
+    stem audio is written, then project.json.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self.directory = Path(directory) if directory is not None else autosave_dir()
+        self._digests = _DigestCache()
+
+    def save(self, project: Project) -> Path:
+        # Autosave must not move the user's video or change the project's timestamps.
+        snapshot_modified, snapshot_video = project.modified_at, project.video_path
+        try:
+            return save_project(project, self.directory, _digests=self._digests)
+        finally:
+            project.modified_at, project.video_path = snapshot_modified, snapshot_video
+
+    def discard(self) -> None:
+        """Delete this autosave (after a proper save, or when the user declines to restore it)."""
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+
+
+@dataclass
+class AutosaveInfo:
+    directory: Path
+    session_id: str
+    name: str
+    modified_at: str
+    n_stems: int
+    error: str | None = None    # set when the autosave cannot be read (damaged)
+
+
+def find_autosaves(root: str | os.PathLike | None = None) -> list[AutosaveInfo]:
+    """Autosaves under `root` (default `autosave_root()`), newest first; reads only project.json."""
+    root = Path(root) if root is not None else autosave_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for d in root.iterdir():
+        if not (d / PROJECT_FILE).is_file():
+            continue
+        mtime = datetime.fromtimestamp((d / PROJECT_FILE).stat().st_mtime, timezone.utc).isoformat()
+        try:
+            data = read_project_json(d)
+            stems = data.get("stems")
+            found.append(AutosaveInfo(d, d.name, str(data.get("name", "")), str(data.get("modified_at", mtime)),
+                                      len(stems) if isinstance(stems, list) else 0))
+        except ProjectError as err:
+            found.append(AutosaveInfo(d, d.name, "", mtime, 0, error=str(err)))
+    found.sort(key=lambda a: a.modified_at, reverse=True)
+    return found

@@ -1,0 +1,417 @@
+"""Stems and projects: round trip, atomic save under failure, damaged folders, autosave (foley_core.project)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from foley_core import audio_io, project as proj
+from foley_core.errors import CurveError, MaskError, ProjectError
+from foley_core.project import (Autosaver, CurveSpec, GenerationSettings, MaskSpec, MixSettings, ModelSpec,
+                                Project, Reference, Stem, autosave_dir, find_autosaves, load_project,
+                                save_project)
+
+SR = 16_000
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+VIDEO = SHARED / "videos" / "mecavideo_balle1.mp4"
+
+
+def tone(seconds: float, freq_hz: float = 440.0, amplitude: float = 0.5, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    x = amplitude * np.sin(2 * np.pi * freq_hz * t) * np.exp(-3 * t) + 0.01 * rng.standard_normal(t.size)
+    return x.astype(np.float32)
+
+
+def full_project(video: Path | None = None) -> Project:
+    """A project that uses every setting (all mask kinds, curve, reference, metrics)."""
+    p = Project(name="Ball drop", video_path=video, video_duration_s=1.6 if video else None,
+                selection=(0.25, 1.0))
+    p.export.target_lufs = -16.0
+    p.export.ceiling_dbtp = -1.5
+    mask_image = np.zeros((12, 16), np.float32)
+    mask_image[3:9, 4:10] = 1.0
+    mask_image[0, 0] = 128 / 255                   # an 8-bit grey level round-trips exactly
+    p.add_stem(Stem(
+        tone(1.0), SR, name="knock",
+        settings=GenerationSettings(
+            caption="a ball hits the floor", negative_caption="music, speech", seed=1234, steps=30,
+            text_scale=4.5, video_scale=1.5, conform_strength=0.8,
+            model=ModelSpec("embedded", "foley-ldm-v1"),
+            mask=MaskSpec(kind="image", image=mask_image),
+            curve=CurveSpec.from_values(np.array([0.0, 0.2, 1.0, 0.5, 0.1], np.float32), start_s=0.25),
+            reference=Reference("0ad_impact_3", "audio/impacts/0ad_impact_3.flac", "wood impact",
+                                "CC-BY-SA-3.0", "Wildfire Games"),
+            start_s=0.25, duration_s=1.0),
+        mix=MixSettings(gain_db=-3.5, pan=-0.25, offset_s=0.3, trim_start_s=0.05, trim_end_s=0.9,
+                        fade_in_s=0.01, fade_out_s=0.2, mute=False, solo=True),
+        metrics={"loudness_r_before": 0.41, "loudness_r_after": 0.93, "notes": ["conformed"]},
+    ))
+    p.add_stem(Stem(tone(0.5, 880.0, seed=1), SR, settings=GenerationSettings(
+        caption="footstep", mask=MaskSpec(kind="box", box=(10, 20, 110, 90)), start_s=0.5, duration_s=0.5)))
+    p.add_stem(Stem(tone(0.7, 220.0, seed=2), SR, settings=GenerationSettings(
+        caption="whoosh", mask=MaskSpec(kind="track", track_id=3,
+                                        track_boxes=((0.0, 1, 2, 30, 40), (0.25, 5, 2, 35, 40)))),
+        mix=MixSettings(mute=True, offset_s=-0.1)))
+    return p
+
+
+def snapshot(directory: Path) -> dict:
+    return {str(p.relative_to(directory)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+# --- stems and project objects ----------------------------------------------------------------
+
+
+def test_stem_refuses_bad_audio_and_protects_shared_arrays():
+    with pytest.raises(ProjectError, match="mono"):
+        Stem(np.zeros((10, 2), np.float32), SR)
+    with pytest.raises(ProjectError, match="NaN"):
+        Stem(np.array([0.0, np.nan], np.float32), SR)
+    with pytest.raises(ProjectError, match="peaks at 1.500"):
+        Stem(np.array([0.0, 1.5], np.float32), SR)
+    with pytest.raises(ProjectError, match="sample rate"):
+        Stem(tone(0.1), 0)
+    source = tone(0.1)
+    stem = Stem(source, SR)
+    assert stem.audio.dtype == np.float32 and not stem.audio.flags.writeable
+    source[:] = 0                                   # the caller's array stays the caller's
+    assert stem.audio.any()
+    with pytest.raises(ValueError):
+        stem.audio[0] = 1.0
+
+
+def test_settings_validation():
+    with pytest.raises(MaskError, match="kind"):
+        MaskSpec(kind="lasso")
+    with pytest.raises(MaskError, match="inverted"):
+        MaskSpec(kind="box", box=(10, 10, 5, 20))
+    with pytest.raises(MaskError, match="between 0 and 1"):
+        MaskSpec(kind="image", image=np.full((4, 4), 2.0))
+    with pytest.raises(CurveError, match="increase"):
+        CurveSpec(times_s=np.array([0.0, 0.0, 1.0]), values=np.array([0.0, 0.5, 1.0]))
+    with pytest.raises(CurveError, match="between 0 and 1"):
+        CurveSpec.from_values(np.array([0.0, 1.5]))
+
+
+def test_mix_settings_validation():
+    from foley_core.mixing import MixError
+
+    with pytest.raises(MixError, match="pan"):
+        MixSettings(pan=-1.2)
+    with pytest.raises(MixError, match="fade"):
+        MixSettings(fade_out_s=-0.1)
+    with pytest.raises(MixError, match="after the trim start"):
+        MixSettings(trim_start_s=1.0, trim_end_s=0.5)
+    with pytest.raises(MixError, match="finite"):
+        MixSettings(gain_db=float("inf"))
+
+
+def test_add_remove_move_and_duration():
+    p = Project(name="t")
+    a, b, c = (Stem(tone(s), SR) for s in (0.5, 1.0, 0.25))
+    for s in (a, b, c):
+        p.add_stem(s)
+    with pytest.raises(ProjectError, match="already has"):
+        p.add_stem(a)
+    p.move_stem(c.id, 0)
+    assert [s.id for s in p.stems] == [c.id, a.id, b.id]
+    p.move_stem(c.id, 99)
+    assert [s.id for s in p.stems] == [a.id, b.id, c.id]
+    assert p.remove_stem(b.id) is b and len(p.stems) == 2
+    with pytest.raises(ProjectError, match="no stem"):
+        p.remove_stem(b.id)
+    c.mix.offset_s = 2.0
+    c.mix.trim_start_s = 0.05
+    assert p.duration_s == pytest.approx(2.2)          # no video: the latest stem end
+    assert p.mix(48_000).shape == (round(2.2 * 48_000), 2)
+    p.video_duration_s = 1.5
+    assert p.duration_s == 1.5 and p.mix(48_000).shape == (72_000, 2)
+    assert Project().duration_s == 0.0 and Project().mix().shape == (0, 2)
+
+
+def test_new_stem_is_placed_at_its_selection():
+    stem = Stem.new(tone(0.5), SR, GenerationSettings(caption="door", start_s=3.25, duration_s=0.5))
+    assert stem.mix.offset_s == 3.25 and stem.name == "door"
+
+
+def test_copy_shares_audio_but_not_settings():
+    p = full_project()
+    snap = p.copy()
+    assert snap == p
+    assert snap.stems[0].audio is p.stems[0].audio
+    assert snap.stems[0].settings.mask.image is p.stems[0].settings.mask.image
+    snap.stems[0].mix.gain_db = 6.0
+    snap.add_stem(Stem(tone(0.2), SR))
+    assert p.stems[0].mix.gain_db == -3.5 and len(p.stems) == 3
+    assert snap != p
+
+
+# --- save / load ------------------------------------------------------------------------------
+
+
+def test_round_trip_keeps_audio_and_every_setting(tmp_path):
+    p = full_project()
+    json_path = save_project(p, tmp_path / "proj")
+    doc = json.loads(json_path.read_text())
+    assert doc["format"] == "foley-studio-project" and doc["version"] == 1
+    q = load_project(tmp_path / "proj")
+    assert q == p
+    for a, b in zip(p.stems, q.stems):
+        assert b.audio.dtype == np.float32 and np.array_equal(a.audio, b.audio)
+        assert a.settings == b.settings and a.mix == b.mix and a.metrics == b.metrics
+    assert q.stems[0].settings.mask.image[0, 0] == np.float32(128 / 255)
+    assert q.export.target_lufs == -16.0 and q.selection == (0.25, 1.0)
+    wavs = sorted((tmp_path / "proj" / "stems").glob("*.wav"))
+    assert len(wavs) == 3 and len(list((tmp_path / "proj" / "stems").glob("*_mask.png"))) == 1
+
+
+def test_numpy_scalars_from_widgets_and_metrics_are_stored_as_plain_json(tmp_path):
+    p = full_project()
+    p.stems[0].mix.gain_db = np.float32(-4.5)
+    p.stems[0].mix.mute = np.bool_(True)
+    p.stems[0].metrics = {"r": np.float32(0.5), "curve": np.array([0.25, 0.5])}
+    save_project(p, tmp_path / "proj")
+    q = load_project(tmp_path / "proj")
+    assert q.stems[0].mix.gain_db == -4.5 and type(q.stems[0].mix.gain_db) is float
+    assert q.stems[0].mix.mute is True
+    assert q.stems[0].metrics == {"r": 0.5, "curve": [0.25, 0.5]}
+
+
+def test_saving_again_rewrites_only_changed_stems_and_removes_orphans(tmp_path, monkeypatch):
+    p = full_project()
+    save_project(p, tmp_path / "proj")
+    writes = []
+    real_write = audio_io.write_wav
+    monkeypatch.setattr(audio_io, "write_wav", lambda *a, **k: writes.append(a[0]) or real_write(*a, **k))
+    before = snapshot(tmp_path / "proj" / "stems")
+    p.stems[1].mix.gain_db = -6.0
+    save_project(p, tmp_path / "proj")
+    assert writes == [] and snapshot(tmp_path / "proj" / "stems") == before
+    removed = p.remove_stem(p.stems[2].id)
+    p.stems[0] = Stem(tone(1.0, 300.0), SR, id=p.stems[0].id, name="knock v2")   # new audio, same id
+    save_project(p, tmp_path / "proj")
+    assert len(writes) == 1
+    names = [f.name for f in (tmp_path / "proj" / "stems").iterdir()]
+    assert not any(n.startswith(removed.id) for n in names)
+    assert len([n for n in names if n.endswith(".wav")]) == 2
+    assert load_project(tmp_path / "proj") == p
+
+
+def test_a_failed_save_keeps_the_previous_good_copy(tmp_path, monkeypatch):
+    directory = tmp_path / "proj"
+    good = full_project()
+    save_project(good, directory)
+    before = snapshot(directory)
+
+    changed = good.copy()
+    changed.name = "changed"
+    changed.stems[0] = Stem(tone(1.0, 500.0), SR, id=good.stems[0].id)
+    changed.add_stem(Stem(tone(0.3, 600.0), SR))
+    changed.add_stem(Stem(tone(0.3, 700.0), SR))
+    calls = []
+    real_write = audio_io.write_wav
+
+    def flaky_write(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(audio_io, "write_wav", flaky_write)
+    with pytest.raises(ProjectError, match="No space left"):
+        save_project(changed, directory)
+    assert len(calls) == 2
+    assert load_project(directory) == good
+    assert json.loads((directory / "project.json").read_text())["name"] == "Ball drop"
+    assert snapshot(directory).keys() >= before.keys()
+
+    # and a failure while writing project.json itself
+    monkeypatch.setattr(audio_io, "write_wav", real_write)
+
+    def broken_json(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(proj, "write_text_atomic", broken_json)
+    with pytest.raises(ProjectError, match="Input/output error"):
+        save_project(changed, directory)
+    assert load_project(directory) == good
+    assert changed.modified_at == good.modified_at       # not marked as saved
+
+
+def test_unserialisable_metrics_are_refused_and_nothing_is_replaced(tmp_path):
+    p = full_project()
+    save_project(p, tmp_path / "proj")
+    before = (tmp_path / "proj" / "project.json").read_bytes()
+    p.stems[0].metrics["r"] = float("nan")
+    with pytest.raises(ProjectError, match="metric"):
+        save_project(p, tmp_path / "proj")
+    assert (tmp_path / "proj" / "project.json").read_bytes() == before
+
+
+def test_refuses_to_overwrite_a_foreign_project_json(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "project.json").write_text('{"name": "someone else\'s"}')
+    with pytest.raises(ProjectError, match="not a Foley studio project"):
+        save_project(full_project(), tmp_path / "other")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ProjectError, match="is a file"):
+        save_project(full_project(), tmp_path / "file")
+
+
+@pytest.mark.skipif(not VIDEO.is_file(), reason="shared videos not present")
+def test_video_path_absolute_relative_and_copied(tmp_path):
+    # a project folder moved together with its video finds it through the relative path
+    (tmp_path / "a" / "footage").mkdir(parents=True)
+    video = tmp_path / "a" / "footage" / VIDEO.name
+    shutil.copyfile(VIDEO, video)
+    p = full_project(video)
+    save_project(p, tmp_path / "a" / "proj")
+    assert load_project(tmp_path / "a" / "proj").video_path == video
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = load_project(tmp_path / "b" / "proj")
+    assert moved.video_path == tmp_path / "b" / "footage" / VIDEO.name and moved.video_path.is_file()
+
+    # copy_video puts the video inside the project folder and points at it
+    p = full_project(VIDEO)
+    save_project(p, tmp_path / "c", copy_video=True)
+    copied = tmp_path / "c" / "media" / VIDEO.name
+    assert copied.read_bytes() == VIDEO.read_bytes()
+    assert p.video_path == copied and load_project(tmp_path / "c").video_path == copied
+
+
+# --- damaged projects ----------------------------------------------------------------------------
+
+
+def _edit_json(directory: Path, edit) -> None:
+    path = directory / "project.json"
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _set(path: list, value):
+    def edit(doc):
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return edit
+
+
+def _delete(path: list):
+    def edit(doc):
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+    return edit
+
+
+DAMAGE = {
+    "garbled json": (lambda d: (d / "project.json").write_text('{"format": "foley-studio-project", "vers'),
+                     "not valid JSON"),
+    "not utf-8": (lambda d: (d / "project.json").write_bytes(b"\xff\xfe\x00garbage"), "damaged"),
+    "foreign json": (lambda d: (d / "project.json").write_text('{"name": "a vscode project"}'),
+                     "not a Foley studio project"),
+    "json array": (lambda d: (d / "project.json").write_text("[1, 2, 3]"), "not a Foley studio project"),
+    "newer version": (lambda d: _edit_json(d, _set(["version"], 2)), "newer Foley studio"),
+    "version as text": (lambda d: _edit_json(d, _set(["version"], "1")), "whole number"),
+    "gain as text": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "gain_db"], "loud")),
+                     r"stems\[0\].mix.gain_db should be a number"),
+    "mute as number": (lambda d: _edit_json(d, _set(["stems", 1, "mix", "mute"], 1)),
+                       r"stems\[1\].mix.mute should be true or false"),
+    "stems not a list": (lambda d: _edit_json(d, _set(["stems"], {"a": 1})), "project.stems should be a list"),
+    "missing caption": (lambda d: _edit_json(d, _delete(["stems", 0, "settings", "caption"])),
+                        r"stems\[0\].settings.caption is missing"),
+    "pan out of range": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "pan"], 3.0)), "pan must be between"),
+    "bad mask kind": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "mask", "kind"], "lasso")),
+                      "unknown mask kind"),
+    "box of 3": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "mask", "box"], [1, 2, 3])),
+                 "should be 4 numbers"),
+    "NaN literal": (lambda d: (d / "project.json").write_text(
+        (d / "project.json").read_text().replace('"gain_db": -3.5', '"gain_db": NaN')), "NaN"),
+    "path outside": (lambda d: _edit_json(d, _set(["stems", 0, "audio", "file"], "../../etc/passwd")),
+                     "outside the project folder"),
+    "missing wav": (lambda d: next((d / "stems").glob("*.wav")).unlink(), "missing its audio file"),
+    "garbage wav": (lambda d: [f.write_bytes(b"RIFF....WAVEjunk") for f in (d / "stems").glob("*.wav")],
+                    "cannot be read"),
+    "wrong sample count": (lambda d: _edit_json(d, _set(["stems", 0, "audio", "n_samples"], 5)),
+                           "does not match"),
+    "missing mask png": (lambda d: next((d / "stems").glob("*_mask.png")).unlink(), "missing its mask image"),
+    "garbage mask png": (lambda d: next((d / "stems").glob("*_mask.png")).write_bytes(b"not a png"),
+                         "mask image"),
+    "duplicate ids": (lambda d: _edit_json(d, lambda doc: doc["stems"][1].update(id=doc["stems"][0]["id"])),
+                      "same id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_projects_raise_a_clear_error_and_change_nothing(case, tmp_path):
+    directory = tmp_path / "proj"
+    save_project(full_project(), directory)
+    damage, message = DAMAGE[case]
+    damage(directory)
+    before = snapshot(directory)
+    with pytest.raises(ProjectError, match=message):
+        load_project(directory)
+    assert snapshot(directory) == before
+
+
+def test_missing_or_wrong_folders(tmp_path):
+    with pytest.raises(ProjectError, match="no project folder"):
+        load_project(tmp_path / "nope")
+    (tmp_path / "file.json").write_text("{}")
+    with pytest.raises(ProjectError, match="is a file"):
+        load_project(tmp_path / "file.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ProjectError, match="has no project.json"):
+        load_project(tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+# --- autosave ---------------------------------------------------------------------------------
+
+
+def test_autosave_is_incremental_and_restorable(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLEY_STUDIO_HOME", str(tmp_path / "home"))
+    assert autosave_dir().parent == tmp_path / "home" / "autosave"
+    assert autosave_dir("abc") == tmp_path / "home" / "autosave" / "abc"
+    writes = []
+    real_write = audio_io.write_wav
+    monkeypatch.setattr(audio_io, "write_wav", lambda *a, **k: writes.append(a[0]) or real_write(*a, **k))
+
+    older = Autosaver(autosave_dir("older-session"))
+    older.save(Project(name="yesterday"))
+    saver = Autosaver()
+    p = full_project()
+    modified = p.modified_at
+    saver.save(p)
+    assert len(writes) == 3
+    for gain in (-1.0, -2.0, -3.0):                     # actions that do not touch audio
+        p.stems[0].mix.gain_db = gain
+        saver.save(p)
+    assert len(writes) == 3
+    p.add_stem(Stem(tone(0.4, 330.0), SR))
+    saver.save(p)
+    assert len(writes) == 4
+    assert p.modified_at == modified                    # autosave does not mark the project saved
+
+    found = find_autosaves()
+    assert [a.name for a in found] == ["Ball drop", "yesterday"]
+    assert found[0].directory == saver.directory and found[0].n_stems == 4 and found[0].error is None
+    restored = load_project(found[0].directory)
+    restored.modified_at = p.modified_at
+    assert restored == p and restored.stems[0].mix.gain_db == -3.0
+
+    (found[1].directory / "project.json").write_text("{broken")
+    broken = [a for a in find_autosaves() if a.directory == found[1].directory]
+    assert len(broken) == 1 and "damaged" in broken[0].error
+    saver.discard()
+    assert not saver.directory.exists() and [a.name for a in find_autosaves()] == [""]
+    assert find_autosaves(tmp_path / "nowhere") == []
