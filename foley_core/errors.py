@@ -30,6 +30,14 @@ class MaskError(FoleyError):
     """A mask, box or track does not fit the video."""
 
 
+class MixError(FoleyError):
+    """A mix setting (pan, gain, fade, loudness target, ceiling) or an audio buffer is unusable."""
+
+
+class ExportError(FoleyError):
+    """An export cannot be made (nothing to export, no video for an MP4, an unwritable path)."""
+
+
 class ProjectError(FoleyError):
     """A project folder is damaged, foreign, or from an unsupported version."""
 

@@ -22,15 +22,11 @@ import numpy as np
 from foley_core import audio_io, media, mixing
 from foley_core.atomic import atomic_path
 from foley_core.constants import EXPORT_SR, MODEL_SR
-from foley_core.errors import FoleyError
+from foley_core.errors import ExportError
 from foley_core.project import Project, Stem
 
 FROM_PROJECT = "project"   # default for target_lufs / ceiling_dbtp: use the project's export settings
 MIX_NAME = "mix.wav"
-
-
-class ExportError(FoleyError):
-    """An export cannot be made (nothing to export, no video for an MP4, an unwritable path)."""
 
 
 @dataclass

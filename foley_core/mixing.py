@@ -24,11 +24,7 @@ from scipy import ndimage, signal
 
 from foley_core import audio_io
 from foley_core.constants import EXPORT_SR
-from foley_core.errors import FoleyError, TimeRangeError
-
-class MixError(FoleyError):
-    """A mix setting (pan, gain, fade, loudness target, ceiling) or an audio buffer is unusable."""
-
+from foley_core.errors import MixError, TimeRangeError
 
 # Loudness presets (LUFS) for `master(target_lufs=...)`; None means "no normalisation".
 LOUDNESS_PRESETS: dict[str, float | None] = {
