@@ -38,6 +38,10 @@ class ExportError(FoleyError):
     """An export cannot be made (nothing to export, no video for an MP4, an unwritable path)."""
 
 
+class SimulationError(FoleyError):
+    """A simulated scene cannot be built from the given sounds (e.g. their events cannot be separated)."""
+
+
 class ProjectError(FoleyError):
     """A project folder is damaged, foreign, or from an unsupported version."""
 

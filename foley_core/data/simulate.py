@@ -33,7 +33,7 @@ import numpy as np
 
 from foley_core.atomic import atomic_path
 from foley_core.constants import CURVE_FPS, MODEL_SR
-from foley_core.errors import FoleyError, MediaError
+from foley_core.errors import MediaError, SimulationError
 
 __all__ = [
     "SimulationError", "Appearance", "SoundSpec", "SimScene", "SelectivityScene",
@@ -59,10 +59,6 @@ DISTRACTOR_SEPARATION_S = 0.2
 _SIZE_FRACTION = (0.14, 0.26)     # object side / min(H, W)
 _MIN_CONTRAST = 60.0              # RGB distance of an object's colour from the background mean
 _SUPERSAMPLE = 4                  # sprite anti-aliasing
-
-
-class SimulationError(FoleyError):
-    """A scene cannot be built from the given sounds (e.g. their events cannot be separated)."""
 
 
 # ----------------------------------------------------------------------------------------------
