@@ -29,6 +29,10 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     )
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes 0600 files; outputs should get the usual permissions (0666 minus umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, target)

@@ -14,6 +14,7 @@ _ALWAYS = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
     "YOLO_OFFLINE": "1",          # ultralytics: no analytics, no version check
+    "YOLO_AUTOINSTALL": "False",  # ultralytics would otherwise pip-install its git `clip` package
     "TOKENIZERS_PARALLELISM": "false",
 }
 _HUB_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
