@@ -13,6 +13,16 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: do it once, at import, not in (threaded) writes.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it replaces `target`.
@@ -30,9 +40,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes 0600 files; outputs should get the usual permissions (0666 minus umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
