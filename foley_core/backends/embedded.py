@@ -1,0 +1,156 @@
+"""The embedded backend: `FoleyPipeline` on CPU (or CUDA), from `assets/embedded/`.
+
+If the model folder holds trained weights (`model_index.json` + safetensors, as written by
+`FoleyPipeline.save_pretrained` / the training script), they are loaded. Otherwise a RANDOMLY
+INITIALISED model is built from the folder's `config.json`; it produces sound-shaped noise,
+obeys no instruction by itself, and says so in `description` and a logged warning.
+
+`FOLEY_EMBEDDED_DIR` overrides the folder (tests point it at a tiny config).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from foley_core.backends import INSTRUCTIONS, CancelFn, ProgressFn, VideoCondition, WindowOutput
+from foley_core.constants import CURVE_FPS
+from foley_core.errors import CurveError, FoleyError, ModelUnavailableError, TimeRangeError
+from foley_core.pipeline import FoleyPipeline
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = REPO_ROOT / "assets" / "embedded"
+ENV_DIR = "FOLEY_EMBEDDED_DIR"
+
+
+def default_model_dir() -> Path:
+    """`$FOLEY_EMBEDDED_DIR` if set, else assets/embedded in the repository."""
+    return Path(os.environ.get(ENV_DIR) or DEFAULT_DIR)
+
+
+class EmbeddedBackend:
+    """Backend protocol over `FoleyPipeline` (see foley_core.backends.Backend)."""
+
+    name = "embedded"
+
+    def __init__(self, model_dir: str | os.PathLike | None = None, *,
+                 pipeline: FoleyPipeline | None = None):
+        self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        self.pipeline: FoleyPipeline | None = pipeline
+        self._lock = threading.Lock()
+        self._trained = bool(pipeline.config.get("trained")) if pipeline is not None else False
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def load(self, device: str = "cpu") -> None:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelUnavailableError(
+                f"device '{device}' was asked for but no CUDA GPU is available here; use --device cpu")
+        if self.pipeline is not None:
+            self.pipeline.to(device)
+            return
+        index = self.model_dir / "model_index.json"
+        config = self.model_dir / "config.json"
+        if index.is_file():
+            self.pipeline = FoleyPipeline.from_pretrained(self.model_dir, device=device)
+            self._trained = bool(self.pipeline.config.get("trained"))
+        elif config.is_file():
+            self.pipeline = FoleyPipeline.from_config(config, device=device)
+            self._trained = False
+            log.warning("embedded model: no trained weights in %s; using RANDOMLY INITIALISED weights "
+                        "(the output is noise shaped by the loudness curve, not a real sound)", self.model_dir)
+        else:
+            raise ModelUnavailableError(
+                f"the embedded model folder {self.model_dir} has neither trained weights "
+                "(model_index.json) nor a config.json; restore assets/embedded/ from the repository "
+                f"or point {ENV_DIR} at a model folder")
+        if not self._trained and self.pipeline.config.get("trained"):
+            self._trained = True
+
+    def _require(self) -> FoleyPipeline:
+        if self.pipeline is None:
+            raise ModelUnavailableError("the embedded model is not loaded; call load() first")
+        return self.pipeline
+
+    # -- description -------------------------------------------------------------------------------
+
+    @property
+    def trained(self) -> bool:
+        return self._trained
+
+    @property
+    def description(self) -> str:
+        return "embedded" if self.trained else "embedded (untrained random weights)"
+
+    @property
+    def obeys(self) -> frozenset[str]:
+        """What the MODEL follows: nothing while untrained; for trained weights, what training
+        recorded in the pipeline config ("obeys"), by default every instruction."""
+        if not self.trained:
+            return frozenset()
+        listed = self._require().config.get("obeys")
+        return frozenset(listed) if listed is not None else frozenset(INSTRUCTIONS)
+
+    @property
+    def ignores(self) -> frozenset[str]:
+        return frozenset(INSTRUCTIONS) - self.obeys
+
+    @property
+    def sr(self) -> int:
+        return self._require().sr
+
+    @property
+    def window_s(self) -> float:
+        return self._require().window_s
+
+    @property
+    def video_fps(self) -> float:
+        return self._require().video_fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self._require().frame_size
+
+    # -- generation --------------------------------------------------------------------------------
+
+    def generate_window(self, *, caption: str | None, negative_caption: str | None,
+                        duration_s: float, video: VideoCondition | None,
+                        curve: np.ndarray | None, seeds: Sequence[int], steps: int = 25,
+                        text_scale: float = 3.5, video_scale: float = 4.5,
+                        progress: ProgressFn | None = None,
+                        cancel: CancelFn | None = None) -> WindowOutput:
+        pipe = self._require()
+        if not 0 < duration_s <= pipe.window_s + 1e-6:
+            raise TimeRangeError(f"an embedded-model window lasts at most {pipe.window_s:g} s, "
+                                 f"got {duration_s:g} s")
+        if len(seeds) < 1:
+            raise FoleyError("ask for at least one candidate")
+        if int(steps) < 1:
+            raise FoleyError(f"the number of denoising steps must be at least 1, got {steps}")
+        if curve is not None:
+            curve = np.asarray(curve, dtype=np.float32)
+            if curve.ndim != 1 or curve.size < 1 or not np.all(np.isfinite(curve)):
+                raise CurveError("the loudness curve must be a 1-D list of finite numbers")
+            expected = max(1, round(duration_s * CURVE_FPS))
+            if abs(curve.size - expected) > 1:
+                raise CurveError(f"the loudness curve for a {duration_s:g} s window needs about "
+                                 f"{expected} points at {CURVE_FPS} per second, got {curve.size}")
+        frames = masks = key = None
+        if video is not None:
+            if abs(video.fps - pipe.video_fps) > 1e-6:
+                raise ValueError(f"video frames must be at {pipe.video_fps} fps, got {video.fps}")
+            frames, masks, key = video.frames, video.masks, video.cache_key
+        with self._lock:          # one generation at a time: the model is not re-entrant-safe
+            out = pipe(duration_s=duration_s, caption=caption, negative_caption=negative_caption,
+                       frames=frames, masks=masks, video_cache_key=key, curve=curve, seeds=seeds,
+                       num_inference_steps=int(steps), text_scale=text_scale,
+                       video_scale=video_scale, callback=progress, cancel=cancel)
+        return WindowOutput(audios=out.audios, sr=out.sr, timings_s=out.timings_s)

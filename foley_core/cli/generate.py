@@ -1,0 +1,179 @@
+"""`launch.py generate`: make a sound stem for a video selection (or from text and a curve alone).
+
+    python launch.py generate --video V.mp4 --caption "TEXT" [--negative "TEXT"]
+        [--mask MASK.png | --box x0,y0,x1,y1 | --tracks TRACKS.json --track ID]
+        [--loudness CURVE.csv] [--start S] [--duration D] [--seed N] [--candidates K]
+        [--steps K] [--text-scale A] [--video-scale B] [--conform C]
+        [--model embedded|audioldm2] [--device cpu|cuda] --out OUT.wav [--mp4 OUT.mp4]
+
+Prints ONE JSON object on stdout. Every output is first written to a temporary file and all are
+moved into place only when everything succeeded, so an error leaves no output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", help="the video (mp4, mov, webm, mkv, avi); omit for text + curve only")
+    parser.add_argument("--caption", required=True, help="what the sound is, e.g. 'a door slams'")
+    parser.add_argument("--negative", help="what to avoid, e.g. 'music, speech'")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--mask", help="white-on-black PNG at the video's frame size: the sounding object")
+    where.add_argument("--box", help="x0,y0,x1,y1 in video pixels: the sounding object")
+    where.add_argument("--tracks", help="tracks JSON from `launch.py detect` (use with --track)")
+    parser.add_argument("--track", help="id of the track in --tracks to follow")
+    parser.add_argument("--loudness", help="CSV with header time_s,value: relative loudness 0..1, times in "
+                                           "seconds from the selection start (--start)")
+    parser.add_argument("--start", type=float, default=0.0, help="selection start in seconds (default 0)")
+    parser.add_argument("--duration", type=float, help="selection length in seconds (default: to the end)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--candidates", type=int, default=1, help="number of stems (OUT-1.wav .. OUT-K.wav)")
+    parser.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
+    parser.add_argument("--text-scale", type=float, default=3.5, help="text guidance scale (default 3.5)")
+    parser.add_argument("--video-scale", type=float, default=4.5, help="video guidance scale (default 4.5)")
+    parser.add_argument("--conform", type=float, help="loudness conform strength 0..1 (default 1 with a curve)")
+    parser.add_argument("--model", default="embedded", help="embedded (default) or audioldm2")
+    parser.add_argument("--model-dir", help="embedded model folder (default: assets/embedded or $FOLEY_EMBEDDED_DIR)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--out", required=True, help="output WAV (16 kHz mono)")
+    parser.add_argument("--mp4", help="also write the video with the (first) stem as its soundtrack")
+
+
+class _Collect(logging.Handler):
+    """Keeps warnings for the JSON report (stderr is reserved for the one-line error)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _parse_box(text: str):
+    from foley_core.errors import MaskError
+
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise MaskError(f"--box must be four numbers x0,y0,x1,y1 in video pixels, got '{text}'")
+    return values
+
+
+def _output_paths(out: str, candidates: int) -> list[Path]:
+    path = Path(out)
+    if candidates == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(1, candidates + 1)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from foley_core.captions import validate_caption
+    from foley_core.errors import FoleyError, MaskError, MediaError, TimeRangeError
+
+    caption = validate_caption(args.caption)
+    if args.video is not None and not Path(args.video).is_file():
+        raise MediaError(f"video file not found: {args.video}")
+    if args.video is None:
+        if args.duration is None:
+            raise TimeRangeError("without --video, give the length of the sound with --duration")
+        if args.mask or args.box or args.tracks:
+            raise MaskError("--mask, --box and --tracks need a --video")
+        if args.mp4:
+            raise MediaError("--mp4 needs a --video to put the sound on")
+    if args.track and not args.tracks:
+        raise MaskError("--track needs --tracks TRACKS.json")
+    if args.candidates is not None and args.candidates < 1:
+        raise FoleyError(f"--candidates must be at least 1, got {args.candidates}")
+    outputs = _output_paths(args.out, args.candidates)
+    for p in outputs + ([Path(args.mp4)] if args.mp4 else []):
+        if p.is_dir():
+            raise MediaError(f"cannot write '{p}': it is a folder")
+
+    curve = None
+    if args.loudness:
+        from foley_core.loudness import read_curve_csv
+
+        curve = read_curve_csv(args.loudness)
+
+    mask = None
+    if args.mask or args.box or args.tracks:
+        from foley_core.generate import MaskSpec
+
+        if args.mask:
+            if not Path(args.mask).is_file():
+                raise MaskError(f"mask image not found: {args.mask}")
+            mask = MaskSpec(image=args.mask)
+        elif args.box:
+            mask = MaskSpec(box=_parse_box(args.box))
+        else:
+            if not args.track:
+                raise MaskError("--tracks needs --track ID (the id of the track to follow)")
+            from foley_core.vision.tracks import load_tracks
+
+            mask = MaskSpec(track=load_tracks(args.tracks)[args.track])
+
+    if args.model_dir:
+        os.environ["FOLEY_EMBEDDED_DIR"] = args.model_dir
+
+    collector = _Collect()
+    root = logging.getLogger("foley_core")
+    root.addHandler(collector)
+    propagate, root.propagate = root.propagate, False
+    try:
+        from foley_core.generate import generate
+
+        result = generate(caption=caption, negative_caption=args.negative, video=args.video,
+                          start_s=args.start, duration_s=args.duration, mask=mask, curve=curve,
+                          seed=args.seed, candidates=args.candidates, steps=args.steps,
+                          text_scale=args.text_scale, video_scale=args.video_scale,
+                          conform=args.conform, model=args.model, device=args.device)
+        from foley_core.atomic import atomic_path
+        from foley_core.audio_io import write_wav
+
+        with contextlib.ExitStack() as stack:
+            for path, audio in zip(outputs, result.audios):
+                tmp = stack.enter_context(atomic_path(path, suffix=".wav"))
+                write_wav(tmp, audio, result.sr)
+            if args.mp4:
+                from foley_core.media import mux_mp4
+
+                tmp = stack.enter_context(atomic_path(args.mp4, suffix=".mp4"))
+                mux_mp4(args.video, result.audios[0], result.sr, tmp)
+    finally:
+        root.removeHandler(collector)
+        root.propagate = propagate
+
+    meta = result.metadata
+    report = {
+        "duration_s": meta["duration_s"],
+        "sr": meta["sr"],
+        "seed": meta["seed"],
+        "seeds": meta["seeds"],
+        "model": meta["model"],
+        "trained": meta["trained"],
+        "steps": meta["steps"],
+        "text_scale": meta["text_scale"],
+        "video_scale": meta["video_scale"],
+        "timings_s": meta["timings_s"],
+        "outputs": [str(p) for p in outputs],
+        "mp4": args.mp4,
+        "instructions": meta["instructions"],
+        "windows": meta["windows"],
+    }
+    if curve is not None:
+        report.update({"conform": meta["conform"], "curve_r_before": meta["curve_r_before"],
+                       "curve_r_after": meta["curve_r_after"]})
+    if collector.messages:
+        report["warnings"] = collector.messages
+    print(json.dumps(report))
+    return 0

@@ -1,0 +1,100 @@
+"""`launch.py train`: train the embedded model (VAE, then the LDM with MAM and TLM).
+
+    python launch.py train --out runs/embedded --stage all --vae-steps 2000 --steps 20000 \\
+        [--data sim|sfx|toy] [--sfx-root ../shared/sfx] [--config assets/embedded/config.json] \\
+        [--init MODEL_DIR] [--batch-size 16] [--lr 2e-4] [--minutes M] [--checkpoint-every 10] \\
+        [--device cpu|cuda] [--export assets/embedded]
+
+Data: "sim" = the sound library with simulated audio-visual scenes (foley_core.data), "sfx" =
+library audio only (no video condition), "toy" = synthetic beeps and bursts (smoke runs).
+Training resumes from OUT/checkpoint when it exists. Prints one JSON line per log step and a
+final JSON summary on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="run folder (checkpoints go to OUT/checkpoint)")
+    parser.add_argument("--stage", choices=("vae", "ldm", "all"), default="all")
+    parser.add_argument("--data", choices=("sim", "sfx", "toy"), default="sim")
+    parser.add_argument("--sfx-root", help="sound library folder (default ../shared/sfx)")
+    parser.add_argument("--config", help="model config JSON for a fresh model (default assets/embedded/config.json)")
+    parser.add_argument("--init", help="start from a saved model folder instead of a fresh one")
+    parser.add_argument("--steps", type=int, default=20000, help="LDM optimizer steps")
+    parser.add_argument("--vae-steps", type=int, default=2000, help="VAE optimizer steps (stage vae/all)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-batch-seconds", type=float, default=32.0,
+                        help="cap batch size x crop length (default 32: 16 x 2 s, 8 x 4 s, 4 x 8 s)")
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--minutes", type=float, help="stop each stage after this many minutes")
+    parser.add_argument("--checkpoint-every", type=float, default=10.0, help="minutes between checkpoints")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: accelerate's choice)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in OUT")
+    parser.add_argument("--export", help="also save the final model to this folder (e.g. assets/embedded)")
+
+
+def _dataset(args, pipe):
+    from foley_core.errors import FoleyError
+    from foley_core.training.data import AudioOnlyDataset, ToyClipDataset
+
+    if args.data == "toy":
+        return ToyClipDataset(256, duration_s=[1.0, 2.0], frame_size=pipe.frame_size[0], fps=pipe.video_fps)
+    from foley_core.data.sfx import SfxLibrary
+
+    library = SfxLibrary(args.sfx_root) if args.sfx_root else SfxLibrary()
+    if args.data == "sfx":
+        from foley_core.data.augment import SfxAudioDataset
+
+        return AudioOnlyDataset(SfxAudioDataset(library, "train", seed=args.seed))
+    from foley_core.data.dataset import SimSceneDataset
+
+    if pipe.frame_size[0] != pipe.frame_size[1]:
+        raise FoleyError("simulated scenes are square; the model's frame size is not")
+    return SimSceneDataset(library, "train", seed=args.seed, fps=pipe.video_fps, size=pipe.frame_size[0])
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from foley_core.errors import FoleyError
+    from foley_core.model.configs import EMBEDDED_CONFIG_PATH
+    from foley_core.pipeline import FoleyPipeline
+    from foley_core.training import TrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.steps < 1 or args.vae_steps < 1 or args.batch_size < 1:
+        raise FoleyError("--steps, --vae-steps and --batch-size must be at least 1")
+    if args.init:
+        pipe = FoleyPipeline.from_pretrained(args.init)
+    else:
+        config = Path(args.config) if args.config else EMBEDDED_CONFIG_PATH
+        if not config.is_file():
+            raise FoleyError(f"model config not found: {config}")
+        pipe = FoleyPipeline.from_config(config)
+    dataset = _dataset(args, pipe)
+    stages = ["vae", "ldm"] if args.stage == "all" else [args.stage]
+    summary = {"out": args.out, "stages": {}}
+    for stage in stages:
+        cfg = TrainConfig(stage=stage, out_dir=args.out, batch_size=args.batch_size, learning_rate=args.lr,
+                          max_batch_seconds=args.max_batch_seconds,
+                          max_steps=args.vae_steps if stage == "vae" else args.steps, seed=args.seed,
+                          checkpoint_every_min=args.checkpoint_every, max_minutes=args.minutes,
+                          num_workers=args.workers, device=args.device, resume=not args.no_resume)
+        result = train(pipe, dataset, cfg, on_log=lambda row: print(json.dumps(row), flush=True))
+        summary["stages"][stage] = {"steps": result.step, "seconds": round(result.seconds, 1),
+                                    "last_loss": result.losses[-1] if result.losses else None,
+                                    "checkpoint": result.checkpoint}
+    if args.export:
+        pipe.save_pretrained(args.export)
+        summary["export"] = args.export
+    print(json.dumps(summary))
+    return 0

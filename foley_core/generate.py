@@ -1,0 +1,615 @@
+"""`generate(...)`: the one function the UI, the CLI and the benchmarks call to make a stem.
+
+It validates the instructions (caption, video range, mask, loudness curve), reads the video at the
+backend's frame rate and size, turns boxes / images / tracks into per-frame masks, splits long
+selections into overlapping model windows (each with its slice of curve, frames and masks), joins
+the windows with level-matched equal-power crossfades, optionally conforms the result to the
+curve, and reports what happened in `GenerationResult.metadata`.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from foley_core import constants, loudness
+from foley_core.backends import Backend, VideoCondition, get_backend
+from foley_core.errors import (
+    CurveError,
+    FoleyError,
+    MaskError,
+    TimeRangeError,
+)
+
+WINDOW_OVERLAP_S = 1.0
+# Window starts are multiples of 0.2 s: a whole number of curve points (10/s), latent frames
+# (25/s) and video frames (20/s), so every window's slices line up exactly with the full ones.
+WINDOW_GRID_S = 0.2
+MAX_CANDIDATES = 16
+MAX_STEPS = 200
+PEAK_LIMIT = 0.999
+_MAX_LEVEL_MATCH_DB = 24.0
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Where the sounding object is, in video pixels (give exactly one of the fields).
+
+    box: (x0, y0, x1, y1), the same on every frame.
+    image: path of a white-on-black image at the video's frame size (applied to every frame).
+    track: a moving box: {"times_s": [...], "boxes": [[x0, y0, x1, y1], ...]}, or a track as in
+        `launch.py detect`'s JSON ({"frames": [{"time_s": t, "box": [...]}, ...]}), or a
+        `foley_core.vision.tracks.Track`. Times are video times in seconds; frames outside the
+        track's span get an empty mask.
+    """
+
+    box: tuple[float, float, float, float] | None = None
+    image: str | os.PathLike | None = None
+    track: Any = None
+
+    def __post_init__(self):
+        given = [name for name in ("box", "image", "track") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise MaskError(f"a MaskSpec needs exactly one of box, image or track; got {given or 'none'}")
+
+
+@dataclass
+class GenerationResult:
+    """`audios`: one float32 mono array per candidate at `sr`; `metadata`: see `generate`."""
+
+    audios: list[np.ndarray]
+    sr: int
+    metadata: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ helpers: checks
+
+def _check_number(name: str, value, *, lo: float | None = None, hi: float | None = None) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise FoleyError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
+        bounds = f" between {lo:g} and {hi:g}" if lo is not None and hi is not None else (
+            f" of at least {lo:g}" if lo is not None else "")
+        raise FoleyError(f"{name} must be a finite number{bounds}, got {value!r}")
+    return x
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise FoleyError(f"{name} must be a whole number, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise FoleyError(f"{name} must be between {lo} and {hi}, got {value}")
+    return int(value)
+
+
+def _cancel_fn(cancel) -> Callable[[], bool] | None:
+    if cancel is None:
+        return None
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    if not callable(cancel):
+        raise FoleyError("cancel must be a callable or a threading.Event")
+    return cancel
+
+
+# ------------------------------------------------------------------------------ helpers: curve
+
+def prepare_curve(curve, duration_s: float) -> np.ndarray:
+    """A relative curve (0..1) on the curve grid of `duration_s` (n_curve_points points).
+
+    `curve`: an array at CURVE_FPS (one point more or less than expected is tolerated), or a
+    drawn (times_s, values) pair resampled with `loudness.resample_curve`.
+    """
+    n_points = loudness.n_curve_points(duration_s)
+    if isinstance(curve, tuple):
+        if len(curve) != 2:
+            raise CurveError("a drawn curve is a pair (times_s, values)")
+        values = loudness.resample_curve(curve[0], curve[1], duration_s=duration_s)
+    else:
+        try:
+            values = np.asarray(curve, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CurveError("the loudness curve must be a list of numbers") from None
+        if values.ndim != 1 or values.size == 0:
+            raise CurveError(f"the loudness curve must be one-dimensional and non-empty, got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise CurveError("the loudness curve has NaN or infinite values")
+        if np.any(values < 0) or np.any(values > 1 + 1e-6):
+            bad = float(values[(values < 0) | (values > 1 + 1e-6)][0])
+            raise CurveError(f"the loudness curve has the value {bad:g}; values are relative, "
+                             "from 0 (silent) to 1 (the loudest moment)")
+        if abs(values.size - n_points) > 1:
+            raise CurveError(f"the loudness curve has {values.size} points but a {duration_s:g} s selection "
+                             f"needs {n_points} (10 per second); resample it or pass (times_s, values)")
+        if values.size < n_points:
+            values = np.concatenate([values, values[-1:]])
+        values = values[:n_points]
+    values = np.clip(values, 0.0, 1.0).astype(np.float32)
+    if values.max() <= 0:
+        raise CurveError("the loudness curve is silent everywhere; draw at least one point above 0")
+    return values
+
+
+def slice_curve(curve: np.ndarray, offset_s: float, length_s: float) -> np.ndarray:
+    """The part of a full-selection curve under a window, on the window's own curve grid."""
+    fps = constants.CURVE_FPS
+    full_t = (np.arange(curve.size) + 0.5) / fps
+    n = loudness.n_curve_points(length_s)
+    window_t = offset_s + (np.arange(n) + 0.5) / fps
+    return np.interp(window_t, full_t, curve).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ helpers: windows
+
+def plan_windows(duration_s: float, window_s: float, *, overlap_s: float = WINDOW_OVERLAP_S,
+                 grid_s: float = WINDOW_GRID_S) -> list[tuple[float, float]]:
+    """(offset_s, length_s) of the model windows covering [0, duration_s).
+
+    One window if it fits; else windows of `window_s` whose starts are `grid_s` multiples,
+    consecutive windows overlapping by at least `overlap_s`; the last one ends at duration_s.
+    """
+    if duration_s <= window_s + 1e-9:
+        return [(0.0, duration_s)]
+    hop = math.floor((window_s - overlap_s) / grid_s + 1e-9) * grid_s
+    windows = []
+    offset = 0.0
+    while offset + window_s < duration_s - 1e-9:
+        windows.append((round(offset, 6), window_s))
+        offset += hop
+    last_start = round(offset, 6)
+    windows.append((last_start, round(duration_s - last_start, 6)))
+    return windows
+
+
+def join_windows(parts: Sequence[tuple[int, np.ndarray]], n_samples: int, sr: int) -> tuple[np.ndarray, list]:
+    """Join windows (start sample, audio (K, n)) into (K, n_samples).
+
+    Each window is first level-matched to what is already joined over their overlap (RMS ratio,
+    bounded to +-24 dB), then crossfaded with an equal-power (cos/sin) fade over the whole
+    overlap, so uncorrelated material keeps a constant level through the join. Returns the
+    audio and the gains applied per window and candidate (dB).
+    """
+    n_cand = parts[0][1].shape[0]
+    out = np.zeros((n_cand, n_samples), dtype=np.float64)
+    gains_db: list[list[float]] = []
+    end = 0
+    for start, audio in parts:
+        audio = audio.astype(np.float64)
+        length = min(audio.shape[1], n_samples - start)
+        audio = audio[:, :length]
+        overlap = max(0, min(end - start, length))
+        window_gains = []
+        if overlap > 0:
+            prev = out[:, start:start + overlap]
+            new = audio[:, :overlap]
+            for k in range(n_cand):
+                rms_prev = np.sqrt(np.mean(prev[k] ** 2))
+                rms_new = np.sqrt(np.mean(new[k] ** 2))
+                gain_db = 0.0
+                if rms_prev > 1e-8 and rms_new > 1e-8:
+                    gain_db = float(np.clip(20 * np.log10(rms_prev / rms_new),
+                                            -_MAX_LEVEL_MATCH_DB, _MAX_LEVEL_MATCH_DB))
+                audio[k] *= 10 ** (gain_db / 20)
+                window_gains.append(gain_db)
+            theta = (np.arange(overlap) + 0.5) / overlap * (np.pi / 2)
+            out[:, start:start + overlap] = prev * np.cos(theta) + audio[:, :overlap] * np.sin(theta)
+            out[:, start + overlap:start + length] = audio[:, overlap:]
+        else:
+            out[:, start:start + length] = audio
+            window_gains = [0.0] * n_cand
+        gains_db.append(window_gains)
+        end = max(end, start + length)
+    return out.astype(np.float32), gains_db
+
+
+# ------------------------------------------------------------------------------ helpers: masks
+
+def _mask_array_to_model(mask: np.ndarray, n_frames: int, width: int, height: int,
+                         video_wh: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    arr = np.asarray(mask)
+    if arr.ndim not in (2, 3):
+        raise MaskError(f"a mask must be (H, W) or (T, H, W), got shape {arr.shape}")
+    vw, vh = video_wh
+    if arr.shape[-2:] != (vh, vw):
+        raise MaskError(f"the mask is {arr.shape[-1]}x{arr.shape[-2]} pixels but the video is {vw}x{vh}; "
+                        "draw the mask at the video's frame size")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise MaskError("the mask has NaN or infinite values")
+    if arr.max() > 1.0:
+        arr = arr / 255.0 if arr.max() <= 255 else arr / arr.max()
+    arr = np.clip(arr, 0.0, 1.0)
+    if arr.ndim == 2:
+        arr = arr[None]
+    # a (T, H, W) mask spans the selection evenly: nearest mask per model frame
+    idx = np.minimum((np.arange(n_frames) * arr.shape[0]) // max(n_frames, 1), arr.shape[0] - 1)
+    small = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_AREA) for m in arr])
+    return np.clip(small[idx], 0.0, 1.0).astype(np.float32)
+
+
+def _read_mask_image(path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise MaskError(f"mask image not found: {p}")
+    try:
+        with Image.open(p) as img:
+            return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as err:
+        raise MaskError(f"cannot read the mask image {p}: {err}") from None
+
+
+def _track_from_spec(track, video_wh: tuple[int, int]):
+    from foley_core.vision.tracks import Track, TrackFrame
+
+    if isinstance(track, Track):
+        return track
+    if not isinstance(track, dict):
+        raise MaskError("a track must be a dict {'times_s': [...], 'boxes': [...]} or a detect track")
+    try:
+        if "frames" in track:
+            times = [float(f["time_s"]) for f in track["frames"]]
+            boxes = [list(map(float, f["box"])) for f in track["frames"]]
+        else:
+            times = [float(t) for t in track["times_s"]]
+            boxes = [list(map(float, b)) for b in track["boxes"]]
+    except (KeyError, TypeError, ValueError) as err:
+        raise MaskError(f"the track is malformed ({err}); expected times_s and boxes [x0, y0, x1, y1]") from None
+    if not times or len(times) != len(boxes) or any(len(b) != 4 for b in boxes):
+        raise MaskError("the track needs one box [x0, y0, x1, y1] per time, and at least one")
+    vw, vh = video_wh
+    for b in boxes:
+        _check_box(b, vw, vh)
+    order = np.argsort(times, kind="stable")
+    frames = [TrackFrame(times[i], np.asarray(boxes[i], np.float64)) for i in order]
+    return Track(id=str(track.get("id", "track")), label=str(track.get("label", "")), source="user",
+                 score=1.0, frames=frames, width=vw, height=vh)
+
+
+def _check_box(box, width: int, height: int) -> np.ndarray:
+    try:
+        arr = np.asarray([float(v) for v in box], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MaskError(f"a box must be 4 numbers x0,y0,x1,y1 in video pixels, got {box!r}") from None
+    if arr.size != 4 or not np.all(np.isfinite(arr)):
+        raise MaskError(f"a box must be 4 finite numbers x0,y0,x1,y1 in video pixels, got {box!r}")
+    x0, y0, x1, y1 = arr
+    if x1 <= x0 or y1 <= y0:
+        raise MaskError(f"the box {arr.tolist()} is empty: x1 must exceed x0 and y1 must exceed y0")
+    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+        raise MaskError(f"the box {arr.tolist()} lies outside the {width}x{height} video frame")
+    return np.array([max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)])
+
+
+def _box_mask(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    cols = np.clip(np.minimum(np.arange(width) + 1, x1) - np.maximum(np.arange(width), x0), 0, 1)
+    rows = np.clip(np.minimum(np.arange(height) + 1, y1) - np.maximum(np.arange(height), y0), 0, 1)
+    return np.outer(rows, cols).astype(np.float32)
+
+
+def validate_mask(mask, video_wh: tuple[int, int]) -> None:
+    """Check a mask against the video's size (before any model is loaded); raises MaskError."""
+    vw, vh = video_wh
+    if isinstance(mask, MaskSpec):
+        if mask.box is not None:
+            _check_box(mask.box, vw, vh)
+        elif mask.image is not None:
+            img = _read_mask_image(mask.image)
+            if img.shape != (vh, vw):
+                raise MaskError(f"the mask image is {img.shape[1]}x{img.shape[0]} pixels but the video is "
+                                f"{vw}x{vh}; draw the mask at the video's frame size")
+            if not np.any(img > 0):
+                raise MaskError("the mask image is black everywhere; paint the sounding object in white")
+        else:
+            _track_from_spec(mask.track, video_wh)
+    elif isinstance(mask, np.ndarray):
+        if mask.ndim not in (2, 3) or mask.shape[-2:] != (vh, vw):
+            raise MaskError(f"the mask has shape {mask.shape} but the video is {vw}x{vh} "
+                            "(expected (H, W) or (T, H, W) at the video's frame size)")
+        if not np.all(np.isfinite(mask)) or not np.any(mask > 0):
+            raise MaskError("the mask is empty (or has NaN values); mark the sounding object")
+    else:
+        raise MaskError(f"a mask must be an array or a MaskSpec, got {type(mask).__name__}")
+
+
+def masks_for_frames(mask, times_s: np.ndarray, *, video_wh: tuple[int, int],
+                     frame_size: tuple[int, int]) -> np.ndarray:
+    """Per-frame masks float32 (T, h, w) at the model's `frame_size` for frames at `times_s`.
+
+    `mask`: an (H, W) / (T, H, W) array at the video's size `video_wh` (width, height), or a
+    MaskSpec (box / image / track in video pixels). Frames are stretched to the model size, so
+    masks are scaled the same way.
+    """
+    width, height = frame_size
+    vw, vh = video_wh
+    n = len(times_s)
+    if isinstance(mask, MaskSpec):
+        if mask.box is not None:
+            box = _check_box(mask.box, vw, vh) * np.array([width / vw, height / vh] * 2)
+            return np.repeat(_box_mask(box, width, height)[None], n, axis=0)
+        if mask.image is not None:
+            return _mask_array_to_model(_read_mask_image(mask.image), n, width, height, video_wh)
+        from foley_core.vision.tracks import track_masks
+
+        track = _track_from_spec(mask.track, video_wh)
+        out = track_masks(track, np.asarray(times_s, dtype=np.float64), width, height)
+        if not np.any(out > 0):
+            raise MaskError(f"the track '{track.id}' is not visible between {times_s[0]:.2f} s and "
+                            f"{times_s[-1]:.2f} s; choose a range where it is on screen")
+        return out.astype(np.float32)
+    if isinstance(mask, np.ndarray):
+        return _mask_array_to_model(mask, n, width, height, video_wh)
+    raise MaskError(f"a mask must be an array or a MaskSpec, got {type(mask).__name__}")
+
+
+# ------------------------------------------------------------------------------ frame cache
+
+_frame_cache: collections.OrderedDict = collections.OrderedDict()
+_frame_lock = threading.Lock()
+
+
+def _read_frames_cached(path: str, info, *, fps: float, size: tuple[int, int], start_s: float,
+                        duration_s: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+    from foley_core import media
+
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, round(start_s, 6),
+           round(duration_s, 6), float(fps), tuple(size))
+    with _frame_lock:
+        hit = _frame_cache.get(key)
+        if hit is not None:
+            _frame_cache.move_to_end(key)
+            return hit[0], hit[1], key
+    frames, times = media.read_frames(path, fps=fps, size=size, start_s=start_s, duration_s=duration_s)
+    with _frame_lock:
+        _frame_cache[key] = (frames, times)
+        while len(_frame_cache) > 4:
+            _frame_cache.popitem(last=False)
+    return frames, times, key
+
+
+# ------------------------------------------------------------------------------ generate
+
+def _resolve_backend(model, device: str) -> Backend:
+    if isinstance(model, str):
+        return get_backend(model, device=device)
+    if isinstance(model, Backend):
+        return model
+    raise FoleyError(f"model must be a backend name such as 'embedded', got {model!r}")
+
+
+def generate(*, caption: str | None, negative_caption: str | None = None, video: str | None = None,
+             start_s: float = 0.0, duration_s: float | None = None,
+             mask: MaskSpec | np.ndarray | None = None,
+             curve: np.ndarray | tuple[Sequence[float], Sequence[float]] | None = None,
+             seed: int = 0, candidates: int = 1, steps: int = 25, text_scale: float = 3.5,
+             video_scale: float = 4.5, conform: float | None = None, model: str | Backend = "embedded",
+             device: str = "cpu", progress: Callable[[int, int], None] | None = None,
+             cancel=None) -> GenerationResult:
+    """Generate `candidates` stems of the selection [start_s, start_s + duration_s).
+
+    Args:
+        caption: what the sound is (None: no text instruction). An empty caption is an error.
+        negative_caption: what to avoid (replaces the null text in the unguided branch).
+        video: path of the video; None generates from text and curve alone (then `duration_s`
+            is required and `mask` must be None).
+        start_s, duration_s: the selection in video seconds; duration None = to the video's end.
+        mask: the sounding object: an (H, W) / (T, H, W) array at the video's size or a MaskSpec.
+        curve: relative loudness 0..1 at 10 points/s over the selection, or (times_s, values)
+            drawn points in selection seconds.
+        seed: candidate i uses seed + i (and equals a solo run with that seed).
+        candidates, steps, text_scale, video_scale: number of stems, denoising steps and the
+            dual classifier-free guidance scales.
+        conform: strength 0..1 of the post-hoc loudness conform; None = 1.0 with a curve.
+        model: backend name ("embedded", "audioldm2") or a Backend instance.
+        progress: progress(step, total) after each denoising step (total = steps x windows).
+        cancel: a callable returning True or a threading.Event; raises GenerationCancelled.
+
+    Returns a GenerationResult; `metadata` holds duration_s, sr, seed/seeds, model (name and
+    whether its weights are trained), steps, scales, windows, timings_s per stage, the curve
+    correlation before/after conform per candidate, and which instructions were obeyed.
+    """
+    t_total = time.perf_counter()
+    timings: dict[str, float] = collections.defaultdict(float)
+
+    # ---- arguments
+    if caption is not None:
+        from foley_core.captions import validate_caption
+        caption = validate_caption(caption)
+    if negative_caption is not None:
+        negative_caption = " ".join(str(negative_caption).split()) or None
+        if negative_caption is not None:
+            from foley_core.captions import validate_caption
+            negative_caption = validate_caption(negative_caption)
+    seed = _check_int("seed", seed, -(2**62), 2**62)
+    candidates = _check_int("candidates", candidates, 1, MAX_CANDIDATES)
+    steps = _check_int("steps", steps, 1, MAX_STEPS)
+    text_scale = _check_number("text_scale", text_scale, lo=0.0, hi=50.0)
+    video_scale = _check_number("video_scale", video_scale, lo=0.0, hi=50.0)
+    if conform is not None:
+        conform = _check_number("conform", conform, lo=0.0, hi=1.0)
+    start_s = _check_number("start_s", start_s, lo=0.0)
+    cancel_fn = _cancel_fn(cancel)
+
+    # ---- range
+    info = None
+    if video is not None:
+        from foley_core import media
+
+        info = media.probe_video(video)
+        if start_s >= info.duration_s:
+            raise TimeRangeError(f"start {start_s:.3f} s is outside the video ({info.duration_s:.3f} s long)")
+        if duration_s is None:
+            duration_s = info.duration_s - start_s
+        duration_s = _check_number("duration_s", duration_s, lo=0.0)
+        if start_s + duration_s > info.duration_s + 1.0 / max(info.fps, 1.0) + 1e-6:
+            raise TimeRangeError(f"the range {start_s:.3f}-{start_s + duration_s:.3f} s goes past the end "
+                                 f"of the video ({info.duration_s:.3f} s long)")
+    else:
+        if duration_s is None:
+            raise TimeRangeError("without a video, give the duration of the sound (duration_s)")
+        if mask is not None:
+            raise MaskError("a mask needs a video: give the video the mask was drawn on")
+        duration_s = _check_number("duration_s", duration_s, lo=0.0)
+    if duration_s < 0.1:
+        raise TimeRangeError(f"the selection is {duration_s:.3f} s long; select at least 0.1 s")
+    if duration_s > constants.MAX_GENERATION_SECONDS:
+        raise TimeRangeError(f"the selection is {duration_s:.1f} s long; the limit is "
+                             f"{constants.MAX_GENERATION_SECONDS:g} s per generation")
+
+    if mask is not None:
+        validate_mask(mask, (info.width, info.height))
+    curve_full = None if curve is None else prepare_curve(curve, duration_s)
+    if conform is None:
+        conform = 1.0 if curve_full is not None else 0.0
+    elif conform > 0 and curve_full is None:
+        raise CurveError("conform needs a loudness curve to conform to")
+
+    # ---- backend
+    t0 = time.perf_counter()
+    backend = _resolve_backend(model, device)
+    timings["load_model"] += time.perf_counter() - t0
+    sr = int(backend.sr)
+
+    # ---- video frames and masks for the whole selection
+    frames = masks = None
+    frames_key = None
+    mask_hash = None
+    if info is not None:
+        t0 = time.perf_counter()
+        frames, frame_times, frames_key = _read_frames_cached(
+            video, info, fps=backend.video_fps, size=tuple(backend.frame_size),
+            start_s=start_s, duration_s=duration_s)
+        timings["read_video"] += time.perf_counter() - t0
+        if mask is not None:
+            t0 = time.perf_counter()
+            masks = masks_for_frames(mask, frame_times, video_wh=(info.width, info.height),
+                                     frame_size=tuple(backend.frame_size))
+            mask_hash = hashlib.sha1(np.ascontiguousarray(masks).tobytes()).hexdigest()
+            timings["masks"] += time.perf_counter() - t0
+
+    # ---- windows
+    windows = plan_windows(duration_s, float(backend.window_s))
+    n_windows = len(windows)
+    total_steps = steps * n_windows
+    seeds = [seed + i for i in range(candidates)]
+    parts = []
+    for w, (offset_s, length_s) in enumerate(windows):
+        window_seeds = seeds if w == 0 else [s + 1_000_003 * w for s in seeds]
+        window_curve = None
+        if curve_full is not None:
+            window_curve = loudness.normalize_curve(slice_curve(curve_full, offset_s, length_s))
+        condition = None
+        if frames is not None:
+            fps = float(backend.video_fps)
+            i0 = int(round(offset_s * fps))
+            i1 = min(len(frames), int(round((offset_s + length_s) * fps)))
+            if i1 <= i0:
+                i1 = min(len(frames), i0 + 1)
+                i0 = i1 - 1
+            key = None if frames_key is None else (*frames_key, offset_s, length_s, mask_hash)
+            condition = VideoCondition(frames=frames[i0:i1], masks=None if masks is None else masks[i0:i1],
+                                       fps=fps, cache_key=key)
+
+        def window_progress(step: int, n: int, _w=w) -> None:
+            if progress is not None:
+                progress(_w * steps + min(step, steps), total_steps)
+
+        out = backend.generate_window(
+            caption=caption, negative_caption=negative_caption, duration_s=length_s, video=condition,
+            curve=window_curve, seeds=window_seeds, steps=steps, text_scale=text_scale,
+            video_scale=video_scale, progress=window_progress, cancel=cancel_fn)
+        if out.sr != sr:
+            raise FoleyError(f"the {backend.name} backend returned {out.sr} Hz audio instead of {sr} Hz")
+        for stage, seconds in out.timings_s.items():
+            timings[stage] += seconds
+        parts.append((int(round(offset_s * sr)), np.asarray(out.audios, dtype=np.float32)))
+
+    # ---- join, level, conform
+    t0 = time.perf_counter()
+    n_samples = int(round(duration_s * sr))
+    audio, join_gains = join_windows(parts, n_samples, sr)
+    if not np.all(np.isfinite(audio)):
+        raise FoleyError(f"the {backend.name} model produced invalid samples (NaN); try another seed")
+    peak_scaled_db = []
+    for k in range(candidates):
+        peak = float(np.max(np.abs(audio[k]))) if audio.shape[1] else 0.0
+        if peak > PEAK_LIMIT:
+            audio[k] *= PEAK_LIMIT / peak
+            peak_scaled_db.append(round(20 * math.log10(PEAK_LIMIT / peak), 2))
+        else:
+            peak_scaled_db.append(0.0)
+    timings["join"] += time.perf_counter() - t0
+
+    r_before: list[float | None] = [None] * candidates
+    r_after: list[float | None] = [None] * candidates
+    if curve_full is not None:
+        t0 = time.perf_counter()
+        for k in range(candidates):
+            r_before[k] = round(loudness.curve_correlation(audio[k], sr, curve_full), 4)
+            if conform > 0:
+                audio[k] = loudness.conform(audio[k], sr, curve_full, strength=conform)
+            r_after[k] = round(loudness.curve_correlation(audio[k], sr, curve_full), 4)
+        timings["conform"] += time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_total
+
+    # ---- metadata
+    given = []
+    if caption is not None:
+        given.append("text")
+    if negative_caption is not None:
+        given.append("negative")
+    if video is not None:
+        given.append("video")
+    if mask is not None:
+        given.append("mask")
+    if curve_full is not None:
+        given.append("curve")
+    obeyed = [g for g in given if g in backend.obeys]
+    enforced = ["curve (conform)"] if curve_full is not None and conform > 0 else []
+    metadata = {
+        "duration_s": round(duration_s, 6),
+        "sr": sr,
+        "seed": seed,
+        "seeds": seeds,
+        "candidates": candidates,
+        "model": backend.description,
+        "model_name": backend.name,
+        "trained": bool(backend.trained),
+        "steps": steps,
+        "text_scale": text_scale,
+        "video_scale": video_scale,
+        "caption": caption,
+        "negative_caption": negative_caption,
+        "video": None if video is None else str(video),
+        "start_s": start_s,
+        "windows": [{"start_s": round(start_s + o, 6), "duration_s": l} for o, l in windows],
+        "window_join_gains_db": [[round(g, 2) for g in w] for w in join_gains[1:]],
+        "peak_scaled_db": peak_scaled_db,
+        "conform": conform,
+        "curve_r_before": r_before if curve_full is not None else None,
+        "curve_r_after": r_after if curve_full is not None else None,
+        "instructions": {
+            "given": given,
+            "obeyed_by_model": obeyed,
+            "ignored_by_model": [g for g in given if g not in backend.obeys],
+            "enforced_after": enforced,
+        },
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }
+    return GenerationResult(audios=[a.astype(np.float32) for a in audio], sr=sr, metadata=metadata)

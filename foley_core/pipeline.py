@@ -1,0 +1,462 @@
+"""`FoleyPipeline`: the embedded latent diffusion model, diffusers-style.
+
+Components (each swappable): `vae` (MelVAE), `unet` (FoleyUNet1DConditionModel), `scheduler`
+(any diffusers scheduler; DPM-Solver++ by default), `vocoder` (Vocoder; Griffin-Lim baseline),
+`text_encoder` (frozen, cached), `mam` (MaskAttentionModule with its visual encoder E_v),
+`tlm` (TimeLoudnessModule), plus a `config` dict (mel constants, window length, ...).
+
+One call generates K candidates of one window (<= `config["window_s"]`). Long selections,
+masks from boxes/tracks, conform and metadata are `foley_core.generate`'s job.
+
+Dual classifier-free guidance (Draw an Audio, Yang et al. 2024, arXiv:2409.06135, eq. 12; the
+InstructPix2Pix form of Brooks et al. 2023, eq. 3), text first, then video given text:
+    eps = e(z, 0, 0) + s_text * (e(z, c_t, 0) - e(z, 0, 0)) + s_video * (e(z, c_t, c_v) - e(z, c_t, 0))
+A negative caption replaces the null text in e(z, 0, 0). Branches that coincide (no caption and
+no negative; no video) are not evaluated twice. The loudness curve enters every branch alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from diffusers import DPMSolverMultistepScheduler
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from safetensors.torch import load_file, save_file
+
+from foley_core.atomic import atomic_path, write_text_atomic
+from foley_core.errors import GenerationCancelled, ModelUnavailableError
+from foley_core.model.conditioning import (
+    MaskAttentionModule,
+    MotionFrameEncoder,
+    TimeLoudnessModule,
+    frames_to_tensor,
+)
+from foley_core.model.mel import MelSpectrogram
+from foley_core.model.text import CachedTextEncoder, text_encoder_from_config
+from foley_core.model.unet import FoleyUNet1DConditionModel, null_visual_mask
+from foley_core.model.vae import MelVAE
+from foley_core.model.vocoder import Vocoder, vocoder_from_config
+
+BRANCH_MODES = ("batched", "sequential")
+DEFAULT_PIPELINE_CONFIG = {
+    "name": "embedded",
+    "window_s": 8.0,
+    "branch_mode": "batched",     # measured faster than three calls on this CPU (bench_generate.py)
+    "trained": False,
+    "init_seed": 0,
+}
+
+
+def _cancel_requested(cancel) -> bool:
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
+
+
+@dataclass
+class FoleyPipelineOutput:
+    """audios (K, n) float32 at `sr`; mels (K, n_mels, T) normalised; timings per stage (s)."""
+
+    audios: np.ndarray
+    sr: int
+    mels: torch.Tensor
+    latents: torch.Tensor
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _save_module(module: torch.nn.Module, folder: Path, config: dict,
+                 weights_name: str = "diffusion_pytorch_model.safetensors") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    with atomic_path(folder / weights_name) as tmp:
+        save_file(state, str(tmp))
+
+
+def _load_weights(module: torch.nn.Module, path: Path) -> None:
+    module.load_state_dict(load_file(str(path)), strict=True)
+
+
+def _config_dict(model) -> dict:
+    return {k: v for k, v in dict(model.config).items() if not k.startswith("_")} | {
+        "_class_name": type(model).__name__}
+
+
+def build_mam(config: dict) -> MaskAttentionModule:
+    enc_cfg = dict(config.get("visual_encoder", {}))
+    kind = enc_cfg.pop("class", "MotionFrameEncoder")
+    if kind != "MotionFrameEncoder":
+        raise ValueError(f"unknown visual encoder class {kind!r}")
+    encoder = MotionFrameEncoder(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in enc_cfg.items()})
+    return MaskAttentionModule(encoder, int(config["cross_attention_dim"]),
+                               n_time_features=int(config.get("n_time_features", 64)))
+
+
+def _mam_config(mam: MaskAttentionModule) -> dict:
+    cfg = dict(mam.config)
+    if mam.visual_encoder is not None:
+        cfg["visual_encoder"] = {"class": type(mam.visual_encoder).__name__, **mam.visual_encoder.config}
+    return cfg
+
+
+def _model_args(cfg: dict) -> dict:
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if not k.startswith("_")}
+
+
+class FoleyPipeline:
+    """The embedded model: (caption, masked video, loudness curve) -> K waveforms of one window."""
+
+    def __init__(self, vae: MelVAE, unet: FoleyUNet1DConditionModel, scheduler: SchedulerMixin,
+                 vocoder: Vocoder, text_encoder: CachedTextEncoder, mam: MaskAttentionModule,
+                 tlm: TimeLoudnessModule, config: dict | None = None, *, mel: MelSpectrogram | None = None):
+        self.vae = vae.eval()
+        self.unet = unet.eval()
+        self.scheduler = scheduler
+        self.vocoder = vocoder
+        self.text_encoder = text_encoder
+        self.mam = mam.eval()
+        self.tlm = tlm.eval()
+        self.mel = mel if mel is not None else MelSpectrogram()
+        self.config = {**DEFAULT_PIPELINE_CONFIG, **(config or {})}
+        self.device = torch.device("cpu")
+        self._visual_cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._visual_lock = threading.Lock()
+        self.n_video_encoded = 0          # E_v runs (cache misses), for tests and benchmarks
+        self._check()
+
+    # ------------------------------------------------------------------ construction, I/O
+
+    def _check(self) -> None:
+        if self.tlm.latent_channels != self.unet.config.in_channels:
+            raise ValueError("TLM latent_channels must equal the UNet's in_channels")
+        if self.vae.config.latent_channels != self.unet.config.in_channels:
+            raise ValueError("VAE latent_channels must equal the UNet's in_channels")
+        if self.mam.cross_attention_dim != self.unet.config.cross_attention_dim:
+            raise ValueError("MAM cross_attention_dim must equal the UNet's")
+        if self.text_encoder.embed_dim != self.unet.config.text_embed_dim:
+            raise ValueError("text encoder width must equal the UNet's text_embed_dim")
+        latent_fps = self.mel.frames_per_second / self.vae.time_downsample
+        if abs(self.unet.config.latent_fps - latent_fps) > 1e-6 or abs(self.tlm.latent_fps - latent_fps) > 1e-6:
+            raise ValueError(f"UNet and TLM latent_fps must be {latent_fps} (mel fps / VAE downsample)")
+        if self.config["branch_mode"] not in BRANCH_MODES:
+            raise ValueError(f"branch_mode must be one of {BRANCH_MODES}")
+
+    @classmethod
+    def from_config(cls, config: dict | str | Path, *, device: str = "cpu") -> "FoleyPipeline":
+        """A RANDOMLY initialised pipeline from a model config (dict or JSON path).
+
+        Initialisation is seeded by `config["pipeline"]["init_seed"]`, so every process builds
+        the same untrained model (the CLI and the UI agree).
+        """
+        if not isinstance(config, dict):
+            config = json.loads(Path(config).read_text())
+        pipe_cfg = {**DEFAULT_PIPELINE_CONFIG, **config.get("pipeline", {})}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(pipe_cfg["init_seed"]))
+            mel = MelSpectrogram(**config.get("mel", {}))
+            vae = MelVAE(**_model_args(config.get("vae", {})))
+            unet = FoleyUNet1DConditionModel(**_model_args(config.get("unet", {})))
+            mam = build_mam({"cross_attention_dim": unet.config.cross_attention_dim, **config.get("mam", {})})
+            tlm_cfg = {"latent_channels": unet.config.in_channels, "latent_fps": unet.config.latent_fps,
+                       **config.get("tlm", {})}
+            tlm = TimeLoudnessModule(**tlm_cfg)
+        scheduler = DPMSolverMultistepScheduler.from_config(
+            {"algorithm_type": "dpmsolver++", **config.get("scheduler", {})})
+        text_encoder = text_encoder_from_config(config.get("text_encoder", {}), device=device)
+        vocoder = vocoder_from_config(config.get("vocoder", {}), mel)
+        return cls(vae, unet, scheduler, vocoder, text_encoder, mam, tlm, pipe_cfg, mel=mel).to(device)
+
+    def to(self, device: str | torch.device) -> "FoleyPipeline":
+        self.device = torch.device(device)
+        for module in (self.vae, self.unet, self.mam, self.tlm, self.mel):
+            module.to(self.device)
+        return self
+
+    def model_config(self) -> dict:
+        """The full JSON-able config (what `from_config` takes and `save_pretrained` writes)."""
+        sched = {k: v for k, v in dict(self.scheduler.config).items() if not k.startswith("_")}
+        sched["_class_name"] = type(self.scheduler).__name__
+        return {
+            "pipeline": dict(self.config),
+            "mel": {k: v for k, v in dict(self.mel.config).items() if not k.startswith("_")},
+            "vae": _config_dict(self.vae),
+            "unet": _config_dict(self.unet),
+            "mam": _mam_config(self.mam),
+            "tlm": dict(self.tlm.config),
+            "scheduler": sched,
+            "text_encoder": self.text_encoder.config,
+            "vocoder": self.vocoder.config,
+        }
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write configs (JSON) beside safetensors weights, one folder per component.
+
+        Every file is written atomically; `model_index.json` goes last, so a folder without it
+        is an incomplete save.
+        """
+        directory = Path(directory)
+        cfg = self.model_config()
+        _save_module(self.vae, directory / "vae", cfg["vae"])
+        _save_module(self.unet, directory / "unet", cfg["unet"])
+        _save_module(self.mam, directory / "mam", cfg["mam"], "model.safetensors")
+        _save_module(self.tlm, directory / "tlm", cfg["tlm"], "model.safetensors")
+        for name in ("scheduler", "text_encoder", "vocoder", "mel"):
+            (directory / name).mkdir(parents=True, exist_ok=True)
+            write_text_atomic(directory / name / "config.json", json.dumps(cfg[name], indent=2) + "\n")
+        write_text_atomic(directory / "model_index.json",
+                          json.dumps({"_class_name": "FoleyPipeline", "pipeline": cfg["pipeline"]},
+                                     indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, device: str = "cpu") -> "FoleyPipeline":
+        """Load a folder written by `save_pretrained`."""
+        directory = Path(directory)
+        index = directory / "model_index.json"
+        if not index.is_file():
+            raise ModelUnavailableError(
+                f"no saved model in {directory} (model_index.json is missing): train one with "
+                "`python launch.py train` or point to a folder written by save_pretrained")
+        config = {"pipeline": json.loads(index.read_text())["pipeline"]}
+        for name in ("mel", "vae", "unet", "mam", "tlm", "scheduler", "text_encoder", "vocoder"):
+            config[name] = json.loads((directory / name / "config.json").read_text())
+        sched_cfg = {k: v for k, v in config["scheduler"].items() if k != "_class_name"}
+        pipe = cls.from_config(config, device="cpu")
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(sched_cfg)
+        _load_weights(pipe.vae, directory / "vae" / "diffusion_pytorch_model.safetensors")
+        _load_weights(pipe.unet, directory / "unet" / "diffusion_pytorch_model.safetensors")
+        _load_weights(pipe.mam, directory / "mam" / "model.safetensors")
+        _load_weights(pipe.tlm, directory / "tlm" / "model.safetensors")
+        return pipe.to(device)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def sr(self) -> int:
+        return int(self.mel.config.sr)
+
+    @property
+    def window_s(self) -> float:
+        return float(self.config["window_s"])
+
+    @property
+    def video_fps(self) -> float:
+        return float(self.mam.fps)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        size = self.mam.visual_encoder.frame_size
+        return (size, size) if isinstance(size, int) else tuple(size)
+
+    @property
+    def latent_fps(self) -> float:
+        return float(self.unet.config.latent_fps)
+
+    def latent_length(self, duration_s: float) -> int:
+        """Latent frames generated for `duration_s` (rounded up to what VAE and UNet need)."""
+        n_mel = self.mel.n_frames(round(duration_s * self.sr))
+        down = self.vae.time_downsample
+        length = math.ceil(n_mel / down)
+        multiple = self.unet.time_multiple
+        return max(multiple, math.ceil(length / multiple) * multiple)
+
+    # ------------------------------------------------------------------ encoders (cached)
+
+    def encode_video(self, frames: np.ndarray, masks: np.ndarray | None = None,
+                     cache_key: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """E_v features (F_visual, F_mask), each (1, T, D), cached by `cache_key` if given.
+
+        frames uint8 (T, H, W, 3) at `video_fps` and `frame_size`; masks float (T, H, W) or None.
+        """
+        if cache_key is not None:
+            with self._visual_lock:
+                hit = self._visual_cache.get(cache_key)
+                if hit is not None:
+                    self._visual_cache.move_to_end(cache_key)
+                    return hit
+        frames = np.asarray(frames)
+        width, height = self.frame_size
+        if frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
+            raise ValueError(f"frames must be (T, {height}, {width}, 3), got {frames.shape}")
+        if masks is not None and np.asarray(masks).shape != frames.shape[:3]:
+            raise ValueError(f"masks {np.asarray(masks).shape} do not match frames {frames.shape[:3]}")
+        x, m = frames_to_tensor(frames, masks)
+        with torch.no_grad():
+            feats = self.mam.encode_features(x.to(self.device), None if m is None else m.to(self.device))
+        self.n_video_encoded += 1
+        if cache_key is not None:
+            with self._visual_lock:
+                self._visual_cache[cache_key] = feats
+                while len(self._visual_cache) > 64:
+                    self._visual_cache.popitem(last=False)
+        return feats
+
+    # ------------------------------------------------------------------ sampling
+
+    def initial_noise(self, seeds: Sequence[int], length: int) -> torch.Tensor:
+        """(K, C, length): candidate i from its own generator seeded `seeds[i]`."""
+        channels = self.unet.config.in_channels
+        noise = [torch.randn(1, channels, length, generator=torch.Generator().manual_seed(int(s)))
+                 for s in seeds]
+        return torch.cat(noise).to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, *, duration_s: float, caption: str | None = None,
+                 negative_caption: str | None = None, frames: np.ndarray | None = None,
+                 masks: np.ndarray | None = None, video_cache_key: tuple | None = None,
+                 visual_features: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 curve: np.ndarray | None = None, seeds: Sequence[int] = (0,),
+                 num_inference_steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
+                 branch_mode: str | None = None,
+                 callback: Callable[[int, int], None] | None = None,
+                 cancel=None) -> FoleyPipelineOutput:
+        """Generate len(seeds) candidates of `duration_s` seconds (at most `window_s`).
+
+        Args:
+            caption: what the sound is; None = no text instruction (learned null).
+            negative_caption: what to steer away from (replaces the null text in e(z, 0, 0)).
+            frames, masks: the video window at `video_fps` / `frame_size` (uint8 (T, H, W, 3))
+                and the sounding object's mask (float (T, H, W) in [0, 1]); or pass
+                `visual_features` (F_visual, F_mask) already computed by `encode_video`.
+            video_cache_key: identity of (video, range, mask) so E_v runs once per key.
+            curve: relative loudness 0..1 at 10 points/s from the window start; None = no curve.
+            seeds: one per candidate; candidate i equals a solo call with seeds[i].
+            num_inference_steps: scheduler steps (DPM-Solver++: 25 by default).
+            text_scale, video_scale: dual classifier-free guidance scales (s_text, s_video).
+            branch_mode: "batched" (the CFG branches in one UNet call) or "sequential".
+            callback: called as callback(step, num_inference_steps) after each step.
+            cancel: a callable returning True, or a threading.Event, checked every step;
+                raises GenerationCancelled.
+        """
+        timings: dict[str, float] = {}
+        if duration_s <= 0 or duration_s > self.window_s + 1e-6:
+            raise ValueError(f"duration_s must be in (0, {self.window_s}], got {duration_s}")
+        if num_inference_steps < 1:
+            raise ValueError("num_inference_steps must be >= 1")
+        mode = branch_mode or self.config["branch_mode"]
+        if mode not in BRANCH_MODES:
+            raise ValueError(f"branch_mode must be one of {BRANCH_MODES}, got {mode!r}")
+        seeds = [int(s) for s in seeds]
+        n_cand = len(seeds)
+        if n_cand < 1:
+            raise ValueError("at least one seed is needed")
+
+        # --- conditions
+        t0 = time.perf_counter()
+        caption = caption or None
+        negative_caption = negative_caption or None
+        text = self.text_encoder.encode_batch([negative_caption, caption])
+        timings["text_encode"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        has_video = frames is not None or visual_features is not None
+        if has_video:
+            if visual_features is None:
+                visual_features = self.encode_video(frames, masks, video_cache_key)
+            f_visual, f_mask = (f.to(self.device) for f in visual_features)
+            video_tokens = self.mam(features=(f_visual, f_mask))              # (1, Tv, D)
+        timings["video_encode"] = time.perf_counter() - t0
+
+        length = self.latent_length(duration_s)
+        curve_t = None
+        if curve is not None:
+            curve_t = torch.as_tensor(np.asarray(curve, dtype=np.float32))[None].to(self.device)
+        tau_signal = self.tlm(curve_t, length, batch_size=1)                   # (1, C, length)
+
+        # --- branches: (row of `text`: 0 = negative or null, 1 = caption or null ; video?)
+        has_text_term = caption is not None or negative_caption is not None
+        branches = [(0, False)]                                  # e(z, 0, 0)
+        if has_text_term:
+            branches.append((1, False))                          # e(z, c_t, 0)
+        if has_video:
+            branches.append((1 if has_text_term else 0, True))   # e(z, c_t, c_v)
+
+        def branch_inputs(rows: list[tuple[int, bool]], k: int) -> dict:
+            idx = torch.tensor([r for r, _ in rows]).repeat_interleave(k)
+            out = {key: val[idx].to(self.device) for key, val in text.items()}
+            if has_video:
+                present = torch.tensor([v for _, v in rows]).repeat_interleave(k).to(self.device)
+                tokens = video_tokens.expand(len(idx), -1, -1)
+                null = self.mam.null_embedding.to(tokens.dtype).expand_as(tokens)
+                out["visual_tokens"] = torch.where(present[:, None, None], tokens, null)
+                out["visual_mask"] = null_visual_mask(present, tokens.shape[1])
+            else:
+                out["visual_tokens"] = self.mam.null_tokens(len(idx), 1)
+                out["visual_mask"] = None
+            return out
+
+        # Candidates go through the UNet one at a time (each call holds that candidate's CFG
+        # branches): a batched matmul rounds differently from a solo one, and Griffin-Lim
+        # amplifies 1e-6 latent differences to audible ones, so candidate i must see exactly
+        # the computation of a solo run with seeds[i].
+        if mode == "batched":
+            calls = [(branches, branch_inputs(branches, 1))]
+        else:
+            calls = [([b], branch_inputs([b], 1)) for b in branches]
+
+        # --- denoising
+        t0 = time.perf_counter()
+        scheduler = copy.deepcopy(self.scheduler)
+        scheduler.set_timesteps(num_inference_steps, device=self.device)
+        latents = self.initial_noise(seeds, length) * scheduler.init_noise_sigma
+        for step, t in enumerate(scheduler.timesteps):
+            if _cancel_requested(cancel):
+                raise GenerationCancelled("generation cancelled")
+            model_in = scheduler.scale_model_input(latents, t)
+            model_in = TimeLoudnessModule.add_to_latent(model_in, tau_signal.expand(n_cand, -1, -1))
+            guided = []
+            for k in range(n_cand):
+                eps_parts = []
+                for rows, inputs in calls:
+                    x = model_in[k:k + 1].repeat(len(rows), 1, 1)
+                    eps_parts.extend(self.unet(x, t, **inputs).sample.chunk(len(rows)))
+                guided.append(self.guide(eps_parts, has_text_term, has_video, text_scale, video_scale))
+            latents = scheduler.step(torch.cat(guided), t, latents).prev_sample
+            if callback is not None:
+                callback(step + 1, num_inference_steps)
+        if _cancel_requested(cancel):
+            raise GenerationCancelled("generation cancelled")
+        timings["denoise"] = time.perf_counter() - t0
+
+        # --- decode
+        t0 = time.perf_counter()
+        n_samples = round(duration_s * self.sr)
+        scale = float(self.vae.config.scaling_factor)
+        n_mel = self.mel.n_frames(n_samples)
+        mels = torch.cat([self.vae.decode(latents[k:k + 1] / scale)[..., :n_mel] for k in range(n_cand)])
+        # the model was trained on mels in [-1, 1]: clamp overshoots (an untrained model's are
+        # huge) so the vocoder cannot produce overflowing magnitudes
+        mels = mels.clamp(-1.0, 1.0)
+        timings["decode"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        audios = np.concatenate([self.vocoder(mels[k:k + 1].cpu(), n_samples, seeds[k:k + 1])
+                                 for k in range(n_cand)])
+        timings["vocoder"] = time.perf_counter() - t0
+        audios = np.asarray(audios, dtype=np.float32)      # peak handling is generate()'s job
+        return FoleyPipelineOutput(audios=audios, sr=self.sr, mels=mels.cpu(), latents=latents.cpu(),
+                                   timings_s=timings)
+
+    @staticmethod
+    def guide(eps: list[torch.Tensor], has_text_term: bool, has_video: bool, text_scale: float,
+              video_scale: float) -> torch.Tensor:
+        """Dual-CFG combination of the branch predictions, in the order the branches were built:
+        [e(z,0,0)] + [e(z,c_t,0) if has_text_term] + [e(z,c_t,c_v) if has_video]."""
+        guided = eps[0]
+        i = 1
+        if has_text_term:
+            guided = guided + text_scale * (eps[i] - eps[0])
+            i += 1
+        if has_video:
+            guided = guided + video_scale * (eps[i] - eps[i - 1])
+        return guided

@@ -1,0 +1,360 @@
+"""Training loops for the embedded model, through HF `accelerate` (same code on CPU and GPUs).
+
+Stage "vae": the mel VAE (L1 reconstruction + a small KL), then the latent scaling factor.
+Stage "ldm": the denoiser with MAM (and its E_v) and TLM, VAE frozen; each condition (text,
+video, curve) is dropped independently with `p_drop_*` (and all at once with `p_drop_all`) so the
+learned null embeddings exist for classifier-free guidance and absent instructions.
+
+Checkpoints: `out_dir/checkpoint/` holds the whole pipeline (`FoleyPipeline.save_pretrained`:
+config JSON beside safetensors weights) plus `training_state.pt` (stage, step, optimizer, RNG
+states). A checkpoint is written into `checkpoint.tmp/` and swapped in whole, so a crash never
+leaves a half-written one; it is saved every `checkpoint_every_min` minutes and at the end, and
+`resume=True` continues from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from foley_core.atomic import atomic_path, write_text_atomic
+from foley_core.loudness import relative_loudness
+from foley_core.model.unet import null_visual_mask
+from foley_core.pipeline import FoleyPipeline
+from foley_core.training.data import DEFAULT_BUCKETS_S, BucketBatchSampler, ClipCollator, ClipDataset
+
+log = logging.getLogger(__name__)
+STATE_FILE = "training_state.pt"
+
+
+@dataclass
+class TrainConfig:
+    """What and how to train. Times in minutes, rates per optimizer step."""
+
+    stage: str = "ldm"                    # "vae" | "ldm"
+    out_dir: str = "runs/embedded"
+    max_steps: int = 1000
+    batch_size: int = 16
+    max_batch_seconds: float | None = None   # cap batch x bucket length (smaller batches for long crops)
+    learning_rate: float = 2e-4
+    weight_decay: float = 1e-2
+    grad_clip: float = 1.0
+    kl_weight: float = 1e-4               # VAE
+    p_drop_text: float = 0.15             # LDM condition dropout (each independently)
+    p_drop_video: float = 0.15
+    p_drop_curve: float = 0.15
+    p_drop_all: float = 0.05
+    buckets_s: tuple[float, ...] = DEFAULT_BUCKETS_S
+    checkpoint_every_min: float = 10.0
+    log_every: int = 10
+    seed: int = 0
+    num_workers: int = 0
+    resume: bool = True
+    device: str | None = None             # None: accelerate decides (GPU if there is one)
+    max_minutes: float | None = None      # stop (and checkpoint) after this long
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    step: int
+    losses: list[float] = field(default_factory=list)
+    checkpoint: str | None = None
+    seconds: float = 0.0
+
+
+class LDMModules(nn.Module):
+    """The trainable parts of the LDM stage as one module for accelerate; `forward` returns the
+    loss, so a distributed wrapper (DDP) sees the forward pass it must synchronise."""
+
+    def __init__(self, pipe: FoleyPipeline):
+        super().__init__()
+        self.unet, self.mam, self.tlm = pipe.unet, pipe.mam, pipe.tlm
+        object.__setattr__(self, "pipe", pipe)          # not a submodule: the VAE stays frozen
+
+    def forward(self, batch: dict, noise_scheduler, p_drop: dict[str, float]) -> torch.Tensor:
+        return ldm_loss(self.pipe, batch, noise_scheduler=noise_scheduler, p_drop=p_drop)
+
+
+class VAEModule(nn.Module):
+    """The VAE stage's trainable module; `forward` returns the loss."""
+
+    def __init__(self, pipe: FoleyPipeline, kl_weight: float):
+        super().__init__()
+        self.vae = pipe.vae
+        self.kl_weight = kl_weight
+        object.__setattr__(self, "pipe", pipe)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return vae_loss(self.pipe, audio, kl_weight=self.kl_weight)[0]
+
+
+# ------------------------------------------------------------------------------ losses
+
+def vae_loss(pipe: FoleyPipeline, audio: torch.Tensor, *, kl_weight: float,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    mel = pipe.mel(audio)
+    mel = mel[..., : mel.shape[-1] - mel.shape[-1] % pipe.vae.time_downsample]
+    out = pipe.vae(mel, generator=generator)
+    recon = F.l1_loss(out.sample, mel)
+    kl = pipe.vae.kl(out.posterior).mean()
+    return recon + kl_weight * kl, {"recon": recon.item(), "kl": kl.item()}
+
+
+def _noise_scheduler(pipe: FoleyPipeline):
+    from diffusers import DDPMScheduler
+
+    cfg = pipe.scheduler.config
+    return DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps, beta_start=cfg.beta_start,
+                         beta_end=cfg.beta_end, beta_schedule=cfg.beta_schedule,
+                         prediction_type=cfg.prediction_type)
+
+
+def curves_for(audio: torch.Tensor, sr: int) -> torch.Tensor:
+    """Relative loudness curves (B, N) at 10 points/s of a batch of audio (the TLM's input)."""
+    return torch.from_numpy(np.stack([relative_loudness(a.numpy(), sr) for a in audio.cpu()]))
+
+
+def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[str, float] | None = None,
+             generator: torch.Generator | None = None, curves: torch.Tensor | None = None) -> torch.Tensor:
+    """Noise-prediction MSE for one collated batch (conditions dropped with `p_drop`)."""
+    device = pipe.unet.device
+    p_drop = p_drop or {}
+    audio = batch["audio"].to(device)
+    bsz = audio.shape[0]
+    with torch.no_grad():
+        mel = pipe.mel(audio)
+        length = pipe.latent_length(audio.shape[-1] / pipe.sr) * pipe.vae.time_downsample
+        mel = F.pad(mel, (0, length - mel.shape[-1]), value=-1.0)   # silence up to the latent grid
+        z0 = pipe.vae.encode(mel).mode() * float(pipe.vae.config.scaling_factor)
+    if curves is None:
+        curves = curves_for(batch["audio"], pipe.sr)
+    curves = curves.to(device)
+
+    def keep(p: float) -> torch.Tensor:
+        return torch.rand(bsz, generator=generator) >= p
+
+    drop_all = ~keep(p_drop.get("all", 0.0))
+    text_present = keep(p_drop.get("text", 0.0)) & ~drop_all
+    video_present = keep(p_drop.get("video", 0.0)) & ~drop_all & batch["has_video"].cpu()
+    curve_present = keep(p_drop.get("curve", 0.0)) & ~drop_all
+
+    noise = torch.randn(z0.shape, generator=generator).to(device)
+    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator).to(device)
+    z_t = noise_scheduler.add_noise(z0, noise, timesteps)
+
+    captions = [c if (c and p) else None for c, p in zip(batch["captions"], text_present.tolist())]
+    text = {k: v.to(device) for k, v in pipe.text_encoder.encode_batch(captions).items()}
+    if batch["frames"] is not None:
+        feats = pipe.mam.encode_features(batch["frames"].to(device), batch["masks"].to(device))
+        tokens = pipe.mam(features=feats, present=video_present.to(device))
+        vmask = null_visual_mask(video_present, tokens.shape[1]).to(device)
+    else:
+        tokens, vmask = pipe.mam.null_tokens(bsz, 1), None
+    tau = pipe.tlm(curves, z0.shape[-1], present=curve_present.to(device))
+    pred = pipe.unet(pipe.tlm.add_to_latent(z_t, tau), timesteps, visual_tokens=tokens, visual_mask=vmask,
+                     **text).sample
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(z0, noise, timesteps)
+    else:
+        target = noise
+    return F.mse_loss(pred, target)
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def save_checkpoint(pipe: FoleyPipeline, out_dir: str | Path, *, stage: str, step: int,
+                    optimizer: torch.optim.Optimizer, config: TrainConfig, losses: list[float]) -> Path:
+    """Write `out_dir/checkpoint/` whole (via checkpoint.tmp/ and a swap); return its path."""
+    out_dir = Path(out_dir)
+    final, tmp, old = out_dir / "checkpoint", out_dir / "checkpoint.tmp", out_dir / "checkpoint.old"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    pipe.save_pretrained(tmp)
+    state = {"stage": stage, "step": step, "optimizer": optimizer.state_dict(), "rng": _rng_state(),
+             "config": config.to_dict(), "losses": losses[-1000:]}
+    with atomic_path(tmp / STATE_FILE) as path:
+        torch.save(state, path)
+    write_text_atomic(tmp / "training.json", json.dumps(
+        {"stage": stage, "step": step, "config": config.to_dict(),
+         "last_loss": losses[-1] if losses else None}, indent=2) + "\n")
+    if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+    return final
+
+
+def find_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint in `out_dir` (a crash mid-swap leaves checkpoint.old)."""
+    for name in ("checkpoint", "checkpoint.old"):
+        path = Path(out_dir) / name
+        if (path / "model_index.json").is_file() and (path / STATE_FILE).is_file():
+            return path
+    return None
+
+
+def load_training_state(checkpoint: str | Path) -> dict:
+    return torch.load(Path(checkpoint) / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+# ------------------------------------------------------------------------------ loop
+
+def _loader(dataset: ClipDataset, pipe: FoleyPipeline, config: TrainConfig):
+    sampler = BucketBatchSampler(dataset, config.batch_size, buckets_s=config.buckets_s, seed=config.seed,
+                                 max_batch_seconds=config.max_batch_seconds)
+    collate = ClipCollator(sr=pipe.sr, video_fps=pipe.video_fps, frame_size=pipe.frame_size,
+                           max_duration_s=pipe.window_s)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                         num_workers=config.num_workers)
+    return loader, sampler
+
+
+def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
+          on_log: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train one stage of `pipe` in place on `dataset`; checkpoints go to `config.out_dir`."""
+    from accelerate import Accelerator
+
+    if config.stage not in ("vae", "ldm"):
+        raise ValueError(f"stage must be 'vae' or 'ldm', got {config.stage!r}")
+    start_time = time.monotonic()
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    accelerator = Accelerator(cpu=config.device == "cpu")
+
+    if config.stage == "vae":
+        model: nn.Module = VAEModule(pipe, config.kl_weight)
+    else:
+        model = LDMModules(pipe)
+        pipe.vae.requires_grad_(False).eval()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+
+    step, losses = 0, []
+    checkpoint = find_checkpoint(config.out_dir) if config.resume else None
+    if checkpoint is not None:
+        state = load_training_state(checkpoint)
+        if state["stage"] == "ldm" and config.stage == "vae":
+            # the VAE was trained before this LDM checkpoint: never overwrite it with a new VAE
+            _load_weights_from(pipe, checkpoint)
+            log.info("%s already holds an LDM checkpoint; the VAE stage is skipped", checkpoint)
+            return TrainResult(step=0, checkpoint=str(checkpoint), seconds=time.monotonic() - start_time)
+        if state["stage"] == config.stage:
+            _load_weights_from(pipe, checkpoint)
+            optimizer.load_state_dict(state["optimizer"])
+            _set_rng_state(state["rng"])
+            step, losses = int(state["step"]), list(state.get("losses", []))
+            log.info("resumed %s training at step %d from %s", config.stage, step, checkpoint)
+        elif state["stage"] == "vae" and config.stage == "ldm":
+            _load_weights_from(pipe, checkpoint, names=("vae",))      # start the LDM from the trained VAE
+
+    model, optimizer = accelerator.prepare(model, optimizer)
+    pipe.to(accelerator.device)
+    loader, sampler = _loader(dataset, pipe, config)
+    noise_scheduler = _noise_scheduler(pipe) if config.stage == "ldm" else None
+    p_drop = {"text": config.p_drop_text, "video": config.p_drop_video, "curve": config.p_drop_curve,
+              "all": config.p_drop_all}
+    last_checkpoint = time.monotonic()
+    ckpt_path = None
+    epoch = step // max(1, len(sampler))
+    model.train()
+    done = step >= config.max_steps
+    while not done:
+        sampler.set_epoch(epoch)
+        for batch in loader:
+            t0 = time.perf_counter()
+            with accelerator.accumulate(model):
+                if config.stage == "vae":
+                    loss = model(batch["audio"].to(accelerator.device))
+                else:
+                    loss = model(batch, noise_scheduler, p_drop)
+                accelerator.backward(loss)
+                if config.grad_clip:
+                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad()
+            step += 1
+            losses.append(loss.item())
+            if on_log is not None and (step % config.log_every == 0 or step == 1):
+                on_log({"stage": config.stage, "step": step, "loss": losses[-1],
+                        "seconds_per_step": time.perf_counter() - t0, "duration_s": batch["duration_s"]})
+            out_of_time = config.max_minutes is not None and \
+                (time.monotonic() - start_time) / 60 >= config.max_minutes
+            if step >= config.max_steps or out_of_time:
+                done = True
+                break
+            if (time.monotonic() - last_checkpoint) / 60 >= config.checkpoint_every_min:
+                ckpt_path = _save(pipe, accelerator, model, optimizer, config, step, losses)
+                last_checkpoint = time.monotonic()
+        epoch += 1
+    if config.stage == "vae":
+        set_latent_scale(pipe, loader)
+    model.eval()
+    ckpt_path = _save(pipe, accelerator, model, optimizer, config, step, losses)
+    return TrainResult(step=step, losses=losses, checkpoint=str(ckpt_path),
+                       seconds=time.monotonic() - start_time)
+
+
+def _load_weights_from(pipe: FoleyPipeline, checkpoint: Path, names=("vae", "unet", "mam", "tlm")) -> None:
+    loaded = FoleyPipeline.from_pretrained(checkpoint)
+    for name in names:
+        getattr(pipe, name).load_state_dict(getattr(loaded, name).state_dict())
+    pipe.vae.register_to_config(scaling_factor=float(loaded.vae.config.scaling_factor))
+    if "unet" in names:
+        pipe.config = {**pipe.config, "trained": bool(loaded.config.get("trained"))}
+
+
+def _save(pipe, accelerator, model, optimizer, config, step, losses) -> Path:
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return Path(config.out_dir) / "checkpoint"
+    trained = dict(pipe.config)
+    if config.stage == "ldm":
+        trained["trained"] = True
+    pipe.config = trained
+    return save_checkpoint(pipe, config.out_dir, stage=config.stage, step=step, optimizer=optimizer,
+                           config=config, losses=losses)
+
+
+@torch.no_grad()
+def set_latent_scale(pipe: FoleyPipeline, loader, n_batches: int = 8) -> float:
+    """Set the VAE's scaling_factor to 1 / std of latent means over a few batches."""
+    values = []
+    for i, batch in enumerate(loader):
+        if i >= n_batches:
+            break
+        mel = pipe.mel(batch["audio"].to(pipe.vae.device))
+        mel = mel[..., : mel.shape[-1] - mel.shape[-1] % pipe.vae.time_downsample]
+        values.append(pipe.vae.encode(mel).mode().flatten())
+    std = float(torch.cat(values).std())
+    scale = 1.0 / std if std > 0 and math.isfinite(std) else 1.0
+    pipe.vae.register_to_config(scaling_factor=scale)
+    return scale

@@ -1,0 +1,109 @@
+"""`launch.py generate` through a subprocess: JSON on stdout, WAV/MP4 outputs, exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from foley_core.model.configs import write_tiny_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    # the real MiniLM caption encoder: its loading must not print anything (stderr is for errors)
+    folder = write_tiny_model_dir(tmp_path_factory.mktemp("tiny_cli_model"), window_s=2.0, text_encoder="minilm")
+    return {**os.environ, "FOLEY_EMBEDDED_DIR": str(folder), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def clip(media_factory):
+    return media_factory("make_video", "square.mp4", seconds=2.0, fps=25, size=(160, 120),
+                         audio_events_s=[0.6, 1.4])
+
+
+def run_cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "launch.py"), "generate", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_generate_candidates_with_curve_box_and_mp4(env, clip, tmp_path):
+    csv = tmp_path / "curve.csv"
+    csv.write_text("time_s,value\n0,0.1\n0.6,1\n1.0,0.2\n1.4,1\n2.0,0.1\n")
+    out = tmp_path / "stem.wav"
+    proc = run_cli(["--video", str(clip), "--caption", "a square knocks", "--negative", "music",
+                    "--box", "0,0,160,100", "--loudness", str(csv), "--start", "0", "--duration", "2",
+                    "--seed", "7", "--candidates", "2", "--steps", "2", "--out", str(out),
+                    "--mp4", str(tmp_path / "stem.mp4")], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    report = json.loads(proc.stdout)                   # exactly one JSON object
+    assert report["outputs"] == [str(tmp_path / "stem-1.wav"), str(tmp_path / "stem-2.wav")]
+    assert report["seed"] == 7 and report["seeds"] == [7, 8]
+    assert report["sr"] == 16000 and report["steps"] == 2 and report["duration_s"] == 2.0
+    assert report["model"] == "embedded (untrained random weights)"
+    assert any("RANDOMLY INITIALISED" in w for w in report["warnings"])
+    assert len(report["curve_r_before"]) == 2 and len(report["curve_r_after"]) == 2
+    assert report["conform"] == 1.0
+    assert {"denoise", "vocoder", "conform", "total"} <= set(report["timings_s"])
+    for path in report["outputs"]:
+        audio, sr = sf.read(path)
+        assert sr == 16000 and audio.ndim == 1 and len(audio) == 32000
+    assert not out.exists()
+    assert (tmp_path / "stem.mp4").stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.csv", "stem-1.wav", "stem-2.wav", "stem.mp4"]
+
+
+def test_text_only_needs_duration_then_works(env, tmp_path):
+    out = tmp_path / "wind.wav"
+    proc = run_cli(["--caption", "wind", "--out", str(out)], env)
+    assert proc.returncode == 2 and "--duration" in proc.stderr and not out.exists()
+    proc = run_cli(["--caption", "wind", "--duration", "1.5", "--steps", "1", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["outputs"] == [str(out)] and "curve_r_before" not in report
+    assert sf.info(str(out)).frames == 24000
+
+
+def bad_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.csv"
+    path.write_text("time_s,value\n0,0.5\n1,loud\n")
+    return path
+
+
+def small_mask(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "mask.png"
+    Image.fromarray(np.full((10, 10), 255, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing video", "bad csv", "mask size", "empty caption", "range",
+                                  "bad box", "track without tracks"])
+def test_bad_input_exit_2_one_line_no_file(env, clip, tmp_path, case):
+    out = tmp_path / "out.wav"
+    args = {
+        "missing video": ["--video", str(tmp_path / "nope.mp4"), "--caption", "x"],
+        "bad csv": ["--video", str(clip), "--caption", "x", "--loudness", str(bad_csv(tmp_path))],
+        "mask size": ["--video", str(clip), "--caption", "x", "--mask", str(small_mask(tmp_path))],
+        "empty caption": ["--video", str(clip), "--caption", "   "],
+        "range": ["--video", str(clip), "--caption", "x", "--start", "1.5", "--duration", "3"],
+        "bad box": ["--video", str(clip), "--caption", "x", "--box", "1,2,3"],
+        "track without tracks": ["--video", str(clip), "--caption", "x", "--track", "t1"],
+    }[case]
+    proc = run_cli([*args, "--out", str(out), "--mp4", str(tmp_path / "out.mp4")], env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert not out.exists() and not (tmp_path / "out.mp4").exists()
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".wav", ".mp4") or p.name.startswith(".out")]

@@ -1,0 +1,181 @@
+"""FoleyPipeline on a tiny random config: conditions, determinism, guidance, caching, save/load."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from foley_core.errors import GenerationCancelled
+from foley_core.model.configs import tiny_config
+from foley_core.pipeline import FoleyPipeline
+
+torch.set_num_threads(1)
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def pipe() -> FoleyPipeline:
+    return FoleyPipeline.from_config(tiny_config(window_s=4.0))
+
+
+def video_inputs(n_frames: int = 20, size: int = 32):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (n_frames, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((n_frames, size, size), np.float32)
+    masks[:, 4:20, 4:20] = 1
+    return frames, masks
+
+
+CURVE = np.concatenate([np.zeros(5), np.ones(5)]).astype(np.float32)   # 1 s, loud second half
+
+
+@pytest.mark.parametrize("text,video,curve", list(itertools.product([False, True], repeat=3)))
+def test_any_combination_of_conditions(pipe, text, video, curve):
+    frames, masks = video_inputs()
+    out = pipe(duration_s=1.0, caption="a dog barks" if text else None,
+               frames=frames if video else None, masks=masks if video else None,
+               curve=CURVE if curve else None, seeds=[0, 1], num_inference_steps=2)
+    assert out.audios.shape == (2, SR)
+    assert out.audios.dtype == np.float32
+    assert np.all(np.isfinite(out.audios))
+    assert out.mels.shape == (2, 64, 100)
+    assert set(out.timings_s) >= {"text_encode", "video_encode", "denoise", "decode", "vocoder"}
+
+
+def test_determinism_seeds_and_candidates_equal_solo(pipe):
+    frames, masks = video_inputs()
+    kw = dict(duration_s=1.0, caption="glass breaks", frames=frames, masks=masks, curve=CURVE,
+              num_inference_steps=3)
+    a = pipe(seeds=[7], **kw).audios
+    b = pipe(seeds=[7], **kw).audios
+    np.testing.assert_array_equal(a, b)
+    c = pipe(seeds=[8], **kw).audios
+    assert not np.allclose(a, c)
+    both = pipe(seeds=[7, 8], **kw)
+    np.testing.assert_array_equal(both.audios[0], a[0])      # candidates == solo runs, exactly
+    np.testing.assert_array_equal(both.audios[1], c[0])
+
+
+def test_batched_and_sequential_branches_agree(pipe):
+    frames, masks = video_inputs()
+    kw = dict(duration_s=0.8, caption="a door slams", negative_caption="speech", frames=frames[:16],
+              masks=masks[:16], seeds=[3], num_inference_steps=3)
+    batched = pipe(branch_mode="batched", **kw).latents
+    sequential = pipe(branch_mode="sequential", **kw).latents
+    np.testing.assert_allclose(batched, sequential, rtol=1e-4, atol=1e-4)   # same math, other rounding
+
+
+def test_negative_caption_and_scales_change_output(pipe):
+    kw = dict(duration_s=0.8, caption="rain on a roof", seeds=[0], num_inference_steps=3)
+    base = pipe(**kw).latents
+    assert not torch.allclose(base, pipe(negative_caption="thunder", **kw).latents)
+    assert not torch.allclose(base, pipe(text_scale=1.0, **kw).latents)
+
+
+def test_dual_cfg_combination_rule():
+    e00, et0, etv = torch.tensor(1.0), torch.tensor(3.0), torch.tensor(10.0)
+    # eps = e(0,0) + s_t (e(c_t,0) - e(0,0)) + s_v (e(c_t,c_v) - e(c_t,0))
+    assert FoleyPipeline.guide([e00, et0, etv], True, True, 3.5, 4.5) == 1 + 3.5 * 2 + 4.5 * 7
+    assert FoleyPipeline.guide([e00, et0], True, False, 3.5, 4.5) == 1 + 3.5 * 2
+    assert FoleyPipeline.guide([e00, etv], False, True, 3.5, 4.5) == 1 + 4.5 * 9
+    assert FoleyPipeline.guide([e00], False, False, 3.5, 4.5) == 1
+
+
+def test_branches_reach_the_unet_with_the_right_conditions(pipe, monkeypatch):
+    """Three branches: (negative, no video), (caption, no video), (caption, video)."""
+    seen = []
+    original = pipe.unet.forward
+
+    def spy(sample, timestep, **kw):
+        seen.append({"text_present": kw["text_present"].tolist(),
+                     "visual_keys": (None if kw["visual_mask"] is None
+                                     else kw["visual_mask"].sum(1).tolist()),
+                     "text_rows": kw["text_embeds"][:, 0, 0].tolist()})
+        return original(sample, timestep, **kw)
+
+    monkeypatch.setattr(pipe.unet, "forward", spy)
+    frames, masks = video_inputs(n_frames=16)
+    pipe(duration_s=0.8, caption="a bell rings", frames=frames, masks=masks, seeds=[0],
+         num_inference_steps=1, branch_mode="batched")
+    (call,) = seen
+    assert call["text_present"] == [False, True, True]        # no negative: null text first
+    assert call["visual_keys"] == [1, 1, 16]                   # null video = one key
+    seen.clear()
+    pipe(duration_s=0.8, caption="a bell rings", negative_caption="music", seeds=[0],
+         num_inference_steps=1)
+    (call,) = seen
+    assert call["text_present"] == [True, True]                # negative replaces the null text
+    assert call["visual_keys"] is None                          # no video: the null token only
+    assert call["text_rows"][0] != call["text_rows"][1]
+
+
+def test_progress_and_cancellation(pipe):
+    calls = []
+    pipe(duration_s=0.5, caption="a click", seeds=[0], num_inference_steps=4,
+         callback=lambda step, n: calls.append((step, n)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+    event = threading.Event()
+
+    def stop_after_two(step, n):
+        if step == 2:
+            event.set()
+
+    with pytest.raises(GenerationCancelled):
+        pipe(duration_s=0.5, seeds=[0], num_inference_steps=6, callback=stop_after_two, cancel=event)
+    with pytest.raises(GenerationCancelled):
+        pipe(duration_s=0.5, seeds=[0], num_inference_steps=6, cancel=lambda: True)
+
+
+def test_encodings_are_cached(pipe):
+    frames, masks = video_inputs()
+    pipe.text_encoder.clear_cache()
+    n_text, n_video = pipe.text_encoder.n_encoded, pipe.n_video_encoded
+    for seed, curve in [(0, None), (1, CURVE), (2, CURVE * 0.5)]:
+        pipe(duration_s=1.0, caption="a cat meows", frames=frames, masks=masks, video_cache_key=("v", 1),
+             curve=curve, seeds=[seed], num_inference_steps=1)
+    assert pipe.text_encoder.n_encoded == n_text + 1
+    assert pipe.n_video_encoded == n_video + 1
+    pipe(duration_s=1.0, caption="a cat meows", frames=frames, masks=masks * 0.5, video_cache_key=("v", 2),
+         seeds=[0], num_inference_steps=1)
+    assert pipe.n_video_encoded == n_video + 2
+
+
+def test_save_load_round_trip_identical(pipe, tmp_path):
+    frames, masks = video_inputs()
+    with torch.no_grad():                      # make the zero-initialised TLM non-trivial
+        pipe.tlm.out.weight.normal_(0, 0.1)
+    kw = dict(duration_s=1.0, caption="footsteps on gravel", frames=frames, masks=masks, curve=CURVE,
+              seeds=[4], num_inference_steps=2)
+    expected = pipe(**kw).audios
+    pipe.save_pretrained(tmp_path / "model")
+    assert (tmp_path / "model" / "model_index.json").is_file()
+    assert (tmp_path / "model" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = FoleyPipeline.from_pretrained(tmp_path / "model")
+    np.testing.assert_array_equal(loaded(**kw).audios, expected)
+    assert loaded.model_config()["unet"] == pipe.model_config()["unet"]
+
+
+def test_from_pretrained_missing_folder_is_a_clear_error(tmp_path):
+    from foley_core.errors import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="model_index.json"):
+        FoleyPipeline.from_pretrained(tmp_path)
+
+
+def test_random_init_is_the_same_in_every_build():
+    a = FoleyPipeline.from_config(tiny_config())
+    b = FoleyPipeline.from_config(tiny_config())
+    for (name, p), (_, q) in zip(a.unet.state_dict().items(), b.unet.state_dict().items()):
+        assert torch.equal(p, q), name
+
+
+def test_window_limits(pipe):
+    with pytest.raises(ValueError):
+        pipe(duration_s=5.0, seeds=[0], num_inference_steps=1)    # window is 4 s
+    with pytest.raises(ValueError):
+        pipe(duration_s=1.0, seeds=[0], num_inference_steps=1, branch_mode="parallel")
