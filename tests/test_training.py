@@ -144,3 +144,29 @@ def test_train_command_toy_data_and_export(tmp_path, capsys):
     assert any(row.get("stage") == "ldm" and row.get("step") == 1 for row in lines[:-1])
     exported = FoleyPipeline.from_pretrained(tmp_path / "model")
     assert exported.config["trained"] is True
+
+
+def test_ldm_checkpoint_holds_ema_weights_and_resume_restores_raw(dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    pipe = FoleyPipeline.from_config(tiny_config())
+    out = tmp_path / "run"
+    train(pipe, dataset, TrainConfig(stage="ldm", out_dir=str(out), max_steps=6, batch_size=4,
+                                     learning_rate=3e-3, device="cpu", resume=False))
+    checkpoint = find_checkpoint(out)
+    state = load_training_state(checkpoint)
+    raw = {k[len("unet."):]: v for k, v in state["raw_model"].items() if k.startswith("unet.")}
+    saved = load_file(next((checkpoint / "unet").glob("*.safetensors")))
+    assert set(raw) == set(saved)
+    # the pipeline on disk (what the app loads) is the moving average, not the last raw step
+    assert any(not torch.equal(raw[k], saved[k]) for k in raw)
+    # after training, the in-memory pipeline holds exactly what was saved
+    for k, v in pipe.unet.state_dict().items():
+        torch.testing.assert_close(v, saved[k], rtol=0, atol=0)
+    # resuming puts the raw weights back under training (and the EMA in its state)
+    resumed = FoleyPipeline.from_config(tiny_config())
+    train(resumed, dataset, TrainConfig(stage="ldm", out_dir=str(out), max_steps=6, batch_size=4,
+                                        learning_rate=3e-3, device="cpu"))
+    state2 = load_training_state(find_checkpoint(out))
+    for k, v in state["raw_model"].items():
+        torch.testing.assert_close(state2["raw_model"][k], v, rtol=0, atol=0)

@@ -65,6 +65,7 @@ class TrainConfig:
     resume: bool = True
     device: str | None = None             # None: accelerate decides (GPU if there is one)
     max_minutes: float | None = None      # stop (and checkpoint) after this long
+    ema_decay: float | None = 0.999       # LDM: checkpoints hold the EMA weights (None: no EMA)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -189,7 +190,8 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(pipe: FoleyPipeline, out_dir: str | Path, *, stage: str, step: int,
-                    optimizer: torch.optim.Optimizer, config: TrainConfig, losses: list[float]) -> Path:
+                    optimizer: torch.optim.Optimizer, config: TrainConfig, losses: list[float],
+                    extra_state: dict | None = None) -> Path:
     """Write `out_dir/checkpoint/` whole (via checkpoint.tmp/ and a swap); return its path."""
     out_dir = Path(out_dir)
     final, tmp, old = out_dir / "checkpoint", out_dir / "checkpoint.tmp", out_dir / "checkpoint.old"
@@ -197,7 +199,7 @@ def save_checkpoint(pipe: FoleyPipeline, out_dir: str | Path, *, stage: str, ste
         shutil.rmtree(tmp)
     pipe.save_pretrained(tmp)
     state = {"stage": stage, "step": step, "optimizer": optimizer.state_dict(), "rng": _rng_state(),
-             "config": config.to_dict(), "losses": losses[-1000:]}
+             "config": config.to_dict(), "losses": losses[-1000:], **(extra_state or {})}
     with atomic_path(tmp / STATE_FILE) as path:
         torch.save(state, path)
     write_text_atomic(tmp / "training.json", json.dumps(
@@ -257,6 +259,13 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
         model = LDMModules(pipe)
         pipe.vae.requires_grad_(False).eval()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    ema = None
+    if config.stage == "ldm" and config.ema_decay:
+        from diffusers.training_utils import EMAModel
+
+        # Diffusion samples are much cleaner from an exponential moving average of the weights;
+        # the pipeline is saved with the EMA weights, the raw ones go in the training state.
+        ema = EMAModel(model.parameters(), decay=config.ema_decay, use_ema_warmup=True)
 
     step, losses = 0, []
     checkpoint = find_checkpoint(config.out_dir) if config.resume else None
@@ -272,6 +281,9 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
             optimizer.load_state_dict(state["optimizer"])
             _set_rng_state(state["rng"])
             step, losses = int(state["step"]), list(state.get("losses", []))
+            if ema is not None and "ema" in state and "raw_model" in state:
+                ema.load_state_dict(state["ema"])
+                model.load_state_dict(state["raw_model"])
             log.info("resumed %s training at step %d from %s", config.stage, step, checkpoint)
         elif state["stage"] == "vae" and config.stage == "ldm":
             _load_weights_from(pipe, checkpoint, names=("vae",))      # start the LDM from the trained VAE
@@ -301,6 +313,8 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
                 optimizer.zero_grad()
+            if ema is not None:
+                ema.step(model.parameters())
             step += 1
             losses.append(loss.item())
             if on_log is not None and (step % config.log_every == 0 or step == 1):
@@ -312,13 +326,15 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
                 done = True
                 break
             if (time.monotonic() - last_checkpoint) / 60 >= config.checkpoint_every_min:
-                ckpt_path = _save(pipe, accelerator, model, optimizer, config, step, losses)
+                ckpt_path = _save(pipe, accelerator, model, optimizer, config, step, losses, ema)
                 last_checkpoint = time.monotonic()
         epoch += 1
     if config.stage == "vae":
         set_latent_scale(pipe, loader)
     model.eval()
-    ckpt_path = _save(pipe, accelerator, model, optimizer, config, step, losses)
+    ckpt_path = _save(pipe, accelerator, model, optimizer, config, step, losses, ema)
+    if ema is not None:
+        ema.copy_to(model.parameters())       # leave `pipe` holding what the checkpoint holds
     return TrainResult(step=step, losses=losses, checkpoint=str(ckpt_path),
                        seconds=time.monotonic() - start_time)
 
@@ -332,7 +348,7 @@ def _load_weights_from(pipe: FoleyPipeline, checkpoint: Path, names=("vae", "une
         pipe.config = {**pipe.config, "trained": bool(loaded.config.get("trained"))}
 
 
-def _save(pipe, accelerator, model, optimizer, config, step, losses) -> Path:
+def _save(pipe, accelerator, model, optimizer, config, step, losses, ema=None) -> Path:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return Path(config.out_dir) / "checkpoint"
@@ -340,8 +356,18 @@ def _save(pipe, accelerator, model, optimizer, config, step, losses) -> Path:
     if config.stage == "ldm":
         trained["trained"] = True
     pipe.config = trained
-    return save_checkpoint(pipe, config.out_dir, stage=config.stage, step=step, optimizer=optimizer,
-                           config=config, losses=losses)
+    if ema is None:
+        return save_checkpoint(pipe, config.out_dir, stage=config.stage, step=step, optimizer=optimizer,
+                               config=config, losses=losses)
+    raw = accelerator.unwrap_model(model)
+    extra = {"ema": ema.state_dict(), "raw_model": {k: v.detach().clone() for k, v in raw.state_dict().items()}}
+    ema.store(model.parameters())
+    ema.copy_to(model.parameters())
+    try:
+        return save_checkpoint(pipe, config.out_dir, stage=config.stage, step=step, optimizer=optimizer,
+                               config=config, losses=losses, extra_state=extra)
+    finally:
+        ema.restore(model.parameters())
 
 
 @torch.no_grad()
