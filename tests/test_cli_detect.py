@@ -85,6 +85,9 @@ def test_auto_without_weights_says_it_used_motion(video, tmp_path, capsys, no_we
 def test_yolo_world_with_local_weights(video, tmp_path, capsys, no_weights):
     """The YOLO-World path end to end, offline: a random tiny checkpoint whose stored class
     embedding is the vocabulary word, so no CLIP text encoder is needed."""
+    from foley_core.vision.detect_yolo import import_ultralytics
+
+    import_ultralytics()
     from ultralytics.nn.tasks import WorldModel
 
     torch.manual_seed(0)

@@ -43,6 +43,9 @@ def scene_video(scene, tmp_path_factory):
 @pytest.fixture(scope="module")
 def world_model():
     """Random-init YOLO-World ('n' scale for speed) with a two-word vocabulary."""
+    from foley_core.vision.detect_yolo import import_ultralytics
+
+    import_ultralytics()
     from ultralytics.nn.tasks import WorldModel
 
     torch.manual_seed(0)
@@ -462,3 +465,17 @@ def test_real_pedestrians_give_several_moving_tracks(shared_dir):
     moved = [np.linalg.norm(t.boxes[-1, :2] - t.boxes[0, :2]) for t in ts.tracks[:3]]
     assert all(m > 10 for m in moved)                   # people walk: the boxes travel
     assert all(0 <= t.boxes.min() and t.boxes[:, 2].max() <= 640 for t in ts)
+
+
+def test_importing_ultralytics_leaves_pillow_alone(tmp_path):
+    """ultralytics patches PIL.Image.open to pip-install pi-heif on unreadable images; we undo it,
+    so a garbage image stays a plain UnidentifiedImageError with no install attempt."""
+    from PIL import Image, UnidentifiedImageError
+
+    from foley_core.vision.detect_yolo import import_ultralytics
+
+    import_ultralytics()
+    bad = tmp_path / "garbage.png"
+    bad.write_bytes(b"not a png at all")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(bad)

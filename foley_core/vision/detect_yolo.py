@@ -39,9 +39,25 @@ CLIP_HUB_ID = "openai/clip-vit-base-patch32"
 _FALLBACK_HINT = "the motion fallback (--method motion) needs no weights"
 
 
+def import_ultralytics() -> None:
+    """Import ultralytics, then undo its process-wide `PIL.Image.open` patch.
+
+    On any image Pillow cannot identify, that patch tries to pip-install pi-heif (a network call
+    from inside the app) and turns the user's "not an image" error into ModuleNotFoundError.
+    """
+    import ultralytics  # noqa: F401
+    from PIL import Image
+    from ultralytics.utils import patches
+
+    original = getattr(patches, "_image_open", None)
+    if original is not None and Image.open is getattr(patches, "image_open", None):
+        Image.open = original
+
+
 # --------------------------------------------------------------------------- weights
 
 def _ultralytics_weights_dir() -> Path:
+    import_ultralytics()
     from ultralytics.utils import SETTINGS
 
     return Path(SETTINGS["weights_dir"])
@@ -77,6 +93,7 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> str:
 
 def load_world_model(weights: str | os.PathLike | None = None) -> torch.nn.Module:
     """Load a YOLO-World (ultralytics WorldModel) checkpoint in eval mode on the CPU."""
+    import_ultralytics()
     from ultralytics.nn.tasks import WorldModel, load_checkpoint
 
     path = resolve_weights(weights)
@@ -223,6 +240,7 @@ class YoloWorldDetector:
         self.vocabulary = vocab
 
     def _letterbox(self, frames: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+        import_ultralytics()
         from ultralytics.data.augment import LetterBox
 
         stride = int(max(self.model.stride)) if hasattr(self.model, "stride") else 32
@@ -234,6 +252,7 @@ class YoloWorldDetector:
     @torch.no_grad()
     def detect(self, frames: np.ndarray, *, batch_size: int = 4) -> list[list[Detection]]:
         """Detections per frame: boxes [x0, y0, x1, y1] in the frames' pixels, score, label."""
+        import_ultralytics()
         from ultralytics.utils import nms, ops
 
         if not self.vocabulary:
