@@ -291,6 +291,9 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
     model, optimizer = accelerator.prepare(model, optimizer)
     pipe.to(accelerator.device)
     loader, sampler = _loader(dataset, pipe, config)
+    if accelerator.num_processes > 1:
+        # several GPUs: each process takes its own share of every epoch's bucketed batches
+        loader = accelerator.prepare_data_loader(loader)
     noise_scheduler = _noise_scheduler(pipe) if config.stage == "ldm" else None
     p_drop = {"text": config.p_drop_text, "video": config.p_drop_video, "curve": config.p_drop_curve,
               "all": config.p_drop_all}
