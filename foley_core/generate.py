@@ -5,6 +5,12 @@ backend's frame rate and size, turns boxes / images / tracks into per-frame mask
 selections into overlapping model windows (each with its slice of curve, frames and masks), joins
 the windows with level-matched equal-power crossfades, optionally conforms the result to the
 curve, and reports what happened in `GenerationResult.metadata`.
+
+With a `reference` sound (a library clip id, an audio file, or an (audio, sr) pair) generation is
+audio-to-audio (SDEdit): the reference is fitted to the selection (`library.fit_reference`), each
+window starts from its slice of it, noised to `strength`, and is denoised with the stem's caption,
+masked video and curve. strength 0 returns the fitted reference itself (conformed to the curve if
+asked), strength 1 is plain generation.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from foley_core import constants, loudness
-from foley_core.backends import Backend, VideoCondition, get_backend
+from foley_core.backends import Backend, VideoCondition, get_backend, reference_steps
 from foley_core.errors import (
     CurveError,
     FoleyError,
+    GenerationCancelled,
     MaskError,
+    MediaError,
     TimeRangeError,
 )
 
@@ -38,6 +46,9 @@ MAX_CANDIDATES = 16
 MAX_STEPS = 200
 PEAK_LIMIT = 0.999
 _MAX_LEVEL_MATCH_DB = 24.0
+# How far from the reference audio-to-audio starts (0 = the reference itself, 1 = ignore it).
+# A placeholder until the model is trained: the evaluation's strength sweep will choose it.
+DEFAULT_REFERENCE_STRENGTH = 0.6
 
 
 @dataclass(frozen=True)
@@ -64,11 +75,16 @@ class MaskSpec:
 
 @dataclass
 class GenerationResult:
-    """`audios`: one float32 mono array per candidate at `sr`; `metadata`: see `generate`."""
+    """`audios`: one float32 mono array per candidate at `sr`; `metadata`: see `generate`.
+
+    `reference_audios`: with a reference, the fitted reference each candidate started from
+    (float32 at `sr`, before any conform); None without one.
+    """
 
     audios: list[np.ndarray]
     sr: int
     metadata: dict = field(default_factory=dict)
+    reference_audios: list[np.ndarray] | None = None
 
 
 # ------------------------------------------------------------------------------ helpers: checks
@@ -383,6 +399,57 @@ def _read_frames_cached(path: str, info, *, fps: float, size: tuple[int, int], s
     return frames, times, key
 
 
+# ------------------------------------------------------------------------------ reference
+
+def read_reference(reference) -> tuple[np.ndarray, int, Any]:
+    """(audio, sr, entry) of a reference given to `generate`; entry is a LibraryEntry or None.
+
+    `reference`: a library clip id or an audio file path (any common format and rate), a
+    `library.LoadedReference` or `library.LibraryEntry` (e.g. from a SoundLibrary with the
+    user's folders), or an (audio, sr) pair. Raises MediaError for a missing, unreadable,
+    empty, NaN or silent sound.
+    """
+    from foley_core.library import LibraryEntry, LoadedReference, check_reference_audio, load_reference
+
+    if isinstance(reference, LoadedReference):
+        audio = check_reference_audio(reference.audio, reference.sr, name=f"The reference '{reference.entry.id}'")
+        return audio, int(reference.sr), reference.entry
+    if isinstance(reference, LibraryEntry):
+        from foley_core.audio_io import read_audio
+
+        audio, sr = read_audio(reference.path)
+        return check_reference_audio(audio, sr, name=f"The reference '{reference.id}'"), int(sr), reference
+    if isinstance(reference, (str, os.PathLike)):
+        if isinstance(reference, str) and not reference.strip():
+            raise MediaError("the reference is empty: give a library clip id or an audio file")
+        loaded = load_reference(reference)
+        return loaded.audio, int(loaded.sr), loaded.entry
+    if isinstance(reference, tuple) and len(reference) == 2:
+        audio, sr = reference
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)):
+            raise MediaError(f"a reference given as (audio, sr) needs a whole sample rate in Hz, got {sr!r}")
+        return check_reference_audio(np.asarray(audio), int(sr)), int(sr), None
+    raise MediaError("a reference must be a library clip id, an audio file path, or an (audio, sr) pair; "
+                     f"got {type(reference).__name__}")
+
+
+def _reference_metadata(entry, *, strength: float, steps_run: int, fit: str, source_s: float,
+                        source_sr: int) -> dict:
+    meta = {
+        "id": None, "path": None, "caption": None, "library_clip": False, "attribution": None,
+        "licence": None, "fields": None,
+        "strength": strength, "steps_run": steps_run, "fit": fit,
+        "source_duration_s": round(source_s, 6), "source_sr": source_sr,
+    }
+    if entry is not None:
+        meta.update({
+            "id": entry.id, "path": str(entry.path), "caption": entry.caption,
+            "library_clip": not entry.is_user_sound, "attribution": entry.attribution_text,
+            "licence": entry.licence_text, "fields": entry.reference_fields(),
+        })
+    return meta
+
+
 # ------------------------------------------------------------------------------ generate
 
 def _resolve_backend(model, device: str) -> Backend:
@@ -398,9 +465,10 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
              mask: MaskSpec | np.ndarray | None = None,
              curve: np.ndarray | tuple[Sequence[float], Sequence[float]] | None = None,
              seed: int = 0, candidates: int = 1, steps: int = 25, text_scale: float = 3.5,
-             video_scale: float = 4.5, conform: float | None = None, model: str | Backend = "embedded",
-             device: str = "cpu", progress: Callable[[int, int], None] | None = None,
-             cancel=None) -> GenerationResult:
+             video_scale: float = 4.5, conform: float | None = None,
+             reference: Any = None, strength: float | None = None, reference_fit: str = "auto",
+             model: str | Backend = "embedded", device: str = "cpu",
+             progress: Callable[[int, int], None] | None = None, cancel=None) -> GenerationResult:
     """Generate `candidates` stems of the selection [start_s, start_s + duration_s).
 
     Args:
@@ -416,13 +484,25 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         candidates, steps, text_scale, video_scale: number of stems, denoising steps and the
             dual classifier-free guidance scales.
         conform: strength 0..1 of the post-hoc loudness conform; None = 1.0 with a curve.
+        reference: a sound to start from (audio-to-audio): a library clip id, an audio file (any
+            common format and rate), a LoadedReference / LibraryEntry, or an (audio, sr) pair.
+            It is fitted to the selection (trimmed, padded or looped; see `reference_fit`), and
+            each window starts from its slice of it. Candidate i's fit uses seed + i.
+        strength: 0..1, how far from the reference to go (None = DEFAULT_REFERENCE_STRENGTH):
+            the first round(steps * (1 - strength)) denoising steps are skipped. 0 returns the
+            fitted reference itself (conformed if asked; no model), 1 is plain generation.
+        reference_fit: "auto", "loop" or "oneshot" (see `library.fit_reference`).
         model: backend name ("embedded", "audioldm2") or a Backend instance.
-        progress: progress(step, total) after each denoising step (total = steps x windows).
+        progress: progress(step, total) after each denoising step actually run (total = steps
+            run per window x windows).
         cancel: a callable returning True or a threading.Event; raises GenerationCancelled.
 
     Returns a GenerationResult; `metadata` holds duration_s, sr, seed/seeds, model (name and
-    whether its weights are trained), steps, scales, windows, timings_s per stage, the curve
-    correlation before/after conform per candidate, and which instructions were obeyed.
+    whether its weights are trained), steps and steps_run, scales, windows, timings_s per stage,
+    the curve correlation before/after conform per candidate, which instructions were obeyed,
+    and `strength` and `reference` (None without one; else id, path, caption, library_clip,
+    attribution, licence, strength, steps_run, fit, source_duration_s, source_sr and `fields`,
+    the keyword arguments of `project.Reference` (None for an (audio, sr) pair)).
     """
     t_total = time.perf_counter()
     timings: dict[str, float] = collections.defaultdict(float)
@@ -445,6 +525,20 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         conform = _check_number("conform", conform, lo=0.0, hi=1.0)
     start_s = _check_number("start_s", start_s, lo=0.0)
     cancel_fn = _cancel_fn(cancel)
+    if reference is None:
+        if strength is not None:
+            raise FoleyError("strength sets how far to move from a reference sound: give a reference "
+                             "(a library clip id or an audio file) too, or leave strength out")
+    else:
+        if strength is None:
+            strength = DEFAULT_REFERENCE_STRENGTH
+        try:
+            strength = float(strength)
+        except (TypeError, ValueError):
+            strength = float("nan")
+        if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
+            raise FoleyError(f"the reference strength must be between 0 (keep the reference) and 1 "
+                             f"(ignore it), got {strength if math.isfinite(strength) else 'not a number'}")
 
     # ---- range
     info = None
@@ -480,17 +574,42 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     elif conform > 0 and curve_full is None:
         raise CurveError("conform needs a loudness curve to conform to")
 
+    ref_audio = ref_entry = None
+    ref_sr = 0
+    steps_run = steps
+    if reference is not None:
+        t0 = time.perf_counter()
+        ref_audio, ref_sr, ref_entry = read_reference(reference)
+        timings["reference"] += time.perf_counter() - t0
+        steps_run = reference_steps(steps, strength)[1]
+
     # ---- backend
     t0 = time.perf_counter()
     backend = _resolve_backend(model, device)
     timings["load_model"] += time.perf_counter() - t0
     sr = int(backend.sr)
+    if ref_audio is not None and steps_run > 0 and not getattr(backend, "supports_reference", False):
+        raise FoleyError(f"reference-guided generation is not supported by the {backend.name} backend yet; "
+                         "use the embedded model, or strength 0 to use the reference as it is")
+    seeds = [seed + i for i in range(candidates)]
+    n_samples = int(round(duration_s * sr))
+    ref_full = None
+    if ref_audio is not None:
+        from foley_core.library import fit_reference
+
+        t0 = time.perf_counter()
+        ref_full = np.stack([fit_reference(ref_audio, ref_sr, duration_s=duration_s, target_sr=sr,
+                                           mode=reference_fit, seed=s) for s in seeds])
+        timings["reference"] += time.perf_counter() - t0
+        if ref_full.shape[1] != n_samples:       # fit_reference promises round(duration_s * sr)
+            raise FoleyError(f"the fitted reference has {ref_full.shape[1]} samples instead of {n_samples}")
+    use_model = steps_run > 0
 
     # ---- video frames and masks for the whole selection
     frames = masks = None
     frames_key = None
     mask_hash = None
-    if info is not None:
+    if info is not None and use_model:
         t0 = time.perf_counter()
         frames, frame_times, frames_key = _read_frames_cached(
             video, info, fps=backend.video_fps, size=tuple(backend.frame_size),
@@ -503,11 +622,12 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             mask_hash = hashlib.sha1(np.ascontiguousarray(masks).tobytes()).hexdigest()
             timings["masks"] += time.perf_counter() - t0
 
-    # ---- windows
-    windows = plan_windows(duration_s, float(backend.window_s))
+    # ---- windows (none at strength 0: the output is the fitted reference)
+    if cancel_fn is not None and cancel_fn():
+        raise GenerationCancelled("generation cancelled")
+    windows = plan_windows(duration_s, float(backend.window_s)) if use_model else []
     n_windows = len(windows)
-    total_steps = steps * n_windows
-    seeds = [seed + i for i in range(candidates)]
+    total_steps = steps_run * n_windows
     parts = []
     for w, (offset_s, length_s) in enumerate(windows):
         window_seeds = seeds if w == 0 else [s + 1_000_003 * w for s in seeds]
@@ -528,12 +648,20 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
 
         def window_progress(step: int, n: int, _w=w) -> None:
             if progress is not None:
-                progress(_w * steps + min(step, steps), total_steps)
+                progress(_w * steps_run + min(step, steps_run), total_steps)
 
+        ref_kwargs = {}
+        if ref_full is not None:
+            i0 = int(round(offset_s * sr))
+            n_window = int(round(length_s * sr))
+            window_ref = ref_full[:, i0:i0 + n_window]
+            if window_ref.shape[1] < n_window:       # rounding at the selection's end
+                window_ref = np.pad(window_ref, ((0, 0), (0, n_window - window_ref.shape[1])))
+            ref_kwargs = {"reference": window_ref, "strength": strength}
         out = backend.generate_window(
             caption=caption, negative_caption=negative_caption, duration_s=length_s, video=condition,
             curve=window_curve, seeds=window_seeds, steps=steps, text_scale=text_scale,
-            video_scale=video_scale, progress=window_progress, cancel=cancel_fn)
+            video_scale=video_scale, progress=window_progress, cancel=cancel_fn, **ref_kwargs)
         if out.sr != sr:
             raise FoleyError(f"the {backend.name} backend returned {out.sr} Hz audio instead of {sr} Hz")
         for stage, seconds in out.timings_s.items():
@@ -542,8 +670,10 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
 
     # ---- join, level, conform
     t0 = time.perf_counter()
-    n_samples = int(round(duration_s * sr))
-    audio, join_gains = join_windows(parts, n_samples, sr)
+    if parts:
+        audio, join_gains = join_windows(parts, n_samples, sr)
+    else:
+        audio, join_gains = ref_full.copy(), []
     if not np.all(np.isfinite(audio)):
         raise FoleyError(f"the {backend.name} model produced invalid samples (NaN); try another seed")
     peak_scaled_db = []
@@ -580,8 +710,17 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         given.append("mask")
     if curve_full is not None:
         given.append("curve")
-    obeyed = [g for g in given if g in backend.obeys]
+    if ref_full is not None:
+        given.append("reference")
+    # The SDEdit start is the sampler's doing, but only trained weights keep the reference's
+    # character through VAE and UNet. At strength 0 no model runs: the reference is the output.
+    model_obeys: set[str] = set()
+    if use_model:
+        model_obeys = set(backend.obeys) | ({"reference"} if backend.trained else set())
+    obeyed = [g for g in given if g in model_obeys]
     enforced = ["curve (conform)"] if curve_full is not None and conform > 0 else []
+    if ref_full is not None and not use_model:
+        enforced.insert(0, "reference (strength 0: the fitted reference itself)")
     metadata = {
         "duration_s": round(duration_s, 6),
         "sr": sr,
@@ -592,6 +731,11 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         "model_name": backend.name,
         "trained": bool(backend.trained),
         "steps": steps,
+        "steps_run": steps_run,
+        "strength": strength if ref_full is not None else None,
+        "reference": None if ref_full is None else _reference_metadata(
+            ref_entry, strength=strength, steps_run=steps_run, fit=reference_fit,
+            source_s=ref_audio.shape[0] / ref_sr, source_sr=ref_sr),
         "text_scale": text_scale,
         "video_scale": video_scale,
         "caption": caption,
@@ -607,9 +751,11 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         "instructions": {
             "given": given,
             "obeyed_by_model": obeyed,
-            "ignored_by_model": [g for g in given if g not in backend.obeys],
+            "ignored_by_model": [g for g in given if g not in model_obeys
+                                 and not (g == "reference" and not use_model)],
             "enforced_after": enforced,
         },
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
-    return GenerationResult(audios=[a.astype(np.float32) for a in audio], sr=sr, metadata=metadata)
+    return GenerationResult(audios=[a.astype(np.float32) for a in audio], sr=sr, metadata=metadata,
+                            reference_audios=None if ref_full is None else list(ref_full))

@@ -8,6 +8,12 @@ Components (each swappable): `vae` (MelVAE), `unet` (FoleyUNet1DConditionModel),
 One call generates K candidates of one window (<= `config["window_s"]`). Long selections,
 masks from boxes/tracks, conform and metadata are `foley_core.generate`'s job.
 
+Reference-guided generation (SDEdit, Meng et al. 2022, as diffusers' img2img and AudioLDM style
+transfer): the reference's mel is VAE-encoded (posterior mean x scaling factor, as in training),
+the first round(N * (1 - strength)) of the N scheduler timesteps are skipped, the latent is noised
+to the first kept timestep with `scheduler.add_noise` and denoised from there with the usual
+conditions and guidance. strength 1 is plain generation (the reference is not used).
+
 Dual classifier-free guidance (Draw an Audio, Yang et al. 2024, arXiv:2409.06135, eq. 12; the
 InstructPix2Pix form of Brooks et al. 2023, eq. 3), text first, then video given text:
     eps = e(z, 0, 0) + s_text * (e(z, c_t, 0) - e(z, 0, 0)) + s_video * (e(z, c_t, c_v) - e(z, c_t, 0))
@@ -34,6 +40,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from safetensors.torch import load_file, save_file
 
 from foley_core.atomic import atomic_path, write_text_atomic
+from foley_core.backends import reference_steps
 from foley_core.errors import GenerationCancelled, ModelUnavailableError
 from foley_core.model.conditioning import (
     MaskAttentionModule,
@@ -304,6 +311,32 @@ class FoleyPipeline:
 
     # ------------------------------------------------------------------ sampling
 
+    @torch.no_grad()
+    def encode_audio(self, audio: np.ndarray, duration_s: float) -> torch.Tensor:
+        """Scaled VAE latents (K, C, latent_length(duration_s)) of audio (K, n) or (n,) at `sr`.
+
+        n must be round(duration_s * sr). The mel is padded with silence up to the latent grid
+        (the generated window is rounded up the same way). Each row is encoded alone, so a
+        candidate's latent does not depend on the others.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[None]
+        n_samples = round(duration_s * self.sr)
+        if audio.ndim != 2 or audio.shape[1] != n_samples:
+            raise ValueError(f"reference audio must be (K, {n_samples}) for {duration_s} s at {self.sr} Hz, "
+                             f"got {audio.shape}")
+        length = self.latent_length(duration_s)
+        n_mel = length * self.vae.time_downsample
+        scale = float(self.vae.config.scaling_factor)
+        latents = []
+        for row in audio:
+            mel = self.mel(torch.from_numpy(row).to(self.device)[None])[..., :n_mel]
+            # -1 is the normalised log floor: silence
+            mel = torch.nn.functional.pad(mel, (0, n_mel - mel.shape[-1]), value=-1.0)
+            latents.append(self.vae.encode(mel).mode() * scale)
+        return torch.cat(latents)
+
     def initial_noise(self, seeds: Sequence[int], length: int) -> torch.Tensor:
         """(K, C, length): candidate i from its own generator seeded `seeds[i]`."""
         channels = self.unet.config.in_channels
@@ -318,6 +351,7 @@ class FoleyPipeline:
                  visual_features: tuple[torch.Tensor, torch.Tensor] | None = None,
                  curve: np.ndarray | None = None, seeds: Sequence[int] = (0,),
                  num_inference_steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
+                 reference: np.ndarray | None = None, strength: float = 1.0,
                  branch_mode: str | None = None,
                  callback: Callable[[int, int], None] | None = None,
                  cancel=None) -> FoleyPipelineOutput:
@@ -334,8 +368,14 @@ class FoleyPipeline:
             seeds: one per candidate; candidate i equals a solo call with seeds[i].
             num_inference_steps: scheduler steps (DPM-Solver++: 25 by default).
             text_scale, video_scale: dual classifier-free guidance scales (s_text, s_video).
+            reference: audio float (K, n) or (n,) at `sr`, n = round(duration_s * sr), to start
+                from (one row per candidate, or one for all); None = from noise.
+            strength: 0..1, how far from the reference to start (see `reference_steps`): the
+                first round(N * (1 - strength)) timesteps are skipped; 1 ignores the reference,
+                0 runs no step (the VAE + vocoder reconstruction of the reference).
             branch_mode: "batched" (the CFG branches in one UNet call) or "sequential".
-            callback: called as callback(step, num_inference_steps) after each step.
+            callback: called as callback(step, steps_run) after each step actually run
+                (steps_run = num_inference_steps without a reference).
             cancel: a callable returning True, or a threading.Event, checked every step;
                 raises GenerationCancelled.
         """
@@ -351,6 +391,12 @@ class FoleyPipeline:
         n_cand = len(seeds)
         if n_cand < 1:
             raise ValueError("at least one seed is needed")
+        n_skip, n_run = reference_steps(num_inference_steps, strength if reference is not None else 1.0)
+        if reference is not None:
+            reference = np.asarray(reference, dtype=np.float32)
+            rows = 1 if reference.ndim == 1 else reference.shape[0]
+            if rows not in (1, n_cand):
+                raise ValueError(f"reference has {rows} rows for {n_cand} candidates (give 1 or {n_cand})")
 
         # --- conditions
         t0 = time.perf_counter()
@@ -405,12 +451,25 @@ class FoleyPipeline:
         else:
             calls = [([b], branch_inputs([b], 1)) for b in branches]
 
-        # --- denoising
-        t0 = time.perf_counter()
+        # --- starting point: pure noise, or the reference noised to the first kept timestep
         scheduler = copy.deepcopy(self.scheduler)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
-        latents = self.initial_noise(seeds, length) * scheduler.init_noise_sigma
-        for step, t in enumerate(scheduler.timesteps):
+        noise = self.initial_noise(seeds, length)
+        timesteps = scheduler.timesteps[n_skip:]
+        if n_skip == 0:
+            latents = noise * scheduler.init_noise_sigma
+        else:
+            t0 = time.perf_counter()
+            ref_latents = self.encode_audio(reference, duration_s)
+            if ref_latents.shape[0] != n_cand:
+                ref_latents = ref_latents.expand(n_cand, -1, -1)
+            timings["reference_encode"] = time.perf_counter() - t0
+            scheduler.set_begin_index(n_skip)
+            latents = ref_latents if n_run == 0 else scheduler.add_noise(ref_latents, noise, timesteps[:1])
+
+        # --- denoising
+        t0 = time.perf_counter()
+        for step, t in enumerate(timesteps):
             if _cancel_requested(cancel):
                 raise GenerationCancelled("generation cancelled")
             model_in = scheduler.scale_model_input(latents, t)
@@ -424,7 +483,7 @@ class FoleyPipeline:
                 guided.append(self.guide(eps_parts, has_text_term, has_video, text_scale, video_scale))
             latents = scheduler.step(torch.cat(guided), t, latents).prev_sample
             if callback is not None:
-                callback(step + 1, num_inference_steps)
+                callback(step + 1, n_run)
         if _cancel_requested(cancel):
             raise GenerationCancelled("generation cancelled")
         timings["denoise"] = time.perf_counter() - t0

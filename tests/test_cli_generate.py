@@ -107,3 +107,67 @@ def test_bad_input_exit_2_one_line_no_file(env, clip, tmp_path, case):
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert not out.exists() and not (tmp_path / "out.mp4").exists()
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".wav", ".mp4") or p.name.startswith(".out")]
+
+
+# ------------------------------------------------------------------------------ --reference (audio-to-audio)
+
+def reference_wav(tmp_path: Path, name: str = "knock.wav", *, sr: int = 44100, seconds: float = 0.8,
+                  fill=None, whole: bool = False, subtype: str = "PCM_16") -> Path:
+    rng = np.random.default_rng(0)
+    n = int(sr * seconds)
+    audio = (0.4 * rng.standard_normal(n) * np.exp(-np.arange(n) / (0.1 * sr))).astype(np.float32)
+    if fill is not None:
+        audio[: n if whole else n // 2] = fill
+    path = tmp_path / name
+    sf.write(path, audio, sr, subtype=subtype)
+    return path
+
+
+def test_reference_library_clip_with_default_strength(env, tmp_path):
+    from foley_core.backends import reference_steps
+    from foley_core.generate import DEFAULT_REFERENCE_STRENGTH
+
+    out = tmp_path / "steps.wav"
+    proc = run_cli(["--caption", "footsteps on gravel", "--duration", "1.5", "--steps", "4", "--reference",
+                    "0ad_footsteps_footstep_gravel_walking", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["strength"] == DEFAULT_REFERENCE_STRENGTH
+    assert report["steps"] == 4 and report["steps_run"] == reference_steps(4, DEFAULT_REFERENCE_STRENGTH)[1]
+    ref = report["reference"]
+    assert ref["id"] == ref["fields"]["clip_id"] == "0ad_footsteps_footstep_gravel_walking"
+    assert ref["library_clip"] is True and "Wildfire Games" in ref["attribution"]
+    assert report["instructions"]["given"] == ["text", "reference"]
+    assert sf.info(str(out)).frames == 24000
+
+
+@pytest.mark.parametrize("case", ["missing", "not audio", "silent", "nan", "strength 1.5", "strength alone",
+                                  "unknown id"])
+def test_bad_reference_exit_2_one_line_no_file(env, tmp_path, case):
+    out = tmp_path / "out.wav"
+    ref = {
+        "missing": lambda: tmp_path / "nope.wav",
+        "not audio": lambda: make_text(tmp_path / "notes.wav"),
+        "silent": lambda: reference_wav(tmp_path, "silent.wav", fill=0.0, seconds=0.5, whole=True),
+        "nan": lambda: reference_wav(tmp_path, "nan.wav", fill=np.nan, subtype="FLOAT"),
+        "strength 1.5": lambda: reference_wav(tmp_path),
+        "strength alone": lambda: None,
+        "unknown id": lambda: "no_such_library_clip",
+    }[case]()
+    args = ["--caption", "x", "--duration", "1", "--out", str(out)]
+    if ref is not None:
+        args += ["--reference", str(ref)]
+    if case.startswith("strength"):
+        args += ["--strength", "1.5" if case == "strength 1.5" else "0.5"]
+    proc = run_cli(args, env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out") or p.name == "out.wav"]
+
+
+def make_text(path: Path) -> Path:
+    path.write_text("this is not audio\n")
+    return path

@@ -8,11 +8,18 @@ backend gets it for free.
 Instruction names (for `obeys` / `ignores`): "text", "negative", "video", "mask", "curve".
 A backend lists in `obeys` what its MODEL follows; generate() adds "curve (conform)" when the
 post-hoc conform step is applied.
+
+Reference-guided generation (audio-to-audio, SDEdit): a backend that sets the optional attribute
+`supports_reference = True` accepts `reference` (the fitted reference slice of the window) and
+`strength` in `generate_window`; it encodes the reference to its latent, noises it to the
+timestep `reference_steps` says, and denoises from there. generate() refuses a reference for a
+backend without the attribute.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence, runtime_checkable
@@ -60,7 +67,12 @@ class WindowOutput:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What generate() needs from a model backend."""
+    """What generate() needs from a model backend.
+
+    Optional: `supports_reference: bool` (True: `generate_window` takes `reference` and
+    `strength`, see the module docstring). It is not a protocol member, so backends without it
+    still satisfy the protocol.
+    """
 
     name: str
     sr: int                      # output sample rate (16000 for both backends)
@@ -86,7 +98,31 @@ class Backend(Protocol):
         `curve`: relative loudness 0..1 at CURVE_FPS points/s covering the window, or None.
         Candidate i uses `seeds[i]` alone, so it equals a solo run with that seed.
         Raises GenerationCancelled when `cancel()` becomes true (checked every step).
+        Backends with `supports_reference` also take `reference` (float32 (K, n) or (n,) at
+        `sr`, n = round(duration_s * sr): the start of the SDEdit trajectory, one per candidate
+        or one for all) and `strength` (0..1; see `reference_steps`); `progress` then counts
+        only the steps actually run.
         """
+
+
+def reference_steps(steps: int, strength: float) -> tuple[int, int]:
+    """(steps skipped, steps run) of a `steps`-step schedule started from a reference at `strength`.
+
+    As diffusers' img2img / AudioLDM style transfer: the first round(steps * (1 - strength))
+    timesteps are skipped and the reference latent is noised to the first kept one. strength 1
+    is plain generation from pure noise (nothing skipped, the reference unused); strength 0
+    runs nothing (the reference itself); any other strength runs at least one step.
+    """
+    steps = int(steps)
+    strength = float(strength)
+    if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
+        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+    if strength >= 1.0:
+        return 0, steps
+    if strength <= 0.0:
+        return steps, 0
+    skipped = min(steps - 1, int(round(steps * (1.0 - strength))))
+    return skipped, steps - skipped
 
 
 _instances: dict[tuple, Backend] = {}

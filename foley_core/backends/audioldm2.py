@@ -12,6 +12,10 @@ are then ignored by the model (generate() conforms the loudness afterwards).
 
 Output: 16 kHz mono float32, like the embedded backend. GPU in fp16 is the intended use; CPU
 fp32 works but takes minutes per window.
+
+Reference-guided generation (SDEdit): the reference's log-mel in AudioLDM's form (magnitude mel,
+64 bins, hop 160, fmax 8 kHz, natural log with a 1e-5 floor) is VAE-encoded (mean x scaling
+factor), noised to the first kept timestep (`foley_core.backends.reference_steps`) and denoised.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import torch
 from torch import nn
 
 from foley_core import offline
-from foley_core.backends import CancelFn, ProgressFn, VideoCondition, WindowOutput
+from foley_core.backends import CancelFn, ProgressFn, VideoCondition, WindowOutput, reference_steps
 from foley_core.backends.adapters import AudioLDM2Adapters
 from foley_core.constants import MODEL_SR
 from foley_core.errors import (CurveError, FoleyError, GenerationCancelled, MaskError, MediaError,
@@ -198,6 +202,7 @@ class AudioLDM2Backend:
 
     name = "audioldm2"
     window_s = 10.0
+    supports_reference = True
 
     def __init__(self, source: str | os.PathLike | None = None, *, adapter_path: str | os.PathLike | None = None,
                  new_adapters: bool = False, visual_encoder: nn.Module | None = None,
@@ -223,6 +228,7 @@ class AudioLDM2Backend:
         self._text_cache: collections.OrderedDict = collections.OrderedDict()
         self._video_cache: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._mel = None
         # Known before loading, so the UI can describe the backend without loading 3 GB.
         self.video_fps, self.frame_size = self._visual_spec()
 
@@ -464,6 +470,36 @@ class AudioLDM2Backend:
                     self._video_cache.popitem(last=False)
         return mam(features=features)
 
+    @torch.no_grad()
+    def encode_reference(self, audio: np.ndarray, duration_s: float) -> torch.Tensor:
+        """Scaled VAE latents (K, C, T, F) (see `latent_shape`) of reference audio (K, n) or (n,)
+        at 16 kHz, n = round(duration_s * 16000). Each row is encoded alone (candidates stay
+        independent); the mel is padded with silence up to the latent grid."""
+        from foley_core.model.mel import MelSpectrogram
+
+        pipe = self._require_loaded()
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[None]
+        n_samples = int(round(duration_s * self.sr))
+        if audio.ndim != 2 or audio.shape[1] != n_samples or not np.all(np.isfinite(audio)):
+            raise MediaError(f"the reference for a {duration_s:g} s window must be {n_samples} finite samples "
+                             f"at {self.sr} Hz (one row per candidate), got shape {audio.shape}")
+        n_bins = int(pipe.vocoder.config.model_in_dim)
+        if self._mel is None or self._mel.config.n_mels != n_bins:
+            self._mel = MelSpectrogram(sr=self.sr, n_fft=1024, hop_length=160, n_mels=n_bins, fmin=0.0,
+                                       fmax=8000.0, log_floor=1e-5)
+        n_frames = self.latent_shape(duration_s)[1] * self.vae_scale_factor
+        vae = pipe.vae
+        latents = []
+        for row in audio:
+            log_mel = self._mel.denormalize(self._mel(torch.from_numpy(row)[None]))[..., :n_frames]
+            log_mel = torch.nn.functional.pad(log_mel, (0, n_frames - log_mel.shape[-1]),
+                                              value=math.log(self._mel.config.log_floor))
+            x = log_mel.transpose(1, 2)[:, None].to(self.device, vae.dtype)      # (1, 1, T, bins)
+            latents.append(vae.encode(x).latent_dist.mode() * vae.config.scaling_factor)
+        return torch.cat(latents).to(pipe.unet.dtype)
+
     def _check_curve(self, curve: np.ndarray | None) -> np.ndarray | None:
         if curve is None:
             return None
@@ -532,9 +568,13 @@ class AudioLDM2Backend:
     def generate_window(self, *, caption: str | None, negative_caption: str | None, duration_s: float,
                         video: VideoCondition | None, curve: np.ndarray | None, seeds: Sequence[int],
                         steps: int = DEFAULT_STEPS, text_scale: float = DEFAULT_TEXT_SCALE,
-                        video_scale: float = DEFAULT_VIDEO_SCALE, progress: ProgressFn | None = None,
+                        video_scale: float = DEFAULT_VIDEO_SCALE, reference: np.ndarray | None = None,
+                        strength: float = 1.0, progress: ProgressFn | None = None,
                         cancel: CancelFn | None = None) -> WindowOutput:
-        """len(seeds) candidates (K, n) float32 at 16 kHz of `duration_s` seconds (<= window_s)."""
+        """len(seeds) candidates (K, n) float32 at 16 kHz of `duration_s` seconds (<= window_s).
+
+        `reference` (K, n) or (n,) at 16 kHz and `strength` 0..1: start from the reference
+        noised to the first kept timestep (SDEdit); `progress` counts the steps actually run."""
         pipe = self._require_loaded()
         if not (0 < duration_s <= self.window_s + 1e-6):
             raise TimeRangeError(f"an AudioLDM2 window must last between 0 and {self.window_s:g} s, "
@@ -544,6 +584,15 @@ class AudioLDM2Backend:
         if int(steps) < 1:
             raise FoleyError(f"the number of denoising steps must be at least 1, got {steps}")
         curve = self._check_curve(curve)
+        strength = float(strength)
+        if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
+            raise FoleyError(f"the reference strength must be between 0 and 1, got {strength:g}")
+        if reference is not None:
+            rows = 1 if np.ndim(reference) == 1 else np.shape(reference)[0]
+            if rows not in (1, len(seeds)):
+                raise MediaError(f"give one reference for all candidates or one per candidate, got {rows} "
+                                 f"for {len(seeds)}")
+        n_skip, n_run = reference_steps(int(steps), strength if reference is not None else 1.0)
         timings: dict[str, float] = {}
         with self._lock:
             start = time.perf_counter()
@@ -565,10 +614,19 @@ class AudioLDM2Backend:
                     tau_signal = tlm(None, n_frames, batch_size=1)
             timings["encode_conditions"] = time.perf_counter() - start
 
-            start = time.perf_counter()
             self.scheduler.set_timesteps(int(steps), device=self.device)
-            latents = latents * self.scheduler.init_noise_sigma
-            timesteps = self.scheduler.timesteps
+            timesteps = self.scheduler.timesteps[n_skip:]
+            if n_skip == 0:
+                latents = latents * self.scheduler.init_noise_sigma
+            else:
+                start = time.perf_counter()
+                ref_latents = self.encode_reference(reference, duration_s)
+                ref_latents = ref_latents.expand(latents.shape[0], *ref_latents.shape[1:])
+                timings["encode_reference"] = time.perf_counter() - start
+                self.scheduler.set_begin_index(n_skip)
+                latents = ref_latents if n_run == 0 else self.scheduler.add_noise(ref_latents, latents, timesteps[:1])
+
+            start = time.perf_counter()
             for i, t in enumerate(timesteps):
                 if cancel is not None and cancel():
                     raise GenerationCancelled("generation cancelled: no audio was produced for this window")

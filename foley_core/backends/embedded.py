@@ -6,6 +6,9 @@ INITIALISED model is built from the folder's `config.json`; it produces sound-sh
 obeys no instruction by itself, and says so in `description` and a logged warning.
 
 `FOLEY_EMBEDDED_DIR` overrides the folder (tests point it at a tiny config).
+
+Reference-guided generation (SDEdit from a fitted reference) is supported: see
+`FoleyPipeline.__call__`'s `reference` and `strength`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 
 from foley_core.backends import INSTRUCTIONS, CancelFn, ProgressFn, VideoCondition, WindowOutput
 from foley_core.constants import CURVE_FPS
-from foley_core.errors import CurveError, FoleyError, ModelUnavailableError, TimeRangeError
+from foley_core.errors import CurveError, FoleyError, MediaError, ModelUnavailableError, TimeRangeError
 from foley_core.pipeline import FoleyPipeline
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class EmbeddedBackend:
     """Backend protocol over `FoleyPipeline` (see foley_core.backends.Backend)."""
 
     name = "embedded"
+    supports_reference = True
 
     def __init__(self, model_dir: str | os.PathLike | None = None, *,
                  pipeline: FoleyPipeline | None = None):
@@ -125,6 +129,7 @@ class EmbeddedBackend:
                         duration_s: float, video: VideoCondition | None,
                         curve: np.ndarray | None, seeds: Sequence[int], steps: int = 25,
                         text_scale: float = 3.5, video_scale: float = 4.5,
+                        reference: np.ndarray | None = None, strength: float = 1.0,
                         progress: ProgressFn | None = None,
                         cancel: CancelFn | None = None) -> WindowOutput:
         pipe = self._require()
@@ -143,6 +148,12 @@ class EmbeddedBackend:
             if abs(curve.size - expected) > 1:
                 raise CurveError(f"the loudness curve for a {duration_s:g} s window needs about "
                                  f"{expected} points at {CURVE_FPS} per second, got {curve.size}")
+        if reference is not None:
+            reference = _check_reference(reference, n_rows=len(seeds), n_samples=round(duration_s * pipe.sr),
+                                         duration_s=duration_s)
+        strength = float(strength)
+        if not (np.isfinite(strength) and 0.0 <= strength <= 1.0):
+            raise FoleyError(f"the reference strength must be between 0 and 1, got {strength:g}")
         frames = masks = key = None
         if video is not None:
             if abs(video.fps - pipe.video_fps) > 1e-6:
@@ -152,5 +163,23 @@ class EmbeddedBackend:
             out = pipe(duration_s=duration_s, caption=caption, negative_caption=negative_caption,
                        frames=frames, masks=masks, video_cache_key=key, curve=curve, seeds=seeds,
                        num_inference_steps=int(steps), text_scale=text_scale,
-                       video_scale=video_scale, callback=progress, cancel=cancel)
+                       video_scale=video_scale, reference=reference, strength=strength,
+                       callback=progress, cancel=cancel)
         return WindowOutput(audios=out.audios, sr=out.sr, timings_s=out.timings_s)
+
+
+def _check_reference(reference: np.ndarray, *, n_rows: int, n_samples: int, duration_s: float) -> np.ndarray:
+    """A window's reference as float32 (K, n) or (1, n); MediaError if it cannot start this window."""
+    ref = np.asarray(reference)
+    if ref.dtype.kind != "f":
+        raise MediaError(f"the reference must be float audio in [-1, 1], got dtype {ref.dtype}")
+    ref = ref.astype(np.float32, copy=False)
+    if ref.ndim == 1:
+        ref = ref[None]
+    if ref.ndim != 2 or ref.shape[0] not in (1, n_rows) or ref.shape[1] != n_samples:
+        raise MediaError(f"the reference for a {duration_s:g} s window must have {n_samples} samples "
+                         f"(one row, or one per candidate), got shape {np.shape(reference)}; fit it "
+                         "with foley_core.library.fit_reference first")
+    if not np.all(np.isfinite(ref)):
+        raise MediaError("the reference has NaN or infinite samples; choose another sound")
+    return ref

@@ -4,7 +4,12 @@
         [--mask MASK.png | --box x0,y0,x1,y1 | --tracks TRACKS.json --track ID]
         [--loudness CURVE.csv] [--start S] [--duration D] [--seed N] [--candidates K]
         [--steps K] [--text-scale A] [--video-scale B] [--conform C]
+        [--reference REF.wav|LIBRARY_ID [--strength S] [--reference-fit auto|loop|oneshot]]
         [--model embedded|audioldm2] [--device cpu|cuda] --out OUT.wav [--mp4 OUT.mp4]
+
+With --reference the stem is made from a sound (audio-to-audio): the reference is fitted to the
+selection and the model starts from it, moving away from it by --strength (0 = the reference
+itself, 1 = ignore it). The JSON report then carries the reference's id, licence and attribution.
 
 Prints ONE JSON object on stdout. Every output is first written to a temporary file and all are
 moved into place only when everything succeeded, so an error leaves no output behind.
@@ -39,6 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-scale", type=float, default=3.5, help="text guidance scale (default 3.5)")
     parser.add_argument("--video-scale", type=float, default=4.5, help="video guidance scale (default 4.5)")
     parser.add_argument("--conform", type=float, help="loudness conform strength 0..1 (default 1 with a curve)")
+    from foley_core.generate import DEFAULT_REFERENCE_STRENGTH
+
+    parser.add_argument("--reference", help="a sound to start from: an audio file (wav, flac, mp3, ogg, ...; "
+                                            "any rate) or a library clip id")
+    parser.add_argument("--strength", type=float,
+                        help="how far to move from --reference: 0 keeps it, 1 ignores it "
+                             f"(default {DEFAULT_REFERENCE_STRENGTH:g})")
+    parser.add_argument("--reference-fit", default="auto",
+                        help="fitting a shorter reference: auto (default), loop or oneshot (pad with silence)")
     parser.add_argument("--model", default="embedded", help="embedded (default) or audioldm2")
     parser.add_argument("--model-dir", help="embedded model folder (default: assets/embedded or $FOLEY_EMBEDDED_DIR)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -92,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
             raise MediaError("--mp4 needs a --video to put the sound on")
     if args.track and not args.tracks:
         raise MaskError("--track needs --tracks TRACKS.json")
+    if args.strength is not None and args.reference is None:
+        raise FoleyError("--strength needs --reference (the sound to start from)")
     if args.candidates is not None and args.candidates < 1:
         raise FoleyError(f"--candidates must be at least 1, got {args.candidates}")
     outputs = _output_paths(args.out, args.candidates)
@@ -136,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
                           start_s=args.start, duration_s=args.duration, mask=mask, curve=curve,
                           seed=args.seed, candidates=args.candidates, steps=args.steps,
                           text_scale=args.text_scale, video_scale=args.video_scale,
-                          conform=args.conform, model=args.model, device=args.device)
+                          conform=args.conform, reference=args.reference, strength=args.strength,
+                          reference_fit=args.reference_fit, model=args.model, device=args.device)
         from foley_core.atomic import atomic_path
         from foley_core.audio_io import write_wav
 
@@ -162,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         "model": meta["model"],
         "trained": meta["trained"],
         "steps": meta["steps"],
+        "steps_run": meta["steps_run"],
         "text_scale": meta["text_scale"],
         "video_scale": meta["video_scale"],
         "timings_s": meta["timings_s"],
@@ -170,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         "instructions": meta["instructions"],
         "windows": meta["windows"],
     }
+    if meta["reference"] is not None:
+        report.update({"strength": meta["strength"], "reference": meta["reference"]})
     if curve is not None:
         report.update({"conform": meta["conform"], "curve_r_before": meta["curve_r_before"],
                        "curve_r_after": meta["curve_r_after"]})
