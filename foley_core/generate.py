@@ -445,7 +445,8 @@ def _reference_metadata(entry, *, strength: float, steps_run: int, fit: str, sou
         meta.update({
             "id": entry.id, "path": str(entry.path), "caption": entry.caption,
             "library_clip": not entry.is_user_sound, "attribution": entry.attribution_text,
-            "licence": entry.licence_text, "fields": entry.reference_fields(),
+            "licence": entry.licence_text,
+            "fields": {**entry.reference_fields(), "strength": strength, "fit": fit},
         })
     return meta
 

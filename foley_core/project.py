@@ -179,6 +179,8 @@ class Reference(_ArrayEq):
     caption: str = ""
     licence: str = ""
     attribution: str = ""
+    strength: float | None = None   # SDEdit strength it was generated with (0 = the reference itself)
+    fit: str = "auto"               # how it was fitted to the window: auto | loop | oneshot
 
 
 @dataclass(eq=False)
@@ -197,8 +199,8 @@ class GenerationSettings(_ArrayEq):
     negative_caption: str = ""
     seed: int = 0
     steps: int = 25
-    text_scale: float = 3.0
-    video_scale: float = 1.0
+    text_scale: float = 3.5           # the paper's dual-guidance defaults
+    video_scale: float = 4.5
     conform_strength: float = 1.0
     model: ModelSpec = field(default_factory=ModelSpec)
     mask: MaskSpec = field(default_factory=MaskSpec)
@@ -471,6 +473,7 @@ def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None) -> dict:
             "reference": None if st.reference is None else {
                 "clip_id": st.reference.clip_id, "path": st.reference.path, "caption": st.reference.caption,
                 "licence": st.reference.licence, "attribution": st.reference.attribution,
+                "strength": st.reference.strength, "fit": st.reference.fit,
             },
             "start_s": float(st.start_s),
             "duration_s": float(st.duration_s),
@@ -821,7 +824,8 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             reference=None if ref_doc is None else Reference(
                 clip_id=ref_doc.get("clip_id", "str"), path=ref_doc.get("path", "str"),
                 caption=ref_doc.get("caption", "str"), licence=ref_doc.get("licence", "str"),
-                attribution=ref_doc.get("attribution", "str")),
+                attribution=ref_doc.get("attribution", "str"),
+                strength=ref_doc.get("strength", "number", None), fit=ref_doc.get("fit", "str", "auto")),
             start_s=s.get("start_s", "number"),
             duration_s=s.get("duration_s", "number"),
         )

@@ -45,7 +45,7 @@ def full_project(video: Path | None = None) -> Project:
             mask=MaskSpec(kind="image", image=mask_image),
             curve=CurveSpec.from_values(np.array([0.0, 0.2, 1.0, 0.5, 0.1], np.float32), start_s=0.25),
             reference=Reference("0ad_impact_3", "audio/impacts/0ad_impact_3.flac", "wood impact",
-                                "CC-BY-SA-3.0", "Wildfire Games"),
+                                "CC-BY-SA-3.0", "Wildfire Games", strength=0.35, fit="loop"),
             start_s=0.25, duration_s=1.0),
         mix=MixSettings(gain_db=-3.5, pan=-0.25, offset_s=0.3, trim_start_s=0.05, trim_end_s=0.9,
                         fade_in_s=0.01, fade_out_s=0.2, mute=False, solo=True),

@@ -317,6 +317,7 @@ def test_metadata_carries_the_attribution_and_project_reference_fields(ref_files
     assert ref["source_sr"] == SR and ref["source_duration_s"] == pytest.approx(entry.seconds, abs=0.01)
     stored = Reference(**ref["fields"])                          # what the UI stores on the Stem
     assert stored.clip_id == LIBRARY_CLIP and "Wildfire Games" in stored.attribution
+    assert stored.strength == 0.3 and stored.fit == "auto"      # enough to regenerate identically
     assert meta["instructions"]["given"] == ["text", "reference"]
 
     upload = generate(caption="x", duration_s=1.0, reference=ref_files["stereo_44k.wav"], strength=0.3,
