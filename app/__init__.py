@@ -1,0 +1,5 @@
+"""The studio's Gradio UI (thin: every signal operation is a foley_core call).
+
+`app.serve` is what `python launch.py` runs; `app.studio.build_app()` builds the Blocks;
+`app.session.Session` is one browser session's state and operations (testable without gradio).
+"""

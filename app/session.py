@@ -1,0 +1,880 @@
+"""One browser session's studio state and the operations the UI offers (no gradio here).
+
+A `Session` holds the current project, its undo history, the loaded video, the region (a drawn
+mask or a seeded track), the curve editor's value, the last generation's candidates, and a
+cancel flag. Every operation calls foley_core and raises a `FoleyError` with a user-facing
+message on bad input; the gradio layer (app/studio.py) turns those into messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from app import curve_widget
+from foley_core import constants
+from foley_core.atomic import atomic_path
+from foley_core.errors import (FoleyError, MaskError,
+                               MediaError, ProjectError, TimeRangeError)
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_DIR = REPO_ROOT / "assets" / "demo"
+UNDO_DEPTH = 30
+PREVIEW_MAX_SIDE = 640          # frames shown in the editor are at most this wide/high
+MASK_COLOUR = np.array([255, 60, 40], np.float32)
+
+# Default generation settings shown in the editor (the engine's defaults).
+DEFAULTS = {"steps": 25, "text_scale": 3.5, "video_scale": 4.5, "conform": 1.0,
+            "candidates": 1, "seed": 0, "model": "embedded"}
+
+
+def demo_clips() -> dict[str, Path]:
+    """Bundled demo clips: label -> path."""
+    return {p.stem.replace("_", " "): p for p in sorted(DEMO_DIR.glob("*.mp4"))}
+
+
+@dataclasses.dataclass
+class Candidate:
+    audio: np.ndarray           # mono float32 at `sr`
+    sr: int
+    seed: int
+    metrics: dict
+
+
+@dataclasses.dataclass
+class Region:
+    """What the user marked as the sounding object."""
+
+    kind: str = "none"                  # "none" | "image" | "track"
+    mask: np.ndarray | None = None      # (H, W) float32 at video size, for kind "image"
+    track: Any = None                   # foley_core.vision.tracks.Track, for kind "track"
+
+    def describe(self) -> str:
+        if self.kind == "image" and self.mask is not None:
+            return f"drawn mask ({100.0 * float(self.mask.mean()):.1f}% of the frame)"
+        if self.kind == "track" and self.track is not None:
+            t = self.track
+            return (f"track {t.id} ({t.label}, from {t.source}, {t.start_s:.1f}-{t.end_s:.1f} s) "
+                    "following the object")
+        return "no region: the whole frame"
+
+
+class Session:
+    """The studio state of one browser session."""
+
+    def __init__(self, *, work_root: str | Path | None = None, autosave_root: str | Path | None = None):
+        from foley_core import project as fproject
+
+        self.id = uuid.uuid4().hex
+        self.lock = threading.RLock()
+        self.cancel_event = threading.Event()
+        base = Path(work_root) if work_root else Path(tempfile.gettempdir()) / "foley-studio"
+        self.work_dir = base / self.id
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.project = fproject.Project(name="Untitled")
+        self.history: list = []
+        self.video = None                       # media.VideoInfo
+        self.selection = (0.0, 0.0)             # (start_s, end_s) in video time
+        self.frame_time_s = 0.0
+        self.region = Region()
+        self.region_history: list[Region] = []
+        self.tracks: dict = {}                  # id -> vision Track, from the last seeding
+        self.background: dict = {}              # curve editor traces: fps, motion, loudness
+        self.events_s: list[float] = []         # contacts (video time) from the region's motion
+        self.curve_json = curve_widget.curve_value(duration_s=0.0)
+        self.candidates: list[Candidate] = []
+        self.candidate_settings: dict | None = None
+        self.generation_meta: dict = {}
+        if autosave_root is not None:
+            self.autosave_dir = Path(autosave_root) / self.id
+        else:
+            self.autosave_dir = Path(fproject.autosave_dir(self.id))
+        self._autosaver = None
+
+    def __deepcopy__(self, memo) -> "Session":
+        # Gradio deep-copies a gr.State's value when a browser session starts; the Session is
+        # already fresh (made by a factory per session) and holds locks, so it is its own copy.
+        return self
+
+    # ------------------------------------------------------------------ video
+    def load_video(self, path: str | Path) -> Any:
+        """Probe a video and make it the project's; the selection becomes the whole clip (up
+        to the engine's limit) and the region and curve are reset."""
+        from foley_core import media
+
+        if path is None or not str(path).strip():
+            raise MediaError("No video given: upload a video file or pick a demo clip.")
+        info = media.probe_video(path)
+        with self.lock:
+            self.video = info
+            self.project.video_path = Path(info.path).resolve()
+            self.project.video_duration_s = float(info.duration_s)
+            end = min(info.duration_s, constants.MAX_GENERATION_SECONDS)
+            self.selection = (0.0, float(end))
+            self.frame_time_s = 0.0
+            self.region = Region()
+            self.region_history = []
+            self.tracks = {}
+            self.events_s = []
+            self.background = self._soundtrack_background(info)
+            self.curve_json = self._curve_frame()
+            self.autosave()
+        return info
+
+    def _soundtrack_background(self, info) -> dict:
+        """The original audio's relative loudness for the curve editor (whole video, 10/s)."""
+        if not info.has_audio:
+            return {"fps": constants.CURVE_FPS}
+        from foley_core import loudness, media
+
+        try:
+            audio = media.read_soundtrack(info.path, sr=constants.MODEL_SR)
+        except MediaError as err:
+            # The curve editor is still usable without the trace; say why it's missing.
+            log.warning("no loudness trace for %s: %s", info.path, err)
+            return {"fps": constants.CURVE_FPS}
+        if audio.size == 0:
+            return {"fps": constants.CURVE_FPS}
+        return {"fps": constants.CURVE_FPS,
+                "loudness": loudness.relative_loudness(audio, constants.MODEL_SR).tolist()}
+
+    def require_video(self):
+        if self.video is None:
+            raise MediaError("Load a video first: upload one or pick a demo clip.")
+        return self.video
+
+    def set_selection(self, start_s: float, end_s: float) -> tuple[float, float]:
+        info = self.require_video()
+        start_s, end_s = float(start_s or 0.0), float(end_s or 0.0)
+        if not (math.isfinite(start_s) and math.isfinite(end_s)):
+            raise TimeRangeError("The selection start and end must be numbers of seconds.")
+        if start_s < 0 or end_s > info.duration_s + 1e-3:
+            raise TimeRangeError(f"The selection {start_s:.2f}-{end_s:.2f} s lies outside the video "
+                                 f"(0-{info.duration_s:.2f} s).")
+        if end_s - start_s < 0.2:
+            raise TimeRangeError(f"The selection {start_s:.2f}-{end_s:.2f} s is too short: select "
+                                 "at least 0.2 s.")
+        if end_s - start_s > constants.MAX_GENERATION_SECONDS:
+            raise TimeRangeError(f"The selection is {end_s - start_s:.1f} s long; the engine makes "
+                                 f"at most {constants.MAX_GENERATION_SECONDS:.0f} s at a time.")
+        with self.lock:
+            old = self.selection
+            self.selection = (start_s, min(end_s, info.duration_s))
+            if old != self.selection:
+                self.curve_json = self._curve_frame(keep_curve=True, old_selection=old)
+        return self.selection
+
+    def frame(self, time_s: float | None = None) -> np.ndarray:
+        """The video frame at `time_s` (RGB uint8), at most PREVIEW_MAX_SIDE on its long side."""
+        from foley_core import media
+
+        info = self.require_video()
+        t = self.frame_time_s if time_s is None else float(time_s)
+        t = min(max(0.0, t), max(0.0, info.duration_s - 1e-3))
+        self.frame_time_s = t
+        scale = min(1.0, PREVIEW_MAX_SIDE / max(info.width, info.height))
+        size = None if scale >= 1.0 else (round(info.width * scale), round(info.height * scale))
+        return media.frame_at(info.path, t, size=size)
+
+    # ------------------------------------------------------------------ region (mask)
+    def _push_region(self) -> None:
+        self.region_history.append(dataclasses.replace(self.region))
+        del self.region_history[:-UNDO_DEPTH]
+
+    def set_drawn_mask(self, layers: list[np.ndarray] | None) -> Region:
+        """The brush strokes of the mask editor (RGBA layers at the preview size) become a
+        binary mask at the video's size."""
+        import cv2
+
+        info = self.require_video()
+        painted = None
+        for layer in layers or []:
+            if layer is None:
+                continue
+            layer = np.asarray(layer)
+            alpha = layer[..., 3] if layer.ndim == 3 and layer.shape[2] == 4 else layer.max(axis=-1) \
+                if layer.ndim == 3 else layer
+            hit = alpha > 0
+            painted = hit if painted is None else (painted | hit)
+        if painted is None or not painted.any():
+            raise MaskError("The mask is empty: paint over the object that makes the sound with "
+                            "the brush, then press 'Use painted mask'.")
+        mask = cv2.resize(painted.astype(np.uint8), (info.width, info.height),
+                          interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        with self.lock:
+            self._push_region()
+            self.region = Region(kind="image", mask=mask)
+            self.events_s = []
+        return self.region
+
+    def seed_region(self, method: str = "motion", *, vocabulary: str = "", caption: str = "") -> list:
+        """Find candidate objects in the selection: 'motion' (frame differencing, always offline)
+        or 'detection' (YOLO-World; needs its weights). Each track gets its motion curve and
+        contact times; the first (strongest) track becomes the region."""
+        from foley_core import vision
+
+        info = self.require_video()
+        start_s, end_s = self.selection
+        if method not in ("motion", "detection"):
+            raise ValueError(f"unknown seeding method {method!r}")
+        source = method
+        track_set = vision.detect_tracks(
+            info.path, vocab=vocabulary or None, caption=(caption or "").strip() or None,
+            start_s=start_s, duration_s=end_s - start_s,
+            method="motion" if method == "motion" else "yolo-world")
+        tracks = list(track_set.tracks)
+        if not tracks:
+            raise MaskError(f"No {'moving' if source == 'motion' else 'detected'} object found "
+                            f"between {start_s:.1f} and {end_s:.1f} s: paint the mask by hand "
+                            "instead.")
+        with self.lock:
+            self.tracks = {t.id: t for t in tracks}
+            self._push_region()
+            self.select_track(tracks[0].id)
+        return tracks
+
+    def select_track(self, track_id: str) -> Region:
+        if not self.tracks:
+            raise MaskError("No tracks yet: press 'Seed from motion' or 'Seed from detection'.")
+        if track_id not in self.tracks:
+            raise MaskError(f"There is no track {track_id!r}; choose one of "
+                            f"{', '.join(self.tracks)}.")
+        track = self.tracks[track_id]
+        with self.lock:
+            self.region = Region(kind="track", track=track)
+            self.events_s = [float(e) for e in np.asarray(track.events_s).ravel()]
+            curve = np.asarray(track.curve, dtype=np.float64).ravel()
+            if curve.size:
+                times = np.asarray(track.curve_times_s, dtype=np.float64).ravel()
+                self.background = {**self.background,
+                                   "motion_times_s": times.tolist(), "motion": curve.tolist()}
+            self.curve_json = self._curve_frame(keep_curve=True)
+        return self.region
+
+    def clear_region(self) -> Region:
+        with self.lock:
+            self._push_region()
+            self.region = Region()
+            self.events_s = []
+            self.background.pop("motion", None)
+            self.background.pop("motion_times_s", None)
+            self.curve_json = self._curve_frame(keep_curve=True)
+        return self.region
+
+    def undo_region(self) -> Region:
+        with self.lock:
+            if not self.region_history:
+                raise MaskError("Nothing to undo in the mask.")
+            self.region = self.region_history.pop()
+        return self.region
+
+    def region_mask_at(self, time_s: float) -> np.ndarray | None:
+        """The region's mask (H, W) at `time_s` in video pixels (a track's follows the object)."""
+        info = self.require_video()
+        if self.region.kind == "image":
+            return self.region.mask
+        if self.region.kind == "track":
+            from foley_core.vision import tracks as vtracks
+
+            return vtracks.track_masks(self.region.track, [float(time_s)], info.width, info.height)[0]
+        return None
+
+    def overlay(self, time_s: float | None = None) -> np.ndarray:
+        """The frame at `time_s` with the region tinted red (what the model will listen to)."""
+        import cv2
+
+        frame = self.frame(time_s)
+        mask = self.region_mask_at(self.frame_time_s)
+        if mask is None:
+            return frame
+        mask = cv2.resize(np.asarray(mask, np.float32), (frame.shape[1], frame.shape[0]),
+                          interpolation=cv2.INTER_NEAREST)
+        out = frame.astype(np.float32)
+        a = 0.45 * mask[..., None]
+        out = out * (1 - a) + MASK_COLOUR * a
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    def generation_mask(self):
+        """The region in the form generate() takes."""
+        if self.region.kind == "image":
+            return self.region.mask
+        if self.region.kind == "track":
+            from foley_core.generate import MaskSpec
+
+            return MaskSpec(track=self.region.track)
+        return None
+
+    # ------------------------------------------------------------------ curve
+    def _curve_frame(self, *, keep_curve: bool = False, old_selection=None) -> str:
+        """The curve editor value for the current selection (times relative to its start)."""
+        start_s, end_s = self.selection
+        duration = max(0.0, end_s - start_s)
+        times = values = None
+        if keep_curve:
+            pts = curve_widget.curve_points(self.curve_json)
+            if pts is not None:
+                # keep the curve where it was in the video: cut (or extend flat) to the new range
+                old_start = (old_selection or self.selection)[0]
+                order = np.argsort(pts[0], kind="stable")
+                t, v = pts[0][order] + old_start - start_s, pts[1][order]
+                if t[-1] > 0 and t[0] < duration:
+                    inside = (t > 1e-6) & (t < duration - 1e-6)
+                    times = np.concatenate([[0.0], t[inside], [duration]])
+                    values = np.interp(times, t, v)
+        bg = self.background or {}
+        fps = float(bg.get("fps", constants.CURVE_FPS))
+
+        def window(seq, seq_times=None):
+            if not seq:
+                return None
+            arr = np.asarray(seq, dtype=np.float64)
+            if seq_times is not None:
+                ts = np.asarray(seq_times, dtype=np.float64)
+                grid = start_s + (np.arange(max(1, round(duration * fps))) + 0.5) / fps
+                return np.interp(grid, ts, arr, left=0.0, right=0.0)
+            i0, i1 = int(round(start_s * fps)), int(round(end_s * fps))
+            return arr[i0:i1]
+
+        motion = window(bg.get("motion"), bg.get("motion_times_s"))
+        if motion is not None and motion.size and motion.max() > 0:
+            motion = motion / motion.max()
+        return curve_widget.curve_value(
+            times, values, duration_s=duration, start_s=start_s, background_fps=fps,
+            motion=motion, loudness=window(bg.get("loudness")),
+            events_s=[e - start_s for e in self.events_s if start_s <= e <= end_s])
+
+    def set_curve(self, value: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Store the curve editor's value (validated)."""
+        pts = curve_widget.curve_points(value)
+        if pts is not None:
+            self._validated_curve(pts)
+        with self.lock:
+            self.curve_json = value or self._curve_frame()
+        return pts
+
+    def _validated_curve(self, pts) -> np.ndarray:
+        from foley_core import loudness
+
+        start_s, end_s = self.selection
+        return loudness.resample_curve(pts[0], pts[1], duration_s=end_s - start_s)
+
+    def curve_preset(self, name: str) -> str:
+        """A preset curve over the selection: flat, fade in, fade out, hits (at the detected
+        contacts), motion (the region's motion energy), or none."""
+        start_s, end_s = self.selection
+        d = end_s - start_s
+        if d <= 0:
+            raise TimeRangeError("Load a video (or select a time range) before choosing a curve.")
+        if name == "none":
+            times = values = None
+        elif name == "flat":
+            times, values = [0.0, d], [0.8, 0.8]
+        elif name == "fade in":
+            times, values = [0.0, d], [0.0, 1.0]
+        elif name == "fade out":
+            times, values = [0.0, d], [1.0, 0.0]
+        elif name in ("hits", "motion"):
+            times, values = self._derived_curve(name)
+        else:
+            raise ValueError(f"unknown curve preset {name!r}")
+        with self.lock:
+            self.curve_json = curve_widget.with_curve(self._curve_frame(), times, values)
+        return self.curve_json
+
+    def _derived_curve(self, name: str):
+        start_s, end_s = self.selection
+        d = end_s - start_s
+        if name == "hits":
+            events = [e - start_s for e in self.events_s if start_s <= e <= end_s]
+            if not events:
+                raise MaskError("No contacts detected in the selection: seed the region from "
+                                "motion or a detection first (contacts come from its movement).")
+            return hits_curve(events, duration_s=d)
+        bg = curve_widget.parse_curve_value(self._curve_frame())["background"]
+        motion = bg.get("motion") or []
+        if not motion:
+            raise MaskError("No motion trace yet: seed the region from motion or a detection first.")
+        values = np.clip(np.asarray(motion, dtype=np.float64), 0, 1)
+        times = (np.arange(len(values)) + 0.5) / float(bg.get("fps", constants.CURVE_FPS))
+        return times, values
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, *, caption: str, negative_caption: str = "", seed: int = 0,
+                 steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
+                 conform: float = 1.0, candidates: int = 1, model: str = "embedded",
+                 progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
+        """Run the engine over the selection with every instruction the user gave."""
+        from foley_core import captions
+        from foley_core.generate import generate
+
+        info = self.require_video()
+        caption = captions.validate_caption(caption or "")
+        negative = (negative_caption or "").strip() or None
+        start_s, end_s = self.selection
+        pts = curve_widget.curve_points(self.curve_json)
+        curve = None
+        if pts is not None:
+            self._validated_curve(pts)
+            curve = (pts[0], pts[1])
+        seed, steps, candidates = _int(seed, "seed", 0, 2**31 - 1), _int(steps, "steps", 1, 200), \
+            _int(candidates, "candidates", 1, 8)
+        self.cancel_event.clear()
+        t0 = time.monotonic()
+
+        def on_progress(done, total, *_):
+            if progress is None or not total:
+                return
+            frac = min(1.0, float(done) / float(total))
+            elapsed = time.monotonic() - t0
+            eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+            left = f", about {eta:.0f} s left" if math.isfinite(eta) else ""
+            progress(frac, f"step {int(done)}/{int(total)}{left}")
+
+        result = generate(
+            caption=caption, negative_caption=negative, video=info.path, start_s=start_s,
+            duration_s=end_s - start_s, mask=self.generation_mask(), curve=curve, seed=seed,
+            candidates=candidates, steps=steps, text_scale=float(text_scale),
+            video_scale=float(video_scale), conform=float(conform) if curve is not None else None,
+            model=model, progress=on_progress, cancel=self.cancel_event.is_set)
+        meta = dict(result.metadata)
+        seeds = meta.get("seeds") or [seed + i for i in range(len(result.audios))]
+        r_before = meta.get("curve_r_before") or [None] * len(result.audios)
+        r_after = meta.get("curve_r_after") or [None] * len(result.audios)
+        per_candidate = [{"curve_r_before": b, "curve_r_after": a} if a is not None else {}
+                         for b, a in zip(r_before, r_after)]
+        with self.lock:
+            self.candidates = [Candidate(audio=np.asarray(a, np.float32), sr=int(result.sr),
+                                         seed=int(s), metrics=dict(m))
+                               for a, s, m in zip(result.audios, seeds, per_candidate)]
+            self.generation_meta = meta
+            self.candidate_settings = {
+                "caption": caption, "negative_caption": negative or "", "seed": seed,
+                "steps": steps, "text_scale": float(text_scale), "video_scale": float(video_scale),
+                "conform_strength": float(conform), "model": model,
+                "weights_id": meta.get("model", ""), "start_s": start_s,
+                "duration_s": end_s - start_s, "curve": curve, "region": self.region,
+            }
+        return self.candidates
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def candidate(self, index: int) -> Candidate:
+        if not self.candidates:
+            raise FoleyError("Nothing generated yet: press Generate first.")
+        if not 0 <= index < len(self.candidates):
+            raise FoleyError(f"There is no candidate {index + 1}; choose 1 to {len(self.candidates)}.")
+        return self.candidates[index]
+
+    # ------------------------------------------------------------------ stems
+    def _snapshot(self) -> None:
+        self.history.append(self.project.copy())
+        del self.history[:-UNDO_DEPTH]
+
+    def keep_candidate(self, index: int = 0, *, replace_id: str | None = None):
+        """Add a candidate to the project as a stem placed at the selection's start (or put it
+        in place of stem `replace_id`, keeping that stem's mix settings)."""
+        from foley_core import project as fproject
+
+        cand = self.candidate(index)
+        s = dict(self.candidate_settings or {})
+        curve = s.get("curve")
+        settings = fproject.GenerationSettings(
+            caption=s.get("caption", ""), negative_caption=s.get("negative_caption", ""),
+            seed=cand.seed, steps=int(s.get("steps", DEFAULTS["steps"])),
+            text_scale=float(s.get("text_scale", DEFAULTS["text_scale"])),
+            video_scale=float(s.get("video_scale", DEFAULTS["video_scale"])),
+            conform_strength=float(s.get("conform_strength", DEFAULTS["conform"])),
+            model=fproject.ModelSpec(backend=s.get("model", "embedded"),
+                                     weights_id=str(s.get("weights_id", ""))),
+            mask=_mask_spec(s.get("region") or Region()),
+            curve=None if curve is None else _curve_spec(*curve),
+            start_s=float(s.get("start_s", 0.0)), duration_s=float(s.get("duration_s", 0.0)))
+        with self.lock:
+            self._snapshot()
+            if replace_id is not None:
+                old = self.stem(replace_id)
+                stem = fproject.Stem(audio=cand.audio, sr=cand.sr, settings=settings,
+                                     mix=dataclasses.replace(old.mix), name=_short(settings.caption),
+                                     metrics=dict(cand.metrics))
+                i = self.project.index(replace_id)
+                self.project.remove_stem(replace_id)
+                self.project.add_stem(stem, index=i)
+            else:
+                stem = fproject.Stem.new(cand.audio, cand.sr, settings,
+                                         name=_short(settings.caption), metrics=dict(cand.metrics))
+                self.project.add_stem(stem)
+            self.autosave()
+        return stem
+
+    def stem(self, stem_id: str):
+        for s in self.project.stems:
+            if s.id == stem_id:
+                return s
+        raise ProjectError("That stem no longer exists (it was deleted or undone); pick another.")
+
+    def update_stem(self, stem_id: str, **mix: Any):
+        """Change a stem's mix settings: gain_db, pan, offset_s, trim_start_s, trim_end_s,
+        fade_in_s, fade_out_s, mute, solo."""
+        allowed = {"gain_db", "pan", "offset_s", "trim_start_s", "trim_end_s", "fade_in_s",
+                   "fade_out_s", "mute", "solo"}
+        bad = set(mix) - allowed
+        if bad:
+            raise ValueError(f"unknown stem settings {sorted(bad)}")
+        checked = _check_mix(mix, self.stem(stem_id))
+        with self.lock:
+            self._snapshot()
+            stem = self.stem(stem_id)
+            stem.mix = dataclasses.replace(stem.mix, **checked)
+            self.autosave()
+        return stem
+
+    def delete_stem(self, stem_id: str) -> None:
+        with self.lock:
+            self.stem(stem_id)
+            self._snapshot()
+            self.project.remove_stem(stem_id)
+            self.autosave()
+
+    def undo(self) -> None:
+        with self.lock:
+            if not self.history:
+                raise ProjectError("Nothing to undo.")
+            self.project = self.history.pop()
+            self.autosave()
+
+    def stem_settings(self, stem_id: str) -> dict:
+        """A stem's generation settings as editor values (to load them back)."""
+        st = self.stem(stem_id).settings
+        curve = None if st.curve is None else {"times_s": st.curve.times_s.tolist(),
+                                               "values": st.curve.values.tolist()}
+        return {"caption": st.caption, "negative_caption": st.negative_caption or "",
+                "seed": int(st.seed), "steps": int(st.steps), "text_scale": float(st.text_scale),
+                "video_scale": float(st.video_scale), "conform": float(st.conform_strength),
+                "model": st.model.backend, "start_s": float(st.start_s),
+                "duration_s": float(st.duration_s), "curve": curve}
+
+    def load_stem_settings(self, stem_id: str) -> dict:
+        """Put a stem's selection and curve back into the editor; returns its settings."""
+        st = self.stem_settings(stem_id)
+        if self.video is not None and st["duration_s"]:
+            self.set_selection(st["start_s"], st["start_s"] + st["duration_s"])
+        curve = st["curve"]
+        with self.lock:
+            if curve:
+                self.curve_json = curve_widget.with_curve(
+                    self._curve_frame(), curve.get("times_s"), curve.get("values"))
+            else:
+                self.curve_json = self._curve_frame()
+        return st
+
+    # ------------------------------------------------------------------ mix, meter, export
+    def mix(self, *, sr: int = constants.EXPORT_SR, selection_only: bool = False) -> np.ndarray:
+        audio = self.project.mix(sr=sr)
+        if selection_only and self.video is not None:
+            i0, i1 = (int(round(t * sr)) for t in self.selection)
+            audio = audio[i0:i1]
+        return audio
+
+    def meter(self, target_lufs: float | None) -> dict:
+        """Loudness of the mix as it is, and after mastering to the export target."""
+        from foley_core import mixing
+
+        if not self.project.stems:
+            return {"empty": True}
+        audio = self.mix()
+        sr = constants.EXPORT_SR
+        _, report = mixing.master(audio, sr, target_lufs=target_lufs,
+                                  ceiling_dbtp=self.ceiling_dbtp)
+        return {"empty": False, "lufs": _finite(mixing.integrated_lufs(audio, sr)),
+                "true_peak_dbtp": _finite(mixing.true_peak_dbtp(audio, sr)), "master": report}
+
+    @property
+    def ceiling_dbtp(self) -> float:
+        return float(self.project.export.ceiling_dbtp)
+
+    def preview_wav(self, *, selection_only: bool = False) -> Path:
+        from foley_core import audio_io
+
+        out = self.work_dir / f"mix-preview-{uuid.uuid4().hex[:8]}.wav"
+        audio_io.write_wav(out, self.mix(sr=constants.EXPORT_SR, selection_only=selection_only),
+                           constants.EXPORT_SR)
+        return out
+
+    def candidate_wav(self, index: int) -> Path:
+        from foley_core import audio_io
+
+        cand = self.candidate(index)
+        out = self.work_dir / f"candidate-{index + 1}-{uuid.uuid4().hex[:8]}.wav"
+        audio_io.write_wav(out, cand.audio, cand.sr)
+        return out
+
+    def _require_stems(self) -> None:
+        if not self.project.stems:
+            raise ProjectError("The project has no stems yet: generate a sound and press "
+                               "'Keep as stem' first.")
+
+    def export_wav(self, target_lufs: float | None) -> tuple[Path, dict]:
+        from foley_core import export
+
+        self._require_stems()
+        out = self._export_path("mix.wav")
+        report = export.export_mix_wav(self.project, out, target_lufs=target_lufs,
+                                       ceiling_dbtp=self.ceiling_dbtp)
+        return out, report
+
+    def export_stems(self) -> Path:
+        from foley_core import export
+
+        self._require_stems()
+        out = self._export_path("stems.zip")
+        export.export_stems_zip(self.project, out)
+        return out
+
+    def export_mp4(self, target_lufs: float | None, original_audio: str = "drop") -> Path:
+        from foley_core import export
+
+        self.require_video()
+        self._require_stems()
+        out = self._export_path("video-with-foley.mp4")
+        export.export_mp4(self.project, out, original_audio=original_audio,
+                          target_lufs=target_lufs, ceiling_dbtp=self.ceiling_dbtp)
+        return out
+
+    def _export_path(self, name: str) -> Path:
+        folder = self.work_dir / "exports" / time.strftime("%Y%m%d-%H%M%S")
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = _slug(self.project.name or "project")
+        return folder / f"{stem}-{name}"
+
+    # ------------------------------------------------------------------ project files
+    def save_project_zip(self) -> Path:
+        """The project folder (with its video) as a zip to download."""
+        from foley_core import project as fproject
+
+        name = _slug(self.project.name or "project")
+        folder = self.work_dir / "save" / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        fproject.save_project(self.project, folder, copy_video=self.project.video_path is not None)
+        out = self._export_path("project.zip")
+        with atomic_path(out) as tmp:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+                for f in sorted(folder.rglob("*")):
+                    if f.is_file():
+                        zf.write(f, Path(name) / f.relative_to(folder))
+        return out
+
+    def load_project_file(self, path: str | Path) -> None:
+        """Open a project: a zip saved by the studio, or a project.json inside its folder."""
+        from foley_core import project as fproject
+
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            folder = path.parent
+        elif zipfile.is_zipfile(path):
+            folder = self.work_dir / "opened" / uuid.uuid4().hex[:8]
+            with zipfile.ZipFile(path) as zf:
+                for member in zf.namelist():
+                    target = (folder / member).resolve()
+                    if not str(target).startswith(str(folder.resolve())):
+                        raise ProjectError(f"{path.name} holds a file outside its folder "
+                                           f"({member}); it is not a studio project.")
+                zf.extractall(folder)
+            found = sorted(folder.rglob("project.json"), key=lambda p: len(p.parts))
+            if not found:
+                raise ProjectError(f"{path.name} has no project.json: choose a zip saved with "
+                                   "'Save project'.")
+            folder = found[0].parent
+        else:
+            raise ProjectError(f"{path.name} is not a studio project: choose the .zip saved with "
+                               "'Save project'.")
+        project = fproject.load_project(folder)
+        self._adopt(project)
+
+    def _adopt(self, project) -> None:
+        from foley_core import media
+
+        info = None
+        if getattr(project, "video_path", None):
+            info = media.probe_video(project.video_path)
+        with self.lock:
+            self.history = []           # undo does not cross projects
+            self.project = project
+            self.video = info
+            self.region = Region()
+            self.region_history = []
+            self.tracks = {}
+            self.events_s = []
+            self.candidates = []
+            if info is not None:
+                sel = project.selection      # (start_s, duration_s)
+                self.selection = ((float(sel[0]), float(sel[0]) + float(sel[1])) if sel else
+                                  (0.0, min(info.duration_s, constants.MAX_GENERATION_SECONDS)))
+                self.background = self._soundtrack_background(info)
+            else:
+                self.selection = (0.0, float(project.duration_s or 0.0))
+                self.background = {}
+            self.curve_json = self._curve_frame()
+            self.autosave()
+
+    # ------------------------------------------------------------------ autosave
+    def autosave(self) -> None:
+        """Save the project where a reopened page can offer to restore it."""
+        from foley_core import project as fproject
+
+        if not self.project.stems and self.project.video_path is None:
+            return
+        if self._autosaver is None:
+            self._autosaver = fproject.Autosaver(self.autosave_dir)
+            log.debug("session %s autosaves to %s", self.id, self.autosave_dir)
+        self.project.selection = (self.selection[0], self.selection[1] - self.selection[0])
+        self._autosaver.save(self.project)
+
+    def restore(self, folder: str | Path) -> None:
+        from foley_core import project as fproject
+
+        self._adopt(fproject.load_project(folder))
+
+    def close(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def describe_autosave(folder: str | Path) -> str | None:
+    """A one-line description of an autosaved project, or None if there is nothing to restore."""
+    from foley_core import project as fproject
+
+    try:
+        project = fproject.load_project(folder)
+    except FoleyError as err:
+        log.info("autosave %s cannot be restored: %s", folder, err)
+        return None
+    if not project.stems:
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(Path(folder, "project.json").stat().st_mtime))
+    video = Path(project.video_path).name if project.video_path else "no video"
+    return f"{len(project.stems)} stem(s) on {video}, saved {when}"
+
+
+# ---------------------------------------------------------------------- helpers
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise FoleyError(f"The {name} must be a whole number; got {value!r}.") from None
+    if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
+        raise FoleyError(f"The {name} must be a whole number from {lo} to {hi}; got {value!r}.")
+    return int(number)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _check_mix(mix: dict, stem) -> dict:
+    out = {}
+    for key, value in mix.items():
+        if key in ("mute", "solo"):
+            out[key] = bool(value)
+            continue
+        if value is None and key == "trim_end_s":
+            out[key] = None
+            continue
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise FoleyError(f"{_LABELS[key]} must be a number; got {value!r}.") from None
+        if not math.isfinite(v):
+            raise FoleyError(f"{_LABELS[key]} must be a finite number; got {value!r}.")
+        lo, hi = _LIMITS[key]
+        if not lo <= v <= hi:
+            raise FoleyError(f"{_LABELS[key]} must be between {lo:g} and {hi:g}; got {v:g}.")
+        out[key] = v
+    length = stem.source_duration_s
+    trim_start = out.get("trim_start_s", stem.mix.trim_start_s)
+    trim_end = out.get("trim_end_s", stem.mix.trim_end_s)
+    if trim_end is not None and trim_end <= trim_start:
+        raise FoleyError(f"The trim end ({trim_end:g} s) must come after the trim start "
+                         f"({trim_start:g} s).")
+    if trim_start >= length:
+        raise FoleyError(f"The trim start ({trim_start:g} s) is past the end of the stem "
+                         f"({length:.2f} s).")
+    return out
+
+
+_LABELS = {"gain_db": "Gain (dB)", "pan": "Pan", "offset_s": "Offset (s)",
+           "trim_start_s": "Trim start (s)", "trim_end_s": "Trim end (s)",
+           "fade_in_s": "Fade in (s)", "fade_out_s": "Fade out (s)"}
+_LIMITS = {"gain_db": (-60.0, 24.0), "pan": (-1.0, 1.0), "offset_s": (-600.0, 600.0),
+           "trim_start_s": (0.0, 600.0), "trim_end_s": (0.0, 600.0), "fade_in_s": (0.0, 60.0),
+           "fade_out_s": (0.0, 60.0)}
+
+
+def _track_number(track_id: str) -> int:
+    digits = "".join(c for c in str(track_id) if c.isdigit())
+    return int(digits) if digits else 0
+
+
+def _mask_spec(region: Region):
+    from foley_core import project as fproject
+
+    if region.kind == "track" and region.track is not None:
+        t = region.track
+        return fproject.MaskSpec(kind="track", track_id=_track_number(t.id),
+                                 track_boxes=tuple((float(tt), *map(float, b))
+                                                   for tt, b in zip(t.times_s, t.boxes)))
+    if region.kind == "image" and region.mask is not None:
+        return fproject.MaskSpec(kind="image", image=region.mask)
+    return fproject.MaskSpec()
+
+
+def _curve_spec(times_s, values):
+    """A drawn curve as the project stores it (strictly increasing times)."""
+    from foley_core import project as fproject
+
+    t = np.asarray(times_s, np.float64)
+    v = np.asarray(values, np.float64)
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
+    keep = np.concatenate([[True], np.diff(t) > 1e-6])
+    return fproject.CurveSpec(times_s=t[keep], values=np.clip(v[keep], 0.0, 1.0))
+
+
+def hits_curve(events_s, *, duration_s: float, decay_s: float = 0.25, floor: float = 0.05):
+    """The 'hits' preset: a sharp rise at each contact decaying over `decay_s`, on the curve
+    grid (CURVE_FPS points per second, frame centres). Returns (times_s, values)."""
+    n = max(1, int(round(duration_s * constants.CURVE_FPS)))
+    times = (np.arange(n) + 0.5) / constants.CURVE_FPS
+    values = np.full(n, floor)
+    half = 0.5 / constants.CURVE_FPS
+    for e in events_s:
+        # full level in the grid frame that contains the contact, decaying in later frames
+        since = times - half - float(e)
+        env = np.where(times + half > float(e), np.exp(-np.clip(since, 0, None) / decay_s), 0.0)
+        values = np.maximum(values, env)
+    return times, np.clip(values, 0.0, 1.0)
+
+
+def _short(text: str, n: int = 40) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _slug(text: str) -> str:
+    import re
+
+    s = re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower()
+    return s[:40] or "project"

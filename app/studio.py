@@ -1,0 +1,831 @@
+"""The studio page: layout and event wiring (Gradio 6). Each browser session gets its own
+`Session`; every handler turns a FoleyError into a message (gr.Error), never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import random
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
+
+import gradio as gr
+import numpy as np
+
+from app import curve_widget, views
+from app.session import DEFAULTS, Session, demo_clips, describe_autosave
+from foley_core import constants
+from foley_core import project as _project  # noqa: F401  (imported now: Session() must be quick)
+from foley_core.errors import FoleyError, GenerationCancelled
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
+                "Noto Sans", "Liberation Sans", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
+BROWSER_KEY = "foley-studio"
+MAX_RESTORE_DIRS = 5
+
+
+def theme() -> gr.themes.Base:
+    """The default theme with system fonts only (no font downloads: the page works offline)."""
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS, primary_hue="orange")
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Show FoleyErrors as messages; log anything else and show a short message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except GenerationCancelled:
+            raise gr.Error("Generation cancelled.", title="Cancelled") from None
+        except FoleyError as err:
+            raise gr.Error(str(err)) from None
+        except Exception as err:  # noqa: BLE001 - a bug: keep the traceback in the log only
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(err).__name__}: {err}). The details are "
+                           "in the server log; please report it.") from None
+        finally:
+            log.debug("%s took %.2f s", fn.__name__, time.perf_counter() - t0)
+
+    return wrapper
+
+
+def _need(sess: Session | None) -> Session:
+    if sess is None:
+        raise gr.Error("This page lost its session (the server restarted?): reload the page.")
+    log.debug("session %s", sess.id)
+    return sess
+
+
+def _choices_for_stems(sess: Session) -> list[tuple[str, str]]:
+    return [(views.stem_label(i, s), s.id) for i, s in enumerate(sess.project.stems)]
+
+
+class Studio:
+    """Builds the Blocks and keeps its components in `self.c`."""
+
+    def __init__(self, *, work_root: str | Path | None = None):
+        self.work_root = work_root
+        self.c = SimpleNamespace()
+
+    # ------------------------------------------------------------------ layout
+    def build(self) -> gr.Blocks:
+        c = self.c
+        demos = demo_clips()
+        from foley_core import backends, mixing
+
+        with gr.Blocks(title="Foley studio") as demo:
+            c.state = gr.State(self._new_session, delete_callback=_close_session)
+            c.browser = gr.BrowserState({"autosaves": []}, storage_key=BROWSER_KEY,
+                                        secret=_browser_secret())
+            gr.Markdown("# Foley studio\nLoad a silent video, mark what makes the sound, draw how "
+                        "loud it is over time, describe it, and generate a synchronised sound. "
+                        "Keep the takes you like as stems, mix them, and export.",
+                        elem_id="studio-title")
+            with gr.Group(visible=False, elem_id="restore-banner") as c.restore_group:
+                c.restore_md = gr.Markdown()
+                with gr.Row():
+                    c.restore_btn = gr.Button("Restore it", variant="primary", elem_id="restore-btn")
+                    c.restore_dismiss = gr.Button("Start fresh", elem_id="restore-dismiss")
+            c.restore_dir = gr.State(None)
+
+            # ---------------------------------------------------------- 1. video + region
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1):
+                    gr.Markdown("### 1 · Video")
+                    c.video = gr.Video(label="Video (upload, or pick a demo clip below)",
+                                       sources=["upload"], elem_id="video-input", height=300)
+                    with gr.Row():
+                        c.demo_pick = gr.Dropdown(list(demos), label="Demo clip", value=None,
+                                                  elem_id="demo-picker", scale=3)
+                        c.demo_btn = gr.Button("Load demo", elem_id="demo-load-btn", scale=1)
+                    c.video_md = gr.Markdown("No video loaded.", elem_id="video-info")
+                    c.frame = gr.Slider(0, 1, value=0, step=0.04, label="Scrub (s): the frame at this "
+                                        "time is shown with the region, and can be painted",
+                                        elem_id="frame-slider")
+                    with gr.Row():
+                        c.sel_start = gr.Number(0.0, label="Selection start (s)", precision=2,
+                                                elem_id="sel-start", minimum=0)
+                        c.sel_end = gr.Number(0.0, label="Selection end (s)", precision=2,
+                                              elem_id="sel-end", minimum=0)
+                        c.sel_all = gr.Button("Whole clip", elem_id="sel-all-btn", size="sm")
+                    c.sel_md = gr.Markdown("", elem_id="selection-info")
+                with gr.Column(scale=1):
+                    gr.Markdown("### 2 · Region: what makes the sound")
+                    c.mask_editor = gr.ImageEditor(
+                        label="Paint over the sounding object on this frame", type="numpy",
+                        elem_id="mask-editor", sources=(), transforms=(), layers=False,
+                        brush=gr.Brush(colors=["#ff3c28"], default_size=18, color_mode="fixed"),
+                        eraser=gr.Eraser(default_size=18), height=320, canvas_size=(640, 360))
+                    with gr.Row():
+                        c.mask_apply = gr.Button("Use painted mask", variant="primary",
+                                                 elem_id="mask-apply-btn", size="sm")
+                        c.seed_motion = gr.Button("Seed from motion", elem_id="seed-motion-btn",
+                                                  size="sm")
+                        c.seed_detect = gr.Button("Seed from detection", elem_id="seed-detect-btn",
+                                                  size="sm")
+                        c.mask_undo = gr.Button("Undo", elem_id="mask-undo-btn", size="sm")
+                        c.mask_clear = gr.Button("Clear", elem_id="mask-clear-btn", size="sm")
+                    with gr.Row():
+                        c.vocab = gr.Textbox(label="Objects to detect (comma separated; the "
+                                             "caption's nouns are added)", elem_id="detect-vocab",
+                                             scale=2)
+                        c.track_pick = gr.Dropdown([], label="Seeded object", elem_id="track-select",
+                                                   scale=1)
+                    c.overlay = gr.Image(label="Region overlay at the scrub time (red = listened to)",
+                                         interactive=False, elem_id="mask-overlay", height=240)
+                    c.region_md = gr.Markdown("Region: the whole frame.", elem_id="region-info")
+
+            # ---------------------------------------------------------- 2. curve
+            gr.Markdown("### 3 · Loudness over time: draw it (drag across), or pick a preset")
+            c.curve = curve_widget.LoudnessCurve()
+            with gr.Row():
+                c.preset_btns = {}
+                for name, label in (("flat", "Flat"), ("fade in", "Fade in"),
+                                    ("fade out", "Fade out"), ("hits", "Hits at contacts"),
+                                    ("motion", "Follow motion"), ("none", "No curve")):
+                    c.preset_btns[name] = gr.Button(label, size="sm",
+                                                    elem_id=f"preset-{name.replace(' ', '-')}")
+
+            # ---------------------------------------------------------- 3. caption + settings
+            gr.Markdown("### 4 · Describe the sound")
+            with gr.Row():
+                with gr.Column(scale=2):
+                    c.caption = gr.Textbox(label="Caption", placeholder="e.g. a rubber ball "
+                                           "bounces on a wooden floor", elem_id="caption")
+                    c.suggest = gr.Radio([], label="Suggestions from detections (click to add)",
+                                         elem_id="caption-suggestions", visible=False)
+                    c.negative = gr.Textbox(label="Negative caption (what to avoid)",
+                                            placeholder="e.g. speech, music",
+                                            elem_id="negative-caption")
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        c.seed = gr.Number(DEFAULTS["seed"], label="Seed", precision=0,
+                                           elem_id="seed", minimum=0)
+                        c.dice = gr.Button("Random seed", elem_id="dice-btn", size="sm")
+                        c.n_cand = gr.Slider(1, 4, value=DEFAULTS["candidates"], step=1,
+                                             label="Candidates", elem_id="candidates")
+                    with gr.Accordion("More settings", open=False):
+                        c.steps = gr.Slider(5, 100, value=DEFAULTS["steps"], step=1, label="Steps",
+                                            elem_id="steps")
+                        c.text_scale = gr.Slider(0, 10, value=DEFAULTS["text_scale"], step=0.1,
+                                                 label="Text guidance", elem_id="text-scale")
+                        c.video_scale = gr.Slider(0, 10, value=DEFAULTS["video_scale"], step=0.1,
+                                                  label="Video guidance", elem_id="video-scale")
+                        c.conform = gr.Slider(0, 1, value=DEFAULTS["conform"], step=0.05,
+                                              label="Conform to the curve (0 = off, 1 = full)",
+                                              elem_id="conform")
+                    c.model = gr.Dropdown(backends.available_backends(), value=DEFAULTS["model"],
+                                          label="Model", elem_id="model")
+                    c.model_md = gr.Markdown(views.model_notice(DEFAULTS["model"]),
+                                             elem_id="model-notice", elem_classes=["notice"])
+            with gr.Row():
+                c.generate = gr.Button("Generate", variant="primary", elem_id="generate-btn", scale=3)
+                c.cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-btn", scale=1)
+
+            # ---------------------------------------------------------- 4. result
+            gr.Markdown("### 5 · Listen, keep a take")
+            with gr.Row():
+                with gr.Column(scale=1):
+                    c.cand_pick = gr.Radio([], label="Candidate", elem_id="candidate-select")
+                    c.cand_audio = gr.Audio(label="Candidate (16 kHz)", interactive=False,
+                                            elem_id="candidate-audio", type="filepath")
+                    c.result_md = gr.Markdown("", elem_id="result-info")
+                    with gr.Row():
+                        c.keep = gr.Button("Keep as stem", variant="primary", elem_id="add-stem-btn")
+                        c.replace = gr.Button("Replace selected stem", elem_id="replace-stem-btn")
+                with gr.Column(scale=2):
+                    c.spectro = gr.Image(label="Spectrogram: achieved loudness (white) vs your "
+                                         "curve (orange)", interactive=False,
+                                         elem_id="candidate-spectrogram")
+
+            # ---------------------------------------------------------- 5. stems + mix
+            gr.Markdown("### 6 · Stems and mix")
+            c.timeline = gr.HTML(views.timeline_html(_EmptyProject(), video_duration_s=None,
+                                                     selection=None), elem_id="timeline")
+            c.stems = gr.Dataframe(headers=views.STEM_COLUMNS, value=[], interactive=False,
+                                   elem_id="stems-table", wrap=True)
+            with gr.Row():
+                c.stem_pick = gr.Dropdown([], label="Selected stem", elem_id="stem-select", scale=3)
+                c.stem_undo = gr.Button("Undo last stem edit", elem_id="stem-undo-btn", scale=1)
+            with gr.Row():
+                c.gain = gr.Slider(-40, 12, value=0, step=0.5, label="Gain (dB)", elem_id="stem-gain")
+                c.pan = gr.Slider(-1, 1, value=0, step=0.05, label="Pan (L−1 … R+1)",
+                                  elem_id="stem-pan")
+                c.offset = gr.Number(0.0, label="Offset: starts at (s)", precision=2,
+                                     elem_id="stem-offset")
+                c.fade_in = gr.Number(0.0, label="Fade in (s)", precision=2, minimum=0,
+                                      elem_id="stem-fade-in")
+                c.fade_out = gr.Number(0.0, label="Fade out (s)", precision=2, minimum=0,
+                                       elem_id="stem-fade-out")
+                c.mute = gr.Checkbox(label="Mute", elem_id="stem-mute")
+                c.solo = gr.Checkbox(label="Solo", elem_id="stem-solo")
+            with gr.Row():
+                c.stem_apply = gr.Button("Apply to stem", variant="primary", elem_id="stem-apply-btn")
+                c.stem_load = gr.Button("Load its settings into the editor", elem_id="stem-load-btn")
+                c.stem_regen = gr.Button("Regenerate with a new seed", elem_id="stem-regen-btn")
+                c.stem_delete = gr.Button("Delete stem", variant="stop", elem_id="stem-delete-btn")
+            with gr.Row():
+                with gr.Column():
+                    c.mix_audio = gr.Audio(label="Mix (48 kHz)", interactive=False,
+                                           elem_id="mix-audio", type="filepath", loop=False)
+                    c.loop_sel = gr.Checkbox(label="Loop the selection only", elem_id="loop-selection")
+                    c.meter_md = gr.Markdown(views.meter_markdown({"empty": True}, ""),
+                                             elem_id="loudness-meter")
+                    c.target = gr.Dropdown(list(mixing.LOUDNESS_PRESETS),
+                                           value=list(mixing.LOUDNESS_PRESETS)[0],
+                                           label="Export loudness target", elem_id="export-target")
+                with gr.Column():
+                    c.mix_video = gr.Video(label="Video with the mix", interactive=False,
+                                           elem_id="mix-video", loop=True, height=260)
+                    c.mix_video_btn = gr.Button("Render video preview", elem_id="mix-video-btn")
+
+            # ---------------------------------------------------------- 6. export + project
+            gr.Markdown("### 7 · Export and project")
+            with gr.Row():
+                c.export_wav = gr.Button("Export mix WAV (48 kHz / 24-bit)", elem_id="export-wav-btn")
+                c.export_stems = gr.Button("Export stems zip", elem_id="export-stems-btn")
+                c.export_mp4 = gr.Button("Export MP4", elem_id="export-mp4-btn")
+                c.orig_audio = gr.Radio([("drop the original sound", "drop"),
+                                         ("keep it as a 2nd track", "track"),
+                                         ("mix it underneath", "mix")], value="drop",
+                                        label="Original soundtrack in the MP4",
+                                        elem_id="export-original-audio")
+            c.export_file = gr.File(label="Exported file", interactive=False, elem_id="export-file")
+            c.export_md = gr.Markdown("", elem_id="export-info")
+            with gr.Row():
+                c.project_save = gr.Button("Save project (.zip)", elem_id="project-save-btn")
+                c.project_load = gr.File(label="Open a project (.zip saved here)",
+                                         file_types=[".zip"], elem_id="project-load", type="filepath")
+            gr.Markdown("The project autosaves after every change; reopening this page offers to "
+                        "restore it.", elem_classes=["notice"])
+            self._wire(demo)
+        return demo
+
+    def _new_session(self) -> Session:
+        return Session(work_root=self.work_root)
+
+    # ------------------------------------------------------------------ updates
+    def _video_updates(self, sess: Session) -> dict:
+        """Everything that depends on the loaded video."""
+        c = self.c
+        info = sess.video
+        if info is None:
+            return {c.video_md: "No video loaded."}
+        start, end = sess.selection
+        audio = "with a soundtrack" if info.has_audio else "silent"
+        return {
+            c.video_md: (f"**{Path(info.path).name}**: {info.duration_s:.2f} s, {info.width}×"
+                         f"{info.height}, {info.fps:.3g} fps, {audio}."),
+            c.frame: gr.Slider(minimum=0, maximum=round(info.duration_s, 2), value=0,
+                               step=min(0.04, info.duration_s / 50)),
+            c.sel_start: start, c.sel_end: end,
+            c.sel_md: self._selection_text(sess),
+            **self._frame_updates(sess, 0.0),
+            c.curve: sess.curve_json,
+            c.track_pick: gr.Dropdown(choices=[], value=None),
+            c.suggest: gr.Radio(choices=[], value=None, visible=False),
+            **self._project_updates(sess),
+        }
+
+    def _selection_text(self, sess: Session) -> str:
+        start, end = sess.selection
+        limit = constants.MAX_GENERATION_SECONDS
+        return (f"Selection {start:.2f}–{end:.2f} s ({end - start:.2f} s): the new sound is made "
+                f"for this range (at most {limit:.0f} s at a time).")
+
+    def _frame_updates(self, sess: Session, time_s: float, *, editor: bool = True) -> dict:
+        c = self.c
+        out = {c.overlay: sess.overlay(time_s), c.region_md: "Region: " + sess.region.describe()}
+        if editor:
+            frame = sess.frame(time_s)
+            layers = []
+            if sess.region.kind == "image" and sess.region.mask is not None:
+                layers = [_mask_layer(sess.region.mask, frame.shape[:2])]
+            out[c.mask_editor] = {"background": frame, "layers": layers, "composite": None}
+        return out
+
+    def _project_updates(self, sess: Session, *, selected: str | None = None) -> dict:
+        c = self.c
+        choices = _choices_for_stems(sess)
+        ids = [i for _, i in choices]
+        if selected not in ids:
+            selected = ids[-1] if ids else None
+        info = sess.video
+        out = {
+            c.stems: views.stems_rows(sess.project),
+            c.stem_pick: gr.Dropdown(choices=choices, value=selected),
+            c.timeline: views.timeline_html(sess.project, video_duration_s=info.duration_s if info
+                                            else None, selection=sess.selection,
+                                            selected_id=selected),
+            **self._stem_editor_updates(sess, selected),
+        }
+        return out
+
+    def _stem_editor_updates(self, sess: Session, stem_id: str | None) -> dict:
+        c = self.c
+        if stem_id is None:
+            return {}
+        m = sess.stem(stem_id).mix
+        return {c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s, c.fade_in: m.fade_in_s,
+                c.fade_out: m.fade_out_s, c.mute: m.mute, c.solo: m.solo}
+
+    def _mix_updates(self, sess: Session, target_label: str, loop_selection: bool) -> dict:
+        from foley_core import mixing
+
+        c = self.c
+        if not sess.project.stems:
+            return {c.mix_audio: None, c.meter_md: views.meter_markdown({"empty": True}, "")}
+        meter = sess.meter(mixing.LOUDNESS_PRESETS.get(target_label, -23.0))
+        return {c.mix_audio: gr.Audio(value=str(sess.preview_wav(selection_only=loop_selection)),
+                                      loop=bool(loop_selection)),
+                c.meter_md: views.meter_markdown(meter, target_label)}
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self, demo: gr.Blocks) -> None:
+        c = self.c
+        S = c.state
+        project_outs = [c.stems, c.stem_pick, c.timeline, c.gain, c.pan, c.offset, c.fade_in,
+                        c.fade_out, c.mute, c.solo]
+        mix_outs = [c.mix_audio, c.meter_md]
+        frame_outs = [c.overlay, c.region_md, c.mask_editor]
+        video_outs = [c.video_md, c.frame, c.sel_start, c.sel_end, c.sel_md, *frame_outs, c.curve,
+                      c.track_pick, c.suggest, *project_outs]
+
+        # page load: offer to restore the autosave this browser made last
+        @user_errors
+        def on_load(sess: Session, browser: dict):
+            _need(sess)
+            dirs = [d for d in (browser or {}).get("autosaves", []) if isinstance(d, str)]
+            offer = None
+            for d in dirs:
+                text = describe_autosave(d)
+                log.debug("autosave %s: %s", d, text or "nothing to restore")
+                if text:
+                    offer = (d, text)
+                    break
+            dirs = [str(sess.autosave_dir), *[d for d in dirs if d != str(sess.autosave_dir)]]
+            browser = {"autosaves": dirs[:MAX_RESTORE_DIRS]}
+            ready = "No video loaded: upload one, or pick a demo clip and press Load demo."
+            # Return the session too: gradio does not keep a state first made in a load event,
+            # and later events would otherwise get another Session (with another autosave dir).
+            if offer is None:
+                return {S: sess, c.browser: browser, c.restore_group: gr.Group(visible=False),
+                        c.restore_dir: None, c.video_md: ready}
+            return {S: sess, c.browser: browser, c.restore_group: gr.Group(visible=True),
+                    c.restore_md: f"**An autosaved project was found:** {offer[1]}. Restore it?",
+                    c.restore_dir: offer[0], c.video_md: ready}
+
+        demo.load(on_load, [S, c.browser],
+                  [S, c.browser, c.restore_group, c.restore_md, c.restore_dir, c.video_md])
+
+        @user_errors
+        def on_restore(sess: Session, folder: str | None, target: str, loop: bool):
+            sess = _need(sess)
+            if not folder:
+                raise gr.Error("Nothing to restore.")
+            sess.restore(folder)
+            out = self._video_updates(sess) if sess.video is not None else self._project_updates(sess)
+            out.update(self._mix_updates(sess, target, loop))
+            out[c.restore_group] = gr.Group(visible=False)
+            if sess.video is not None:
+                out[c.video] = str(sess.video.path)
+            gr.Info(f"Restored {len(sess.project.stems)} stem(s).")
+            return out
+
+        c.restore_btn.click(on_restore, [S, c.restore_dir, c.target, c.loop_sel],
+                            [*video_outs, *mix_outs, c.restore_group, c.video])
+        c.restore_dismiss.click(lambda: gr.Group(visible=False), None, c.restore_group)
+
+        # video
+        @user_errors
+        def on_video(sess: Session, path: str | None):
+            sess = _need(sess)
+            if not path:
+                return {}
+            sess.load_video(path)
+            return self._video_updates(sess)
+
+        c.video.upload(on_video, [S, c.video], video_outs)
+
+        @user_errors
+        def on_demo(sess: Session, name: str | None):
+            sess = _need(sess)
+            clips = demo_clips()
+            if not name or name not in clips:
+                raise gr.Error("Pick a demo clip from the list first.")
+            sess.load_video(clips[name])
+            return {**self._video_updates(sess), c.video: str(clips[name])}
+
+        c.demo_btn.click(on_demo, [S, c.demo_pick], [*video_outs, c.video])
+        c.demo_pick.input(on_demo, [S, c.demo_pick], [*video_outs, c.video], trigger_mode="once")
+
+        @user_errors
+        def on_scrub(sess: Session, t: float):
+            sess = _need(sess)
+            if sess.video is None:
+                return {}
+            return self._frame_updates(sess, float(t or 0.0))
+
+        c.frame.release(on_scrub, [S, c.frame], frame_outs)
+
+        @user_errors
+        def on_selection(sess: Session, start: float, end: float):
+            sess = _need(sess)
+            info = sess.require_video()
+            start, end = float(start or 0.0), float(end or 0.0)
+            old_start, old_end = sess.selection
+            adjusted = start != old_start and end - start < 0.2
+            if adjusted:
+                # a new start past the end: keep the selection's length (typing start first)
+                end = min(info.duration_s, start + (old_end - old_start))
+            sess.set_selection(start, end)
+            return {c.sel_md: self._selection_text(sess), c.curve: sess.curve_json,
+                    # only touch the boxes when we changed them (the user may be typing)
+                    c.sel_start: gr.skip(), c.sel_end: sess.selection[1] if adjusted else gr.skip(),
+                    c.timeline: views.timeline_html(sess.project,
+                                                    video_duration_s=sess.video.duration_s,
+                                                    selection=sess.selection)}
+
+        sel_outs = [c.sel_md, c.curve, c.timeline, c.sel_start, c.sel_end]
+        for box in (c.sel_start, c.sel_end):
+            box.submit(on_selection, [S, c.sel_start, c.sel_end], sel_outs)
+            box.blur(on_selection, [S, c.sel_start, c.sel_end], sel_outs)
+
+        @user_errors
+        def on_sel_all(sess: Session):
+            sess = _need(sess)
+            info = sess.require_video()
+            sess.set_selection(0.0, min(info.duration_s, constants.MAX_GENERATION_SECONDS))
+            return {**on_selection(sess, *sess.selection), c.sel_start: sess.selection[0],
+                    c.sel_end: sess.selection[1]}
+
+        c.sel_all.click(on_sel_all, S, sel_outs)
+
+        # region
+        @user_errors
+        def on_mask_apply(sess: Session, editor: dict | None, t: float):
+            sess = _need(sess)
+            sess.require_video()
+            sess.set_drawn_mask((editor or {}).get("layers"))
+            return {**self._frame_updates(sess, float(t or 0.0), editor=False),
+                    c.track_pick: gr.Dropdown(value=None)}
+
+        c.mask_apply.click(on_mask_apply, [S, c.mask_editor, c.frame],
+                           [c.overlay, c.region_md, c.track_pick])
+
+        def seeded(method: str):
+            @user_errors
+            def on_seed(sess: Session, vocab: str, caption: str, t: float, progress=gr.Progress()):
+                sess = _need(sess)
+                progress(0.1, desc="looking for moving objects" if method == "motion"
+                         else "detecting objects")
+                tracks = sess.seed_region(method, vocabulary=vocab, caption=caption)
+                labels = sorted({t_.label for t_ in tracks if t_.source != "motion"})
+                return {**self._frame_updates(sess, float(t or 0.0), editor=False),
+                        c.track_pick: gr.Dropdown(
+                            choices=[(f"{t_.id}: {t_.label} ({t_.start_s:.1f}–{t_.end_s:.1f} s)",
+                                      t_.id) for t_ in tracks], value=tracks[0].id),
+                        c.curve: sess.curve_json,
+                        c.suggest: gr.Radio(choices=labels, value=None, visible=bool(labels))}
+
+            return on_seed
+
+        seed_outs = [c.overlay, c.region_md, c.track_pick, c.curve, c.suggest]
+        c.seed_motion.click(seeded("motion"), [S, c.vocab, c.caption, c.frame], seed_outs,
+                            concurrency_id="analysis", concurrency_limit=1)
+        c.seed_detect.click(seeded("detection"), [S, c.vocab, c.caption, c.frame], seed_outs,
+                            concurrency_id="analysis", concurrency_limit=1)
+
+        @user_errors
+        def on_track(sess: Session, track_id: str | None, t: float):
+            sess = _need(sess)
+            if not track_id:
+                return {}
+            sess.select_track(track_id)
+            return {**self._frame_updates(sess, float(t or 0.0), editor=False), c.curve: sess.curve_json}
+
+        c.track_pick.input(on_track, [S, c.track_pick, c.frame], [c.overlay, c.region_md, c.curve])
+
+        def region_op(op: str):
+            @user_errors
+            def handler(sess: Session, t: float):
+                sess = _need(sess)
+                sess.require_video()
+                getattr(sess, op)()
+                return {**self._frame_updates(sess, float(t or 0.0)), c.curve: sess.curve_json}
+
+            return handler
+
+        c.mask_clear.click(region_op("clear_region"), [S, c.frame], [*frame_outs, c.curve])
+        c.mask_undo.click(region_op("undo_region"), [S, c.frame], [*frame_outs, c.curve])
+
+        # curve
+        @user_errors
+        def on_curve(sess: Session, value: str):
+            _need(sess).set_curve(value)
+
+        c.curve.change(on_curve, [S, c.curve], None, queue=False, show_progress="hidden")
+
+        def preset(name: str):
+            @user_errors
+            def handler(sess: Session):
+                return _need(sess).curve_preset(name)
+
+            return handler
+
+        for name, btn in c.preset_btns.items():
+            btn.click(preset(name), S, c.curve)
+
+        # caption and settings
+        c.suggest.input(lambda cap, word: (f"{cap.rstrip()} {word}".strip() if word else cap),
+                        [c.caption, c.suggest], c.caption)
+        c.dice.click(lambda: random.randint(0, 2**31 - 1), None, c.seed, queue=False)
+        c.model.change(lambda m: views.model_notice(m), c.model, c.model_md, queue=False)
+
+        # generation
+        gen_inputs = [S, c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
+                      c.conform, c.n_cand, c.model]
+        gen_outs = [c.cand_pick, c.cand_audio, c.spectro, c.result_md]
+
+        @user_errors
+        def on_generate(sess, caption, negative, seed, steps, ts, vs, conform, n, model,
+                        progress=gr.Progress()):
+            sess = _need(sess)
+            progress(0.0, desc="preparing")
+            cands = sess.generate(caption=caption, negative_caption=negative, seed=seed,
+                                  steps=steps, text_scale=ts, video_scale=vs, conform=conform,
+                                  candidates=n, model=model,
+                                  progress=lambda frac, desc: progress(frac, desc=desc))
+            return self._candidate_updates(sess, 0, len(cands))
+
+        c.generate.click(on_generate, gen_inputs, gen_outs, concurrency_id="generate",
+                         concurrency_limit=1)
+        c.caption.submit(on_generate, gen_inputs, gen_outs, concurrency_id="generate",
+                         concurrency_limit=1)
+        c.cancel.click(lambda sess: sess.cancel() if sess else None, S, None, queue=False)
+
+        @user_errors
+        def on_candidate(sess: Session, choice: str | None):
+            sess = _need(sess)
+            if not choice:
+                return {}
+            return self._candidate_updates(sess, int(choice.split()[-1]) - 1, len(sess.candidates))
+
+        c.cand_pick.input(on_candidate, [S, c.cand_pick], gen_outs)
+
+        @user_errors
+        def on_keep(sess: Session, choice: str | None, target: str, loop: bool, replace_id=None):
+            sess = _need(sess)
+            index = int(choice.split()[-1]) - 1 if choice else 0
+            stem = sess.keep_candidate(index, replace_id=replace_id)
+            gr.Info(f"Kept '{stem.name}' as stem {sess.project.index(stem.id) + 1}.")
+            return {**self._project_updates(sess, selected=stem.id),
+                    **self._mix_updates(sess, target, loop)}
+
+        c.keep.click(on_keep, [S, c.cand_pick, c.target, c.loop_sel], [*project_outs, *mix_outs])
+
+        @user_errors
+        def on_replace(sess: Session, choice: str | None, target: str, loop: bool, stem_id: str | None):
+            if not stem_id:
+                raise gr.Error("Select the stem to replace in 'Selected stem' first.")
+            return on_keep(sess, choice, target, loop, replace_id=stem_id)
+
+        c.replace.click(on_replace, [S, c.cand_pick, c.target, c.loop_sel, c.stem_pick],
+                        [*project_outs, *mix_outs])
+
+        # stems
+        @user_errors
+        def on_stem_pick(sess: Session, stem_id: str | None):
+            sess = _need(sess)
+            if not stem_id:
+                return {}
+            info = sess.video
+            return {**self._stem_editor_updates(sess, stem_id),
+                    c.timeline: views.timeline_html(sess.project, video_duration_s=info.duration_s
+                                                    if info else None, selection=sess.selection,
+                                                    selected_id=stem_id)}
+
+        c.stem_pick.input(on_stem_pick, [S, c.stem_pick], [c.gain, c.pan, c.offset, c.fade_in,
+                                                          c.fade_out, c.mute, c.solo, c.timeline])
+
+        @user_errors
+        def on_stem_apply(sess, stem_id, gain, pan, offset, fade_in, fade_out, mute, solo, target,
+                          loop):
+            sess = _need(sess)
+            if not stem_id:
+                raise gr.Error("No stem selected: keep a take as a stem first.")
+            sess.update_stem(stem_id, gain_db=gain, pan=pan, offset_s=offset, fade_in_s=fade_in,
+                             fade_out_s=fade_out, mute=mute, solo=solo)
+            return {**self._project_updates(sess, selected=stem_id),
+                    **self._mix_updates(sess, target, loop)}
+
+        stem_inputs = [S, c.stem_pick, c.gain, c.pan, c.offset, c.fade_in, c.fade_out, c.mute,
+                       c.solo, c.target, c.loop_sel]
+        c.stem_apply.click(on_stem_apply, stem_inputs, [*project_outs, *mix_outs])
+        c.mute.input(on_stem_apply, stem_inputs, [*project_outs, *mix_outs])
+        c.solo.input(on_stem_apply, stem_inputs, [*project_outs, *mix_outs])
+
+        @user_errors
+        def on_stem_delete(sess, stem_id, target, loop):
+            sess = _need(sess)
+            if not stem_id:
+                raise gr.Error("No stem selected.")
+            sess.delete_stem(stem_id)
+            return {**self._project_updates(sess), **self._mix_updates(sess, target, loop)}
+
+        c.stem_delete.click(on_stem_delete, [S, c.stem_pick, c.target, c.loop_sel],
+                            [*project_outs, *mix_outs])
+
+        @user_errors
+        def on_undo(sess, stem_id, target, loop):
+            sess = _need(sess)
+            sess.undo()
+            return {**self._project_updates(sess, selected=stem_id),
+                    **self._mix_updates(sess, target, loop)}
+
+        c.stem_undo.click(on_undo, [S, c.stem_pick, c.target, c.loop_sel], [*project_outs, *mix_outs])
+
+        settings_outs = [c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
+                         c.conform, c.model, c.sel_start, c.sel_end, c.sel_md, c.curve, c.timeline]
+
+        def settings_updates(sess: Session, st: dict) -> dict:
+            return {c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
+                    c.steps: st["steps"], c.text_scale: st["text_scale"],
+                    c.video_scale: st["video_scale"], c.conform: st["conform"],
+                    c.model: st["model"], c.sel_start: sess.selection[0],
+                    c.sel_end: sess.selection[1], c.sel_md: self._selection_text(sess),
+                    c.curve: sess.curve_json,
+                    c.timeline: views.timeline_html(
+                        sess.project, video_duration_s=sess.video.duration_s if sess.video else None,
+                        selection=sess.selection)}
+
+        @user_errors
+        def on_stem_load(sess, stem_id):
+            sess = _need(sess)
+            if not stem_id:
+                raise gr.Error("No stem selected.")
+            return settings_updates(sess, sess.load_stem_settings(stem_id))
+
+        c.stem_load.click(on_stem_load, [S, c.stem_pick], settings_outs)
+
+        @user_errors
+        def on_regen(sess, stem_id, n, progress=gr.Progress()):
+            sess = _need(sess)
+            if not stem_id:
+                raise gr.Error("No stem selected.")
+            st = sess.load_stem_settings(stem_id)
+            st["seed"] = random.randint(0, 2**31 - 1)
+            progress(0.0, desc="preparing")
+            cands = sess.generate(caption=st["caption"], negative_caption=st["negative_caption"],
+                                  seed=st["seed"], steps=st["steps"], text_scale=st["text_scale"],
+                                  video_scale=st["video_scale"], conform=st["conform"],
+                                  candidates=n, model=st["model"],
+                                  progress=lambda frac, desc: progress(frac, desc=desc))
+            out = settings_updates(sess, st)
+            out.update(self._candidate_updates(sess, 0, len(cands)))
+            gr.Info("New takes are ready: listen, then 'Replace selected stem' or 'Keep as stem'.")
+            return out
+
+        c.stem_regen.click(on_regen, [S, c.stem_pick, c.n_cand], [*settings_outs, *gen_outs],
+                           concurrency_id="generate", concurrency_limit=1)
+
+        # mix
+        @user_errors
+        def on_mix(sess, target, loop):
+            return self._mix_updates(_need(sess), target, loop)
+
+        c.target.change(on_mix, [S, c.target, c.loop_sel], mix_outs)
+        c.loop_sel.input(on_mix, [S, c.target, c.loop_sel], mix_outs)
+
+        @user_errors
+        def on_mix_video(sess, target, progress=gr.Progress()):
+            from foley_core import mixing
+
+            sess = _need(sess)
+            progress(0.2, desc="muxing the mix into the video")
+            path = sess.export_mp4(mixing.LOUDNESS_PRESETS.get(target, -23.0))
+            return str(path)
+
+        c.mix_video_btn.click(on_mix_video, [S, c.target], c.mix_video, concurrency_id="export",
+                              concurrency_limit=2)
+
+        # export
+        def exporter(kind: str):
+            @user_errors
+            def handler(sess, target, original, progress=gr.Progress()):
+                from foley_core import mixing
+
+                sess = _need(sess)
+                lufs = mixing.LOUDNESS_PRESETS.get(target, -23.0)
+                progress(0.2, desc=f"exporting {kind}")
+                if kind == "wav":
+                    path, rep = sess.export_wav(lufs)
+                    lufs_after = rep.get("lufs_after")
+                    text = (f"Mix WAV: 48 kHz, 24-bit stereo, {rep['duration_s']:.2f} s, "
+                            + (f"{lufs_after:.1f} LUFS" if lufs_after is not None else "silent")
+                            + (f", true peak {rep['true_peak_dbtp_after']:.1f} dBTP"
+                               if rep.get("true_peak_dbtp_after") is not None else "") + ".")
+                elif kind == "stems":
+                    path = sess.export_stems()
+                    text = ("Stems zip: every stem bounced full length from 0 s (48 kHz, 24-bit), "
+                            "plus the mix and a README.")
+                elif kind == "mp4":
+                    path = sess.export_mp4(lufs, original)
+                    text = f"MP4: the video with the mastered mix (AAC 48 kHz stereo), original sound: {original}."
+                else:
+                    path = sess.save_project_zip()
+                    text = "Project zip: project.json, the stems' audio and the video. Open it here with 'Open a project'."
+                return {c.export_file: str(path), c.export_md: text}
+
+            return handler
+
+        exp_inputs = [S, c.target, c.orig_audio]
+        exp_outs = [c.export_file, c.export_md]
+        c.export_wav.click(exporter("wav"), exp_inputs, exp_outs, concurrency_id="export",
+                           concurrency_limit=2)
+        c.export_stems.click(exporter("stems"), exp_inputs, exp_outs, concurrency_id="export",
+                             concurrency_limit=2)
+        c.export_mp4.click(exporter("mp4"), exp_inputs, exp_outs, concurrency_id="export",
+                           concurrency_limit=2)
+        c.project_save.click(exporter("project"), exp_inputs, exp_outs, concurrency_id="export",
+                             concurrency_limit=2)
+
+        @user_errors
+        def on_project_load(sess, path, target, loop):
+            sess = _need(sess)
+            if not path:
+                return {}
+            sess.load_project_file(path)
+            out = self._video_updates(sess) if sess.video is not None else self._project_updates(sess)
+            out.update(self._mix_updates(sess, target, loop))
+            if sess.video is not None:
+                out[c.video] = str(sess.video.path)
+            gr.Info(f"Opened '{sess.project.name}' with {len(sess.project.stems)} stem(s).")
+            return out
+
+        c.project_load.upload(on_project_load, [S, c.project_load, c.target, c.loop_sel],
+                              [*video_outs, *mix_outs, c.video])
+
+    def _candidate_updates(self, sess: Session, index: int, n: int) -> dict:
+        c = self.c
+        cand = sess.candidate(index)
+        s = sess.candidate_settings or {}
+        labels = [f"Candidate {i + 1}" for i in range(n)]
+        return {
+            c.cand_pick: gr.Radio(choices=labels, value=labels[index]),
+            c.cand_audio: str(sess.candidate_wav(index)),
+            c.spectro: views.spectrogram_png(cand.audio, cand.sr, curve=s.get("curve"),
+                                             duration_s=s.get("duration_s"),
+                                             start_s=s.get("start_s", 0.0)),
+            c.result_md: views.result_markdown(sess.generation_meta, sess.candidates,
+                                               curve=s.get("curve")),
+        }
+
+
+class _EmptyProject:
+    stems: list = []
+
+
+def _close_session(sess: Session | None) -> None:
+    if sess is not None:
+        sess.close()
+
+
+def _mask_layer(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A drawn mask as an RGBA brush layer at the editor's frame size."""
+    import cv2
+
+    h, w = shape
+    m = cv2.resize(np.asarray(mask, np.float32), (w, h), interpolation=cv2.INTER_NEAREST) > 0.5
+    layer = np.zeros((h, w, 4), np.uint8)
+    layer[m] = (255, 60, 40, 255)
+    return layer
+
+
+def _browser_secret() -> str:
+    """A stable key for the browser's small localStorage record (it only holds autosave paths),
+    so that a restarted server can still read it."""
+    from foley_core import project as fproject
+
+    return hashlib.sha256(str(fproject.autosave_root()).encode()).hexdigest()[:32]
+
+
+def build_app(*, work_root: str | Path | None = None) -> gr.Blocks:
+    """The studio Blocks (not launched)."""
+    return Studio(work_root=work_root).build()
+
+
+def launch_kwargs() -> dict:
+    """Arguments for `Blocks.launch` that keep the page offline and styled."""
+    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"]}

@@ -1,0 +1,203 @@
+"""What the studio shows: the stems table, the timeline, the spectrogram picture, the meter, and
+the model notice. Plain functions from session data to HTML / images / table rows."""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+
+import numpy as np
+
+from foley_core import constants
+from foley_core.errors import FoleyError
+
+STEM_COLUMNS = ["#", "caption", "gain dB", "pan", "offset s", "length s", "fade in s",
+                "fade out s", "mute", "solo", "seed"]
+_STEM_COLOURS = ["#f97316", "#3b82f6", "#10b981", "#a855f7", "#ef4444", "#eab308", "#14b8a6",
+                 "#ec4899"]
+
+
+def stem_label(index: int, stem) -> str:
+    caption = stem.settings.caption or stem.name
+    return f"{index + 1}: {caption}"
+
+
+def stem_length_s(stem) -> float:
+    """Seconds the stem plays after trimming."""
+    return stem.end_s - stem.mix.offset_s
+
+
+def stems_rows(project) -> list[list]:
+    rows = []
+    for i, s in enumerate(project.stems):
+        m = s.mix
+        rows.append([i + 1, s.settings.caption or s.name, round(m.gain_db, 1), round(m.pan, 2),
+                     round(m.offset_s, 2), round(stem_length_s(s), 2), round(m.fade_in_s, 2),
+                     round(m.fade_out_s, 2), "yes" if m.mute else "", "yes" if m.solo else "",
+                     s.settings.seed])
+    return rows
+
+
+def timeline_html(project, *, video_duration_s: float | None, selection: tuple[float, float] | None,
+                  selected_id: str | None = None) -> str:
+    """Where each stem sits against the video: one lane per stem, the selection shaded."""
+    ends = [s.end_s for s in project.stems]
+    total = max([video_duration_s or 0.0, *ends, 1.0])
+    pct = (lambda t: 100.0 * max(0.0, min(total, t)) / total)
+    soloed = any(s.mix.solo for s in project.stems)
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300) if total / s <= 12)
+    ticks = "".join(
+        f'<span class="tl-tick" style="left:{pct(t):.3f}%">{t:g} s</span>'
+        for t in np.arange(0.0, total + 1e-9, step))
+    parts = [f'<div class="tl" data-total="{total:.3f}"><div class="tl-ruler">{ticks}</div>']
+    if video_duration_s:
+        parts.append(f'<div class="tl-lane tl-video"><span class="tl-name">video</span>'
+                     f'<div class="tl-bar" style="left:0;width:{pct(video_duration_s):.3f}%"></div>')
+        if selection and selection[1] > selection[0]:
+            parts.append(f'<div class="tl-sel" style="left:{pct(selection[0]):.3f}%;'
+                         f'width:{pct(selection[1]) - pct(selection[0]):.3f}%" '
+                         f'title="selection {selection[0]:.2f}-{selection[1]:.2f} s"></div>')
+        parts.append("</div>")
+    for i, s in enumerate(project.stems):
+        start, end = s.mix.offset_s, s.end_s
+        silent = s.mix.mute or (soloed and not s.mix.solo)
+        cls = "tl-bar" + (" tl-muted" if silent else "") + (" tl-selected" if s.id == selected_id else "")
+        colour = _STEM_COLOURS[i % len(_STEM_COLOURS)]
+        label = html.escape(stem_label(i, s))
+        parts.append(
+            f'<div class="tl-lane" data-stem="{i + 1}" data-start="{start:.3f}" data-end="{end:.3f}">'
+            f'<span class="tl-name" title="{label}">{label}</span>'
+            f'<div class="{cls}" style="left:{pct(start):.3f}%;width:{max(0.4, pct(end) - pct(start)):.3f}%;'
+            f'background:{colour}" title="{label}: {start:.2f}-{end:.2f} s'
+            f'{" (muted)" if silent else ""}"></div></div>')
+    if not project.stems:
+        parts.append('<div class="tl-empty">No stems yet: generate a sound and keep it.</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def meter_markdown(meter: dict, target_label: str) -> str:
+    if meter.get("empty"):
+        return "**Loudness meter:** no stems in the mix yet."
+    lufs = meter["lufs"]
+    tp = meter["true_peak_dbtp"]
+    rep = meter["master"]
+    fmt = (lambda x, unit: "silent" if x is None else f"{x:.1f} {unit}")
+    lines = [f"**Mix now:** {fmt(lufs, 'LUFS')} integrated, true peak {fmt(tp, 'dBTP')}"]
+    if rep.get("target_lufs") is None:
+        lines.append(f"**Export ({html.escape(target_label)}):** no loudness normalisation; "
+                     f"true peak kept under {rep['ceiling_dbtp']:.1f} dBTP")
+    else:
+        after = rep.get("lufs_after")
+        line = (f"**Export at {html.escape(target_label)}:** {fmt(after, 'LUFS')}, true peak "
+                f"{fmt(rep.get('true_peak_dbtp_after'), 'dBTP')} (gain {rep['gain_db']:+.1f} dB"
+                f"{', limited' if rep.get('limited') else ''})")
+        if not rep.get("target_reached", True):
+            line += " — the target can't be reached under the peak ceiling without crushing the sound"
+        lines.append(line)
+    return "  \n".join(lines)
+
+
+def model_notice(name: str) -> str:
+    """What the selected model obeys, in words, and the 16 kHz caveat."""
+    from foley_core import backends
+
+    words = {"text": "caption", "negative": "negative caption", "video": "video",
+             "mask": "mask (region)", "curve": "loudness curve"}
+    try:
+        # The embedded model is small and generation needs it loaded anyway; other backends
+        # describe themselves without loading their (large, maybe unavailable) weights.
+        backend = (backends.get_backend(name) if name == "embedded"
+                   else backends.backend_class(name)())
+    except FoleyError as err:
+        return f"**{html.escape(name, quote=False)}:** not available: {html.escape(str(err), quote=False)}"
+    obeys = sorted(backend.obeys)
+    ignores = sorted(backend.ignores)
+    desc = backend.description
+    parts = [f"**Model:** {html.escape(str(desc))}."]
+    if not obeys:
+        parts.append("**It follows none of your instructions yet** (untrained weights): the "
+                     "sound is shaped only by the loudness curve, through conform.")
+    if obeys:
+        parts.append("Follows: " + ", ".join(words.get(o, o) for o in obeys) + ".")
+    if ignores:
+        parts.append("**Ignores:** " + ", ".join(words.get(o, o) for o in ignores) + ".")
+    if obeys and "curve" not in obeys:
+        parts.append("A drawn curve is still applied afterwards by conforming the audio's loudness.")
+    parts.append(f"The model makes {constants.MODEL_SR // 1000} kHz mono audio (8 kHz bandwidth); "
+                 f"exports are upsampled to {constants.EXPORT_SR // 1000} kHz.")
+    return " ".join(parts)
+
+
+def spectrogram_png(audio: np.ndarray, sr: int, *, curve: tuple[np.ndarray, np.ndarray] | None,
+                    duration_s: float | None = None, start_s: float = 0.0) -> np.ndarray:
+    """A spectrogram of a candidate with its achieved loudness (white) and the drawn curve
+    (orange) on top; returns an RGB image array."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from foley_core import loudness
+
+    audio = np.asarray(audio, np.float32)
+    fig, ax = plt.subplots(figsize=(8, 2.6), dpi=100)
+    try:
+        n_fft = 512
+        if audio.size > n_fft:
+            ax.specgram(audio + 1e-9, NFFT=n_fft, Fs=sr, noverlap=n_fft - 128, cmap="magma",
+                        xextent=(start_s, start_s + audio.size / sr), vmin=-130, vmax=-20)
+        ax.set_ylim(0, sr / 2)
+        ax.set_ylabel("Hz")
+        ax.set_xlabel("time in the video (s)")
+        ax2 = ax.twinx()
+        achieved = loudness.relative_loudness(audio, sr)
+        t = start_s + (np.arange(len(achieved)) + 0.5) / constants.CURVE_FPS
+        ax2.plot(t, achieved, color="white", lw=2, label="achieved loudness")
+        if curve is not None:
+            target = loudness.resample_curve(curve[0], curve[1], duration_s=duration_s or audio.size / sr)
+            tt = start_s + (np.arange(len(target)) + 0.5) / constants.CURVE_FPS
+            ax2.plot(tt, target, color="#f97316", lw=2, ls="--", label="your curve")
+        ax2.set_ylim(0, 1.05)
+        ax2.set_ylabel("relative loudness")
+        ax2.legend(loc="upper right", fontsize=8, framealpha=0.6)
+        ax.set_xlim(start_s, start_s + max(audio.size / sr, 1e-3))
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def result_markdown(meta: dict, candidates, curve=None) -> str:
+    """A short account of the last generation (model, timing, curve fit)."""
+    if not candidates:
+        return ""
+    bits = [f"**{len(candidates)} candidate(s)** from {html.escape(str(meta.get('model', '?')))}"]
+    if meta.get("duration_s") is not None:
+        bits.append(f"{float(meta['duration_s']):.2f} s at {meta.get('sr', constants.MODEL_SR)} Hz")
+    total = (meta.get("timings_s") or {}).get("total")
+    if total is not None:
+        bits.append(f"made in {float(total):.1f} s")
+    instr = meta.get("instructions") or {}
+    if instr.get("obeyed_by_model"):
+        bits.append("the model followed: " + ", ".join(map(str, instr["obeyed_by_model"])))
+    if instr.get("ignored_by_model"):
+        bits.append("**the model ignored: " + ", ".join(map(str, instr["ignored_by_model"])) + "**")
+    if instr.get("enforced_after"):
+        bits.append("applied afterwards: " + ", ".join(map(str, instr["enforced_after"])))
+    fits = []
+    if curve is not None and float(np.ptp(np.asarray(curve[1], np.float64))) < 1e-6:
+        bits.append("curve fit: not measurable for a flat curve (correlation needs some change)")
+        candidates = []
+    for i, c in enumerate(candidates):
+        r0, r1 = c.metrics.get("curve_r_before"), c.metrics.get("curve_r_after")
+        if r1 is not None and math.isfinite(float(r1)):
+            fits.append(f"#{i + 1}: r {float(r0):.2f} → {float(r1):.2f}" if r0 is not None
+                        else f"#{i + 1}: r {float(r1):.2f}")
+    if fits:
+        bits.append("curve fit " + "; ".join(fits))
+    return " · ".join(bits)

@@ -1,0 +1,347 @@
+"""End-to-end: the studio in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+Starts `python launch.py serve` on a free port, then does what a sound designer does: load a
+demo clip, paint a mask, draw a loudness curve, caption, generate, keep the stem, make a second
+stem at another time, export the WAV and the MP4, and checks the files (durations, each stem
+audible in its own window of the mix). Also: errors show as messages, the page loads nothing from
+outside localhost, and reopening the page offers to restore the autosaved project.
+A screenshot goes to test-artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+WAIT_MS = 120_000          # the CPU is shared: generous waits, no timing assertions
+VIDEO_S = 10.2             # mecavideo_balle_jbart.mp4
+FIRST = (0.5, 3.0)         # the two stems' selections (s)
+SECOND = (6.0, 8.5)
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (.ci/run does)",
+                    pytrace=False)
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    # Our own temp folder, not pytest's: pytest prunes old basetemp folders, which another
+    # pytest run on the same machine may do while this module still needs its autosaves.
+    root = Path(tempfile.mkdtemp(prefix="foley-browser-"))
+    home, work = root / "home", root / "work"
+    home.mkdir()
+    work.mkdir()
+    port = _free_port()
+    env = {**os.environ, "FOLEY_STUDIO_HOME": str(home), "PYTHONUNBUFFERED": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FOLEY_STUDIO_DEBUG": "1"}
+    log_path = home / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "launch.py", "serve", "--port", str(port),
+                                 "--work-dir", str(work)], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 240
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(1)
+    yield {"url": url, "port": port, "log": log_path, "work": work}
+    shutil.copy(log_path, ARTIFACTS / "server.log") if ARTIFACTS.is_dir() else None
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    yield ctx
+    ctx.close()
+
+
+class Studio:
+    """Small helpers over the page, by the elem_id contract."""
+
+    def __init__(self, page, server):
+        self.page, self.server = page, server
+        self.external: list[str] = []
+        self.t0 = time.monotonic()
+        page.on("request", self._record)
+
+    def _record(self, request) -> None:
+        host = urllib.parse.urlparse(request.url).hostname
+        if request.url.startswith(("data:", "blob:")):
+            return
+        if host not in ("127.0.0.1", "localhost"):
+            self.external.append(request.url)
+
+    def open(self) -> None:
+        self.page.goto(self.server["url"])
+        self.page.wait_for_selector("#generate-btn", timeout=WAIT_MS)
+        # the page's load event has run (it made this session and looked for autosaves)
+        expect(self.page.locator("#video-info")).to_contain_text("pick a demo clip",
+                                                                 timeout=WAIT_MS)
+        self.idle()
+
+    def mark(self, what: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.1f} s] {what}", flush=True)
+
+    def idle(self) -> None:
+        """Wait until no event is running (gradio shows a timer / progress text on outputs)."""
+        self.page.wait_for_timeout(300)
+        self.page.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar')",
+                                    timeout=WAIT_MS)
+
+    def fill_number(self, elem_id: str, value: float) -> None:
+        box = self.page.locator(f"#{elem_id} input")
+        box.fill(str(value))
+        box.press("Enter")
+        self.idle()
+
+    def fill_text(self, elem_id: str, text: str) -> None:
+        self.page.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(text)
+
+    def select_range(self, start: float, end: float) -> None:
+        self.fill_number("sel-start", start)
+        self.fill_number("sel-end", end)
+        expect(self.page.locator("#selection-info")).to_contain_text(f"{start:.2f}–{end:.2f} s",
+                                                                     timeout=WAIT_MS)
+
+    def draw_curve(self, shape) -> dict:
+        """Drag across the curve canvas; shape(u) -> 0..1 height at fraction u of the width."""
+        canvas = self.page.locator("#loudness-curve canvas")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        pad_l, pad_r, pad_t, pad_b = 34, 10, 10, 22            # the widget's plot padding
+        w, h = box["width"] - pad_l - pad_r, box["height"] - pad_t - pad_b
+        pts = [(box["x"] + pad_l + u * w, box["y"] + pad_t + (1 - shape(u)) * h)
+               for u in np.linspace(0.0, 1.0, 25)]
+        self.page.mouse.move(*pts[0])
+        self.page.mouse.down()
+        for x, y in pts[1:]:
+            self.page.mouse.move(x, y)
+        self.page.mouse.up()
+        self.page.wait_for_timeout(300)
+        return json.loads(self.page.locator("#loudness-curve .lc-root").get_attribute("data-curve"))
+
+    def paint_mask(self) -> None:
+        editor = self.page.locator("#mask-editor")
+        editor.locator("button[aria-label='Brush']").click()
+        canvas = editor.locator("canvas").first
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55
+        self.page.mouse.move(cx - 30, cy)
+        self.page.mouse.down()
+        for dx in (-15, 0, 15, 30):
+            self.page.mouse.move(cx + dx, cy + (dx % 10))
+        self.page.mouse.up()
+        self.page.wait_for_timeout(500)
+
+    def generate_and_keep(self, caption: str, n_stems: int) -> None:
+        self.fill_text("caption", caption)
+        self.page.click("#generate-btn")
+        expect(self.page.locator("#result-info")).to_contain_text("candidate", timeout=WAIT_MS)
+        expect(self.page.locator("#candidate-audio audio, #candidate-audio .waveform-container, "
+                                 "#candidate-audio button").first).to_be_visible(timeout=WAIT_MS)
+        self.idle()
+        self.page.click("#add-stem-btn")
+        expect(self.page.locator("#stems-table")).to_contain_text(caption, timeout=WAIT_MS)
+        expect(self.page.locator("#timeline .tl-lane[data-stem]")).to_have_count(n_stems,
+                                                                               timeout=WAIT_MS)
+        self.idle()
+
+    def export(self, button: str, suffix: str, dest: Path) -> Path:
+        self.page.click(f"#{button}")
+        link = self.page.locator(f"#export-file a[href*='{suffix}']").first
+        expect(link).to_be_attached(timeout=WAIT_MS)
+        href = urllib.parse.urljoin(self.server["url"], link.get_attribute("href"))
+        with urllib.request.urlopen(href, timeout=60) as r:
+            dest.write_bytes(r.read())
+        self.idle()
+        return dest
+
+
+def _rms_db(audio: np.ndarray, sr: int, start_s: float, end_s: float) -> float:
+    seg = audio[int(start_s * sr):int(end_s * sr)]
+    return 20 * np.log10(np.sqrt(np.mean(np.square(seg, dtype=np.float64))) + 1e-12)
+
+
+def test_studio_end_to_end(server, context, tmp_path):
+    from foley_core import audio_io, media
+
+    page = context.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    expect(page.locator("#restore-banner").first).to_be_hidden()
+    expect(page.locator("#model-notice")).to_contain_text("16 kHz")
+
+    # an error is a message, not a traceback
+    studio.fill_text("caption", "a ball")
+    page.click("#generate-btn")
+    expect(page.get_by_text("Load a video first").first).to_be_visible(timeout=WAIT_MS)
+    assert "Traceback" not in page.content()
+
+    studio.mark("error shown")
+    # 1. demo clip
+    page.locator("#demo-picker input").click()
+    page.get_by_role("option", name="mecavideo balle jbart").click()
+    expect(page.locator("#video-info")).to_contain_text("mecavideo_balle_jbart.mp4",
+                                                        timeout=WAIT_MS)
+    expect(page.locator("#video-input video")).to_be_attached(timeout=WAIT_MS)
+    studio.idle()
+
+    studio.mark("video loaded")
+    # 2. paint a mask on the frame, use it
+    studio.paint_mask()
+    page.click("#mask-apply-btn")
+    expect(page.locator("#region-info")).to_contain_text("drawn mask", timeout=WAIT_MS)
+
+    studio.mark("mask applied")
+    # 3. first stem: a selection, a drawn curve (rise then fall), a caption
+    studio.select_range(*FIRST)
+    drawn = studio.draw_curve(lambda u: float(np.clip(1.0 - abs(u - 0.4) * 2.0, 0.05, 1.0)))
+    values = np.asarray(drawn["values"])
+    assert drawn["duration_s"] == pytest.approx(FIRST[1] - FIRST[0], abs=0.01)
+    assert len(values) >= 20 and values.max() > 0.9
+    assert values[np.argmax(values)] == values.max() and 0.3 < np.argmax(values) / len(values) < 0.5
+    assert values[0] < 0.4 and values[-1] < 0.4
+    studio.idle()
+    studio.generate_and_keep("a tennis ball bounces", 1)
+    # the drawn curve reached the engine: the result reports the fit to it
+    expect(page.locator("#result-info")).to_contain_text("curve fit")
+
+    studio.mark("first stem kept")
+    # 4. second stem at another time, with the 'Flat' preset curve
+    studio.select_range(*SECOND)
+    page.click("#preset-flat")
+    studio.idle()
+    studio.generate_and_keep("a door slams shut", 2)
+    lanes = page.locator("#timeline .tl-lane[data-stem]")
+    assert float(lanes.nth(0).get_attribute("data-start")) == pytest.approx(FIRST[0], abs=0.01)
+    assert float(lanes.nth(1).get_attribute("data-start")) == pytest.approx(SECOND[0], abs=0.01)
+    expect(page.locator("#loudness-meter")).to_contain_text("LUFS")
+    expect(page.locator("#mix-audio audio, #mix-audio button").first).to_be_attached(
+        timeout=WAIT_MS)
+
+    # load the first stem's settings back into the editor (selection, curve, caption)
+    page.locator("#stem-select input").click()
+    page.get_by_role("option", name="1: a tennis ball bounces").click()
+    studio.idle()
+    page.click("#stem-load-btn")
+    expect(page.locator("#caption textarea")).to_have_value("a tennis ball bounces",
+                                                            timeout=WAIT_MS)
+    expect(page.locator("#selection-info")).to_contain_text(f"{FIRST[0]:.2f}–{FIRST[1]:.2f} s")
+    reloaded = json.loads(page.locator("#loudness-curve .lc-root").get_attribute("data-curve"))
+    assert np.argmax(reloaded["values"]) / len(reloaded["values"]) == pytest.approx(
+        np.argmax(values) / len(values), abs=0.05)
+    studio.idle()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
+
+    studio.mark("second stem kept")
+    # 5. exports
+    wav = studio.export("export-wav-btn", "mix.wav", tmp_path / "mix.wav")
+    mp4 = studio.export("export-mp4-btn", ".mp4", tmp_path / "mix.mp4")
+
+    studio.mark("exported")
+    import soundfile as sf
+
+    info = sf.info(wav)
+    assert (info.samplerate, info.channels, info.subtype) == (48000, 2, "PCM_24")
+    assert info.duration == pytest.approx(VIDEO_S, abs=0.05)
+    mix, sr = audio_io.read_audio(wav, mono=True)
+    quiet = _rms_db(mix, sr, FIRST[1] + 0.3, SECOND[0] - 0.3)
+    first = _rms_db(mix, sr, FIRST[0] + 0.2, FIRST[1] - 0.2)
+    second = _rms_db(mix, sr, SECOND[0] + 0.2, SECOND[1] - 0.2)
+    assert quiet < -90, f"sound between the stems ({quiet:.1f} dBFS)"
+    assert first > -45 and second > -45, (first, second)
+
+    vinfo = media.probe_video(mp4)
+    assert vinfo.has_audio and vinfo.duration_s == pytest.approx(VIDEO_S, abs=0.1)
+    track = media.read_soundtrack(mp4, sr=16000)
+    assert len(track) / 16000 == pytest.approx(VIDEO_S, abs=0.1)
+    assert _rms_db(track, 16000, FIRST[0] + 0.2, FIRST[1] - 0.2) > -45
+    assert _rms_db(track, 16000, SECOND[0] + 0.2, SECOND[1] - 0.2) > -45
+    assert _rms_db(track, 16000, FIRST[1] + 0.3, SECOND[0] - 0.3) < -60
+
+    assert studio.external == [], f"the page fetched from outside: {studio.external[:5]}"
+    assert "Traceback" not in page.content()
+    page.close()
+
+
+def test_another_browser_has_its_own_project(server, browser):
+    """A second user (another browser profile) starts empty and is not offered the first's work."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    Studio(page, server).open()
+    expect(page.locator("#restore-banner")).to_have_count(0)
+    expect(page.locator("#timeline .tl-lane[data-stem]")).to_have_count(0)
+    expect(page.locator("#video-info")).to_contain_text("No video loaded")
+    ctx.close()
+
+
+def test_reopening_offers_the_autosave(server, context):
+    """Runs after the end-to-end test in the same browser: the project it made was autosaved."""
+    page = context.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    banner = page.locator("#restore-banner").first
+    expect(banner).to_be_visible(timeout=WAIT_MS)
+    expect(banner).to_contain_text("2 stem(s) on mecavideo_balle_jbart.mp4")
+    page.click("#restore-btn")
+    expect(page.locator("#stems-table")).to_contain_text("a door slams shut", timeout=WAIT_MS)
+    expect(page.locator("#timeline .tl-lane[data-stem]")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator("#video-info")).to_contain_text("mecavideo_balle_jbart.mp4")
+    expect(banner).to_be_hidden()
+    assert studio.external == []
+    page.close()

@@ -1,0 +1,386 @@
+"""Unit tests of the studio's session logic and UI helpers (no browser).
+
+Generation is replaced by a fake engine with known output (so mixing/export/undo checks are
+exact) except in one test that runs the real embedded backend for a few steps.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app import curve_widget, views
+from app.session import Session, demo_clips, describe_autosave, hits_curve
+from foley_core import constants, media
+from foley_core.errors import (CurveError, FoleyError, MaskError, MediaError, ProjectError,
+                               TimeRangeError)
+
+
+class FakeResult:
+    def __init__(self, audios, sr, metadata):
+        self.audios, self.sr, self.metadata = audios, sr, metadata
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """generate() stand-in: a 1 kHz tone of the selection's length, amplitude 0.5 x (1 + k/10)
+    for candidate k; records the calls."""
+    calls = []
+
+    def fake_generate(**kw):
+        calls.append(kw)
+        n = int(round(kw["duration_s"] * constants.MODEL_SR))
+        t = np.arange(n) / constants.MODEL_SR
+        audios = [(0.5 * (1 + k / 10) * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+                  for k in range(kw["candidates"])]
+        if kw.get("progress"):
+            for i in range(kw["steps"]):
+                kw["progress"](i + 1, kw["steps"])
+        return FakeResult(audios, constants.MODEL_SR, {
+            "seeds": [kw["seed"] + k for k in range(kw["candidates"])], "model": "fake",
+            "duration_s": kw["duration_s"], "sr": constants.MODEL_SR,
+            "curve_r_before": None, "curve_r_after": None,
+            "instructions": {"given": ["text"], "obeyed_by_model": [], "ignored_by_model": ["text"],
+                             "enforced_after": []}})
+
+    import foley_core.generate
+
+    monkeypatch.setattr(foley_core.generate, "generate", fake_generate)
+    return calls
+
+
+@pytest.fixture
+def sess(tmp_path):
+    s = Session(work_root=tmp_path / "work", autosave_root=tmp_path / "autosave")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def square_video(media_factory):
+    # 4 s, a white square moving and reversing at 1.0 and 2.5 s (contacts), with clicks there.
+    return media_factory("make_video", "square.mp4", seconds=4.0, fps=25, size=(160, 120),
+                         audio_events_s=[1.0, 2.5])
+
+
+# ---------------------------------------------------------------------- curve widget value
+def test_curve_value_round_trip():
+    v = curve_widget.curve_value([0, 0.5, 1.0], [0.0, 1.0, 0.25], duration_s=1.0, start_s=2.0,
+                                 motion=[0.1, np.nan, 0.3], events_s=[0.4])
+    data = json.loads(v)
+    assert data["duration_s"] == 1.0 and data["start_s"] == 2.0
+    assert data["background"]["motion"] == [0.1, 0.3]      # non-finite dropped
+    t, vals = curve_widget.curve_points(v)
+    np.testing.assert_allclose(t, [0, 0.5, 1.0])
+    np.testing.assert_allclose(vals, [0.0, 1.0, 0.25])
+    cleared = curve_widget.with_curve(v, None, None)
+    assert curve_widget.curve_points(cleared) is None
+    assert json.loads(cleared)["events_s"] == [0.4]
+
+
+@pytest.mark.parametrize("bad", ["{not json", '{"times_s": [0, 1], "values": [1]}', "[1, 2]",
+                                 '{"times_s": ["a", "b"], "values": [0, 1]}'])
+def test_curve_value_garbage_is_a_curve_error(bad):
+    with pytest.raises(CurveError):
+        curve_widget.curve_points(bad)
+
+
+def test_hits_curve_peaks_at_contacts():
+    times, values = hits_curve([0.5, 1.5], duration_s=2.0)
+    assert len(times) == 20 and values.max() <= 1.0 and values.min() >= 0.0
+    peaks = times[np.argsort(values)[-2:]]
+    assert sorted(np.round(peaks, 2)) == [0.55, 1.55]     # the grid point at each contact
+    assert values[times < 0.5].max() < 0.1                  # quiet before the first hit
+
+
+# ---------------------------------------------------------------------- video, selection, frames
+def test_load_demo_video_sets_selection_and_loudness_trace(sess, shared_dir):
+    clips = demo_clips()
+    assert set(clips) >= {"mecavideo balle1", "mecavideo balle jbart"}
+    info = sess.load_video(clips["mecavideo balle1"])
+    assert sess.selection == (0.0, pytest.approx(info.duration_s))
+    data = json.loads(sess.curve_json)
+    assert data["duration_s"] == pytest.approx(info.duration_s, abs=1e-3)
+    # the clip has a soundtrack: its loudness is drawn behind the curve, 10 points per second
+    assert len(data["background"]["loudness"]) == pytest.approx(info.duration_s * 10, abs=1)
+    frame = sess.frame(0.8)
+    assert frame.shape == (info.height, info.width, 3) and frame.dtype == np.uint8
+
+
+def test_bad_video_and_ranges(sess, tmp_path, square_video):
+    bad = tmp_path / "not_video.mp4"
+    bad.write_text("hello")
+    with pytest.raises(MediaError):
+        sess.load_video(bad)
+    with pytest.raises(MediaError, match="Load a video first"):
+        sess.frame(0.0)
+    sess.load_video(square_video)
+    with pytest.raises(TimeRangeError, match="outside the video"):
+        sess.set_selection(1.0, 9.0)
+    with pytest.raises(TimeRangeError, match="too short"):
+        sess.set_selection(1.0, 1.1)
+    assert sess.set_selection(1.0, 3.0) == (1.0, 3.0)
+
+
+def test_selection_change_keeps_curve_in_video_time(sess, square_video):
+    sess.load_video(square_video)
+    sess.set_curve(curve_widget.with_curve(sess.curve_json, [0.0, 2.0, 4.0], [0.0, 1.0, 0.0]))
+    sess.set_selection(1.0, 3.0)
+    t, v = curve_widget.curve_points(sess.curve_json)
+    # the point drawn at 2.0 s of the video is now at 1.0 s of the selection
+    assert 1.0 in list(np.round(t, 3)) and v[list(np.round(t, 3)).index(1.0)] == 1.0
+
+
+# ---------------------------------------------------------------------- region
+def test_painted_mask_becomes_video_size_binary_mask(sess, square_video):
+    info = sess.load_video(square_video)
+    layer = np.zeros((60, 80, 4), np.uint8)          # the editor at half size
+    layer[10:20, 30:50, 3] = 255
+    region = sess.set_drawn_mask([layer])
+    assert region.kind == "image" and region.mask.shape == (info.height, info.width)
+    assert set(np.unique(region.mask)) == {0.0, 1.0}
+    assert region.mask[20:40, 60:100].all() and region.mask.sum() == 20 * 40
+    overlay = sess.overlay(1.0)
+    plain = sess.frame(1.0)
+    changed = np.any(overlay != plain, axis=-1)
+    assert changed[25, 80] and not changed[100, 10]   # tinted inside the mask only
+    with pytest.raises(MaskError, match="empty"):
+        sess.set_drawn_mask([np.zeros((60, 80, 4), np.uint8)])
+    sess.clear_region()
+    assert sess.region.kind == "none"
+    sess.undo_region()
+    assert sess.region.kind == "image"
+
+
+def test_seed_from_motion_follows_the_square(sess, square_video):
+    import media_fixtures
+
+    info = sess.load_video(square_video)
+    tracks = sess.seed_region("motion")
+    assert tracks and sess.region.kind == "track"
+    # the track's mask at 2.0 s covers the square's centre at that time
+    frame = media.frame_at(square_video, 2.0)
+    cx = media_fixtures.square_center_x(frame) * info.width      # a fraction of the width
+    mask = sess.region_mask_at(2.0)
+    assert mask.shape == (info.height, info.width)
+    assert mask[:, int(round(cx))].any()
+    assert abs(np.argwhere(mask)[:, 1].mean() - cx) < 10
+    # contacts from the motion make the 'hits' preset
+    assert sess.events_s, "no contacts found from the square's motion"
+    assert min(abs(e - 1.0) for e in sess.events_s) < 0.15
+    t, v = curve_widget.curve_points(sess.curve_preset("hits"))
+    assert v.max() == pytest.approx(1.0) and len(t) == 40
+    with pytest.raises(MaskError, match="no track"):
+        sess.select_track("nope")
+
+
+def test_curve_presets_and_validation(sess, square_video):
+    sess.load_video(square_video)
+    t, v = curve_widget.curve_points(sess.curve_preset("fade in"))
+    assert v[0] == 0.0 and v[-1] == 1.0 and t[-1] == pytest.approx(4.0, abs=0.05)
+    assert sess.curve_preset("none") and curve_widget.curve_points(sess.curve_json) is None
+    with pytest.raises(MaskError, match="No contacts"):
+        sess.curve_preset("hits")                      # no region seeded yet
+    with pytest.raises(CurveError):                     # values are relative 0..1
+        sess.set_curve(curve_widget.with_curve(sess.curve_json, [0, 1], [0.5, 1.7]))
+
+
+# ---------------------------------------------------------------------- generate, stems, undo
+def test_generate_keep_mix_and_undo(sess, square_video, fake_engine):
+    sess.load_video(square_video)
+    sess.set_selection(0.5, 1.5)
+    sess.curve_preset("fade out")
+    fracs = []
+    cands = sess.generate(caption="  a ball   hits a wall ", seed=7, steps=4, candidates=2,
+                          progress=lambda f, d: fracs.append((f, d)))
+    call = fake_engine[-1]
+    assert call["caption"] == "a ball hits a wall" and call["start_s"] == 0.5
+    assert call["duration_s"] == pytest.approx(1.0) and call["curve"] is not None
+    assert call["video"] == str(sess.video.path) and call["conform"] == 1.0
+    assert len(cands) == 2 and [c.seed for c in cands] == [7, 8]
+    assert fracs[-1][0] == 1.0 and "step 4/4" in fracs[-1][1] and "left" in fracs[0][1]
+
+    stem = sess.keep_candidate(1)
+    assert stem.mix.offset_s == 0.5 and stem.settings.seed == 8 and stem.settings.curve is not None
+    sess.set_selection(2.5, 3.5)
+    sess.generate(caption="a door slams", seed=1, steps=2)
+    stem2 = sess.keep_candidate(0)
+    assert [s.mix.offset_s for s in sess.project.stems] == [0.5, 2.5]
+
+    mix = sess.mix()
+    sr = constants.EXPORT_SR
+    rms = lambda a, b: float(np.sqrt(np.mean(mix[int(a * sr):int(b * sr)] ** 2)))  # noqa: E731
+    assert rms(0.6, 1.4) > 0.1 and rms(2.6, 3.4) > 0.1 and rms(1.6, 2.4) < 1e-4
+
+    sess.update_stem(stem2.id, gain_db=-6.0, mute=True)
+    assert sess.project.stems[1].mix.mute and sess.project.stems[1].mix.gain_db == -6.0
+    assert rms_of(sess.mix(), 2.6, 3.4) < 1e-4
+    sess.undo()
+    assert not sess.project.stems[1].mix.mute
+    sess.delete_stem(stem.id)
+    assert [s.id for s in sess.project.stems] == [stem2.id]
+    sess.undo()
+    assert [s.id for s in sess.project.stems] == [stem.id, stem2.id]
+
+    # load settings back into the editor
+    st = sess.load_stem_settings(stem.id)
+    assert st["caption"] == "a ball hits a wall" and st["seed"] == 8
+    assert sess.selection == (0.5, 1.5)
+    assert curve_widget.curve_points(sess.curve_json) is not None
+
+    # replace keeps the mix settings of the replaced stem
+    sess.update_stem(stem.id, pan=-0.5)
+    sess.generate(caption="another take", seed=3, steps=2)
+    new = sess.keep_candidate(0, replace_id=stem.id)
+    assert sess.project.stems[0].id == new.id and new.mix.pan == -0.5
+
+
+def rms_of(mix, a, b, sr=constants.EXPORT_SR):
+    return float(np.sqrt(np.mean(mix[int(a * sr):int(b * sr)] ** 2)))
+
+
+def test_bad_stem_edits_and_inputs(sess, square_video, fake_engine):
+    sess.load_video(square_video)
+    with pytest.raises(FoleyError, match="Nothing generated"):
+        sess.keep_candidate(0)
+    with pytest.raises(FoleyError, match="[Cc]aption"):
+        sess.generate(caption="   ")
+    with pytest.raises(FoleyError, match="steps"):
+        sess.generate(caption="x", steps=0)
+    sess.generate(caption="tick", steps=1)
+    stem = sess.keep_candidate(0)
+    with pytest.raises(FoleyError, match="Pan must be between"):
+        sess.update_stem(stem.id, pan=3)
+    with pytest.raises(FoleyError, match="Gain"):
+        sess.update_stem(stem.id, gain_db="loud")
+    with pytest.raises(FoleyError, match="trim end"):
+        sess.update_stem(stem.id, trim_start_s=1.0, trim_end_s=0.5)
+    with pytest.raises(ProjectError, match="no longer exists"):
+        sess.delete_stem("deadbeef")
+    with pytest.raises(ProjectError, match="Nothing to undo"):
+        Session(work_root=sess.work_dir.parent).undo()
+
+
+def test_exports_and_project_round_trip(sess, square_video, fake_engine, tmp_path):
+    sess.load_video(square_video)
+    with pytest.raises(ProjectError, match="no stems"):
+        sess.export_wav(-23.0)
+    sess.set_selection(1.0, 2.0)
+    sess.generate(caption="a click", seed=5, steps=2)
+    sess.keep_candidate(0)
+    wav, report = sess.export_wav(-23.0)
+    info = sf.info(wav)
+    assert (info.samplerate, info.channels, info.subtype) == (48000, 2, "PCM_24")
+    assert info.duration == pytest.approx(4.0, abs=0.01)
+    assert report["lufs_after"] == pytest.approx(-23.0, abs=0.5)
+    mp4 = sess.export_mp4(-23.0)
+    assert media.probe_video(mp4).has_audio
+    assert media.probe_video(mp4).duration_s == pytest.approx(4.0, abs=0.1)
+    with zipfile.ZipFile(sess.export_stems()) as zf:
+        assert "README.txt" in zf.namelist() and "mix.wav" in zf.namelist()
+
+    saved = sess.save_project_zip()
+    other = Session(work_root=tmp_path / "w2", autosave_root=tmp_path / "a2")
+    other.load_project_file(saved)
+    assert len(other.project.stems) == 1
+    a, b = sess.project.stems[0], other.project.stems[0]
+    assert a.settings.caption == b.settings.caption and a.mix.offset_s == b.mix.offset_s
+    np.testing.assert_allclose(a.audio, b.audio, atol=1e-4)
+    assert other.video is not None and other.selection == pytest.approx((1.0, 2.0))
+
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ProjectError, match="not a studio project"):
+        other.load_project_file(junk)
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("readme.txt", "hi")
+    with pytest.raises(ProjectError, match="no project.json"):
+        other.load_project_file(empty)
+
+
+def test_autosave_and_restore(sess, square_video, fake_engine, tmp_path):
+    sess.load_video(square_video)
+    assert describe_autosave(sess.autosave_dir) is None       # a video but no stems yet
+    sess.generate(caption="a bell", steps=1)
+    sess.keep_candidate(0)
+    text = describe_autosave(sess.autosave_dir)
+    assert text and text.startswith("1 stem(s) on square.mp4")
+    fresh = Session(work_root=tmp_path / "w3", autosave_root=tmp_path / "a3")
+    fresh.restore(sess.autosave_dir)
+    assert [s.settings.caption for s in fresh.project.stems] == ["a bell"]
+    assert fresh.video is not None
+    assert describe_autosave(tmp_path / "nowhere") is None
+
+
+# ---------------------------------------------------------------------- views
+def test_views_timeline_rows_and_meter(sess, square_video, fake_engine):
+    sess.load_video(square_video)
+    sess.set_selection(1.0, 2.0)
+    sess.generate(caption="a <b>bold</b> knock", steps=1)
+    stem = sess.keep_candidate(0)
+    rows = views.stems_rows(sess.project)
+    assert rows[0][:6] == [1, "a <b>bold</b> knock", 0.0, 0.0, 1.0, 1.0]
+    html = views.timeline_html(sess.project, video_duration_s=4.0, selection=(1.0, 2.0),
+                               selected_id=stem.id)
+    assert 'data-start="1.000" data-end="2.000"' in html
+    assert "<b>" not in html                                  # captions are escaped
+    assert "left:25.000%" in html and "tl-selected" in html
+    meter = sess.meter(-23.0)
+    text = views.meter_markdown(meter, "EBU R128 broadcast (-23 LUFS)")
+    assert "LUFS" in text and "dBTP" in text and "-23.0 LUFS" in text
+    img = views.spectrogram_png(sess.candidates[0].audio, 16000,
+                                curve=(np.array([0, 1.0]), np.array([1.0, 0.0])), duration_s=1.0,
+                                start_s=1.0)
+    assert img.ndim == 3 and img.shape[2] == 3 and img.std() > 10
+
+
+def test_model_notice_says_what_is_ignored():
+    text = views.model_notice("audioldm2")
+    assert "Ignores" in text and "mask" in text and "16 kHz" in text
+    assert "not available" in views.model_notice("no-such-model")
+
+
+# ---------------------------------------------------------------------- one real generation
+def test_real_embedded_generation(sess, square_video):
+    import torch
+
+    torch.set_num_threads(1)
+    sess.load_video(square_video)
+    sess.set_selection(0.5, 2.0)
+    sess.curve_preset("fade in")
+    cands = sess.generate(caption="a ball bounces", seed=3, steps=2, candidates=1)
+    assert cands[0].sr == 16000 and len(cands[0].audio) == pytest.approx(1.5 * 16000, abs=160)
+    assert np.isfinite(cands[0].audio).all() and np.abs(cands[0].audio).max() > 0
+    m = cands[0].metrics                                      # conform moved it towards the curve
+    assert m["curve_r_after"] > m["curve_r_before"]
+    assert "untrained" in sess.generation_meta["model"]
+
+
+def test_cancel_stops_a_running_generation(sess, square_video):
+    from foley_core.errors import GenerationCancelled
+
+    sess.load_video(square_video)
+    seen = []
+
+    def progress(frac, desc):
+        seen.append(frac)
+        sess.cancel()                  # what the Cancel button does, from another thread
+
+    with pytest.raises(GenerationCancelled):
+        sess.generate(caption="a long rumble", steps=20, progress=progress)
+    assert len(seen) < 20 and not sess.candidates
+    sess.cancel_event.clear()
+
+
+def test_detection_offline_says_what_is_missing(sess, square_video):
+    from foley_core.errors import ModelUnavailableError
+
+    sess.load_video(square_video)
+    with pytest.raises(ModelUnavailableError, match="YOLO-World"):
+        sess.seed_region("detection", vocabulary="square")
+    assert sess.region.kind == "none"           # nothing changed
