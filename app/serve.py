@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < int(args.port) < 65536:
         raise FoleyError(f"--port must be between 1 and 65535; got {args.port}")
     demo = studio.build_app(work_root=args.work_dir)
+    studio.warm_up_library()
     # One generation at a time per event (CPU-bound); other events run alongside.
     demo.queue(default_concurrency_limit=4)
     allowed = [os.path.abspath(args.work_dir)] if args.work_dir else None

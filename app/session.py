@@ -41,6 +41,23 @@ DEFAULTS = {"steps": 25, "text_scale": 3.5, "video_scale": 4.5, "conform": 1.0,
             "candidates": 1, "seed": 0, "model": "embedded"}
 
 
+ALL_CATEGORIES = "all categories"
+REFERENCE_RESULTS = 10
+
+
+def sound_library():
+    """The studio's sound library (the bundled starter clips), shared by all sessions."""
+    from foley_core.library import default_library
+
+    return default_library()
+
+
+def default_reference_strength() -> float:
+    from foley_core.generate import DEFAULT_REFERENCE_STRENGTH
+
+    return float(DEFAULT_REFERENCE_STRENGTH)
+
+
 def demo_clips() -> dict[str, Path]:
     """Bundled demo clips: label -> path."""
     return {p.stem.replace("_", " "): p for p in sorted(DEMO_DIR.glob("*.mp4"))}
@@ -52,6 +69,22 @@ class Candidate:
     sr: int
     seed: int
     metrics: dict
+    reference_audio: np.ndarray | None = None   # the fitted reference it started from
+
+
+@dataclasses.dataclass
+class ReferenceChoice:
+    """The sound generation starts from: a library clip or the user's own file, read once."""
+
+    loaded: Any                 # foley_core.library.LoadedReference
+
+    @property
+    def entry(self):
+        return self.loaded.entry
+
+    @property
+    def from_library(self) -> bool:
+        return not self.entry.is_user_sound
 
 
 @dataclasses.dataclass
@@ -98,6 +131,8 @@ class Session:
         self.candidates: list[Candidate] = []
         self.candidate_settings: dict | None = None
         self.generation_meta: dict = {}
+        self.reference: ReferenceChoice | None = None
+        self.reference_strength = default_reference_strength()
         if autosave_root is not None:
             self.autosave_dir = Path(autosave_root) / self.id
         else:
@@ -402,6 +437,8 @@ class Session:
             if not events:
                 raise MaskError("No contacts detected in the selection: seed the region from "
                                 "motion or a detection first (contacts come from its movement).")
+            from foley_core.vision.curves import hits_curve
+
             return hits_curve(events, duration_s=d)
         bg = curve_widget.parse_curve_value(self._curve_frame())["background"]
         motion = bg.get("motion") or []
@@ -411,12 +448,78 @@ class Session:
         times = (np.arange(len(values)) + 0.5) / float(bg.get("fps", constants.CURVE_FPS))
         return times, values
 
+    # ------------------------------------------------------------------ reference sound
+    def search_references(self, text: str, category: str | None = None,
+                          k: int = REFERENCE_RESULTS) -> list:
+        """Library clips whose captions are nearest in meaning to `text` (best first); with an
+        empty `text` and a category, that category's clips. Returns [SearchHit]."""
+        from foley_core.library import SearchHit
+
+        lib = sound_library()
+        category = None if not category or category == ALL_CATEGORIES else str(category)
+        if not (text or "").strip() and category is not None:
+            return [SearchHit(e, 0.0) for e in lib.by_category(category)[:k]]
+        return lib.search(text or "", k=k, category=category)
+
+    def choose_reference(self, clip_id: str) -> ReferenceChoice:
+        """Start generation from a library clip (read and checked now, so a damaged file is
+        reported here rather than at Generate)."""
+        from foley_core.library import load_reference
+
+        lib = sound_library()
+        if not clip_id:
+            raise FoleyError("Pick a clip from the search results first.")
+        lib.get(clip_id)                       # a clear error for an unknown id
+        choice = ReferenceChoice(load_reference(clip_id, library=lib))
+        with self.lock:
+            self.reference = choice
+        return choice
+
+    def upload_reference(self, path: str | Path) -> ReferenceChoice:
+        """Start generation from the user's own sound file (any common audio format, or a
+        video's soundtrack)."""
+        from foley_core.library import load_reference
+
+        if path is None or not str(path).strip():
+            raise MediaError("No sound file given: choose an audio file to upload.")
+        choice = ReferenceChoice(load_reference(Path(path)))
+        with self.lock:
+            self.reference = choice
+        return choice
+
+    def clear_reference(self) -> None:
+        with self.lock:
+            self.reference = None
+
+    def set_reference_strength(self, strength: float) -> float:
+        self.reference_strength = _strength(strength)
+        return self.reference_strength
+
+    def reference_preview_wav(self) -> Path | None:
+        """The chosen reference as a WAV to play (None without one)."""
+        from foley_core import audio_io
+
+        ref = self.reference
+        if ref is None:
+            return None
+        out = self.work_dir / f"reference-{uuid.uuid4().hex[:8]}.wav"
+        audio_io.write_wav(out, np.asarray(ref.loaded.audio, np.float32), int(ref.loaded.sr))
+        return out
+
+    def reference_attribution(self) -> str:
+        """Who made the chosen clip and its licence, as shown beside the picker."""
+        if self.reference is None:
+            return ""
+        return self.reference.entry.attribution_text
+
     # ------------------------------------------------------------------ generation
     def generate(self, *, caption: str, negative_caption: str = "", seed: int = 0,
                  steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
+                 strength: float | None = None,
                  progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
-        """Run the engine over the selection with every instruction the user gave."""
+        """Run the engine over the selection with every instruction the user gave; with a
+        chosen reference sound, audio-to-audio from it at `strength` (None = the session's)."""
         from foley_core import captions
         from foley_core.generate import generate
 
@@ -431,6 +534,12 @@ class Session:
             curve = (pts[0], pts[1])
         seed, steps, candidates = _int(seed, "seed", 0, 2**31 - 1), _int(steps, "steps", 1, 200), \
             _int(candidates, "candidates", 1, 8)
+        reference = self.reference
+        ref_kwargs = {}
+        if reference is not None:
+            if strength is not None:
+                self.set_reference_strength(strength)
+            ref_kwargs = {"reference": reference.loaded, "strength": self.reference_strength}
         self.cancel_event.clear()
         t0 = time.monotonic()
 
@@ -448,8 +557,9 @@ class Session:
             duration_s=end_s - start_s, mask=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
             video_scale=float(video_scale), conform=float(conform) if curve is not None else None,
-            model=model, progress=on_progress, cancel=self.cancel_event.is_set)
+            model=model, progress=on_progress, cancel=self.cancel_event.is_set, **ref_kwargs)
         meta = dict(result.metadata)
+        ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
         seeds = meta.get("seeds") or [seed + i for i in range(len(result.audios))]
         r_before = meta.get("curve_r_before") or [None] * len(result.audios)
         r_after = meta.get("curve_r_after") or [None] * len(result.audios)
@@ -457,8 +567,10 @@ class Session:
                          for b, a in zip(r_before, r_after)]
         with self.lock:
             self.candidates = [Candidate(audio=np.asarray(a, np.float32), sr=int(result.sr),
-                                         seed=int(s), metrics=dict(m))
-                               for a, s, m in zip(result.audios, seeds, per_candidate)]
+                                         seed=int(s), metrics=dict(m),
+                                         reference_audio=None if r is None else
+                                         np.asarray(r, np.float32))
+                               for a, s, m, r in zip(result.audios, seeds, per_candidate, ref_audios)]
             self.generation_meta = meta
             self.candidate_settings = {
                 "caption": caption, "negative_caption": negative or "", "seed": seed,
@@ -466,6 +578,7 @@ class Session:
                 "conform_strength": float(conform), "model": model,
                 "weights_id": meta.get("model", ""), "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
+                "reference": _reference_spec(meta.get("reference")),
             }
         return self.candidates
 
@@ -502,6 +615,7 @@ class Session:
                                      weights_id=str(s.get("weights_id", ""))),
             mask=_mask_spec(s.get("region") or Region()),
             curve=None if curve is None else _curve_spec(*curve),
+            reference=s.get("reference"),
             start_s=float(s.get("start_s", 0.0)), duration_s=float(s.get("duration_s", 0.0)))
         with self.lock:
             self._snapshot()
@@ -565,11 +679,28 @@ class Session:
                 "seed": int(st.seed), "steps": int(st.steps), "text_scale": float(st.text_scale),
                 "video_scale": float(st.video_scale), "conform": float(st.conform_strength),
                 "model": st.model.backend, "start_s": float(st.start_s),
-                "duration_s": float(st.duration_s), "curve": curve}
+                "duration_s": float(st.duration_s), "curve": curve,
+                "reference": None if st.reference is None else dataclasses.asdict(st.reference),
+                "strength": (default_reference_strength() if st.reference is None
+                             or st.reference.strength is None else float(st.reference.strength))}
 
     def load_stem_settings(self, stem_id: str) -> dict:
-        """Put a stem's selection and curve back into the editor; returns its settings."""
+        """Put a stem's selection, curve and reference sound back into the editor; returns its
+        settings. A reference that can no longer be found is named in
+        `settings["reference_missing"]` (and no reference is chosen)."""
         st = self.stem_settings(stem_id)
+        st["reference_missing"] = None
+        ref = st["reference"]
+        if ref is None:
+            self.clear_reference()
+        else:
+            try:
+                self._restore_reference(ref)
+            except FoleyError as err:
+                self.clear_reference()
+                st["reference_missing"] = (f"The stem's reference sound \"{ref.get('caption') or ref['clip_id']}\" "
+                                           f"cannot be loaded ({err}); choose it again or pick another.")
+            self.set_reference_strength(st["strength"])
         if self.video is not None and st["duration_s"]:
             self.set_selection(st["start_s"], st["start_s"] + st["duration_s"])
         curve = st["curve"]
@@ -580,6 +711,14 @@ class Session:
             else:
                 self.curve_json = self._curve_frame()
         return st
+
+    def _restore_reference(self, ref: dict) -> ReferenceChoice:
+        lib = sound_library()
+        if ref["clip_id"] in lib:
+            return self.choose_reference(ref["clip_id"])
+        if ref.get("path") and Path(ref["path"]).is_file():
+            return self.upload_reference(ref["path"])
+        raise MediaError(f"no library clip '{ref['clip_id']}' and no file '{ref.get('path')}'")
 
     # ------------------------------------------------------------------ mix, meter, export
     def mix(self, *, sr: int = constants.EXPORT_SR, selection_only: bool = False) -> np.ndarray:
@@ -612,6 +751,17 @@ class Session:
         out = self.work_dir / f"mix-preview-{uuid.uuid4().hex[:8]}.wav"
         audio_io.write_wav(out, self.mix(sr=constants.EXPORT_SR, selection_only=selection_only),
                            constants.EXPORT_SR)
+        return out
+
+    def candidate_reference_wav(self, index: int) -> Path | None:
+        """The fitted reference the candidate started from, as a WAV (None without one)."""
+        from foley_core import audio_io
+
+        cand = self.candidate(index)
+        if cand.reference_audio is None:
+            return None
+        out = self.work_dir / f"candidate-{index + 1}-reference-{uuid.uuid4().hex[:8]}.wav"
+        audio_io.write_wav(out, cand.reference_audio, cand.sr)
         return out
 
     def candidate_wav(self, index: int) -> Path:
@@ -823,9 +973,24 @@ _LIMITS = {"gain_db": (-60.0, 24.0), "pan": (-1.0, 1.0), "offset_s": (-600.0, 60
            "fade_out_s": (0.0, 60.0)}
 
 
-def _track_number(track_id: str) -> int:
-    digits = "".join(c for c in str(track_id) if c.isdigit())
-    return int(digits) if digits else 0
+def _strength(value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise FoleyError(f"The reference strength must be a number from 0 to 1; got {value!r}.") from None
+    if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+        raise FoleyError(f"The reference strength must be from 0 (the reference as it is) to 1 "
+                         f"(ignore it); got {value!r}.")
+    return v
+
+
+def _reference_spec(meta: dict | None):
+    """What generate() reported about its reference, as the project stores it on a stem."""
+    from foley_core import project as fproject
+
+    if not meta or not meta.get("fields"):
+        return None
+    return fproject.Reference(**meta["fields"])
 
 
 def _mask_spec(region: Region):
@@ -833,7 +998,7 @@ def _mask_spec(region: Region):
 
     if region.kind == "track" and region.track is not None:
         t = region.track
-        return fproject.MaskSpec(kind="track", track_id=_track_number(t.id),
+        return fproject.MaskSpec(kind="track", track_id=str(t.id),
                                  track_boxes=tuple((float(tt), *map(float, b))
                                                    for tt, b in zip(t.times_s, t.boxes)))
     if region.kind == "image" and region.mask is not None:
@@ -851,21 +1016,6 @@ def _curve_spec(times_s, values):
     t, v = t[order], v[order]
     keep = np.concatenate([[True], np.diff(t) > 1e-6])
     return fproject.CurveSpec(times_s=t[keep], values=np.clip(v[keep], 0.0, 1.0))
-
-
-def hits_curve(events_s, *, duration_s: float, decay_s: float = 0.25, floor: float = 0.05):
-    """The 'hits' preset: a sharp rise at each contact decaying over `decay_s`, on the curve
-    grid (CURVE_FPS points per second, frame centres). Returns (times_s, values)."""
-    n = max(1, int(round(duration_s * constants.CURVE_FPS)))
-    times = (np.arange(n) + 0.5) / constants.CURVE_FPS
-    values = np.full(n, floor)
-    half = 0.5 / constants.CURVE_FPS
-    for e in events_s:
-        # full level in the grid frame that contains the contact, decaying in later frames
-        since = times - half - float(e)
-        env = np.where(times + half > float(e), np.exp(-np.clip(since, 0, None) / decay_s), 0.0)
-        values = np.maximum(values, env)
-    return times, np.clip(values, 0.0, 1.0)
 
 
 def _short(text: str, n: int = 40) -> str:

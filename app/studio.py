@@ -7,6 +7,7 @@ import functools
 import hashlib
 import logging
 import random
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +17,8 @@ import gradio as gr
 import numpy as np
 
 from app import curve_widget, views
-from app.session import DEFAULTS, Session, demo_clips, describe_autosave
+from app.session import (ALL_CATEGORIES, DEFAULTS, Session, default_reference_strength,
+                         demo_clips, describe_autosave, sound_library)
 from foley_core import constants
 from foley_core import project as _project  # noqa: F401  (imported now: Session() must be quick)
 from foley_core.errors import FoleyError, GenerationCancelled
@@ -84,6 +86,8 @@ class Studio:
         demos = demo_clips()
         from foley_core import backends, mixing
 
+        library = sound_library()
+
         with gr.Blocks(title="Foley studio") as demo:
             c.state = gr.State(self._new_session, delete_callback=_close_session)
             c.browser = gr.BrowserState({"autosaves": []}, storage_key=BROWSER_KEY,
@@ -98,6 +102,7 @@ class Studio:
                     c.restore_btn = gr.Button("Restore it", variant="primary", elem_id="restore-btn")
                     c.restore_dismiss = gr.Button("Start fresh", elem_id="restore-dismiss")
             c.restore_dir = gr.State(None)
+            c.ref_auto = gr.State("")               # the query the search box took from the caption
 
             # ---------------------------------------------------------- 1. video + region
             with gr.Row(equal_height=False):
@@ -158,9 +163,9 @@ class Studio:
                                                     elem_id=f"preset-{name.replace(' ', '-')}")
 
             # ---------------------------------------------------------- 3. caption + settings
-            gr.Markdown("### 4 · Describe the sound")
-            with gr.Row():
-                with gr.Column(scale=2):
+            gr.Markdown("### 4 · Describe the sound, and (optionally) start from a real one")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
                     c.caption = gr.Textbox(label="Caption", placeholder="e.g. a rubber ball "
                                            "bounces on a wooden floor", elem_id="caption")
                     c.suggest = gr.Radio([], label="Suggestions from detections (click to add)",
@@ -168,7 +173,6 @@ class Studio:
                     c.negative = gr.Textbox(label="Negative caption (what to avoid)",
                                             placeholder="e.g. speech, music",
                                             elem_id="negative-caption")
-                with gr.Column(scale=2):
                     with gr.Row():
                         c.seed = gr.Number(DEFAULTS["seed"], label="Seed", precision=0,
                                            elem_id="seed", minimum=0)
@@ -189,6 +193,38 @@ class Studio:
                                           label="Model", elem_id="model")
                     c.model_md = gr.Markdown(views.model_notice(DEFAULTS["model"]),
                                              elem_id="model-notice", elem_classes=["notice"])
+                with gr.Column(scale=4, elem_id="reference-picker"):
+                    gr.Markdown("**Reference sound** (optional): start from a real sound from the "
+                                "library or your own file; the model reshapes it to your video, "
+                                "curve and caption.")
+                    with gr.Row():
+                        c.ref_query = gr.Textbox(label="Search the library (defaults to the caption)",
+                                                 elem_id="reference-search", scale=3)
+                        c.ref_category = gr.Dropdown([ALL_CATEGORIES, *library.categories()],
+                                                     value=ALL_CATEGORIES, label="Category",
+                                                     elem_id="reference-category", scale=2)
+                    with gr.Row():
+                        c.ref_search_btn = gr.Button("Search", elem_id="reference-search-btn",
+                                                     size="sm")
+                        c.ref_none = gr.Button("No reference", elem_id="reference-none-btn",
+                                               size="sm")
+                    c.ref_results = gr.Radio([], label="Results: caption · category · length · "
+                                             "licence (click one to use it)",
+                                             elem_id="reference-results")
+                    with gr.Row(equal_height=False):
+                        c.ref_upload = gr.File(label="…or upload your own sound (any audio file)",
+                                               file_types=["audio", "video"], type="filepath",
+                                               elem_id="reference-upload", height=120, scale=1)
+                        c.ref_audio = gr.Audio(label="Reference preview", interactive=False,
+                                               type="filepath", elem_id="reference-preview",
+                                               scale=1)
+                    c.ref_strength = gr.Slider(0, 1, value=default_reference_strength(), step=0.05,
+                                               label="Reference strength",
+                                               info="0 = the reference as it is, 1 = ignore it "
+                                               "(plain generation); in between keeps its character",
+                                               elem_id="reference-strength")
+                    c.ref_md = gr.Markdown(views.reference_markdown(None, default_reference_strength()),
+                                           elem_id="reference-info")
             with gr.Row():
                 c.generate = gr.Button("Generate", variant="primary", elem_id="generate-btn", scale=3)
                 c.cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-btn", scale=1)
@@ -200,6 +236,9 @@ class Studio:
                     c.cand_pick = gr.Radio([], label="Candidate", elem_id="candidate-select")
                     c.cand_audio = gr.Audio(label="Candidate (16 kHz)", interactive=False,
                                             elem_id="candidate-audio", type="filepath")
+                    c.cand_ref_audio = gr.Audio(label="The fitted reference this take started from",
+                                                interactive=False, type="filepath",
+                                                elem_id="candidate-reference-audio", visible=False)
                     c.result_md = gr.Markdown("", elem_id="result-info")
                     with gr.Row():
                         c.keep = gr.Button("Keep as stem", variant="primary", elem_id="add-stem-btn")
@@ -224,12 +263,17 @@ class Studio:
                                   elem_id="stem-pan")
                 c.offset = gr.Number(0.0, label="Offset: starts at (s)", precision=2,
                                      elem_id="stem-offset")
+                c.mute = gr.Checkbox(label="Mute", elem_id="stem-mute")
+                c.solo = gr.Checkbox(label="Solo", elem_id="stem-solo")
+            with gr.Row():
+                c.trim_start = gr.Number(0.0, label="Trim: play from (s into the stem)",
+                                         precision=2, minimum=0, elem_id="stem-trim-start")
+                c.trim_end = gr.Number(None, label="Trim: up to (s into the stem; empty = its end)",
+                                       precision=2, minimum=0, elem_id="stem-trim-end")
                 c.fade_in = gr.Number(0.0, label="Fade in (s)", precision=2, minimum=0,
                                       elem_id="stem-fade-in")
                 c.fade_out = gr.Number(0.0, label="Fade out (s)", precision=2, minimum=0,
                                        elem_id="stem-fade-out")
-                c.mute = gr.Checkbox(label="Mute", elem_id="stem-mute")
-                c.solo = gr.Checkbox(label="Solo", elem_id="stem-solo")
             with gr.Row():
                 c.stem_apply = gr.Button("Apply to stem", variant="primary", elem_id="stem-apply-btn")
                 c.stem_load = gr.Button("Load its settings into the editor", elem_id="stem-load-btn")
@@ -337,7 +381,8 @@ class Studio:
         if stem_id is None:
             return {}
         m = sess.stem(stem_id).mix
-        return {c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s, c.fade_in: m.fade_in_s,
+        return {c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s,
+                c.trim_start: m.trim_start_s, c.trim_end: m.trim_end_s, c.fade_in: m.fade_in_s,
                 c.fade_out: m.fade_out_s, c.mute: m.mute, c.solo: m.solo}
 
     def _mix_updates(self, sess: Session, target_label: str, loop_selection: bool) -> dict:
@@ -355,8 +400,8 @@ class Studio:
     def _wire(self, demo: gr.Blocks) -> None:
         c = self.c
         S = c.state
-        project_outs = [c.stems, c.stem_pick, c.timeline, c.gain, c.pan, c.offset, c.fade_in,
-                        c.fade_out, c.mute, c.solo]
+        project_outs = [c.stems, c.stem_pick, c.timeline, c.gain, c.pan, c.offset, c.trim_start,
+                        c.trim_end, c.fade_in, c.fade_out, c.mute, c.solo]
         mix_outs = [c.mix_audio, c.meter_md]
         frame_outs = [c.overlay, c.region_md, c.mask_editor]
         video_outs = [c.video_md, c.frame, c.sel_start, c.sel_end, c.sel_md, *frame_outs, c.curve,
@@ -428,7 +473,9 @@ class Studio:
             return {**self._video_updates(sess), c.video: str(clips[name])}
 
         c.demo_btn.click(on_demo, [S, c.demo_pick], [*video_outs, c.video])
-        c.demo_pick.input(on_demo, [S, c.demo_pick], [*video_outs, c.video], trigger_mode="once")
+        # 'select', not 'input': a dropdown fires 'input' twice per pick (on the option and on
+        # blur), which loaded the clip twice.
+        c.demo_pick.select(on_demo, [S, c.demo_pick], [*video_outs, c.video], trigger_mode="once")
 
         @user_errors
         def on_scrub(sess: Session, t: float):
@@ -553,19 +600,95 @@ class Studio:
         c.dice.click(lambda: random.randint(0, 2**31 - 1), None, c.seed, queue=False)
         c.model.change(lambda m: views.model_notice(m), c.model, c.model_md, queue=False)
 
-        # generation
-        gen_inputs = [S, c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
-                      c.conform, c.n_cand, c.model]
-        gen_outs = [c.cand_pick, c.cand_audio, c.spectro, c.result_md]
+        # reference sound
+        ref_outs = [c.ref_results, c.ref_audio, c.ref_md]
+
+        def sync_query(caption: str, query: str, last_auto: str):
+            # the search box follows the caption until the user types their own query
+            if (query or "") == (last_auto or ""):
+                return caption, caption
+            return gr.skip(), last_auto
+
+        c.caption.change(sync_query, [c.caption, c.ref_query, c.ref_auto], [c.ref_query, c.ref_auto],
+                         queue=False, show_progress="hidden")
 
         @user_errors
-        def on_generate(sess, caption, negative, seed, steps, ts, vs, conform, n, model,
+        def on_ref_search(sess: Session, query: str, caption: str, category: str):
+            sess = _need(sess)
+            text = (query or "").strip() or (caption or "").strip()
+            if not text and category in (None, ALL_CATEGORIES):
+                raise gr.Error("Type what to look for (or a caption), or pick a category.")
+            hits = sess.search_references(text, category)
+            if not hits:
+                gr.Info("No library clips match; try other words or another category.")
+            chosen = sess.reference.entry.id if sess.reference is not None else None
+            choices = views.reference_choices(hits)
+            return {c.ref_results: gr.Radio(
+                        choices=choices, value=chosen if chosen in [i for _, i in choices] else None,
+                        label=f"{len(hits)} result(s) for \"{text or category}\": caption · category "
+                              "· length · licence (click one to use it)"),
+                    c.ref_query: text}
+
+        search_inputs = [S, c.ref_query, c.caption, c.ref_category]
+        c.ref_search_btn.click(on_ref_search, search_inputs, [c.ref_results, c.ref_query],
+                               concurrency_id="search", concurrency_limit=2)
+        c.ref_query.submit(on_ref_search, search_inputs, [c.ref_results, c.ref_query],
+                           concurrency_id="search", concurrency_limit=2)
+        c.ref_category.input(on_ref_search, search_inputs, [c.ref_results, c.ref_query],
+                             concurrency_id="search", concurrency_limit=2)
+
+        @user_errors
+        def on_ref_pick(sess: Session, clip_id: str | None, strength: float):
+            sess = _need(sess)
+            if not clip_id:
+                return {}
+            sess.choose_reference(clip_id)
+            sess.set_reference_strength(strength)
+            return self._reference_updates(sess, results=False)
+
+        c.ref_results.input(on_ref_pick, [S, c.ref_results, c.ref_strength], ref_outs)
+
+        @user_errors
+        def on_ref_upload(sess: Session, path: str | None, strength: float):
+            sess = _need(sess)
+            if not path:
+                return {}
+            sess.upload_reference(path)
+            sess.set_reference_strength(strength)
+            return {**self._reference_updates(sess), c.ref_results: gr.Radio(value=None)}
+
+        c.ref_upload.upload(on_ref_upload, [S, c.ref_upload, c.ref_strength], ref_outs)
+
+        @user_errors
+        def on_ref_none(sess: Session, strength: float):
+            sess = _need(sess)
+            sess.clear_reference()
+            return {**self._reference_updates(sess), c.ref_upload: None}
+
+        c.ref_none.click(on_ref_none, [S, c.ref_strength], [*ref_outs, c.ref_upload])
+
+        @user_errors
+        def on_ref_strength(sess: Session, strength: float):
+            sess = _need(sess)
+            sess.set_reference_strength(strength)
+            return {c.ref_md: views.reference_markdown(sess.reference, sess.reference_strength)}
+
+        c.ref_strength.release(on_ref_strength, [S, c.ref_strength], c.ref_md, queue=False)
+
+        # generation
+        gen_inputs = [S, c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
+                      c.conform, c.n_cand, c.model, c.ref_strength]
+        gen_outs = [c.cand_pick, c.cand_audio, c.cand_ref_audio, c.spectro, c.result_md]
+
+        @user_errors
+        def on_generate(sess, caption, negative, seed, steps, ts, vs, conform, n, model, strength,
                         progress=gr.Progress()):
             sess = _need(sess)
             progress(0.0, desc="preparing")
             cands = sess.generate(caption=caption, negative_caption=negative, seed=seed,
                                   steps=steps, text_scale=ts, video_scale=vs, conform=conform,
                                   candidates=n, model=model,
+                                  strength=strength if sess.reference is not None else None,
                                   progress=lambda frac, desc: progress(frac, desc=desc))
             return self._candidate_updates(sess, 0, len(cands))
 
@@ -616,22 +739,25 @@ class Studio:
                                                     if info else None, selection=sess.selection,
                                                     selected_id=stem_id)}
 
-        c.stem_pick.input(on_stem_pick, [S, c.stem_pick], [c.gain, c.pan, c.offset, c.fade_in,
-                                                          c.fade_out, c.mute, c.solo, c.timeline])
+        c.stem_pick.input(on_stem_pick, [S, c.stem_pick],
+                          [c.gain, c.pan, c.offset, c.trim_start, c.trim_end, c.fade_in,
+                           c.fade_out, c.mute, c.solo, c.timeline])
 
         @user_errors
-        def on_stem_apply(sess, stem_id, gain, pan, offset, fade_in, fade_out, mute, solo, target,
-                          loop):
+        def on_stem_apply(sess, stem_id, gain, pan, offset, trim_start, trim_end, fade_in,
+                          fade_out, mute, solo, target, loop):
             sess = _need(sess)
             if not stem_id:
                 raise gr.Error("No stem selected: keep a take as a stem first.")
-            sess.update_stem(stem_id, gain_db=gain, pan=pan, offset_s=offset, fade_in_s=fade_in,
-                             fade_out_s=fade_out, mute=mute, solo=solo)
+            sess.update_stem(stem_id, gain_db=gain, pan=pan, offset_s=offset,
+                             trim_start_s=trim_start or 0.0,
+                             trim_end_s=None if trim_end in (None, "") else trim_end,
+                             fade_in_s=fade_in, fade_out_s=fade_out, mute=mute, solo=solo)
             return {**self._project_updates(sess, selected=stem_id),
                     **self._mix_updates(sess, target, loop)}
 
-        stem_inputs = [S, c.stem_pick, c.gain, c.pan, c.offset, c.fade_in, c.fade_out, c.mute,
-                       c.solo, c.target, c.loop_sel]
+        stem_inputs = [S, c.stem_pick, c.gain, c.pan, c.offset, c.trim_start, c.trim_end,
+                       c.fade_in, c.fade_out, c.mute, c.solo, c.target, c.loop_sel]
         c.stem_apply.click(on_stem_apply, stem_inputs, [*project_outs, *mix_outs])
         c.mute.input(on_stem_apply, stem_inputs, [*project_outs, *mix_outs])
         c.solo.input(on_stem_apply, stem_inputs, [*project_outs, *mix_outs])
@@ -657,10 +783,13 @@ class Studio:
         c.stem_undo.click(on_undo, [S, c.stem_pick, c.target, c.loop_sel], [*project_outs, *mix_outs])
 
         settings_outs = [c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
-                         c.conform, c.model, c.sel_start, c.sel_end, c.sel_md, c.curve, c.timeline]
+                         c.conform, c.model, c.sel_start, c.sel_end, c.sel_md, c.curve, c.timeline,
+                         *ref_outs, c.ref_strength]
 
         def settings_updates(sess: Session, st: dict) -> dict:
-            return {c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
+            if st.get("reference_missing"):
+                gr.Warning(st["reference_missing"])
+            return {**self._reference_updates(sess), c.ref_strength: st["strength"],c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
                     c.steps: st["steps"], c.text_scale: st["text_scale"],
                     c.video_scale: st["video_scale"], c.conform: st["conform"],
                     c.model: st["model"], c.sel_start: sess.selection[0],
@@ -691,6 +820,7 @@ class Studio:
                                   seed=st["seed"], steps=st["steps"], text_scale=st["text_scale"],
                                   video_scale=st["video_scale"], conform=st["conform"],
                                   candidates=n, model=st["model"],
+                                  strength=st["strength"] if sess.reference is not None else None,
                                   progress=lambda frac, desc: progress(frac, desc=desc))
             out = settings_updates(sess, st)
             out.update(self._candidate_updates(sess, 0, len(cands)))
@@ -777,14 +907,35 @@ class Studio:
         c.project_load.upload(on_project_load, [S, c.project_load, c.target, c.loop_sel],
                               [*video_outs, *mix_outs, c.video])
 
+    def _reference_updates(self, sess: Session, *, results: bool = True) -> dict:
+        """The picker showing the session's reference (its clip selected in the results)."""
+        c = self.c
+        ref = sess.reference
+        preview = sess.reference_preview_wav()
+        out = {c.ref_audio: None if preview is None else str(preview),
+               c.ref_md: views.reference_markdown(ref, sess.reference_strength)}
+        if results:
+            if ref is not None and ref.from_library:
+                from foley_core.library import SearchHit
+
+                out[c.ref_results] = gr.Radio(
+                    choices=views.reference_choices([SearchHit(ref.entry, 1.0)]), value=ref.entry.id,
+                    label="The stem's reference clip (search to see others)")
+            else:
+                out[c.ref_results] = gr.Radio(value=None)
+        return out
+
     def _candidate_updates(self, sess: Session, index: int, n: int) -> dict:
         c = self.c
         cand = sess.candidate(index)
         s = sess.candidate_settings or {}
         labels = [f"Candidate {i + 1}" for i in range(n)]
+        ref_wav = sess.candidate_reference_wav(index)
         return {
             c.cand_pick: gr.Radio(choices=labels, value=labels[index]),
             c.cand_audio: str(sess.candidate_wav(index)),
+            c.cand_ref_audio: gr.Audio(value=None if ref_wav is None else str(ref_wav),
+                                       visible=ref_wav is not None),
             c.spectro: views.spectrogram_png(cand.audio, cand.sr, curve=s.get("curve"),
                                              duration_s=s.get("duration_s"),
                                              start_s=s.get("start_s", 0.0)),
@@ -819,6 +970,24 @@ def _browser_secret() -> str:
     from foley_core import project as fproject
 
     return hashlib.sha256(str(fproject.autosave_root()).encode()).hexdigest()[:32]
+
+
+def warm_up_library() -> threading.Thread:
+    """Load the library's caption embeddings and sentence encoder in the background, so that the
+    first reference search answers at once."""
+
+    def run() -> None:
+        t0 = time.perf_counter()
+        try:
+            sound_library().warm_up()
+        except FoleyError as err:
+            log.warning("the sound library search is unavailable: %s", err)
+            return
+        log.info("sound library ready for search (%.1f s)", time.perf_counter() - t0)
+
+    thread = threading.Thread(target=run, name="library-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_app(*, work_root: str | Path | None = None) -> gr.Blocks:

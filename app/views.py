@@ -12,8 +12,8 @@ import numpy as np
 from foley_core import constants
 from foley_core.errors import FoleyError
 
-STEM_COLUMNS = ["#", "caption", "gain dB", "pan", "offset s", "length s", "fade in s",
-                "fade out s", "mute", "solo", "seed"]
+STEM_COLUMNS = ["#", "caption", "gain dB", "pan", "offset s", "length s", "trim s", "fade in s",
+                "fade out s", "mute", "solo", "seed", "reference"]
 _STEM_COLOURS = ["#f97316", "#3b82f6", "#10b981", "#a855f7", "#ef4444", "#eab308", "#14b8a6",
                  "#ec4899"]
 
@@ -33,10 +33,55 @@ def stems_rows(project) -> list[list]:
     for i, s in enumerate(project.stems):
         m = s.mix
         rows.append([i + 1, s.settings.caption or s.name, round(m.gain_db, 1), round(m.pan, 2),
-                     round(m.offset_s, 2), round(stem_length_s(s), 2), round(m.fade_in_s, 2),
-                     round(m.fade_out_s, 2), "yes" if m.mute else "", "yes" if m.solo else "",
-                     s.settings.seed])
+                     round(m.offset_s, 2), round(stem_length_s(s), 2), trim_text(m),
+                     round(m.fade_in_s, 2), round(m.fade_out_s, 2), "yes" if m.mute else "",
+                     "yes" if m.solo else "", s.settings.seed, reference_text(s.settings.reference)])
     return rows
+
+
+def trim_text(mix) -> str:
+    """The part of the stem's audio that plays, e.g. '0.5–2' ('' when untrimmed)."""
+    if mix.trim_start_s == 0 and mix.trim_end_s is None:
+        return ""
+    end = "end" if mix.trim_end_s is None else f"{mix.trim_end_s:g}"
+    return f"{mix.trim_start_s:g}–{end}"
+
+
+def is_library_reference(ref) -> bool:
+    from foley_core.library.catalog import UPLOAD_CATEGORY, USER_CATEGORY
+
+    return ref is not None and not str(ref.clip_id).startswith((f"{UPLOAD_CATEGORY}/",
+                                                                 f"{USER_CATEGORY}/"))
+
+
+def reference_text(ref) -> str:
+    """Where a stem's reference sound came from, for the stems table ('' for none)."""
+    if ref is None:
+        return ""
+    strength = "" if ref.strength is None else f", strength {ref.strength:g}"
+    where = "library" if is_library_reference(ref) else "own file"
+    return f"{where}: {ref.caption or ref.clip_id}{strength}"
+
+
+def reference_choices(hits) -> list[tuple[str, str]]:
+    """Search hits as (label, clip id) choices: caption · category · seconds · licence."""
+    out = []
+    for h in hits:
+        e = h.entry
+        secs = f"{e.seconds:.1f} s" if math.isfinite(e.seconds) else "? s"
+        out.append((f"{e.caption} · {e.category} · {secs} · {e.licence or 'licence not recorded'}",
+                    e.id))
+    return out
+
+
+def reference_markdown(choice, strength: float) -> str:
+    """What the next generation starts from, with the clip's attribution."""
+    if choice is None:
+        return "**Reference:** none: the sound is generated from the caption, video and curve alone."
+    e = choice.entry
+    kind = "library clip" if choice.from_library else "your file"
+    return (f"**Reference:** {kind} \"{html.escape(e.caption, quote=False)}\" ({e.seconds:.2f} s), "
+            f"strength {strength:g}.  \n*{html.escape(e.attribution_text, quote=False)}*")
 
 
 def timeline_html(project, *, video_duration_s: float | None, selection: tuple[float, float] | None,

@@ -100,7 +100,7 @@ class MaskSpec(_ArrayEq):
     kind: str = "none"
     box: tuple[float, float, float, float] | None = None
     image: np.ndarray | None = None
-    track_id: int | None = None
+    track_id: str | None = None       # the vision track's id, e.g. "t0"
     track_boxes: tuple[tuple[float, float, float, float, float], ...] | None = None
 
     def __post_init__(self) -> None:
@@ -127,7 +127,12 @@ class MaskSpec(_ArrayEq):
                     raise MaskError(f"track box {k} must be (time_s, x0, y0, x1, y1); got {row!r}")
                 rows.append((float(row[0]), *_check_box(row[1:], f"track box {k}")))
             self.track_boxes = tuple(rows)
-        if self.kind == "track" and (self.track_id is None or not self.track_boxes):
+        if self.track_id is not None:
+            if isinstance(self.track_id, bool) or not isinstance(self.track_id, (str, int, np.integer)):
+                raise MaskError(f"a track id must be text such as 't0'; got {self.track_id!r}")
+            # projects saved before track ids were text stored the number alone
+            self.track_id = str(self.track_id)
+        if self.kind == "track" and (not self.track_id or not self.track_boxes):
             raise MaskError("a 'track' mask needs a track id and at least one per-frame box")
 
 
@@ -818,7 +823,7 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             conform_strength=s.get("conform_strength", "number"),
             model=ModelSpec(backend=model_doc.get("backend", "str"), weights_id=model_doc.get("weights_id", "str")),
             mask=MaskSpec(kind=m.get("kind", "str"), box=tuple(box) if box is not None else None, image=image,
-                          track_id=m.get("track_id", "int", None), track_boxes=track_boxes),
+                          track_id=_track_id(m), track_boxes=track_boxes),
             curve=None if curve_doc is None else CurveSpec(times_s=np.array(curve_doc.numbers("times_s")),
                                                            values=np.array(curve_doc.numbers("values"))),
             reference=None if ref_doc is None else Reference(
@@ -842,6 +847,14 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
         raise
     except FoleyError as err:
         raise ProjectError(f"the project file '{doc.json_path}' is damaged: stem '{name}': {err}") from None
+
+
+def _track_id(m: _Doc) -> str | None:
+    """The mask's track id as text; projects saved before ids were text stored a whole number."""
+    raw = m.data.get("track_id")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    return m.get("track_id", "str", None)
 
 
 def _read_mask_png(path: Path, stem_name: str) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Starts `python launch.py serve` on a free port, then does what a sound designer does: load a
 demo clip, paint a mask, draw a loudness curve, caption, generate, keep the stem, make a second
-stem at another time, export the WAV and the MP4, and checks the files (durations, each stem
-audible in its own window of the mix). Also: errors show as messages, the page loads nothing from
+stem at another time from a library clip found by searching (audio-to-audio at strength 0.5),
+load both stems' settings back, export the WAV, the stems zip and the MP4, and checks the files
+(durations, each stem audible in its own window of the mix, the clip's attribution in the zip). Also: errors show as messages, the page loads nothing from
 outside localhost, and reopening the page offers to restore the autosaved project.
 A screenshot goes to test-artifacts/ (gitignored).
 """
@@ -37,6 +38,7 @@ WAIT_MS = 120_000          # the CPU is shared: generous waits, no timing assert
 VIDEO_S = 10.2             # mecavideo_balle_jbart.mp4
 FIRST = (0.5, 3.0)         # the two stems' selections (s)
 SECOND = (6.0, 8.5)
+SECOND_CAPTION = "footsteps on gravel"
 
 if not CHROMIUM.exists():
     if os.environ.get("CI"):
@@ -238,6 +240,8 @@ def test_studio_end_to_end(server, context, tmp_path):
                                                         timeout=WAIT_MS)
     expect(page.locator("#video-input video")).to_be_attached(timeout=WAIT_MS)
     studio.idle()
+    page.wait_for_timeout(500)
+    assert server["log"].read_text().count("on_demo took") == 1, "the demo clip loaded twice"
 
     studio.mark("video loaded")
     # 2. paint a mask on the frame, use it
@@ -260,11 +264,35 @@ def test_studio_end_to_end(server, context, tmp_path):
     expect(page.locator("#result-info")).to_contain_text("curve fit")
 
     studio.mark("first stem kept")
-    # 4. second stem at another time, with the 'Flat' preset curve
+    # 4. second stem at another time, with the 'Flat' preset curve, from a library clip
     studio.select_range(*SECOND)
     page.click("#preset-flat")
     studio.idle()
-    studio.generate_and_keep("a door slams shut", 2)
+    studio.fill_text("caption", SECOND_CAPTION)
+    # the search box follows the caption until the user types a query of their own
+    expect(page.locator("#reference-search textarea, #reference-search input").first).to_have_value(
+        SECOND_CAPTION, timeout=WAIT_MS)
+    studio.fill_text("reference-search", "footsteps")
+    page.locator("#reference-search textarea, #reference-search input").first.press("Enter")
+    options = page.locator("#reference-results label")
+    expect(options.first).to_be_visible(timeout=WAIT_MS)
+    assert 1 <= options.count() <= 10
+    label = options.first.inner_text()
+    clip_caption, category = label.split(" · ")[:2]
+    assert category == "footsteps", label
+    options.first.click()
+    expect(page.locator("#reference-info")).to_contain_text(f'library clip "{clip_caption}"',
+                                                            timeout=WAIT_MS)
+    expect(page.locator("#reference-info")).to_contain_text("Licence")
+    expect(page.locator("#reference-preview audio, #reference-preview button").first
+           ).to_be_attached(timeout=WAIT_MS)
+    strength = page.locator("#reference-strength input[type=number]")
+    strength.fill("0.5")
+    strength.press("Enter")
+    studio.idle()
+    studio.mark("reference chosen")
+    studio.generate_and_keep(SECOND_CAPTION, 2)
+    expect(page.locator("#stems-table")).to_contain_text(f"library: {clip_caption}, strength 0.5")
     lanes = page.locator("#timeline .tl-lane[data-stem]")
     assert float(lanes.nth(0).get_attribute("data-start")) == pytest.approx(FIRST[0], abs=0.01)
     assert float(lanes.nth(1).get_attribute("data-start")) == pytest.approx(SECOND[0], abs=0.01)
@@ -283,6 +311,22 @@ def test_studio_end_to_end(server, context, tmp_path):
     reloaded = json.loads(page.locator("#loudness-curve .lc-root").get_attribute("data-curve"))
     assert np.argmax(reloaded["values"]) / len(reloaded["values"]) == pytest.approx(
         np.argmax(values) / len(values), abs=0.05)
+    expect(page.locator("#reference-info")).to_contain_text("Reference: none")
+    studio.idle()
+    # ... and the second's: its reference clip and strength come back
+    page.locator("#stem-select input").click()
+    page.get_by_role("option", name=f"2: {SECOND_CAPTION}").click()
+    studio.idle()
+    page.click("#stem-load-btn")
+    expect(page.locator("#reference-info")).to_contain_text(f'library clip "{clip_caption}"',
+                                                            timeout=WAIT_MS)
+    expect(page.locator("#reference-strength input[type=number]")).to_have_value("0.5")
+    expect(page.locator("#reference-results input:checked")).to_have_count(1)
+    studio.idle()
+    # trim the second stem's first 0.1 s in the stem editor (it still fills its window)
+    studio.fill_number("stem-trim-start", 0.1)
+    page.click("#stem-apply-btn")
+    expect(page.locator("#stems-table")).to_contain_text("0.1–end", timeout=WAIT_MS)
     studio.idle()
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -291,10 +335,17 @@ def test_studio_end_to_end(server, context, tmp_path):
     studio.mark("second stem kept")
     # 5. exports
     wav = studio.export("export-wav-btn", "mix.wav", tmp_path / "mix.wav")
+    stems_zip = studio.export("export-stems-btn", "stems.zip", tmp_path / "stems.zip")
     mp4 = studio.export("export-mp4-btn", ".mp4", tmp_path / "mix.mp4")
 
     studio.mark("exported")
+    import zipfile
+
     import soundfile as sf
+
+    with zipfile.ZipFile(stems_zip) as zf:
+        attribution = zf.read("ATTRIBUTION.txt").decode()
+    assert f'("{clip_caption}")' in attribution and "Licence" in attribution
 
     info = sf.info(wav)
     assert (info.samplerate, info.channels, info.subtype) == (48000, 2, "PCM_24")
@@ -339,7 +390,7 @@ def test_reopening_offers_the_autosave(server, context):
     expect(banner).to_be_visible(timeout=WAIT_MS)
     expect(banner).to_contain_text("2 stem(s) on mecavideo_balle_jbart.mp4")
     page.click("#restore-btn")
-    expect(page.locator("#stems-table")).to_contain_text("a door slams shut", timeout=WAIT_MS)
+    expect(page.locator("#stems-table")).to_contain_text(SECOND_CAPTION, timeout=WAIT_MS)
     expect(page.locator("#timeline .tl-lane[data-stem]")).to_have_count(2, timeout=WAIT_MS)
     expect(page.locator("#video-info")).to_contain_text("mecavideo_balle_jbart.mp4")
     expect(banner).to_be_hidden()

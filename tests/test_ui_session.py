@@ -14,15 +14,17 @@ import pytest
 import soundfile as sf
 
 from app import curve_widget, views
-from app.session import Session, demo_clips, describe_autosave, hits_curve
+from app.session import Session, demo_clips, describe_autosave
 from foley_core import constants, media
+from foley_core.vision.curves import hits_curve
 from foley_core.errors import (CurveError, FoleyError, MaskError, MediaError, ProjectError,
                                TimeRangeError)
 
 
 class FakeResult:
-    def __init__(self, audios, sr, metadata):
+    def __init__(self, audios, sr, metadata, reference_audios=None):
         self.audios, self.sr, self.metadata = audios, sr, metadata
+        self.reference_audios = reference_audios
 
 
 @pytest.fixture
@@ -40,12 +42,22 @@ def fake_engine(monkeypatch):
         if kw.get("progress"):
             for i in range(kw["steps"]):
                 kw["progress"](i + 1, kw["steps"])
-        return FakeResult(audios, constants.MODEL_SR, {
+        ref_meta = ref_audios = None
+        if kw.get("reference") is not None:
+            # what the engine reports about a reference (its own metadata helper)
+            from foley_core.generate import _reference_metadata
+
+            ref = kw["reference"]
+            ref_meta = _reference_metadata(ref.entry, strength=kw["strength"], steps_run=1,
+                                           fit="auto", source_s=len(ref.audio) / ref.sr,
+                                           source_sr=ref.sr)
+            ref_audios = [np.full(n, 0.25, np.float32) for _ in audios]
+        return FakeResult(audios, constants.MODEL_SR, {"reference": ref_meta,
             "seeds": [kw["seed"] + k for k in range(kw["candidates"])], "model": "fake",
             "duration_s": kw["duration_s"], "sr": constants.MODEL_SR,
             "curve_r_before": None, "curve_r_after": None,
             "instructions": {"given": ["text"], "obeyed_by_model": [], "ignored_by_model": ["text"],
-                             "enforced_after": []}})
+                             "enforced_after": []}}, ref_audios)
 
     import foley_core.generate
 
@@ -95,6 +107,16 @@ def test_hits_curve_peaks_at_contacts():
     peaks = times[np.argsort(values)[-2:]]
     assert sorted(np.round(peaks, 2)) == [0.55, 1.55]     # the grid point at each contact
     assert values[times < 0.5].max() < 0.1                  # quiet before the first hit
+    # decays over decay_s: one decay time after the hit frame's start it is down to 1/e
+    i = int(np.argmin(np.abs(times - 0.75)))
+    assert values[i] == pytest.approx(np.exp(-(0.75 - 0.05 - 0.5) / 0.25), abs=1e-9)
+    # another grid rate, no contacts (the floor), and a contact before the curve (its tail)
+    t20, v20 = hits_curve([], duration_s=1.0, fps=20, floor=0.1)
+    assert len(t20) == 20 and t20[0] == pytest.approx(0.025) and np.all(v20 == 0.1)
+    _, tail = hits_curve([-0.1], duration_s=1.0)
+    assert 0.5 < tail[0] < 1.0 and np.all(np.diff(tail[tail > 0.05]) < 0)
+    with pytest.raises(TimeRangeError):
+        hits_curve([0.5], duration_s=0.0)
 
 
 # ---------------------------------------------------------------------- video, selection, frames
@@ -384,3 +406,147 @@ def test_detection_offline_says_what_is_missing(sess, square_video):
     with pytest.raises(ModelUnavailableError, match="YOLO-World"):
         sess.seed_region("detection", vocabulary="square")
     assert sess.region.kind == "none"           # nothing changed
+
+
+# ---------------------------------------------------------------------- reference sounds
+def _tone_file(path, seconds=1.0, sr=22050):
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), sr)
+    return path
+
+
+def test_reference_search_pick_generate_keep_and_load_back(sess, square_video, fake_engine):
+    from foley_core.generate import DEFAULT_REFERENCE_STRENGTH
+
+    sess.load_video(square_video)
+    assert sess.reference is None and sess.reference_strength == DEFAULT_REFERENCE_STRENGTH
+    hits = sess.search_references("footsteps")
+    assert 1 <= len(hits) <= 10 and hits[0].entry.category == "footsteps"
+    only = sess.search_references("footsteps", category="impact")
+    assert only and {h.entry.category for h in only} == {"impact"}
+    browse = sess.search_references("", category="footsteps")
+    assert browse and {h.entry.category for h in browse} == {"footsteps"}
+    with pytest.raises(FoleyError, match="category"):
+        sess.search_references("steps", category="no such category")
+    labels = views.reference_choices(hits)
+    assert labels[0][1] == hits[0].entry.id and "footsteps" in labels[0][0] and " s · " in labels[0][0]
+
+    # no reference: nothing about references reaches the engine
+    sess.set_selection(1.0, 2.0)
+    sess.generate(caption="steps", steps=2, strength=0.3)
+    assert "reference" not in fake_engine[-1] and "strength" not in fake_engine[-1]
+    plain = sess.keep_candidate(0)
+    assert plain.settings.reference is None
+
+    clip = hits[0].entry
+    choice = sess.choose_reference(clip.id)
+    assert choice.from_library and choice.entry.id == clip.id
+    preview = sess.reference_preview_wav()
+    assert sf.info(preview).duration == pytest.approx(clip.seconds, abs=0.01)
+    assert clip.id in sess.reference_attribution() and "Licence" in sess.reference_attribution()
+    assert "strength 0.5" in views.reference_markdown(sess.reference, 0.5)
+
+    sess.generate(caption="footsteps on gravel", steps=2, strength=0.5, candidates=2)
+    call = fake_engine[-1]
+    assert call["reference"].entry.id == clip.id and call["strength"] == 0.5
+    assert sess.candidate_reference_wav(1) is not None
+    stem = sess.keep_candidate(1)
+    ref = stem.settings.reference
+    assert (ref.clip_id, ref.strength, ref.caption) == (clip.id, 0.5, clip.caption)
+    assert ref.licence and ref.attribution
+    rows = views.stems_rows(sess.project)
+    assert rows[0][-1] == "" and rows[1][-1].startswith(f"library: {clip.caption}")
+    assert "strength 0.5" in rows[1][-1]
+    with zipfile.ZipFile(sess.export_stems()) as zf:
+        text = zf.read("ATTRIBUTION.txt").decode()
+    assert clip.id in text and clip.caption in text
+
+    # loading settings back restores the reference and its strength (and 'none' for a plain stem)
+    sess.clear_reference()
+    sess.set_reference_strength(0.9)
+    st = sess.load_stem_settings(stem.id)
+    assert st["reference_missing"] is None and st["strength"] == 0.5
+    assert sess.reference.entry.id == clip.id and sess.reference_strength == 0.5
+    st = sess.load_stem_settings(plain.id)
+    assert st["reference"] is None and sess.reference is None
+    assert st["strength"] == DEFAULT_REFERENCE_STRENGTH
+
+    # the project keeps the reference through save and open
+    other = Session(work_root=sess.work_dir.parent / "other", autosave_root=sess.work_dir.parent / "oa")
+    other.load_project_file(sess.save_project_zip())
+    assert other.project.stems[1].settings.reference.clip_id == clip.id
+    other.close()
+
+
+def test_reference_upload_and_bad_files(sess, square_video, fake_engine, tmp_path):
+    sess.load_video(square_video)
+    own = sess.upload_reference(_tone_file(tmp_path / "my knock.wav", seconds=0.8))
+    assert not own.from_library and own.entry.seconds == pytest.approx(0.8, abs=0.01)
+    assert "your file" in views.reference_markdown(own, 0.6)
+    bad = tmp_path / "broken.wav"
+    bad.write_text("this is not audio")
+    with pytest.raises(MediaError):
+        sess.upload_reference(bad)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(8000, np.float32), 16000)
+    with pytest.raises(MediaError):
+        sess.upload_reference(silent)
+    with pytest.raises(MediaError, match="No sound file"):
+        sess.upload_reference("")
+    assert sess.reference is own                       # a bad upload leaves the choice alone
+    with pytest.raises(FoleyError, match="strength"):
+        sess.set_reference_strength(1.5)
+    with pytest.raises(FoleyError, match="strength"):
+        sess.generate(caption="a knock", steps=1, strength="lots")
+    with pytest.raises(FoleyError, match="No library clip"):
+        sess.choose_reference("no-such-clip")
+
+    sess.generate(caption="a knock", steps=1, strength=0.0)
+    stem = sess.keep_candidate(0)
+    assert views.stems_rows(sess.project)[0][-1].startswith("own file: my knock")
+    # the file is gone when the settings are loaded back: the user is told, nothing is chosen
+    (tmp_path / "my knock.wav").unlink()
+    st = sess.load_stem_settings(stem.id)
+    assert "my knock" in st["reference_missing"] and sess.reference is None
+    assert st["strength"] == 0.0 and sess.reference_strength == 0.0
+
+
+def test_track_region_is_stored_with_its_track_id(sess, square_video, fake_engine, tmp_path):
+    from foley_core import project as fproject
+
+    sess.load_video(square_video)
+    tracks = sess.seed_region("motion")
+    sess.generate(caption="a square", steps=1)
+    stem = sess.keep_candidate(0)
+    assert stem.settings.mask.kind == "track" and stem.settings.mask.track_id == tracks[0].id
+    assert isinstance(tracks[0].id, str) and not tracks[0].id.isdigit()
+    folder = tmp_path / "proj"
+    fproject.save_project(sess.project, folder)
+    assert fproject.load_project(folder).stems[0].settings.mask.track_id == tracks[0].id
+    # projects written when the id was a number still open (the number becomes text)
+    data = json.loads((folder / "project.json").read_text())
+    data["stems"][0]["settings"]["mask"]["track_id"] = 3
+    (folder / "project.json").write_text(json.dumps(data))
+    assert fproject.load_project(folder).stems[0].settings.mask.track_id == "3"
+    data["stems"][0]["settings"]["mask"]["track_id"] = 3.5
+    (folder / "project.json").write_text(json.dumps(data))
+    with pytest.raises(ProjectError, match="track_id"):
+        fproject.load_project(folder)
+
+
+def test_trim_in_the_stem_editor(sess, square_video, fake_engine):
+    sess.load_video(square_video)
+    sess.set_selection(1.0, 3.0)
+    sess.generate(caption="a hum", steps=1)
+    stem = sess.keep_candidate(0)
+    sess.update_stem(stem.id, trim_start_s=0.5, trim_end_s=1.5)
+    m = sess.project.stems[0].mix
+    assert (m.trim_start_s, m.trim_end_s) == (0.5, 1.5)
+    assert views.trim_text(m) == "0.5–1.5" and views.stems_rows(sess.project)[0][5] == 1.0
+    mix = sess.mix()
+    # trimming plays source 0.5-1.5 s from the stem's offset (1.0 s): sound in 1.0-2.0 only
+    assert rms_of(mix, 1.1, 1.9) > 0.1 and rms_of(mix, 2.1, 2.9) < 1e-4
+    sess.update_stem(stem.id, trim_start_s=0.0, trim_end_s=None)
+    assert views.trim_text(sess.project.stems[0].mix) == ""
+    with pytest.raises(FoleyError, match="past the end"):
+        sess.update_stem(stem.id, trim_start_s=5.0)

@@ -13,7 +13,9 @@ from foley_core.errors import MediaError
 
 CONTRACT = ["video-input", "frame-slider", "mask-editor", "loudness-curve", "caption", "seed",
             "generate-btn", "candidate-audio", "add-stem-btn", "stems-table", "mix-audio",
-            "export-wav-btn", "export-mp4-btn", "export-file", "project-save-btn", "project-load"]
+            "export-wav-btn", "export-mp4-btn", "export-file", "project-save-btn", "project-load",
+            "reference-search", "reference-results", "reference-upload", "reference-strength",
+            "stem-trim-start", "stem-trim-end"]
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +60,15 @@ def test_serve_arguments():
     assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
     args = parser.parse_args(["--host", "0.0.0.0", "--port", "8000", "--share"])
     assert (args.host, args.port, args.share) == ("0.0.0.0", 8000, True)
+
+
+def test_reference_picker_defaults(demo):
+    from foley_core.generate import DEFAULT_REFERENCE_STRENGTH
+
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    strength = by_id["reference-strength"]
+    assert (strength.minimum, strength.maximum, strength.value) == (0, 1, DEFAULT_REFERENCE_STRENGTH)
+    assert "0 = the reference as it is, 1 = ignore it" in strength.info
+    categories = [c[0] if isinstance(c, tuple) else c for c in by_id["reference-category"].choices]
+    assert categories[0] == "all categories" and "footsteps" in categories
+    assert by_id["reference-upload"].type == "filepath"

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from foley_core.constants import CURVE_FPS
-from foley_core.errors import MaskError
+from foley_core.errors import MaskError, TimeRangeError
 from foley_core.events import visual_contact_times
 from foley_core.loudness import curve_times, n_curve_points, normalize_curve, resample_curve
 from foley_core.vision.motion import ClipMotion, analyse_clip
@@ -262,3 +262,30 @@ def annotate_tracks(tracks: Sequence[Track], frames: np.ndarray, times_s: np.nda
         seed = _seed(clip, track, width=track.width, height=track.height,
                      start_s=start_s, duration_s=duration_s)
         track.curve_times_s, track.curve, track.events_s = seed.curve_times_s, seed.curve, seed.events_s
+
+
+# --------------------------------------------------------------------------- curve presets
+
+def hits_curve(events_s: Sequence[float], *, duration_s: float, fps: float = CURVE_FPS,
+               decay_s: float = 0.25, floor: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """The 'hits at contacts' curve: full level in the grid frame holding each contact, decaying
+    exponentially over `decay_s` seconds after it, `floor` elsewhere.
+
+    events_s: contact times in seconds from the start of the curve (those outside
+    0..duration_s only contribute their tail). Returns (times_s, values): the curve grid's
+    frame centres (`fps` points per second) and relative loudness 0..1 (float64).
+    """
+    if not (np.isfinite(duration_s) and duration_s > 0):
+        raise TimeRangeError(f"A hits curve needs a positive duration; got {duration_s!r} s.")
+    if not (np.isfinite(decay_s) and decay_s > 0):
+        raise ValueError(f"decay_s must be positive; got {decay_s!r}")
+    events = np.asarray(list(events_s), dtype=np.float64).ravel()
+    times = curve_times(n_curve_points(duration_s, fps), fps)
+    half = 0.5 / float(fps)
+    values = np.full(times.shape, float(floor))
+    for e in events[np.isfinite(events)]:
+        # a frame counts as hit once its end passes the contact; the decay runs from its start
+        since = np.clip(times - half - e, 0.0, None)
+        env = np.where(times + half > e, np.exp(-since / decay_s), 0.0)
+        values = np.maximum(values, env)
+    return times, np.clip(values, 0.0, 1.0)
