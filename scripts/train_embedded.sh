@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Resumable training of the embedded model on one CPU core (the other stays free for work).
-# Each call continues from runs/embedded/checkpoint; run it again in a later session to go on.
 #   scripts/train_embedded.sh VAE_MINUTES LDM_MINUTES
+# Each call continues from runs/embedded/checkpoint (full state: optimizer, EMA, RNG). On a fresh
+# clone, where runs/ is empty, it continues the LDM from the committed weights in
+# assets/embedded_checkpoint/ (EMA weights; the optimizer state starts afresh) and skips the VAE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vae_min=${1:-18}
 ldm_min=${2:-60}
 export OMP_NUM_THREADS=1
 mkdir -p runs
+init=()
+if [ ! -f runs/embedded/checkpoint/model_index.json ] && [ -f assets/embedded_checkpoint/model_index.json ]; then
+  init=(--init assets/embedded_checkpoint)
+  vae_min=0
+fi
 if [ "$vae_min" != "0" ]; then
   python launch.py train --out runs/embedded --stage vae --data sfx --vae-steps 100000 \
     --minutes "$vae_min" --threads 1 --checkpoint-every 5 >> runs/train_vae.log 2>&1
 fi
-python launch.py train --out runs/embedded --stage ldm --data sim --steps 1000000 \
+python launch.py train --out runs/embedded --stage ldm --data sim --steps 1000000 "${init[@]}" \
   --minutes "$ldm_min" --threads 1 --checkpoint-every 5 >> runs/train_ldm.log 2>&1
