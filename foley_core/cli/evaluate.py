@@ -1,0 +1,90 @@
+"""`launch.py eval`: run the evaluation harness and write JSON + a markdown table.
+
+    python launch.py eval [--model embedded] [--weights DIR] [--n-val N] [--n-scenes N]
+        [--n-selectivity N] [--steps K] [--quick] --out results/eval.json
+
+Writes OUT (JSON: config, rows x metrics, per-item details, goals, environment) and OUT with
+`.md` (the table) atomically, prints the table on stdout and progress on stderr (unless
+--quiet). See foley_core/evaluation/harness.py for what each row and column means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="embedded", help="backend to evaluate (default embedded)")
+    parser.add_argument("--weights", help="embedded: model folder (default assets/embedded); "
+                                          "audioldm2: its source")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--n-val", type=int, help="val clips for loudness + semantics (default all)")
+    parser.add_argument("--n-scenes", type=int, help="simulated timing scenes (default 24)")
+    parser.add_argument("--n-selectivity", type=int, help="two-object scenes (default 8)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default 25)")
+    parser.add_argument("--text-scale", type=float, help="text guidance scale (default 3.5)")
+    parser.add_argument("--video-scale", type=float, help="video guidance scale (default 4.5)")
+    parser.add_argument("--seed", type=int, help="generation / selection seed (default 0)")
+    parser.add_argument("--scene-seed", type=int, help="seed of the held-out scenes (default 0)")
+    parser.add_argument("--bootstrap", type=int, dest="n_boot",
+                        help="bootstrap resamples for the FD interval (default 200)")
+    parser.add_argument("--max-seconds", type=float, dest="max_val_s",
+                        help="longest val item in seconds (default 8)")
+    parser.add_argument("--no-speed", action="store_true", help="skip the 8 s speed measurement")
+    parser.add_argument("--tagger", help="audio tagger folder (default assets/tagger)")
+    parser.add_argument("--sfx", help="sound library folder (default ../shared/sfx)")
+    parser.add_argument("--scenes-dir", help="where evaluation scenes are built and reused "
+                                             "(default: eval_scenes/ beside --out)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small preset: 8 val clips, 4 scenes, 2 selectivity scenes, 10 steps")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: torch's choice; 1 is faster on a busy "
+                             "machine)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--out", required=True, help="results JSON (the .md table goes beside it)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from foley_core.errors import FoleyError
+    from foley_core.evaluation.harness import (EvalConfig, results_to_markdown, run_evaluation,
+                                               write_results)
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".json":
+        raise FoleyError(f"--out must name a .json file (the table goes beside it as .md), "
+                         f"got '{args.out}'")
+    if out.exists() and out.is_dir():
+        raise FoleyError(f"--out '{args.out}' is a folder; give a file name such as "
+                         "results/eval.json")
+    if args.threads is not None and args.threads < 1:
+        raise FoleyError(f"--threads must be at least 1, got {args.threads}")
+    overrides = {k: getattr(args, k) for k in (
+        "n_val", "n_scenes", "n_selectivity", "steps", "text_scale", "video_scale", "seed",
+        "scene_seed", "n_boot", "max_val_s")}
+    common = {"model": args.model, "weights": args.weights, "device": args.device,
+              "speed": not args.no_speed, "tagger_dir": args.tagger, "sfx_root": args.sfx,
+              "scenes_dir": args.scenes_dir}
+    if args.quick:
+        cfg = EvalConfig.quick_preset(**common, **overrides)
+    else:
+        cfg = EvalConfig(**common, **{k: v for k, v in overrides.items() if v is not None})
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"[eval] {message}", file=sys.stderr, flush=True)
+
+    import torch
+
+    threads_before = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        results = run_evaluation(cfg, out_path=out, progress=progress)
+    finally:
+        torch.set_num_threads(threads_before)
+    json_path, md_path = write_results(results, out)
+    print(results_to_markdown(results), end="")
+    progress(f"wrote {json_path} and {md_path}")
+    return 0
