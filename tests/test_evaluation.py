@@ -384,10 +384,12 @@ def test_committed_tagger_recognises_real_val_clips():
     size = sum(p.stat().st_size for p in DEFAULT_TAGGER_DIR.iterdir())
     assert size < 2_000_000
     lib = SfxLibrary(SHARED / "sfx")
-    clips = select_val_clips(lib.clips("val"), 38, seed=0)
+    clips = lib.clips("val")
     pred = tagger.predict([lib.load(c) for c in clips])
     acc = metrics.accuracy(pred, [c.category for c in clips])
-    assert acc > 0.3                                           # chance is ~0.05
+    assert acc > 0.25                                          # chance is 1/19 = 0.05
+    # the weights are the ones the model card describes
+    assert acc == pytest.approx(tagger.model.config.metrics["val_accuracy"], abs=1e-3)
     noise = [coloured_noise(SR, seed=i) for i in range(5)]
     assert len(set(tagger.predict(noise))) <= 2                # noise is noise, not everything
 
