@@ -139,16 +139,19 @@ def test_accuracy_and_confusion():
         metrics.confusion_matrix(["c"], ["a"], ["a", "b"])
 
 
-def test_paired_accuracy_test():
-    expected = ["a"] * 20
-    strong = ["a"] * 18 + ["b"] * 2
-    weak = ["b"] * 18 + ["a"] * 2
-    t = metrics.paired_accuracy_test(strong, weak, expected)
-    assert (t["a_only"], t["b_only"]) == (18, 2) and t["p_value"] < 0.001
-    assert metrics.paired_accuracy_test(weak, strong, expected)["p_value"] == pytest.approx(t["p_value"])
-    assert metrics.paired_accuracy_test(strong, strong, expected)["p_value"] == 1.0
-    one_item = metrics.paired_accuracy_test(["a", "b"], ["b", "b"], ["a", "b"])
-    assert one_item["p_value"] == pytest.approx(1.0)            # one item proves nothing
+def test_balanced_accuracy_and_paired_bootstrap():
+    expected = ["a"] * 16 + ["b"] * 4
+    always_a = ["a"] * 20
+    assert metrics.accuracy(always_a, expected) == pytest.approx(0.8)
+    assert metrics.balanced_accuracy(always_a, expected) == pytest.approx(0.5)
+    assert metrics.balanced_accuracy(expected, expected) == 1.0
+    good = metrics.paired_bootstrap_diff(expected, always_a, expected, n_boot=300, seed=1)
+    assert good["diff"] == pytest.approx(0.5) and good["lo"] > 0 and good["p_below_zero"] < 0.05
+    same = metrics.paired_bootstrap_diff(always_a, always_a, expected, n_boot=50)
+    assert same["diff"] == 0 and same["lo"] == 0 == same["hi"]
+    assert metrics.paired_bootstrap_diff(expected, always_a, expected, n_boot=300, seed=1) == good
+    with pytest.raises(ValueError):
+        metrics.paired_bootstrap_diff(["a"], ["a", "b"], ["a", "b"])
 
 
 def test_frechet_distance_known_gaussians():
@@ -164,7 +167,8 @@ def test_frechet_distance_known_gaussians():
     s2 = np.array([[1.0, -0.3], [-0.3, 0.5]])
     fd12 = metrics.frechet_distance([0, 0], s1, [0, 0], s2)
     assert fd12 == pytest.approx(metrics.frechet_distance([0, 0], s2, [0, 0], s1), rel=1e-6)
-    assert fd12 > 0 and metrics.frechet_distance([0, 0], s1, [0, 0], s1) == pytest.approx(0, abs=1e-9)
+    assert fd12 > 0
+    assert metrics.frechet_distance([0, 0], s1, [0, 0], s1) == pytest.approx(0, abs=1e-9)
 
 
 def test_frechet_from_samples_and_bootstrap():
@@ -352,7 +356,8 @@ def test_tagger_training_is_deterministic_learns_and_round_trips(tmp_path):
     val = evaluate_on_split(model_a, lib, "val")
     assert val["accuracy"] >= 0.75 and val["n"] == 8
     save_tagger(model_a, tmp_path / "tagger", record, val)
-    assert {"config.json", "README.md", "training.json"} <= {p.name for p in (tmp_path / "tagger").iterdir()}
+    written = {p.name for p in (tmp_path / "tagger").iterdir()}
+    assert {"config.json", "README.md", "training.json"} <= written
     loaded = load_tagger(tmp_path / "tagger")
     audios = [lib.load(c) for c in lib.clips("val")]
     assert np.allclose(loaded.embed(audios), AudioTagger(model_a).embed(audios), atol=1e-6)
@@ -443,6 +448,7 @@ def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
     for key in ROWS:                                      # loudness + semantics: every row
         assert finite(rows[key]["loudness_r"]["mean"]) and finite(rows[key]["loudness_mae"]["mean"])
         assert finite(rows[key]["tagger_accuracy"])
+        assert finite(rows[key]["tagger_balanced_accuracy"])
         fd = rows[key]["tagger_fd"]
         assert finite(fd["fd"]) and fd["lo"] <= fd["hi"]
     for key in ("model_tlm", "real", "retrieved", "noise"):    # timing: the rows without conform
@@ -461,6 +467,7 @@ def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
     for item in results["val"]["items"]:
         assert item["curve_category"] != item["category"]
     assert all(k in results["goals"] for k in ("onset_f1 >= 0.8", "selectivity_gap >= 0.4"))
+    assert set(results["val"]["accuracy_vs_noise"]) == {"model_tlm", "model_conform"}
 
 
 def test_eval_command_bad_inputs(tmp_path, capsys, tiny_model_dir):

@@ -16,11 +16,13 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="embedded", help="backend to evaluate (default embedded)")
+    parser.add_argument("--model", default="embedded",
+                        help="backend to evaluate (default embedded)")
     parser.add_argument("--weights", help="embedded: model folder (default assets/embedded); "
                                           "audioldm2: its source")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--n-val", type=int, help="val clips for loudness + semantics (default all)")
+    parser.add_argument("--n-val", type=int,
+                        help="val clips for loudness + semantics (default all)")
     parser.add_argument("--n-scenes", type=int, help="simulated timing scenes (default 24)")
     parser.add_argument("--n-selectivity", type=int, help="two-object scenes (default 8)")
     parser.add_argument("--steps", type=int, help="denoising steps (default 25)")

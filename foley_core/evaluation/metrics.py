@@ -5,8 +5,8 @@
 - timing from video: `timing_scores` (onset F1 within +-100 ms of the intended events and
   AV-Align over audio onsets and visual contact times, via `foley_core.events`),
 - mask selectivity: `selectivity_gap`,
-- semantics: `accuracy`, `paired_accuracy_test`, `confusion_matrix`, `frechet_distance` (+ `gaussian_stats`,
-  `bootstrap_frechet` for a confidence interval),
+- semantics: `accuracy`, `balanced_accuracy`, `paired_bootstrap_diff`, `confusion_matrix`,
+  `frechet_distance` (+ `gaussian_stats`, `bootstrap_frechet` for a confidence interval),
 - `summarize` for the mean / median / 95 % interval of a list of per-item scores.
 """
 
@@ -24,8 +24,9 @@ from foley_core.constants import CURVE_FPS
 
 __all__ = [
     "pearson_r", "curve_fit", "timing_scores", "selectivity_gap", "accuracy",
-    "paired_accuracy_test", "confusion_matrix", "gaussian_stats", "frechet_distance", "frechet_distance_embeddings",
-    "bootstrap_frechet", "summarize", "DEFAULT_TOL_S",
+    "balanced_accuracy", "paired_bootstrap_diff", "confusion_matrix", "gaussian_stats",
+    "frechet_distance", "frechet_distance_embeddings", "bootstrap_frechet", "summarize",
+    "DEFAULT_TOL_S",
 ]
 
 DEFAULT_TOL_S = 0.1       # onset tolerance of the issue: +-100 ms
@@ -115,22 +116,42 @@ def confusion_matrix(predicted: Sequence[str], expected: Sequence[str],
     return out
 
 
-def paired_accuracy_test(predicted_a: Sequence[Any], predicted_b: Sequence[Any],
-                         expected: Sequence[Any]) -> dict[str, float]:
-    """Is method A right more often than method B on the same items? (exact McNemar test)
+def balanced_accuracy(predicted: Sequence[Any], expected: Sequence[Any]) -> float:
+    """Mean over the expected labels of the fraction of their items predicted right (macro
+    recall). Unlike accuracy it does not reward always naming the commonest label: a constant
+    prediction scores 1 / n_labels. NaN for empty inputs."""
+    if len(predicted) != len(expected):
+        raise ValueError(f"balanced_accuracy needs equal lengths, got {len(predicted)} and "
+                         f"{len(expected)}")
+    if len(expected) == 0:
+        return float("nan")
+    pred, exp = np.asarray(predicted, dtype=object), np.asarray(expected, dtype=object)
+    return float(np.mean([np.mean(pred[exp == label] == label) for label in set(expected)]))
 
-    b = items A gets right and B wrong, c = the reverse; under "no difference" b follows
-    Binomial(b + c, 1/2). Returns dict(a_only=b, b_only=c, p_value two-sided; 1.0 if b + c = 0).
+
+def paired_bootstrap_diff(predicted_a: Sequence[Any], predicted_b: Sequence[Any],
+                          expected: Sequence[Any], *, n_boot: int = 1000, seed: int = 0,
+                          level: float = 0.95) -> dict[str, float]:
+    """Balanced accuracy of A minus that of B on the same items, with a paired bootstrap
+    interval (items resampled with replacement, the same draw for A and B).
+
+    Returns dict(diff, lo, hi, p_below_zero = fraction of resamples where A is not better).
     """
-    from scipy.stats import binomtest
-
     if not len(predicted_a) == len(predicted_b) == len(expected):
-        raise ValueError("paired_accuracy_test needs three lists of equal length")
-    right_a = np.asarray([p == e for p, e in zip(predicted_a, expected)])
-    right_b = np.asarray([p == e for p, e in zip(predicted_b, expected)])
-    b, c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
-    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
-    return {"a_only": b, "b_only": c, "p_value": p}
+        raise ValueError("paired_bootstrap_diff needs three lists of equal length")
+    a = np.asarray(predicted_a, dtype=object)
+    b = np.asarray(predicted_b, dtype=object)
+    e = np.asarray(expected, dtype=object)
+    diff = balanced_accuracy(a, e) - balanced_accuracy(b, e)
+    rng = np.random.default_rng(seed)
+    boots = np.empty(int(n_boot))
+    for k in range(boots.size):
+        idx = rng.integers(0, e.size, e.size)
+        boots[k] = balanced_accuracy(a[idx], e[idx]) - balanced_accuracy(b[idx], e[idx])
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(boots, [tail, 100.0 - tail])
+    return {"diff": float(diff), "lo": float(lo), "hi": float(hi),
+            "p_below_zero": float(np.mean(boots <= 0.0))}
 
 
 def gaussian_stats(embeddings: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +187,10 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, *, eps: float
     (singular covariances, e.g. fewer samples than dimensions), `eps` is added to both
     diagonals; a tiny imaginary part from round-off is dropped. Never negative.
     """
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    mu1 = np.atleast_1d(np.asarray(mu1, np.float64))
+    mu2 = np.atleast_1d(np.asarray(mu2, np.float64))
+    s1 = np.atleast_2d(np.asarray(sigma1, np.float64))
+    s2 = np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
         raise ValueError(f"shapes do not match: mu {mu1.shape} / {mu2.shape}, "
                          f"sigma {s1.shape} / {s2.shape}")
