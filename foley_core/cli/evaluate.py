@@ -3,9 +3,14 @@
     python launch.py eval [--model embedded] [--weights DIR] [--n-val N] [--n-scenes N]
         [--n-selectivity N] [--steps K] [--quick] --out results/eval.json
 
+    python launch.py eval --reference-sweep [--strengths 0,0.2,0.4,0.6,0.8,1] [--n-val N]
+        [--quick] [--weights DIR] [--threads N] --out results/reference_sweep.json
+
 Writes OUT (JSON: config, rows x metrics, per-item details, goals, environment) and OUT with
 `.md` (the table) atomically, prints the table on stdout and progress on stderr (unless
---quiet). See foley_core/evaluation/harness.py for what each row and column means.
+--quiet). See foley_core/evaluation/harness.py for what each row and column means, and
+foley_core/evaluation/reference_sweep.py for the reference-strength sweep (issue 7: one row per
+strength, the chosen default and the rule).
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default: torch's choice; 1 is faster on a busy "
                              "machine)")
+    parser.add_argument("--reference-sweep", action="store_true",
+                        help="instead of the harness: sweep the reference strength on val-split "
+                             "references and choose the default (default --n-val 24)")
+    parser.add_argument("--strengths",
+                        help="with --reference-sweep: comma-separated strengths from 0 (the "
+                             "reference itself) to 1 (text only) (default 0,0.2,0.4,0.6,0.8,1)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--out", required=True, help="results JSON (the .md table goes beside it)")
 
@@ -62,16 +73,37 @@ def run(args: argparse.Namespace) -> int:
                          "results/eval.json")
     if args.threads is not None and args.threads < 1:
         raise FoleyError(f"--threads must be at least 1, got {args.threads}")
+    if args.strengths is not None and not args.reference_sweep:
+        raise FoleyError("--strengths belongs to the reference sweep: add --reference-sweep")
+    if args.reference_sweep and args.no_speed:
+        raise FoleyError("--no-speed does not apply to --reference-sweep (it measures no speed "
+                         "stage); leave it out")
     overrides = {k: getattr(args, k) for k in (
         "n_val", "n_scenes", "n_selectivity", "steps", "text_scale", "video_scale", "seed",
         "scene_seed", "n_boot", "max_val_s")}
     common = {"model": args.model, "weights": args.weights, "device": args.device,
               "speed": not args.no_speed, "tagger_dir": args.tagger, "sfx_root": args.sfx,
               "scenes_dir": args.scenes_dir}
-    if args.quick:
-        cfg = EvalConfig.quick_preset(**common, **overrides)
+    if args.reference_sweep:
+        from foley_core.evaluation.reference_sweep import (SweepConfig, parse_strengths,
+                                                           run_reference_sweep, sweep_to_markdown,
+                                                           write_sweep)
+
+        if args.strengths is not None:
+            overrides["strengths"] = parse_strengths(args.strengths)
+        common.pop("speed")
+        if args.quick:
+            cfg = SweepConfig.quick_preset(**common, **overrides)
+        else:
+            cfg = SweepConfig(**common, **{k: v for k, v in overrides.items() if v is not None})
+        run_fn, write_fn, markdown_fn = run_reference_sweep, write_sweep, sweep_to_markdown
     else:
-        cfg = EvalConfig(**common, **{k: v for k, v in overrides.items() if v is not None})
+        if args.quick:
+            cfg = EvalConfig.quick_preset(**common, **overrides)
+        else:
+            cfg = EvalConfig(**common, **{k: v for k, v in overrides.items() if v is not None})
+        run_fn, write_fn, markdown_fn = run_evaluation, write_results, results_to_markdown
+    cfg.check()            # bad settings fail before the model and the tagger load
 
     def progress(message: str) -> None:
         if not args.quiet:
@@ -83,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
-        results = run_evaluation(cfg, out_path=out, progress=progress)
+        results = run_fn(cfg, out_path=out, progress=progress)
     finally:
         torch.set_num_threads(threads_before)
-    json_path, md_path = write_results(results, out)
-    print(results_to_markdown(results), end="")
+    json_path, md_path = write_fn(results, out)
+    print(markdown_fn(results), end="")
     progress(f"wrote {json_path} and {md_path}")
     return 0
