@@ -289,13 +289,13 @@ def _val_task(backend, cfg: EvalConfig, library, tagger, retriever, col: _Collec
             "generation_s": metrics.summarize(gen_s)}
 
 
-def _scene_dir(cfg: EvalConfig, out_path: Path) -> Path:
+def scene_dir(cfg: EvalConfig, out_path: Path) -> Path:
     root = Path(cfg.scenes_dir) if cfg.scenes_dir else out_path.parent / "eval_scenes"
     return root / (f"seed{cfg.scene_seed}_scenes{cfg.n_scenes}_sel{cfg.n_selectivity}_"
                    f"{cfg.scene_size}px_{cfg.scene_fps:g}fps")
 
 
-def _ensure_scenes(cfg: EvalConfig, library, folder: Path, progress: ProgressFn) -> dict:
+def ensure_scenes(cfg: EvalConfig, library, folder: Path, progress: ProgressFn) -> dict:
     from foley_core.data.evalset import MANIFEST_NAME, build_eval_set
 
     manifest_path = folder / MANIFEST_NAME
@@ -312,7 +312,7 @@ def _ensure_scenes(cfg: EvalConfig, library, folder: Path, progress: ProgressFn)
                           fps=cfg.scene_fps, size=cfg.scene_size)
 
 
-def _masks(folder: Path, rel: str, key: str) -> np.ndarray:
+def load_masks(folder: Path, rel: str, key: str) -> np.ndarray:
     with np.load(folder / rel) as z:
         return z[key].astype(np.float32) / 255.0
 
@@ -334,7 +334,7 @@ def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriev
     items = []
     for i, s in enumerate(discrete):
         progress(f"scene {i + 1}/{len(discrete)}: '{s['caption']}' ({s['duration_s']:g} s)")
-        masks = _masks(folder, s["files"]["masks"], "target")
+        masks = load_masks(folder, s["files"]["masks"], "target")
         video = str(folder / s["files"]["video"])
         audio, _ = _generate(backend, cfg, caption=s["caption"], video=video, mask=masks,
                              curve=None, conform=0.0, seed=cfg.seed + 1000 + i)
@@ -364,7 +364,7 @@ def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriev
         gaps: dict[str, list[float]] = {"model_tlm": [], "real": [], "retrieved": []}
         for side, other in (("a", "b"), ("b", "a")):
             caption = s[side]["caption"]
-            masks = _masks(folder, s["files"]["masks"], side)
+            masks = load_masks(folder, s["files"]["masks"], side)
             audio, _ = _generate(backend, cfg, caption=caption, video=video, mask=masks,
                                  curve=None, conform=0.0, seed=cfg.seed + 2000 + 2 * k)
             n = audio.size
@@ -446,12 +446,12 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
     stage_s["val"] = time.perf_counter() - t0
 
     out_path = Path(out_path)
-    folder = _scene_dir(cfg, out_path)
+    folder = scene_dir(cfg, out_path)
     scenes: dict[str, Any] = {"timing_items": [], "selectivity_items": [], "n_discrete": 0,
                               "n_scenes_total": 0}
     if cfg.n_scenes or cfg.n_selectivity:
         t0 = time.perf_counter()
-        manifest = _ensure_scenes(cfg, library, folder, progress)
+        manifest = ensure_scenes(cfg, library, folder, progress)
         stage_s["build_scenes"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         scenes = _scenes_task(backend, cfg, manifest, folder, retriever, col, progress)
@@ -496,7 +496,7 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
         "timings_s": {k: round(v, 2) for k, v in stage_s.items()}
         | {"total": round(time.perf_counter() - t_start, 2)},
     }
-    return _json_safe(results)
+    return json_safe(results)
 
 
 def _torch_threads() -> int:
@@ -551,18 +551,18 @@ def _goals(rows: dict[str, dict[str, Any]], versus_noise: dict[str, Any]) -> dic
     return out
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
         x = float(obj)
         return None if not math.isfinite(x) else x
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
+        return json_safe(obj.tolist())
     if isinstance(obj, Path):
         return str(obj)
     return obj

@@ -275,7 +275,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
     backend: a loaded Backend to use instead of `cfg.model` / `cfg.weights`.
     """
     from foley_core.data.sfx import SfxLibrary
-    from foley_core.evaluation.harness import _ensure_scenes, _json_safe, _masks, _scene_dir
+    from foley_core.evaluation.harness import ensure_scenes, json_safe, load_masks, scene_dir
     from foley_core.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
 
     cfg.check()
@@ -320,7 +320,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
 
     # ---- timing: each reference with a discrete held-out scene of another clip
     ecfg = cfg.eval_config()
-    folder = _scene_dir(ecfg, Path(out_path))
+    folder = scene_dir(ecfg, Path(out_path))
     timing_items: list[dict[str, Any]] = []
     f1: dict[str, list[float]] = {_key(s): [] for s in strengths} | {"real": []}
     ceiling: list[float] = []
@@ -328,7 +328,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
     if cfg.n_scenes:
         from foley_core.audio_io import read_audio
 
-        manifest = _ensure_scenes(ecfg, library, folder, progress)
+        manifest = ensure_scenes(ecfg, library, folder, progress)
         discrete = [s for s in manifest["scenes"] if s["mode"] == "discrete"
                     and len(s["target_events_s"]) > 0]
         n_discrete = len(discrete)
@@ -339,7 +339,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
             scene, clip = discrete[k], clips[i]
             progress(f"timing {i + 1}/{len(clips)}: '{clip.caption}' on scene {scene['id']} "
                      f"({scene['duration_s']:g} s)")
-            masks = _masks(folder, scene["files"]["masks"], "target")
+            masks = load_masks(folder, scene["files"]["masks"], "target")
             video = str(folder / scene["files"]["video"])
             intended = np.asarray(scene["target_events_s"], dtype=np.float64)
             record: dict[str, Any] = {
@@ -451,7 +451,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                         "load_avg_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
         "timings_s": {"total": round(time.perf_counter() - t_start, 2)},
     }
-    return _json_safe(results)
+    return json_safe(results)
 
 
 def _torch_threads() -> int:
