@@ -468,6 +468,11 @@ def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
         assert item["curve_category"] != item["category"]
     assert all(k in results["goals"] for k in ("onset_f1 >= 0.8", "selectivity_gap >= 0.4"))
     assert set(results["val"]["accuracy_vs_noise"]) == {"model_tlm", "model_conform"}
+    # every instruction gets a verdict from the stated rule; an untrained tiny model has no
+    # safetensors, so there is no digest to promote it by
+    assert set(results["obeys"]) == {"curve", "video", "mask", "text", "negative"}
+    assert results["obeys"]["curve"]["obeyed"] == (rows["model_tlm"]["loudness_r"]["mean"] >= 0.5)
+    assert results["model"]["weights_digest"] is None
 
 
 def test_eval_command_bad_inputs(tmp_path, capsys, tiny_model_dir):

@@ -40,7 +40,8 @@ from foley_core.evaluation import metrics
 from foley_core.evaluation.references import CaptionRetriever, fit_length, shaped_noise
 
 __all__ = ["EvalConfig", "ROWS", "run_evaluation", "results_to_markdown", "write_results",
-           "select_val_clips", "swap_partners", "stretch_curve", "load_backend", "GOALS"]
+           "select_val_clips", "swap_partners", "stretch_curve", "load_backend", "GOALS",
+           "OBEYS_RULE", "instruction_evidence", "weights_digest"]
 
 # row key -> label. Which metrics each row has is decided by the task (see module docstring).
 ROWS = {
@@ -482,11 +483,13 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": asdict(cfg),
         "model": {"name": backend.name, "description": backend.description,
-                  "trained": bool(backend.trained)},
+                  "trained": bool(backend.trained),
+                  "weights_digest": weights_digest(getattr(backend, "model_dir", None))},
         "tagger": {"dir": str(tagger_dir), "embed_dim": tagger.embed_dim,
                    "categories": tagger.categories, **tagger_metrics},
         "rows": rows,
         "goals": _goals(rows, val.get("accuracy_vs_noise", {})),
+        "obeys": None,
         "val": {k: v for k, v in val.items() if k != "semantics"},
         "scenes": scenes | {"folder": str(folder)},
         "speed": speed,
@@ -496,6 +499,7 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
         "timings_s": {k: round(v, 2) for k, v in stage_s.items()}
         | {"total": round(time.perf_counter() - t_start, 2)},
     }
+    results["obeys"] = instruction_evidence(results)
     return json_safe(results)
 
 
@@ -548,6 +552,71 @@ def _goals(rows: dict[str, dict[str, Any]], versus_noise: dict[str, Any]) -> dic
         if goal["met"] is not None:
             goal["met"] = bool(test["lo"] > 0.0)
     out["tagger_balanced_accuracy (TLM only row)"] = {"value": acc_model}
+    return out
+
+
+# What "the model obeys instruction X" means, measured on the TLM-only row (conform off, so
+# post-processing gets no credit). Stated once, here, and quoted by the model card.
+OBEYS_RULE = {
+    "curve": "loudness r (TLM only, curves swapped across categories) mean >= 0.5",
+    "video": "onset F1 with no curve >= the retrieved-clip row's F1 (real sound, unrelated timing) + 0.15",
+    "mask": "selectivity gap (mask A vs mask B) mean >= 0.2",
+    "text": "tagger balanced accuracy beats the curve-shaped noise row: paired bootstrap 95% lower bound > 0",
+    "negative": "obeyed when text is (it is the text pathway's unconditional branch)",
+}
+
+
+def weights_digest(folder: str | os.PathLike | None) -> str | None:
+    """sha256 over a model folder's safetensors files (names and bytes), or None if it has none.
+
+    Ties an evaluation to the exact weights it measured, so a promoted model's `obeys` list
+    cannot come from another checkpoint (training keeps rewriting its folder)."""
+    import hashlib
+
+    if folder is None or not Path(folder).is_dir():
+        return None
+    files = sorted(Path(folder).rglob("*.safetensors"))
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(folder).as_posix().encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def instruction_evidence(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each instruction: the measured value, the threshold of `OBEYS_RULE` and `obeyed`.
+
+    `obeyed` is None when the results lack the measurement (e.g. no scenes were run); a
+    promoted model lists in its config only the instructions with `obeyed` True.
+    """
+    rows = results["rows"]
+    tlm = rows["model_tlm"]
+    r = _mean(tlm, "loudness_r")
+    f1, f1_chance = _mean(tlm, "onset_f1"), _mean(rows["retrieved"], "onset_f1")
+    gap = _mean(tlm, "selectivity_gap")
+    vs_noise = (results.get("val") or {}).get("accuracy_vs_noise", {}).get("model_tlm")
+
+    def verdict(value, threshold):
+        if value is None or threshold is None:
+            return None
+        return bool(value >= threshold)
+
+    out = {
+        "curve": {"value": r, "threshold": 0.5, "obeyed": verdict(r, 0.5)},
+        "video": {"value": f1, "threshold": None if f1_chance is None else f1_chance + 0.15,
+                  "obeyed": verdict(f1, None if f1_chance is None else f1_chance + 0.15)},
+        "mask": {"value": gap, "threshold": 0.2, "obeyed": verdict(gap, 0.2)},
+        "text": {"value": None if vs_noise is None else [vs_noise["lo"], vs_noise["hi"]],
+                 "threshold": 0.0,
+                 "obeyed": None if vs_noise is None else bool(vs_noise["lo"] > 0.0)},
+    }
+    out["negative"] = {"value": None, "threshold": None, "obeyed": out["text"]["obeyed"]}
+    for name, item in out.items():
+        item["rule"] = OBEYS_RULE[name]
     return out
 
 
@@ -659,6 +728,14 @@ def results_to_markdown(results: dict[str, Any]) -> str:
             extra = f", paired bootstrap 95% of the difference [{lo:.3f}, {hi:.3f}]"
         lines.append(f"- {name}: {_fmt(g['value'])} (threshold {_fmt(g['threshold'])}{extra}: "
                      f"{status})")
+    if results.get("obeys"):
+        lines += ["", "What the model obeys (the rule a promoted model's `obeys` list comes from):", ""]
+        for name, ev in results["obeys"].items():
+            status = {True: "obeyed", False: "not obeyed", None: "not measured"}[ev["obeyed"]]
+            value = ev["value"]
+            shown = (f"[{value[0]:.3f}, {value[1]:.3f}]" if isinstance(value, (list, tuple))
+                     else _fmt(value))
+            lines.append(f"- {name}: {status} ({ev['rule']}; measured {shown})")
     return "\n".join(lines) + "\n"
 
 
