@@ -53,9 +53,7 @@ def sound_library():
 
 
 def default_reference_strength() -> float:
-    from foley_core.generate import DEFAULT_REFERENCE_STRENGTH
-
-    return float(DEFAULT_REFERENCE_STRENGTH)
+    return float(constants.DEFAULT_REFERENCE_STRENGTH)
 
 
 def demo_clips() -> dict[str, Path]:
@@ -477,12 +475,17 @@ class Session:
 
     def upload_reference(self, path: str | Path) -> ReferenceChoice:
         """Start generation from the user's own sound file (any common audio format, or a
-        video's soundtrack)."""
+        video's soundtrack). The session keeps its own copy: an upload is a temporary file that
+        may disappear before the project is saved (which copies it into the project)."""
+        from foley_core import project as fproject
         from foley_core.library import load_reference
 
         if path is None or not str(path).strip():
             raise MediaError("No sound file given: choose an audio file to upload.")
-        choice = ReferenceChoice(load_reference(Path(path)))
+        loaded = load_reference(Path(path))
+        kept = fproject.store_file_by_content(loaded.entry.path, self.work_dir / "references").absolute()
+        entry = dataclasses.replace(loaded.entry, path=kept, file=str(kept))
+        choice = ReferenceChoice(dataclasses.replace(loaded, entry=entry))
         with self.lock:
             self.reference = choice
         return choice

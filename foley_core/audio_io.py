@@ -30,7 +30,7 @@ _TRUNCATION_TOLERANCE_FRACTION = 0.01
 
 __all__ = [
     "read_audio", "resample", "write_wav", "write_export_wav", "to_mono", "check_input_file",
-    "decode_audio_stream",
+    "decode_audio_stream", "open_container",
 ]
 
 
@@ -132,12 +132,20 @@ def _check_not_truncated(p: Path, declared_s: float | None, decoded_s: float) ->
                          f"only {decoded_s:.2f} s could be read. Re-export or re-download the file.")
 
 
-def _open_av(p: Path) -> av.container.InputContainer:
+def open_container(path: str | os.PathLike, *, kind: str = "audio or video",
+                   expected: str = "a media file") -> av.container.InputContainer:
+    """Open a media file with PyAV for reading (use it as a context manager).
+
+    A file FFmpeg cannot open raises MediaError: "'NAME' cannot be opened as `kind`: it is not
+    `expected`, or it is damaged or incomplete ...", e.g. kind="a video", expected="a video file".
+    """
+    p = Path(path)
     try:
         return av.open(str(p), mode="r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
-        raise MediaError(f"'{p.name}' cannot be opened as audio or video: it is not a media file, or it is "
-                         f"damaged or incomplete ({_av_reason(err)}).") from None
+        raise MediaError(f"'{p.name}' cannot be opened as {kind}: it is not {expected}, or it is damaged or "
+                         f"incomplete (e.g. a download that stopped early). FFmpeg said: {_av_reason(err)}."
+                         ) from None
 
 
 def _av_reason(err: BaseException) -> str:
@@ -145,7 +153,7 @@ def _av_reason(err: BaseException) -> str:
 
 
 def _read_pyav(p: Path) -> tuple[np.ndarray, int]:
-    with _open_av(p) as container:
+    with open_container(p) as container:
         if not container.streams.audio:
             what = "a video without sound" if container.streams.video else "not an audio file"
             raise MediaError(f"'{p.name}' has no audio track ({what}).")

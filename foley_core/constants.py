@@ -17,3 +17,8 @@ EXPORT_SUBTYPE = "PCM_24"  # 24-bit WAV
 MAX_VIDEO_SECONDS = 600.0
 MAX_VIDEO_PIXELS = 3840 * 2160
 MAX_GENERATION_SECONDS = 120.0
+
+# How far from a reference sound audio-to-audio generation starts (0 = the reference itself,
+# 1 = ignore it). A placeholder until the model is trained: the evaluation's strength sweep will
+# choose it. Here rather than in generate.py so that the CLI's --help can show it without torch.
+DEFAULT_REFERENCE_STRENGTH = 0.6

@@ -46,9 +46,7 @@ MAX_CANDIDATES = 16
 MAX_STEPS = 200
 PEAK_LIMIT = 0.999
 _MAX_LEVEL_MATCH_DB = 24.0
-# How far from the reference audio-to-audio starts (0 = the reference itself, 1 = ignore it).
-# A placeholder until the model is trained: the evaluation's strength sweep will choose it.
-DEFAULT_REFERENCE_STRENGTH = 0.6
+DEFAULT_REFERENCE_STRENGTH = constants.DEFAULT_REFERENCE_STRENGTH   # re-exported; defined in constants
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ import soundfile as sf
 from foley_core import constants
 from foley_core.atomic import atomic_path
 from foley_core.audio_io import (
-    _as_audio_array, _av_reason, _check_sr, check_input_file, decode_audio_stream, resample, to_mono,
+    _as_audio_array, _av_reason, _check_sr, check_input_file, decode_audio_stream, open_container, resample,
+    to_mono,
 )
 from foley_core.errors import MediaError, TimeRangeError
 
@@ -89,11 +90,7 @@ def _probe_cached(path: str, mtime_ns: int, size: int) -> VideoInfo:
 
 
 def _open(p: Path) -> av.container.InputContainer:
-    try:
-        return av.open(str(p), mode="r")
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
-        raise MediaError(f"'{p.name}' cannot be opened as a video: it is not a video file, or it is damaged or "
-                         f"incomplete (e.g. a download that stopped early). FFmpeg said: {_av_reason(err)}.") from None
+    return open_container(p, kind="a video", expected="a video file")
 
 
 def _video_stream(container: av.container.InputContainer, p: Path) -> av.VideoStream:

@@ -5,7 +5,12 @@ Folder format (version 1):
     PROJECT_DIR/project.json          {"format": "foley-studio-project", "version": 1, ...}
     PROJECT_DIR/stems/<id>-<hash>.wav       the model's audio, mono 32-bit float WAV at its own rate
     PROJECT_DIR/stems/<id>-<hash>_mask.png  an image mask (8-bit greyscale), when the stem has one
+    PROJECT_DIR/references/<hash>/<name>    a copy of the user's own reference sound (one per content)
     PROJECT_DIR/media/<video file>          only with `save_project(..., copy_video=True)`
+
+A stem made from a library clip stores the clip's id (and its path inside the library). One made
+from the user's own sound file stores a copy of that file, so the project does not depend on an
+upload that may be a temporary file; project.json keeps the copy's path relative to the folder.
 
 Stem files are content-addressed (`<hash>` is a digest of the samples), so saving never
 overwrites a file the previous project.json still needs: the files are written first (each
@@ -19,8 +24,10 @@ Stem audio and mask arrays are made read-only: `Project.copy()` shares them betw
 from __future__ import annotations
 
 import copy as _copy
+import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -44,7 +51,11 @@ FORMAT_VERSION = 1
 PROJECT_FILE = "project.json"
 STEMS_DIR = "stems"
 MEDIA_DIR = "media"
+REFERENCES_DIR = "references"
 MASK_KINDS = ("none", "box", "image", "track")
+
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -177,7 +188,11 @@ class CurveSpec(_ArrayEq):
 
 @dataclass(eq=False)
 class Reference(_ArrayEq):
-    """A library sound a stem was made from (audio-to-audio), with its licence and attribution."""
+    """The sound a stem was made from (audio-to-audio), with its licence and attribution.
+
+    `path` is the clip's path inside its library for a library clip, and an absolute file path for
+    the user's own sound (saving a project copies that file into the project folder).
+    """
 
     clip_id: str
     path: str = ""
@@ -447,9 +462,14 @@ def _mask_png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None) -> dict:
+def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_file: str | None,
+                  directory: Path) -> dict:
     st = stem.settings
     mask = st.mask
+    ref_path = st.reference.path if st.reference is not None else ""
+    if reference_file is not None:
+        # absolute as well, for readers that predate "file" (they then find it while the folder stays put)
+        ref_path = str(directory.absolute() / reference_file)
     return {
         "id": stem.id,
         "name": stem.name,
@@ -476,7 +496,8 @@ def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None) -> dict:
                 "values": [float(v) for v in st.curve.values],
             },
             "reference": None if st.reference is None else {
-                "clip_id": st.reference.clip_id, "path": st.reference.path, "caption": st.reference.caption,
+                "clip_id": st.reference.clip_id, "path": ref_path, "file": reference_file,
+                "caption": st.reference.caption,
                 "licence": st.reference.licence, "attribution": st.reference.attribution,
                 "strength": st.reference.strength, "fit": st.reference.fit,
             },
@@ -535,9 +556,9 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                  _digests: _DigestCache | None = None) -> Path:
     """Save `project` into `directory` atomically as a whole; return the project.json path.
 
-    Stem WAVs (32-bit float, exact) and mask PNGs are written first, each atomically and only if
-    not already there; project.json is replaced last; unreferenced files in stems/ are removed
-    after that. With `copy_video` the video is copied into `directory/media/` (once) and the
+    Stem WAVs (32-bit float, exact), mask PNGs and copies of the user's own reference sounds are
+    written first, each atomically and only if not already there; project.json is replaced last;
+    unreferenced files in stems/ and references/ are removed after that. With `copy_video` the video is copied into `directory/media/` (once) and the
     project then points at the copy. Sets `project.modified_at` when the save succeeds.
     """
     directory = Path(directory).expanduser()
@@ -562,6 +583,7 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
             video_path = _copy_video(video_path, directory / MEDIA_DIR)
 
         keep: set[str] = set()
+        keep_references: set[str] = set()
         stem_entries = []
         for stem in project.stems:
             wav_name = f"{stem.id}-{digests.get(stem.audio, stem.sr)}.wav"
@@ -577,7 +599,10 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                     with atomic_path(stems_dir / mask_name) as tmp:
                         tmp.write_bytes(_mask_png_bytes(image))
                 keep.add(mask_name)
-            stem_entries.append(_stem_to_json(stem, wav_name, mask_name))
+            reference_file = _save_user_reference(stem, directory)
+            if reference_file is not None:
+                keep_references.add(reference_file)
+            stem_entries.append(_stem_to_json(stem, wav_name, mask_name, reference_file, directory))
 
         modified_at = _now()
         doc = _project_to_json(project, directory, stem_entries, modified_at, video_path)
@@ -603,7 +628,82 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                 p.unlink()
             except OSError:
                 pass  # a leftover file is harmless; the project is already saved
+    _remove_unused_references(directory, keep_references)
     return json_path
+
+
+def _user_sound(reference: Reference | None) -> Path | None:
+    """The file of a reference that is the user's own sound (None for a library clip)."""
+    if reference is None or not reference.path or not Path(reference.path).is_absolute():
+        return None
+    return Path(reference.path)
+
+
+def _save_user_reference(stem: Stem, directory: Path) -> str | None:
+    """Copy the stem's user reference sound into the project; its project-relative path, or None
+    for a library clip or a file that no longer exists (the stem itself is still saved: the
+    editor says the reference is missing when its settings are loaded back)."""
+    source = _user_sound(stem.settings.reference)
+    if source is None:
+        return None
+    if not source.is_file():
+        log.warning("stem '%s': its reference sound '%s' no longer exists, so the project cannot keep a "
+                    "copy of it", stem.name, source)
+        return None
+    return store_file_by_content(source, directory / REFERENCES_DIR).relative_to(directory).as_posix()
+
+
+def store_file_by_content(source: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Copy `source` to `folder/<content hash>/<its name>` (atomically) and return that path.
+
+    A copy already there is reused, so the same file is stored once however often it is saved;
+    a different file with the same name gets its own hash folder.
+    """
+    source = Path(source)
+    try:
+        stat = source.stat()
+        digest = _file_digest(str(source.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError as err:
+        raise ProjectError(f"cannot read the sound '{source}' to keep a copy of it: {err.strerror or err}") from None
+    target = Path(folder) / digest / source.name
+    if not target.is_file():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+        except OSError as err:
+            raise ProjectError(f"cannot keep a copy of the sound '{source.name}' in '{folder}': "
+                               f"{err.strerror or err}; check the folder is writable and the disk is not full"
+                               ) from None
+    return target
+
+
+@functools.lru_cache(maxsize=256)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    # keyed by mtime and size too: autosave after every action then hashes a file only once
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _remove_unused_references(directory: Path, keep: set[str]) -> None:
+    folder = directory / REFERENCES_DIR
+    if not folder.is_dir():
+        return
+    for p in sorted(folder.glob("*/*")):
+        if p.is_file() and p.relative_to(directory).as_posix() not in keep:
+            try:
+                p.unlink()
+            except OSError:
+                pass  # a leftover file is harmless; the project is already saved
+    for d in folder.iterdir():
+        if d.is_dir() and not any(d.iterdir()):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 def _copy_video(video_path: Path, media_dir: Path) -> Path:
@@ -810,6 +910,14 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
     box = m.numbers("box", 4, None)
     curve_doc = s.sub("curve", optional=True)
     ref_doc = s.sub("reference", optional=True)
+    ref_path = None
+    if ref_doc is not None:
+        ref_path = ref_doc.get("path", "str")
+        ref_file = ref_doc.get("file", "str", None)
+        if ref_file is not None:
+            # the copy inside the project, wherever the folder is now; when it is missing the
+            # editor says so if the stem's settings are loaded back
+            ref_path = os.path.normpath(_inside(directory, ref_file, ref_doc, "file").absolute())
     model_doc = s.sub("model")
     mix_doc = doc.sub("mix")
     try:
@@ -827,7 +935,7 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             curve=None if curve_doc is None else CurveSpec(times_s=np.array(curve_doc.numbers("times_s")),
                                                            values=np.array(curve_doc.numbers("values"))),
             reference=None if ref_doc is None else Reference(
-                clip_id=ref_doc.get("clip_id", "str"), path=ref_doc.get("path", "str"),
+                clip_id=ref_doc.get("clip_id", "str"), path=ref_path,
                 caption=ref_doc.get("caption", "str"), licence=ref_doc.get("licence", "str"),
                 attribution=ref_doc.get("attribution", "str"),
                 strength=ref_doc.get("strength", "number", None), fit=ref_doc.get("fit", "str", "auto")),

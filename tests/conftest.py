@@ -1,10 +1,11 @@
-"""Shared pytest fixtures: the read-only shared data folder and cached generated test media."""
+"""Shared pytest fixtures: the read-only shared data folder, cached generated test media, and the
+embedded backend on a tiny random model."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -44,3 +45,20 @@ def media_factory(tmp_path_factory) -> Callable[..., Path]:
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Iterator[Path]:
+    """The embedded backend on a tiny random model with a 2 s window (long selections are cheap),
+    for the whole test module: `FOLEY_EMBEDDED_DIR` points at it and the backend cache is cleared
+    before and after. Use it with `pytestmark = pytest.mark.usefixtures("tiny_model")`."""
+    from foley_core.backends import clear_backends
+    from foley_core.model.configs import write_tiny_model_dir
+
+    folder = write_tiny_model_dir(tmp_path_factory.mktemp("tiny_model"), window_s=2.0)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FOLEY_EMBEDDED_DIR", str(folder))
+    clear_backends()
+    yield folder
+    clear_backends()
+    mp.undo()

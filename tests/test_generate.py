@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from foley_core import generate as gen
-from foley_core.backends import WindowOutput, clear_backends, get_backend
+from foley_core.backends import WindowOutput, get_backend
 from foley_core.errors import (
     CaptionError,
     CurveError,
@@ -20,22 +20,13 @@ from foley_core.errors import (
     TimeRangeError,
 )
 from foley_core.generate import MaskSpec, generate
-from foley_core.model.configs import write_tiny_model_dir
 
 torch.set_num_threads(1)
 SR = 16000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tiny_model(tmp_path_factory):
-    """The embedded backend on a tiny random model with a 2 s window (long selections are cheap)."""
-    folder = write_tiny_model_dir(tmp_path_factory.mktemp("tiny_model"), window_s=2.0)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FOLEY_EMBEDDED_DIR", str(folder))
-    clear_backends()
-    yield folder
-    clear_backends()
-    mp.undo()
+# the embedded backend on a tiny random model for every test here (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("tiny_model")
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +286,23 @@ def test_missing_video_is_a_media_error(tiny_model, tmp_path):
 
     with pytest.raises(MediaError):
         generate(caption="x", video=str(tmp_path / "missing.mp4"))
+
+
+# ------------------------------------------------------------------------------ the CLI's view
+
+def test_cli_help_shows_the_default_strength_without_importing_the_engine():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from foley_core import constants
+
+    assert gen.DEFAULT_REFERENCE_STRENGTH == constants.DEFAULT_REFERENCE_STRENGTH   # re-exported
+    code = ("import sys\nfrom foley_core.cli import build_parser\n"
+            "p = build_parser()\nsub = p._subparsers._group_actions[0].choices['generate']\n"
+            "print(sub.format_help())\n"
+            "print('LOADED', [m for m in ('foley_core.generate', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"(default {constants.DEFAULT_REFERENCE_STRENGTH:g})" in " ".join(out.split())
+    assert out.strip().splitlines()[-1] == "LOADED []"

@@ -285,6 +285,99 @@ def test_video_path_absolute_relative_and_copied(tmp_path):
     assert p.video_path == copied and load_project(tmp_path / "c").video_path == copied
 
 
+# --- the user's own reference sounds ------------------------------------------------------------
+
+
+def _user_reference(path: Path) -> Reference:
+    """What the studio records for a sound the user uploaded (foley_core.library.load_reference)."""
+    return Reference(f"upload/{path.name}", str(path.resolve()), path.stem, "", f"your sound '{path.name}'",
+                     strength=0.5)
+
+
+def _stem_from(reference: Reference, seed: int = 0) -> Stem:
+    return Stem(tone(0.3, seed=seed), SR, settings=GenerationSettings(caption="a knock", reference=reference))
+
+
+def test_user_reference_sounds_are_copied_into_the_project_once(tmp_path):
+    uploads = tmp_path / "gradio-tmp"               # where the UI's uploads live, temporarily
+    (uploads / "b").mkdir(parents=True)
+    knock = audio_io.write_wav(uploads / "my knock.wav", tone(0.4), SR)
+    same_name = audio_io.write_wav(uploads / "b" / "my knock.wav", tone(0.4, 880.0), SR)
+    sounds = knock.read_bytes(), same_name.read_bytes()
+    p = full_project()                              # stem 0 has a library clip
+    p.add_stem(_stem_from(_user_reference(knock)))
+    p.add_stem(_stem_from(_user_reference(knock), seed=1))       # the same file again
+    p.add_stem(_stem_from(_user_reference(same_name), seed=2))   # another sound, same name
+    save_project(p, tmp_path / "proj")
+    shutil.rmtree(uploads)
+
+    refs = [s["settings"]["reference"] for s in json.loads((tmp_path / "proj" / "project.json").read_text())["stems"]]
+    assert refs[0]["path"] == "audio/impacts/0ad_impact_3.flac" and refs[0]["file"] is None   # stored by id
+    files = [r["file"] for r in refs[3:]]
+    assert files[0] == files[1] != files[2]
+    assert all(f.startswith("references/") and f.endswith("/my knock.wav") for f in files)
+    assert len([f for f in (tmp_path / "proj" / "references").rglob("*") if f.is_file()]) == 2
+
+    shutil.move(tmp_path / "proj", tmp_path / "moved")          # the copies travel with the folder
+    q = load_project(tmp_path / "moved")
+    assert q.stems[0].settings.reference == p.stems[0].settings.reference
+    paths = [Path(s.settings.reference.path) for s in q.stems[3:]]
+    assert all(x.is_absolute() and x.parent.parent == tmp_path / "moved" / "references" for x in paths)
+    assert (paths[0].read_bytes(), paths[2].read_bytes()) == sounds
+    for a, b in zip(p.stems[3:], q.stems[3:]):                   # only the path changed
+        assert b.settings.reference.clip_id == a.settings.reference.clip_id == "upload/my knock.wav"
+        assert b.settings.reference.attribution == a.settings.reference.attribution
+        assert b.settings.reference.strength == 0.5
+
+    # saving again in place rewrites nothing; stems that no longer use a copy take it away
+    before = snapshot(tmp_path / "moved")
+    save_project(q, tmp_path / "moved")
+    after = snapshot(tmp_path / "moved")
+    assert {k: v for k, v in after.items() if k.startswith("references")} == \
+        {k: v for k, v in before.items() if k.startswith("references")}
+    q.remove_stem(q.stems[4].id)
+    save_project(q, tmp_path / "moved")
+    assert len(list((tmp_path / "moved" / "references").iterdir())) == 2
+    for stem in list(q.stems[3:]):
+        q.remove_stem(stem.id)
+    save_project(q, tmp_path / "moved")
+    assert list((tmp_path / "moved" / "references").iterdir()) == []
+
+
+def test_reference_sounds_that_are_gone_and_older_project_files(tmp_path, caplog):
+    gone = tmp_path / "gone.wav"
+    p = Project(name="t")
+    p.add_stem(_stem_from(_user_reference(gone)))
+    with caplog.at_level("WARNING", logger="foley_core.project"):
+        save_project(p, tmp_path / "proj")                 # the stem is saved all the same
+    assert str(gone.resolve()) in caplog.text and "no longer exists" in caplog.text
+    ref = json.loads((tmp_path / "proj" / "project.json").read_text())["stems"][0]["settings"]["reference"]
+    assert ref["file"] is None and ref["path"] == str(gone.resolve())
+    assert load_project(tmp_path / "proj") == p
+
+    # a file written before copies were kept (no "file") loads exactly as it was saved
+    _edit_json(tmp_path / "proj", _delete(["stems", 0, "settings", "reference", "file"]))
+    assert load_project(tmp_path / "proj") == p
+    # a copy that went missing from the folder is not fatal: the path says where it should be
+    _edit_json(tmp_path / "proj", _set(["stems", 0, "settings", "reference", "file"], "references/ab/gone.wav"))
+    assert load_project(tmp_path / "proj").stems[0].settings.reference.path == \
+        str(tmp_path / "proj" / "references" / "ab" / "gone.wav")
+    for bad in ("../gone.wav", "/etc/passwd"):
+        _edit_json(tmp_path / "proj", _set(["stems", 0, "settings", "reference", "file"], bad))
+        with pytest.raises(ProjectError, match=r"reference.file points outside the project folder"):
+            load_project(tmp_path / "proj")
+    _edit_json(tmp_path / "proj", _set(["stems", 0, "settings", "reference", "file"], 3))
+    with pytest.raises(ProjectError, match=r"reference.file should be text"):
+        load_project(tmp_path / "proj")
+
+    with pytest.raises(ProjectError, match="cannot read the sound .*gone.wav"):
+        proj.store_file_by_content(gone, tmp_path / "kept")
+    sound = audio_io.write_wav(tmp_path / "a.wav", tone(0.1), SR)
+    (tmp_path / "not a folder").write_text("x")
+    with pytest.raises(ProjectError, match="cannot keep a copy of the sound 'a.wav' in .*not a folder"):
+        proj.store_file_by_content(sound, tmp_path / "not a folder")
+
+
 # --- damaged projects ----------------------------------------------------------------------------
 
 

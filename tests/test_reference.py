@@ -12,11 +12,11 @@ import torch
 
 from foley_core import loudness
 from foley_core import generate as gen
-from foley_core.backends import WindowOutput, clear_backends, get_backend, reference_steps
+from foley_core.backends import WindowOutput, get_backend, reference_steps
 from foley_core.errors import FoleyError, GenerationCancelled, MediaError
 from foley_core.generate import generate
 from foley_core.library import default_library, fit_reference
-from foley_core.model.configs import tiny_config, write_tiny_model_dir
+from foley_core.model.configs import tiny_config
 from foley_core.project import Reference
 
 torch.set_num_threads(1)
@@ -24,16 +24,8 @@ SR = 16000
 LIBRARY_CLIP = "0ad_footsteps_footstep_gravel_walking"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tiny_model(tmp_path_factory):
-    """The embedded backend on a tiny random model with a 2 s window."""
-    folder = write_tiny_model_dir(tmp_path_factory.mktemp("tiny_model"), window_s=2.0)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FOLEY_EMBEDDED_DIR", str(folder))
-    clear_backends()
-    yield folder
-    clear_backends()
-    mp.undo()
+# the embedded backend on a tiny random model for every test here (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("tiny_model")
 
 
 def bursts(seconds: float, sr: int, *, times_s=(0.1, 0.45), peak: float = 0.5, channels: int = 1,

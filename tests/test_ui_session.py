@@ -7,6 +7,7 @@ exact) except in one test that runs the real embedded backend for a few steps.
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 
 import numpy as np
@@ -509,11 +510,20 @@ def test_reference_upload_and_bad_files(sess, square_video, fake_engine, tmp_pat
     sess.generate(caption="a knock", steps=1, strength=0.0)
     stem = sess.keep_candidate(0)
     assert views.stems_rows(sess.project)[0][-1].startswith("own file: my knock")
-    # the file is gone when the settings are loaded back: the user is told, nothing is chosen
+    # the upload going away (it is a temporary file) loses nothing: the session keeps a copy
     (tmp_path / "my knock.wav").unlink()
+    sess.clear_reference()
     st = sess.load_stem_settings(stem.id)
-    assert "my knock" in st["reference_missing"] and sess.reference is None
-    assert st["strength"] == 0.0 and sess.reference_strength == 0.0
+    assert st["reference_missing"] is None and sess.reference.entry.path.name == "my knock.wav"
+    # a project folder that lost its copy of the sound: the user is told, nothing is chosen
+    shutil.rmtree(sess.autosave_dir / "references")
+    other = Session(work_root=tmp_path / "w-other", autosave_root=tmp_path / "a-other")
+    other.restore(sess.autosave_dir)
+    other.set_reference_strength(0.9)
+    st = other.load_stem_settings(stem.id)
+    assert "my knock" in st["reference_missing"] and other.reference is None
+    assert st["strength"] == 0.0 and other.reference_strength == 0.0
+    other.close()
 
 
 def test_track_region_is_stored_with_its_track_id(sess, square_video, fake_engine, tmp_path):

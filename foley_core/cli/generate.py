@@ -24,6 +24,8 @@ import logging
 import os
 from pathlib import Path
 
+from foley_core import constants
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", help="the video (mp4, mov, webm, mkv, avi); omit for text + curve only")
@@ -44,13 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-scale", type=float, default=3.5, help="text guidance scale (default 3.5)")
     parser.add_argument("--video-scale", type=float, default=4.5, help="video guidance scale (default 4.5)")
     parser.add_argument("--conform", type=float, help="loudness conform strength 0..1 (default 1 with a curve)")
-    from foley_core.generate import DEFAULT_REFERENCE_STRENGTH
-
     parser.add_argument("--reference", help="a sound to start from: an audio file (wav, flac, mp3, ogg, ...; "
                                             "any rate) or a library clip id")
     parser.add_argument("--strength", type=float,
                         help="how far to move from --reference: 0 keeps it, 1 ignores it "
-                             f"(default {DEFAULT_REFERENCE_STRENGTH:g})")
+                             f"(default {constants.DEFAULT_REFERENCE_STRENGTH:g})")
     parser.add_argument("--reference-fit", default="auto",
                         help="fitting a shorter reference: auto (default), loop or oneshot (pad with silence)")
     parser.add_argument("--model", default="embedded", help="embedded (default) or audioldm2")
