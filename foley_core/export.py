@@ -23,6 +23,7 @@ from foley_core import audio_io, media, mixing
 from foley_core.atomic import atomic_path
 from foley_core.constants import EXPORT_SR, MODEL_SR
 from foley_core.errors import ExportError
+from foley_core.library.catalog import UPLOAD_CATEGORY
 from foley_core.project import Project, Stem
 
 FROM_PROJECT = "project"   # default for target_lufs / ceiling_dbtp: use the project's export settings
@@ -179,17 +180,24 @@ def _attribution(entries: list[tuple[str, Stem, float]]) -> str | None:
     refs = [(name, s) for name, s, _ in entries if s.settings.reference is not None]
     if not refs:
         return None
-    lines = ["Library sounds used in this export", ""]
+    lines = ["Reference sounds used in this export", ""]
     for name, s in refs:
         ref = s.settings.reference
-        lines += [
-            f"{name} was made from library clip '{ref.clip_id}'"
-            + (f" (\"{ref.caption}\")" if ref.caption else "") + ":",
-            f"  Licence: {ref.licence or 'not recorded'}",
-            f"  Attribution: {ref.attribution or 'not recorded'}",
-        ]
-        if ref.path:
-            lines.append(f"  Source: {ref.path}")
+        caption = f" (\"{ref.caption}\")" if ref.caption else ""
+        if ref.clip_id.startswith(f"{UPLOAD_CATEGORY}/"):
+            # the user's own file: its licence is theirs to know; a local path means nothing to
+            # whoever receives the stems, so only the file name is given
+            lines += [f"{name} was made from your own sound '{Path(ref.path).name or ref.clip_id}'"
+                      f"{caption}:",
+                      f"  Licence: {ref.licence or 'not recorded: make sure you have the right to use this sound'}"]
+            if ref.attribution:
+                lines.append(f"  Attribution: {ref.attribution}")
+        else:
+            lines += [f"{name} was made from library clip '{ref.clip_id}'{caption}:",
+                      f"  Licence: {ref.licence or 'not recorded'}",
+                      f"  Attribution: {ref.attribution or 'not recorded'}"]
+            if ref.path:
+                lines.append(f"  Source: {ref.path}")
         lines.append("")
     return "\n".join(lines)
 

@@ -201,3 +201,15 @@ def test_mp4_of_a_video_without_sound_cannot_keep_its_original_track(tmp_path):
     with pytest.raises(FoleyError, match="no audio track"):
         export.export_mp4(p, tmp_path / "out.mp4", original_audio="mix")
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_attribution_names_the_users_own_sound_without_its_local_path(tmp_path):
+    p = make_project()
+    p.stems[0].settings.reference = Reference("upload/my_door.wav", str(tmp_path / "private" / "my_door.wav"),
+                                              "my door")
+    export.export_stems_zip(p, tmp_path / "stems.zip")
+    with zipfile.ZipFile(tmp_path / "stems.zip") as zf:
+        attribution = zf.read("ATTRIBUTION.txt").decode()
+    assert "your own sound 'my_door.wav'" in attribution and "library clip 'upload/" not in attribution
+    assert str(tmp_path) not in attribution and "make sure you have the right" in attribution
+    assert "library clip '0ad_footstep_gravel_1'" in attribution          # library clips unchanged

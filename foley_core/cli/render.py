@@ -13,9 +13,8 @@ import json
 import math
 from pathlib import Path
 
-from foley_core import export
 from foley_core.atomic import atomic_path
-from foley_core.project import load_project
+from foley_core.errors import ExportError
 
 
 def _lufs(text: str) -> float | str:
@@ -55,28 +54,32 @@ def _check_target(path_text: str, key: str) -> Path:
     parent = path.parent
     option, suffix = _OPTION[key], _SUFFIX[key]
     if path.suffix.lower() != suffix:
-        raise export.ExportError(f"{option} needs a file name ending in {suffix}; got '{path.name}'")
+        raise ExportError(f"{option} needs a file name ending in {suffix}; got '{path.name}'")
     if path.is_dir():
-        raise export.ExportError(f"{option} '{path}' is a folder; give a file name")
+        raise ExportError(f"{option} '{path}' is a folder; give a file name")
     if not parent.exists():
-        raise export.ExportError(f"cannot write {option} '{path}': the folder '{parent}' does not exist")
+        raise ExportError(f"cannot write {option} '{path}': the folder '{parent}' does not exist")
     if not parent.is_dir():
-        raise export.ExportError(f"cannot write {option} '{path}': '{parent}' is not a folder")
+        raise ExportError(f"cannot write {option} '{path}': '{parent}' is not a folder")
     return path
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: scipy and pyloudnorm would otherwise load for every command's --help
+    from foley_core import export
+    from foley_core.project import load_project
+
     targets = {key: value for key, value in (("mix", args.out), ("stems", args.stems), ("mp4", args.mp4))
                if value is not None}
     if not targets:
-        raise export.ExportError("nothing to render: give --out MIX.wav, --stems STEMS.zip and/or --mp4 OUT.mp4")
+        raise ExportError("nothing to render: give --out MIX.wav, --stems STEMS.zip and/or --mp4 OUT.mp4")
     paths = {key: _check_target(value, key) for key, value in targets.items()}
 
     project = load_project(args.project)
     target_lufs = export.FROM_PROJECT if args.lufs is None else (None if args.lufs == "none" else args.lufs)
     ceiling = export.FROM_PROJECT if args.ceiling is None else args.ceiling
     if "mp4" in paths and project.video_path is None:
-        raise export.ExportError(f"--mp4: project {project.name!r} has no video; render the WAV only")
+        raise ExportError(f"--mp4: project {project.name!r} has no video; render the WAV only")
     mastered = export.master_project(project, target_lufs=target_lufs, ceiling_dbtp=ceiling)
 
     summary: dict = {}
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 export.export_mp4(project, tmp["mp4"], mastered=mastered, original_audio=args.original_audio,
                                   original_gain_db=args.original_gain_db)
     except OSError as err:
-        raise export.ExportError(f"cannot write the outputs: {err.strerror or err}; choose a writable folder") from None
+        raise ExportError(f"cannot write the outputs: {err.strerror or err}; choose a writable folder") from None
 
     r = mastered.report
     line = {
