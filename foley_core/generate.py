@@ -464,7 +464,7 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
              mask: MaskSpec | np.ndarray | None = None,
              curve: np.ndarray | tuple[Sequence[float], Sequence[float]] | None = None,
              seed: int = 0, candidates: int = 1, steps: int = 25, text_scale: float = 3.5,
-             video_scale: float = 4.5, conform: float | None = None,
+             video_scale: float = 4.5, curve_scale: float | None = None, conform: float | None = None,
              reference: Any = None, strength: float | None = None, reference_fit: str = "auto",
              model: str | Backend = "embedded", device: str = "cpu",
              progress: Callable[[int, int], None] | None = None, cancel=None) -> GenerationResult:
@@ -482,6 +482,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         seed: candidate i uses seed + i (and equals a solo run with that seed).
         candidates, steps, text_scale, video_scale: number of stems, denoising steps and the
             dual classifier-free guidance scales.
+        curve_scale: curve guidance (how strictly the model itself follows the curve, before any
+            conform); None = the model's measured default; 1 = no curve guidance.
         conform: strength 0..1 of the post-hoc loudness conform; None = 1.0 with a curve.
         reference: a sound to start from (audio-to-audio): a library clip id, an audio file (any
             common format and rate), a LoadedReference / LibraryEntry, or an (audio, sr) pair.
@@ -520,6 +522,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     steps = _check_int("steps", steps, 1, MAX_STEPS)
     text_scale = _check_number("text_scale", text_scale, lo=0.0, hi=50.0)
     video_scale = _check_number("video_scale", video_scale, lo=0.0, hi=50.0)
+    if curve_scale is not None:
+        curve_scale = _check_number("curve_scale", curve_scale, lo=0.0, hi=50.0)
     if conform is not None:
         conform = _check_number("conform", conform, lo=0.0, hi=1.0)
     start_s = _check_number("start_s", start_s, lo=0.0)
@@ -649,18 +653,18 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             if progress is not None:
                 progress(_w * steps_run + min(step, steps_run), total_steps)
 
-        ref_kwargs = {}
+        window_kwargs = {} if curve_scale is None else {"curve_scale": curve_scale}
         if ref_full is not None:
             i0 = int(round(offset_s * sr))
             n_window = int(round(length_s * sr))
             window_ref = ref_full[:, i0:i0 + n_window]
             if window_ref.shape[1] < n_window:       # rounding at the selection's end
                 window_ref = np.pad(window_ref, ((0, 0), (0, n_window - window_ref.shape[1])))
-            ref_kwargs = {"reference": window_ref, "strength": strength}
+            window_kwargs.update(reference=window_ref, strength=strength)
         out = backend.generate_window(
             caption=caption, negative_caption=negative_caption, duration_s=length_s, video=condition,
             curve=window_curve, seeds=window_seeds, steps=steps, text_scale=text_scale,
-            video_scale=video_scale, progress=window_progress, cancel=cancel_fn, **ref_kwargs)
+            video_scale=video_scale, progress=window_progress, cancel=cancel_fn, **window_kwargs)
         if out.sr != sr:
             raise FoleyError(f"the {backend.name} backend returned {out.sr} Hz audio instead of {sr} Hz")
         for stage, seconds in out.timings_s.items():
@@ -737,6 +741,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             source_s=ref_audio.shape[0] / ref_sr, source_sr=ref_sr),
         "text_scale": text_scale,
         "video_scale": video_scale,
+        "curve_scale": (None if curve is None else
+                        curve_scale if curve_scale is not None else getattr(backend, "curve_scale", 1.0)),
         "caption": caption,
         "negative_caption": negative_caption,
         "video": None if video is None else str(video),

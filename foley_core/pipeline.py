@@ -19,6 +19,10 @@ InstructPix2Pix form of Brooks et al. 2023, eq. 3), text first, then video given
     eps = e(z, 0, 0) + s_text * (e(z, c_t, 0) - e(z, 0, 0)) + s_video * (e(z, c_t, c_v) - e(z, c_t, 0))
 A negative caption replaces the null text in e(z, 0, 0). Branches that coincide (no caption and
 no negative; no video) are not evaluated twice. The loudness curve enters every branch alike.
+Optional curve guidance (`curve_scale` s_curve != 1, our addition; training drops the curve, so
+its null is learned): one more branch without the curve,
+    eps += (s_curve - 1) * (e(z, c_t, c_v, c_curve) - e(z, c_t, c_v, 0)),
+so s_curve = 1 is exactly the dual-guidance result and costs nothing extra.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ DEFAULT_PIPELINE_CONFIG = {
     "name": "embedded",
     "window_s": 8.0,
     "branch_mode": "batched",     # measured faster than three calls on this CPU (bench_generate.py)
+    "curve_scale": 1.0,           # curve guidance; a trained model's folder records its measured best
     "trained": False,
     "init_seed": 0,
 }
@@ -352,7 +357,7 @@ class FoleyPipeline:
                  curve: np.ndarray | None = None, seeds: Sequence[int] = (0,),
                  num_inference_steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
                  reference: np.ndarray | None = None, strength: float = 1.0,
-                 branch_mode: str | None = None,
+                 branch_mode: str | None = None, curve_scale: float | None = None,
                  callback: Callable[[int, int], None] | None = None,
                  cancel=None) -> FoleyPipelineOutput:
         """Generate len(seeds) candidates of `duration_s` seconds (at most `window_s`).
@@ -374,6 +379,9 @@ class FoleyPipeline:
                 first round(N * (1 - strength)) timesteps are skipped; 1 ignores the reference,
                 0 runs no step (the VAE + vocoder reconstruction of the reference).
             branch_mode: "batched" (the CFG branches in one UNet call) or "sequential".
+            curve_scale: curve guidance s_curve (None: the model's `config["curve_scale"]`, 1 if
+                unset); 1 = the curve enters every branch alike, no extra branch; used only
+                with a curve.
             callback: called as callback(step, steps_run) after each step actually run
                 (steps_run = num_inference_steps without a reference).
             cancel: a callable returning True, or a threading.Event, checked every step;
@@ -387,6 +395,10 @@ class FoleyPipeline:
         mode = branch_mode or self.config["branch_mode"]
         if mode not in BRANCH_MODES:
             raise ValueError(f"branch_mode must be one of {BRANCH_MODES}, got {mode!r}")
+        if curve_scale is None:
+            curve_scale = float(self.config.get("curve_scale", 1.0))
+        if not (math.isfinite(curve_scale) and curve_scale >= 0):
+            raise ValueError(f"curve_scale must be a finite number >= 0, got {curve_scale}")
         seeds = [int(s) for s in seeds]
         n_cand = len(seeds)
         if n_cand < 1:
@@ -419,20 +431,24 @@ class FoleyPipeline:
         if curve is not None:
             curve_t = torch.as_tensor(np.asarray(curve, dtype=np.float32))[None].to(self.device)
         tau_signal = self.tlm(curve_t, length, batch_size=1)                   # (1, C, length)
+        curve_guided = curve_t is not None and curve_scale != 1.0
+        tau_null = self.tlm(None, length, batch_size=1) if curve_guided else None
 
-        # --- branches: (row of `text`: 0 = negative or null, 1 = caption or null ; video?)
+        # --- branches: (row of `text`: 0 = negative or null, 1 = caption or null ; video? ; curve?)
         has_text_term = caption is not None or negative_caption is not None
-        branches = [(0, False)]                                  # e(z, 0, 0)
+        branches = [(0, False, True)]                                  # e(z, 0, 0)
         if has_text_term:
-            branches.append((1, False))                          # e(z, c_t, 0)
+            branches.append((1, False, True))                          # e(z, c_t, 0)
         if has_video:
-            branches.append((1 if has_text_term else 0, True))   # e(z, c_t, c_v)
+            branches.append((1 if has_text_term else 0, True, True))   # e(z, c_t, c_v)
+        if curve_guided:
+            branches.append(branches[-1][:2] + (False,))               # ... without the curve
 
-        def branch_inputs(rows: list[tuple[int, bool]], k: int) -> dict:
-            idx = torch.tensor([r for r, _ in rows]).repeat_interleave(k)
+        def branch_inputs(rows: list[tuple[int, bool, bool]], k: int) -> dict:
+            idx = torch.tensor([r for r, _, _ in rows]).repeat_interleave(k)
             out = {key: val[idx].to(self.device) for key, val in text.items()}
             if has_video:
-                present = torch.tensor([v for _, v in rows]).repeat_interleave(k).to(self.device)
+                present = torch.tensor([v for _, v, _ in rows]).repeat_interleave(k).to(self.device)
                 tokens = video_tokens.expand(len(idx), -1, -1)
                 null = self.mam.null_embedding.to(tokens.dtype).expand_as(tokens)
                 out["visual_tokens"] = torch.where(present[:, None, None], tokens, null)
@@ -472,15 +488,21 @@ class FoleyPipeline:
         for step, t in enumerate(timesteps):
             if _cancel_requested(cancel):
                 raise GenerationCancelled("generation cancelled")
-            model_in = scheduler.scale_model_input(latents, t)
-            model_in = TimeLoudnessModule.add_to_latent(model_in, tau_signal.expand(n_cand, -1, -1))
+            scaled = scheduler.scale_model_input(latents, t)
+            model_in = TimeLoudnessModule.add_to_latent(scaled, tau_signal.expand(n_cand, -1, -1))
+            model_in_null = (TimeLoudnessModule.add_to_latent(scaled, tau_null.expand(n_cand, -1, -1))
+                             if curve_guided else None)
             guided = []
             for k in range(n_cand):
                 eps_parts = []
                 for rows, inputs in calls:
-                    x = model_in[k:k + 1].repeat(len(rows), 1, 1)
+                    x = torch.cat([(model_in if c else model_in_null)[k:k + 1] for _, _, c in rows])
                     eps_parts.extend(self.unet(x, t, **inputs).sample.chunk(len(rows)))
-                guided.append(self.guide(eps_parts, has_text_term, has_video, text_scale, video_scale))
+                eps = self.guide(eps_parts[:len(eps_parts) - curve_guided], has_text_term, has_video,
+                                 text_scale, video_scale)
+                if curve_guided:
+                    eps = eps + (curve_scale - 1.0) * (eps_parts[-2] - eps_parts[-1])
+                guided.append(eps)
             latents = scheduler.step(torch.cat(guided), t, latents).prev_sample
             if callback is not None:
                 callback(step + 1, n_run)

@@ -41,7 +41,7 @@ def test_generate_candidates_with_curve_box_and_mp4(env, clip, tmp_path):
     out = tmp_path / "stem.wav"
     proc = run_cli(["--video", str(clip), "--caption", "a square knocks", "--negative", "music",
                     "--box", "0,0,160,100", "--loudness", str(csv), "--start", "0", "--duration", "2",
-                    "--seed", "7", "--candidates", "2", "--steps", "2", "--out", str(out),
+                    "--seed", "7", "--candidates", "2", "--steps", "2", "--curve-scale", "2", "--out", str(out),
                     "--mp4", str(tmp_path / "stem.mp4")], env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -52,7 +52,7 @@ def test_generate_candidates_with_curve_box_and_mp4(env, clip, tmp_path):
     assert report["model"] == "embedded (untrained random weights)"
     assert any("RANDOMLY INITIALISED" in w for w in report["warnings"])
     assert len(report["curve_r_before"]) == 2 and len(report["curve_r_after"]) == 2
-    assert report["conform"] == 1.0
+    assert report["conform"] == 1.0 and report["curve_scale"] == 2.0
     assert {"denoise", "vocoder", "conform", "total"} <= set(report["timings_s"])
     for path in report["outputs"]:
         audio, sr = sf.read(path)
@@ -70,6 +70,7 @@ def test_text_only_needs_duration_then_works(env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["outputs"] == [str(out)] and "curve_r_before" not in report
+    assert report["curve_scale"] is None                     # no curve, nothing to guide by
     assert sf.info(str(out)).frames == 24000
 
 
@@ -88,7 +89,7 @@ def small_mask(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", ["missing video", "bad csv", "mask size", "empty caption", "range",
-                                  "bad box", "track without tracks"])
+                                  "bad box", "track without tracks", "curve scale"])
 def test_bad_input_exit_2_one_line_no_file(env, clip, tmp_path, case):
     out = tmp_path / "out.wav"
     args = {
@@ -99,6 +100,7 @@ def test_bad_input_exit_2_one_line_no_file(env, clip, tmp_path, case):
         "range": ["--video", str(clip), "--caption", "x", "--start", "1.5", "--duration", "3"],
         "bad box": ["--video", str(clip), "--caption", "x", "--box", "1,2,3"],
         "track without tracks": ["--video", str(clip), "--caption", "x", "--track", "t1"],
+        "curve scale": ["--video", str(clip), "--caption", "x", "--curve-scale", "-1"],
     }[case]
     proc = run_cli([*args, "--out", str(out), "--mp4", str(tmp_path / "out.mp4")], env)
     assert proc.returncode == 2, proc.stderr

@@ -63,6 +63,26 @@ def test_text_and_curve_without_video(tiny_model):
         assert stage in meta["timings_s"]
 
 
+def test_curve_scale_reaches_the_model_and_defaults_to_the_models_value(tiny_model, monkeypatch):
+    backend = get_backend("embedded")
+    seen = []
+    original = backend.pipeline.__class__.__call__
+
+    def spy(self, *args, **kw):
+        seen.append(kw.get("curve_scale"))
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(backend.pipeline.__class__, "__call__", spy)
+    curve = np.linspace(0.1, 1.0, 10).astype(np.float32)
+    meta = generate(caption="a bell", duration_s=1.0, curve=curve, steps=1, curve_scale=4.0).metadata
+    assert seen == [4.0] and meta["curve_scale"] == 4.0
+    meta = generate(caption="a bell", duration_s=1.0, curve=curve, steps=1).metadata
+    assert seen[-1] is None                              # the pipeline applies its own default
+    assert meta["curve_scale"] == backend.curve_scale == 1.0
+    with pytest.raises(FoleyError, match="curve_scale"):
+        generate(caption="a bell", duration_s=1.0, curve=curve, steps=1, curve_scale=-2)
+
+
 def test_drawn_curve_points_and_conform_off(tiny_model):
     result = generate(caption="wind", duration_s=1.0, curve=([0.0, 0.5, 1.0], [0.0, 1.0, 0.0]),
                       conform=0.0, steps=2)

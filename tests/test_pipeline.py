@@ -179,3 +179,55 @@ def test_window_limits(pipe):
         pipe(duration_s=5.0, seeds=[0], num_inference_steps=1)    # window is 4 s
     with pytest.raises(ValueError):
         pipe(duration_s=1.0, seeds=[0], num_inference_steps=1, branch_mode="parallel")
+
+
+@pytest.fixture(scope="module")
+def pipe_with_tlm() -> FoleyPipeline:
+    """The tiny pipeline with a TLM that is not the zero-initialised identity."""
+    p = FoleyPipeline.from_config(tiny_config(window_s=4.0))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        p.tlm.out.weight.copy_(torch.randn(p.tlm.out.weight.shape, generator=g) * 0.5)
+        p.tlm.null_embedding.copy_(torch.randn(p.tlm.null_embedding.shape, generator=g) * 0.5)
+    return p
+
+
+def test_curve_scale_one_is_plain_dual_guidance(pipe_with_tlm):
+    frames, masks = video_inputs()
+    kw = dict(duration_s=1.0, caption="a ball bounces", frames=frames, masks=masks, curve=CURVE,
+              seeds=[2], num_inference_steps=3)
+    np.testing.assert_array_equal(pipe_with_tlm(**kw).latents, pipe_with_tlm(curve_scale=1.0, **kw).latents)
+    guided = pipe_with_tlm(curve_scale=3.0, **kw).latents
+    assert not torch.allclose(guided, pipe_with_tlm(**kw).latents)
+    # without a curve there is nothing to guide by: the scale is ignored
+    kw["curve"] = None
+    np.testing.assert_array_equal(pipe_with_tlm(**kw).latents, pipe_with_tlm(curve_scale=3.0, **kw).latents)
+
+
+def test_curve_scale_zero_removes_the_curve(pipe_with_tlm):
+    """eps = e(c) + (s - 1)(e(c) - e(0)): at s = 0 exactly the no-curve prediction."""
+    kw = dict(duration_s=1.0, seeds=[4], num_inference_steps=3, branch_mode="sequential")
+    no_curve = pipe_with_tlm(curve=None, **kw).latents
+    zero = pipe_with_tlm(curve=CURVE, curve_scale=0.0, **kw).latents
+    np.testing.assert_allclose(zero, no_curve, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(pipe_with_tlm(curve=CURVE, **kw).latents, no_curve, atol=1e-3)
+
+
+def test_curve_guidance_branch_reaches_the_unet_without_the_curve(pipe_with_tlm, monkeypatch):
+    seen = []
+    original = pipe_with_tlm.unet.forward
+
+    def spy(sample, timestep, **kw):
+        seen.append((sample.clone(), kw["text_present"].tolist(),
+                     None if kw["visual_mask"] is None else kw["visual_mask"].sum(1).tolist()))
+        return original(sample, timestep, **kw)
+
+    monkeypatch.setattr(pipe_with_tlm.unet, "forward", spy)
+    frames, masks = video_inputs(n_frames=16)
+    pipe_with_tlm(duration_s=0.8, caption="a bell rings", frames=frames, masks=masks, curve=CURVE[:8],
+                  seeds=[0], num_inference_steps=1, curve_scale=2.0)
+    ((x, text_present, visual),) = seen
+    assert text_present == [False, True, True, True] and visual == [1, 1, 16, 16]
+    assert torch.equal(x[0], x[2]) and not torch.equal(x[2], x[3])      # last row: the null curve
+    with pytest.raises(ValueError, match="curve_scale"):
+        pipe_with_tlm(duration_s=0.8, curve=CURVE[:8], curve_scale=float("nan"))

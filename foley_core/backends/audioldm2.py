@@ -569,7 +569,8 @@ class AudioLDM2Backend:
                         video: VideoCondition | None, curve: np.ndarray | None, seeds: Sequence[int],
                         steps: int = DEFAULT_STEPS, text_scale: float = DEFAULT_TEXT_SCALE,
                         video_scale: float = DEFAULT_VIDEO_SCALE, reference: np.ndarray | None = None,
-                        strength: float = 1.0, progress: ProgressFn | None = None,
+                        strength: float = 1.0, curve_scale: float | None = None,
+                        progress: ProgressFn | None = None,
                         cancel: CancelFn | None = None) -> WindowOutput:
         """len(seeds) candidates (K, n) float32 at 16 kHz of `duration_s` seconds (<= window_s).
 
@@ -584,6 +585,9 @@ class AudioLDM2Backend:
         if int(steps) < 1:
             raise FoleyError(f"the number of denoising steps must be at least 1, got {steps}")
         curve = self._check_curve(curve)
+        if curve_scale is not None and curve_scale != 1.0:
+            raise FoleyError("curve guidance (curve_scale) is not supported by the audioldm2 backend yet; "
+                             "leave it at 1 and use conform to follow the curve")
         strength = float(strength)
         if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
             raise FoleyError(f"the reference strength must be between 0 and 1, got {strength:g}")

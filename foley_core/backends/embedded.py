@@ -108,6 +108,11 @@ class EmbeddedBackend:
         return frozenset(INSTRUCTIONS) - self.obeys
 
     @property
+    def curve_scale(self) -> float:
+        """Default curve guidance: the value measured for these weights (1 = none)."""
+        return float(self._require().config.get("curve_scale", 1.0))
+
+    @property
     def sr(self) -> int:
         return self._require().sr
 
@@ -130,6 +135,7 @@ class EmbeddedBackend:
                         curve: np.ndarray | None, seeds: Sequence[int], steps: int = 25,
                         text_scale: float = 3.5, video_scale: float = 4.5,
                         reference: np.ndarray | None = None, strength: float = 1.0,
+                        curve_scale: float | None = None,
                         progress: ProgressFn | None = None,
                         cancel: CancelFn | None = None) -> WindowOutput:
         pipe = self._require()
@@ -164,7 +170,7 @@ class EmbeddedBackend:
                        frames=frames, masks=masks, video_cache_key=key, curve=curve, seeds=seeds,
                        num_inference_steps=int(steps), text_scale=text_scale,
                        video_scale=video_scale, reference=reference, strength=strength,
-                       callback=progress, cancel=cancel)
+                       curve_scale=curve_scale, callback=progress, cancel=cancel)
         return WindowOutput(audios=out.audios, sr=out.sr, timings_s=out.timings_s)
 
 

@@ -3,7 +3,7 @@
     python launch.py generate --video V.mp4 --caption "TEXT" [--negative "TEXT"]
         [--mask MASK.png | --box x0,y0,x1,y1 | --tracks TRACKS.json --track ID]
         [--loudness CURVE.csv] [--start S] [--duration D] [--seed N] [--candidates K]
-        [--steps K] [--text-scale A] [--video-scale B] [--conform C]
+        [--steps K] [--text-scale A] [--video-scale B] [--curve-scale G] [--conform C]
         [--reference REF.wav|LIBRARY_ID [--strength S] [--reference-fit auto|loop|oneshot]]
         [--model embedded|audioldm2] [--device cpu|cuda] --out OUT.wav [--mp4 OUT.mp4]
 
@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
     parser.add_argument("--text-scale", type=float, default=3.5, help="text guidance scale (default 3.5)")
     parser.add_argument("--video-scale", type=float, default=4.5, help="video guidance scale (default 4.5)")
+    parser.add_argument("--curve-scale", type=float, metavar="G",
+                        help="curve guidance: how strictly the model itself follows --loudness "
+                             "(default: the model's measured value; 1 = none)")
     parser.add_argument("--conform", type=float, help="loudness conform strength 0..1 (default 1 with a curve)")
     parser.add_argument("--reference", help="a sound to start from: an audio file (wav, flac, mp3, ogg, ...; "
                                             "any rate) or a library clip id")
@@ -152,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
                           start_s=args.start, duration_s=args.duration, mask=mask, curve=curve,
                           seed=args.seed, candidates=args.candidates, steps=args.steps,
                           text_scale=args.text_scale, video_scale=args.video_scale,
-                          conform=args.conform, reference=args.reference, strength=args.strength,
+                          curve_scale=args.curve_scale, conform=args.conform, reference=args.reference, strength=args.strength,
                           reference_fit=args.reference_fit, model=args.model, device=args.device)
         from foley_core.atomic import atomic_path
         from foley_core.audio_io import write_wav
@@ -182,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         "steps_run": meta["steps_run"],
         "text_scale": meta["text_scale"],
         "video_scale": meta["video_scale"],
+        "curve_scale": meta["curve_scale"],
         "timings_s": meta["timings_s"],
         "outputs": [str(p) for p in outputs],
         "mp4": args.mp4,
