@@ -36,9 +36,11 @@ UNDO_DEPTH = 30
 PREVIEW_MAX_SIDE = 640          # frames shown in the editor are at most this wide/high
 MASK_COLOUR = np.array([255, 60, 40], np.float32)
 
-# Default generation settings shown in the editor (the engine's defaults).
-DEFAULTS = {"steps": 25, "text_scale": 3.5, "video_scale": 4.5, "conform": 1.0,
-            "candidates": 1, "seed": 0, "model": "embedded"}
+# Default generation settings shown in the editor (the engine's defaults). curve_scale None:
+# the model's own curve guidance (see model_curve_scale).
+DEFAULTS = {"steps": 25, "text_scale": 3.5, "video_scale": 4.5, "curve_scale": None,
+            "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded"}
+CURVE_SCALE_RANGE = (1.0, 15.0)     # what the editor's slider offers (1 = off)
 
 
 ALL_CATEGORIES = "all categories"
@@ -54,6 +56,34 @@ def sound_library():
 
 def default_reference_strength() -> float:
     return float(constants.DEFAULT_REFERENCE_STRENGTH)
+
+
+def has_curve_guidance(model: str) -> bool:
+    """Whether the model's backend offers curve guidance (it has a default `curve_scale`);
+    False for an unknown or unavailable model too. Does not load any weights."""
+    from foley_core import backends
+
+    try:
+        return hasattr(backends.backend_class(model), "curve_scale")
+    except FoleyError:
+        return False
+
+
+def model_curve_scale(model: str) -> float | None:
+    """The curve guidance a model uses by default (1 = none), or None when the model has no
+    curve guidance (then only None or 1 may be asked of it) or cannot be loaded."""
+    from foley_core import backends
+
+    if not has_curve_guidance(model):
+        return None
+    try:
+        # Only the embedded model is read here: it is small and generation loads it anyway;
+        # another backend's default would mean loading its large, maybe unavailable, weights.
+        backend = backends.get_backend(model) if model == "embedded" else None
+        return None if backend is None else float(backend.curve_scale)
+    except FoleyError as err:
+        log.info("no curve guidance default for model %r: %s", model, err)
+        return None
 
 
 def demo_clips() -> dict[str, Path]:
@@ -448,16 +478,21 @@ class Session:
 
     # ------------------------------------------------------------------ reference sound
     def search_references(self, text: str, category: str | None = None,
-                          k: int = REFERENCE_RESULTS) -> list:
-        """Library clips whose captions are nearest in meaning to `text` (best first); with an
-        empty `text` and a category, that category's clips. Returns [SearchHit]."""
+                          k: int = REFERENCE_RESULTS, *, caption: str = "") -> list:
+        """Library clips whose captions are nearest in meaning to `text` (best first). An empty
+        `text` searches by `caption` (the sound being described); with neither, a category
+        lists that category's clips. Returns [SearchHit]."""
+        from foley_core.errors import CaptionError
         from foley_core.library import SearchHit
 
         lib = sound_library()
         category = None if not category or category == ALL_CATEGORIES else str(category)
-        if not (text or "").strip() and category is not None:
+        query = search_query(text, caption)
+        if not query:
+            if category is None:
+                raise CaptionError("Type what to look for (or a caption), or pick a category.")
             return [SearchHit(e, 0.0) for e in lib.by_category(category)[:k]]
-        return lib.search(text or "", k=k, category=category)
+        return lib.search(query, k=k, category=category)
 
     def choose_reference(self, clip_id: str) -> ReferenceChoice:
         """Start generation from a library clip (read and checked now, so a damaged file is
@@ -518,12 +553,14 @@ class Session:
     # ------------------------------------------------------------------ generation
     def generate(self, *, caption: str, negative_caption: str = "", seed: int = 0,
                  steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
+                 curve_scale: float | None = None,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
                  strength: float | None = None,
                  progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
         """Run the engine over the selection with every instruction the user gave; with a
-        chosen reference sound, audio-to-audio from it at `strength` (None = the session's)."""
-        from foley_core import captions
+        chosen reference sound, audio-to-audio from it at `strength` (None = the session's).
+        `curve_scale`: curve guidance (None = the model's own value, 1 = off)."""
+        from foley_core import backends, captions
         from foley_core.generate import generate
 
         info = self.require_video()
@@ -537,6 +574,11 @@ class Session:
             curve = (pts[0], pts[1])
         seed, steps, candidates = _int(seed, "seed", 0, 2**31 - 1), _int(steps, "steps", 1, 200), \
             _int(candidates, "candidates", 1, 8)
+        curve_scale = _curve_scale(curve_scale)
+        if curve_scale not in (None, 1.0) and model in backends.available_backends() \
+                and not has_curve_guidance(model):
+            raise FoleyError(f"The {model} model has no curve guidance: use the model's value (or 1 = "
+                             "off); conform still makes the sound follow your curve.")
         reference = self.reference
         ref_kwargs = {}
         if reference is not None:
@@ -559,7 +601,8 @@ class Session:
             caption=caption, negative_caption=negative, video=info.path, start_s=start_s,
             duration_s=end_s - start_s, mask=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
-            video_scale=float(video_scale), conform=float(conform) if curve is not None else None,
+            video_scale=float(video_scale), curve_scale=curve_scale,
+            conform=float(conform) if curve is not None else None,
             model=model, progress=on_progress, cancel=self.cancel_event.is_set, **ref_kwargs)
         meta = dict(result.metadata)
         ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
@@ -578,7 +621,7 @@ class Session:
             self.candidate_settings = {
                 "caption": caption, "negative_caption": negative or "", "seed": seed,
                 "steps": steps, "text_scale": float(text_scale), "video_scale": float(video_scale),
-                "conform_strength": float(conform), "model": model,
+                "curve_scale": curve_scale, "conform_strength": float(conform), "model": model,
                 "weights_id": meta.get("model", ""), "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
                 "reference": _reference_spec(meta.get("reference")),
@@ -613,6 +656,7 @@ class Session:
             seed=cand.seed, steps=int(s.get("steps", DEFAULTS["steps"])),
             text_scale=float(s.get("text_scale", DEFAULTS["text_scale"])),
             video_scale=float(s.get("video_scale", DEFAULTS["video_scale"])),
+            curve_scale=s.get("curve_scale", DEFAULTS["curve_scale"]),
             conform_strength=float(s.get("conform_strength", DEFAULTS["conform"])),
             model=fproject.ModelSpec(backend=s.get("model", "embedded"),
                                      weights_id=str(s.get("weights_id", ""))),
@@ -680,7 +724,9 @@ class Session:
                                                "values": st.curve.values.tolist()}
         return {"caption": st.caption, "negative_caption": st.negative_caption or "",
                 "seed": int(st.seed), "steps": int(st.steps), "text_scale": float(st.text_scale),
-                "video_scale": float(st.video_scale), "conform": float(st.conform_strength),
+                "video_scale": float(st.video_scale),
+                "curve_scale": None if st.curve_scale is None else float(st.curve_scale),
+                "conform": float(st.conform_strength),
                 "model": st.model.backend, "start_s": float(st.start_s),
                 "duration_s": float(st.duration_s), "curve": curve,
                 "reference": None if st.reference is None else dataclasses.asdict(st.reference),
@@ -974,6 +1020,27 @@ _LABELS = {"gain_db": "Gain (dB)", "pan": "Pan", "offset_s": "Offset (s)",
 _LIMITS = {"gain_db": (-60.0, 24.0), "pan": (-1.0, 1.0), "offset_s": (-600.0, 600.0),
            "trim_start_s": (0.0, 600.0), "trim_end_s": (0.0, 600.0), "fade_in_s": (0.0, 60.0),
            "fade_out_s": (0.0, 60.0)}
+
+
+def search_query(text: str | None, caption: str | None = "") -> str:
+    """What a library search looks for: the typed query, or else the caption."""
+    return " ".join(str(text or "").split()) or " ".join(str(caption or "").split())
+
+
+def _curve_scale(value: Any) -> float | None:
+    """Curve guidance as asked: None (the model's own value) or a number from 0 to 50."""
+    from foley_core.project import MAX_CURVE_SCALE
+
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise FoleyError(f"The curve guidance must be a number (1 = off); got {value!r}.") from None
+    if isinstance(value, bool) or not (math.isfinite(v) and 0.0 <= v <= MAX_CURVE_SCALE):
+        raise FoleyError(f"The curve guidance must be a number from 0 to {MAX_CURVE_SCALE:g} "
+                         f"(1 = off); got {value!r}.")
+    return v
 
 
 def _strength(value: Any) -> float:

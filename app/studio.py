@@ -17,8 +17,9 @@ import gradio as gr
 import numpy as np
 
 from app import curve_widget, views
-from app.session import (ALL_CATEGORIES, DEFAULTS, Session, default_reference_strength,
-                         demo_clips, describe_autosave, sound_library)
+from app.session import (ALL_CATEGORIES, CURVE_SCALE_RANGE, DEFAULTS, Session,
+                         default_reference_strength, demo_clips, describe_autosave,
+                         model_curve_scale, search_query, sound_library)
 from foley_core import constants
 from foley_core import project as _project  # noqa: F401  (imported now: Session() must be quick)
 from foley_core.errors import FoleyError, GenerationCancelled
@@ -186,6 +187,15 @@ class Studio:
                                                  label="Text guidance", elem_id="text-scale")
                         c.video_scale = gr.Slider(0, 10, value=DEFAULTS["video_scale"], step=0.1,
                                                   label="Video guidance", elem_id="video-scale")
+                        # curve guidance: the model's own value unless the box is unticked
+                        curve_default = model_curve_scale(DEFAULTS["model"])
+                        c.curve_scale = gr.Slider(*CURVE_SCALE_RANGE, step=0.5,
+                                                  value=_shown_curve_scale(curve_default),
+                                                  label="Curve guidance", info=views.CURVE_SCALE_INFO,
+                                                  interactive=False, elem_id="curve-scale")
+                        c.curve_auto = gr.Checkbox(
+                            True, label=views.curve_scale_default_label(curve_default),
+                            interactive=curve_default is not None, elem_id="curve-scale-default")
                         c.conform = gr.Slider(0, 1, value=DEFAULTS["conform"], step=0.05,
                                               label="Conform to the curve (0 = off, 1 = full)",
                                               elem_id="conform")
@@ -600,6 +610,17 @@ class Studio:
         c.dice.click(lambda: random.randint(0, 2**31 - 1), None, c.seed, queue=False)
         c.model.change(lambda m: views.model_notice(m), c.model, c.model_md, queue=False)
 
+        @user_errors
+        def on_curve_controls(model: str, use_default: bool):
+            # a model change (or the box): the slider is editable only when the box is unticked
+            return self._curve_scale_updates(model, use_default)
+
+        curve_controls = [c.curve_auto, c.curve_scale]
+        c.model.change(on_curve_controls, [c.model, c.curve_auto], curve_controls, queue=False,
+                       show_progress="hidden")
+        c.curve_auto.input(on_curve_controls, [c.model, c.curve_auto], curve_controls, queue=False,
+                           show_progress="hidden")
+
         # reference sound
         ref_outs = [c.ref_results, c.ref_audio, c.ref_md]
 
@@ -615,10 +636,9 @@ class Studio:
         @user_errors
         def on_ref_search(sess: Session, query: str, caption: str, category: str):
             sess = _need(sess)
-            text = (query or "").strip() or (caption or "").strip()
-            if not text and category in (None, ALL_CATEGORIES):
-                raise gr.Error("Type what to look for (or a caption), or pick a category.")
-            hits = sess.search_references(text, category)
+            # an empty search box searches by the caption (the sound being described)
+            text = search_query(query, caption)
+            hits = sess.search_references(query, category, caption=caption)
             if not hits:
                 gr.Info("No library clips match; try other words or another category.")
             chosen = sess.reference.entry.id if sess.reference is not None else None
@@ -627,14 +647,17 @@ class Studio:
                         choices=choices, value=chosen if chosen in [i for _, i in choices] else None,
                         label=f"{len(hits)} result(s) for \"{text or category}\": caption · category "
                               "· length · licence (click one to use it)"),
-                    c.ref_query: text}
+                    c.ref_query: text,
+                    # searched by the caption: the box follows the caption again
+                    c.ref_auto: text if not search_query(query) else gr.skip()}
 
         search_inputs = [S, c.ref_query, c.caption, c.ref_category]
-        c.ref_search_btn.click(on_ref_search, search_inputs, [c.ref_results, c.ref_query],
+        search_outs = [c.ref_results, c.ref_query, c.ref_auto]
+        c.ref_search_btn.click(on_ref_search, search_inputs, search_outs,
                                concurrency_id="search", concurrency_limit=2)
-        c.ref_query.submit(on_ref_search, search_inputs, [c.ref_results, c.ref_query],
+        c.ref_query.submit(on_ref_search, search_inputs, search_outs,
                            concurrency_id="search", concurrency_limit=2)
-        c.ref_category.input(on_ref_search, search_inputs, [c.ref_results, c.ref_query],
+        c.ref_category.input(on_ref_search, search_inputs, search_outs,
                              concurrency_id="search", concurrency_limit=2)
 
         @user_errors
@@ -677,16 +700,17 @@ class Studio:
 
         # generation
         gen_inputs = [S, c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
-                      c.conform, c.n_cand, c.model, c.ref_strength]
+                      c.curve_auto, c.curve_scale, c.conform, c.n_cand, c.model, c.ref_strength]
         gen_outs = [c.cand_pick, c.cand_audio, c.cand_ref_audio, c.spectro, c.result_md]
 
         @user_errors
-        def on_generate(sess, caption, negative, seed, steps, ts, vs, conform, n, model, strength,
-                        progress=gr.Progress()):
+        def on_generate(sess, caption, negative, seed, steps, ts, vs, curve_auto, cs, conform, n,
+                        model, strength, progress=gr.Progress()):
             sess = _need(sess)
             progress(0.0, desc="preparing")
             cands = sess.generate(caption=caption, negative_caption=negative, seed=seed,
-                                  steps=steps, text_scale=ts, video_scale=vs, conform=conform,
+                                  steps=steps, text_scale=ts, video_scale=vs,
+                                  curve_scale=None if curve_auto else cs, conform=conform,
                                   candidates=n, model=model,
                                   strength=strength if sess.reference is not None else None,
                                   progress=lambda frac, desc: progress(frac, desc=desc))
@@ -783,13 +807,22 @@ class Studio:
         c.stem_undo.click(on_undo, [S, c.stem_pick, c.target, c.loop_sel], [*project_outs, *mix_outs])
 
         settings_outs = [c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
-                         c.conform, c.model, c.sel_start, c.sel_end, c.sel_md, c.curve, c.timeline,
+                         c.curve_auto, c.curve_scale, c.conform, c.model, c.sel_start, c.sel_end,
+                         c.sel_md, c.curve, c.timeline,
                          *ref_outs, c.ref_strength]
 
         def settings_updates(sess: Session, st: dict) -> dict:
             if st.get("reference_missing"):
                 gr.Warning(st["reference_missing"])
-            return {**self._reference_updates(sess), c.ref_strength: st["strength"],c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
+            cs = st.get("curve_scale")
+            if cs is not None and _shown_curve_scale(cs) != cs:
+                gr.Warning(f"The stem was made with curve guidance {cs:g}, outside the slider's "
+                           f"{CURVE_SCALE_RANGE[0]:g}–{CURVE_SCALE_RANGE[1]:g}: the slider shows "
+                           f"{_shown_curve_scale(cs):g}, which the next Generate uses "
+                           "('Regenerate with a new seed' keeps the stem's own value).")
+            return {**self._reference_updates(sess), c.ref_strength: st["strength"],
+                    **self._curve_scale_updates(st["model"], cs is None, cs),
+                    c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
                     c.steps: st["steps"], c.text_scale: st["text_scale"],
                     c.video_scale: st["video_scale"], c.conform: st["conform"],
                     c.model: st["model"], c.sel_start: sess.selection[0],
@@ -818,7 +851,8 @@ class Studio:
             progress(0.0, desc="preparing")
             cands = sess.generate(caption=st["caption"], negative_caption=st["negative_caption"],
                                   seed=st["seed"], steps=st["steps"], text_scale=st["text_scale"],
-                                  video_scale=st["video_scale"], conform=st["conform"],
+                                  video_scale=st["video_scale"], curve_scale=st["curve_scale"],
+                                  conform=st["conform"],
                                   candidates=n, model=st["model"],
                                   strength=st["strength"] if sess.reference is not None else None,
                                   progress=lambda frac, desc: progress(frac, desc=desc))
@@ -925,6 +959,25 @@ class Studio:
                 out[c.ref_results] = gr.Radio(value=None)
         return out
 
+    def _curve_scale_updates(self, model: str, use_default: bool, value: float | None = None) -> dict:
+        """The curve guidance controls for `model`: the model's own value (slider greyed out
+        showing it), or `value` to edit (None: leave the slider's value); both disabled for a
+        model without curve guidance."""
+        c = self.c
+        default = model_curve_scale(model)
+        label = views.curve_scale_default_label(default)
+        if default is None:
+            return {c.curve_auto: gr.Checkbox(value=True, interactive=False, label=label),
+                    c.curve_scale: gr.Slider(value=1.0, interactive=False)}
+        if use_default:
+            slider = gr.Slider(value=_shown_curve_scale(default), interactive=False)
+        elif value is None:
+            slider = gr.Slider(interactive=True)
+        else:
+            slider = gr.Slider(value=_shown_curve_scale(value), interactive=True)
+        return {c.curve_auto: gr.Checkbox(value=bool(use_default), interactive=True, label=label),
+                c.curve_scale: slider}
+
     def _candidate_updates(self, sess: Session, index: int, n: int) -> dict:
         c = self.c
         cand = sess.candidate(index)
@@ -942,6 +995,12 @@ class Studio:
             c.result_md: views.result_markdown(sess.generation_meta, sess.candidates,
                                                curve=s.get("curve")),
         }
+
+
+def _shown_curve_scale(value: float | None) -> float:
+    """A curve guidance value as the slider can show it (within its range; 1 for none)."""
+    lo, hi = CURVE_SCALE_RANGE
+    return 1.0 if value is None else float(min(hi, max(lo, float(value))))
 
 
 class _EmptyProject:

@@ -175,6 +175,26 @@ def model_notice(name: str) -> str:
     return " ".join(parts)
 
 
+CURVE_SCALE_INFO = ("How strictly the model follows your drawn curve before conform; higher = "
+                    "stricter, may sound harsher; 1 = off.")
+
+
+def curve_scale_default_label(default: float | None) -> str:
+    """The label of the 'use the model's value' box, naming that value (None: no guidance)."""
+    if default is None:
+        return ("Use the model's value: this model has no curve guidance (conform still makes "
+                "the sound follow your curve)")
+    return f"Use the model's value ({default:g}{' = off' if default == 1 else ''})"
+
+
+def curve_scale_note(curve_scale) -> str:
+    """How a generation was curve-guided, for the result line ('' when there was no curve)."""
+    if curve_scale is None:
+        return ""
+    x = float(curve_scale)
+    return f"curve guidance {x:g}" + (" (off)" if x == 1 else "")
+
+
 def spectrogram_png(audio: np.ndarray, sr: int, *, curve: tuple[np.ndarray, np.ndarray] | None,
                     duration_s: float | None = None, start_s: float = 0.0) -> np.ndarray:
     """A spectrogram of a candidate with its achieved loudness (white) and the drawn curve
@@ -234,6 +254,8 @@ def result_markdown(meta: dict, candidates, curve=None) -> str:
         bits.append("**the model ignored: " + ", ".join(map(str, instr["ignored_by_model"])) + "**")
     if instr.get("enforced_after"):
         bits.append("applied afterwards: " + ", ".join(map(str, instr["enforced_after"])))
+    if curve_scale_note(meta.get("curve_scale")):
+        bits.append(curve_scale_note(meta.get("curve_scale")))
     fits = []
     if curve is not None and float(np.ptp(np.asarray(curve[1], np.float64))) < 1e-6:
         bits.append("curve fit: not measurable for a flat curve (correlation needs some change)")

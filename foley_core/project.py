@@ -53,6 +53,7 @@ STEMS_DIR = "stems"
 MEDIA_DIR = "media"
 REFERENCES_DIR = "references"
 MASK_KINDS = ("none", "box", "image", "track")
+MAX_CURVE_SCALE = 50.0      # the range generate() accepts for curve guidance (0..50)
 
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ class GenerationSettings(_ArrayEq):
     steps: int = 25
     text_scale: float = 3.5           # the paper's dual-guidance defaults
     video_scale: float = 4.5
+    curve_scale: float | None = None  # curve guidance as asked: None = the model's own value, 1 = off
     conform_strength: float = 1.0
     model: ModelSpec = field(default_factory=ModelSpec)
     mask: MaskSpec = field(default_factory=MaskSpec)
@@ -228,6 +230,16 @@ class GenerationSettings(_ArrayEq):
     reference: Reference | None = None
     start_s: float = 0.0          # the video selection the stem was made for
     duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        value = self.curve_scale
+        if value is None:
+            return
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+                or not math.isfinite(value) or not 0.0 <= value <= MAX_CURVE_SCALE:
+            raise FoleyError(f"the curve guidance (curve_scale) must be empty (the model's own value) or a "
+                             f"number from 0 to {MAX_CURVE_SCALE:g} (1 = off); got {value!r}")
+        self.curve_scale = float(value)   # UI widgets may hand back numpy scalars
 
 
 @dataclass(eq=False)
@@ -482,6 +494,7 @@ def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_fi
             "steps": int(st.steps),
             "text_scale": float(st.text_scale),
             "video_scale": float(st.video_scale),
+            "curve_scale": None if st.curve_scale is None else float(st.curve_scale),
             "conform_strength": float(st.conform_strength),
             "model": {"backend": st.model.backend, "weights_id": st.model.weights_id},
             "mask": {
@@ -928,6 +941,7 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             steps=s.get("steps", "int"),
             text_scale=s.get("text_scale", "number"),
             video_scale=s.get("video_scale", "number"),
+            curve_scale=s.get("curve_scale", "number", None),     # absent before curve guidance
             conform_strength=s.get("conform_strength", "number"),
             model=ModelSpec(backend=model_doc.get("backend", "str"), weights_id=model_doc.get("weights_id", "str")),
             mask=MaskSpec(kind=m.get("kind", "str"), box=tuple(box) if box is not None else None, image=image,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from foley_core import audio_io, project as proj
-from foley_core.errors import CurveError, MaskError, ProjectError
+from foley_core.errors import CurveError, FoleyError, MaskError, ProjectError
 from foley_core.project import (Autosaver, CurveSpec, GenerationSettings, MaskSpec, MixSettings, ModelSpec,
                                 Project, Reference, Stem, autosave_dir, find_autosaves, load_project,
                                 save_project)
@@ -40,7 +40,7 @@ def full_project(video: Path | None = None) -> Project:
         tone(1.0), SR, name="knock",
         settings=GenerationSettings(
             caption="a ball hits the floor", negative_caption="music, speech", seed=1234, steps=30,
-            text_scale=4.5, video_scale=1.5, conform_strength=0.8,
+            text_scale=4.5, video_scale=1.5, curve_scale=6.5, conform_strength=0.8,
             model=ModelSpec("embedded", "foley-ldm-v1"),
             mask=MaskSpec(kind="image", image=mask_image),
             curve=CurveSpec.from_values(np.array([0.0, 0.2, 1.0, 0.5, 0.1], np.float32), start_s=0.25),
@@ -97,6 +97,12 @@ def test_settings_validation():
         CurveSpec(times_s=np.array([0.0, 0.0, 1.0]), values=np.array([0.0, 0.5, 1.0]))
     with pytest.raises(CurveError, match="between 0 and 1"):
         CurveSpec.from_values(np.array([0.0, 1.5]))
+    for bad in (-1.0, float("nan"), 51.0, "7", True):
+        with pytest.raises(FoleyError, match="curve guidance"):
+            GenerationSettings(curve_scale=bad)
+    assert GenerationSettings().curve_scale is None                 # the model's own value
+    scale = GenerationSettings(curve_scale=np.float32(7.5)).curve_scale  # a widget's numpy scalar
+    assert scale == 7.5 and type(scale) is float
 
 
 def test_mix_settings_validation():
@@ -167,8 +173,24 @@ def test_round_trip_keeps_audio_and_every_setting(tmp_path):
         assert a.settings == b.settings and a.mix == b.mix and a.metrics == b.metrics
     assert q.stems[0].settings.mask.image[0, 0] == np.float32(128 / 255)
     assert q.export.target_lufs == -16.0 and q.selection == (0.25, 1.0)
+    # curve guidance as asked: a number, or None (the model's own value) stored as null
+    assert [s.settings.curve_scale for s in q.stems] == [6.5, None, None]
+    assert [s["settings"]["curve_scale"] for s in doc["stems"]] == [6.5, None, None]
     wavs = sorted((tmp_path / "proj" / "stems").glob("*.wav"))
     assert len(wavs) == 3 and len(list((tmp_path / "proj" / "stems").glob("*_mask.png"))) == 1
+
+
+def test_project_files_from_before_curve_guidance_load_with_the_models_value(tmp_path):
+    p = full_project()
+    save_project(p, tmp_path / "proj")
+    for k in range(len(p.stems)):
+        _edit_json(tmp_path / "proj", _delete(["stems", k, "settings", "curve_scale"]))
+    q = load_project(tmp_path / "proj")
+    assert [s.settings.curve_scale for s in q.stems] == [None, None, None]
+    assert q.stems[0].settings.text_scale == 4.5 and q.stems[0].audio.shape == p.stems[0].audio.shape
+    q.stems[1].settings.curve_scale = 12.0          # and a value set later is saved and read back
+    save_project(q, tmp_path / "proj")
+    assert [s.settings.curve_scale for s in load_project(tmp_path / "proj").stems] == [None, 12.0, None]
 
 
 def test_numpy_scalars_from_widgets_and_metrics_are_stored_as_plain_json(tmp_path):
@@ -423,6 +445,10 @@ DAMAGE = {
     "missing caption": (lambda d: _edit_json(d, _delete(["stems", 0, "settings", "caption"])),
                         r"stems\[0\].settings.caption is missing"),
     "pan out of range": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "pan"], 3.0)), "pan must be between"),
+    "curve scale as text": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "curve_scale"], "strict")),
+                            r"stems\[0\].settings.curve_scale should be a number"),
+    "negative curve scale": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "curve_scale"], -2)),
+                             r"damaged: stem 'knock': the curve guidance \(curve_scale\) must be .* got -2"),
     "bad mask kind": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "mask", "kind"], "lasso")),
                       "unknown mask kind"),
     "box of 3": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "mask", "box"], [1, 2, 3])),

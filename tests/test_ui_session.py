@@ -484,6 +484,24 @@ def test_reference_search_pick_generate_keep_and_load_back(sess, square_video, f
     other.close()
 
 
+def test_an_empty_search_looks_for_the_caption(sess):
+    from foley_core.errors import CaptionError
+
+    by_caption = sess.search_references("", caption="glass shatters")
+    assert by_caption and by_caption[0].entry.category == "glass"
+    ids = [h.entry.id for h in by_caption]
+    assert [h.entry.id for h in sess.search_references("glass shatters")] == ids
+    assert [h.entry.id for h in sess.search_references("  ", caption=" glass  shatters ")] == ids
+    # a typed query wins over the caption; a category narrows the caption's search
+    assert sess.search_references("footsteps", caption="glass shatters")[0].entry.category == "footsteps"
+    narrowed = sess.search_references("", category="impact", caption="glass shatters")
+    assert narrowed and {h.entry.category for h in narrowed} == {"impact"}
+    # neither query nor caption: a category lists its clips, no category is a clear message
+    assert {h.entry.category for h in sess.search_references("", category="door", caption="")} == {"door"}
+    with pytest.raises(CaptionError, match="or a caption"):
+        sess.search_references("", caption="   ")
+
+
 def test_reference_upload_and_bad_files(sess, square_video, fake_engine, tmp_path):
     sess.load_video(square_video)
     own = sess.upload_reference(_tone_file(tmp_path / "my knock.wav", seconds=0.8))
