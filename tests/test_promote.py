@@ -12,14 +12,14 @@ from foley_core.evaluation.harness import OBEYS_RULE, instruction_evidence, weig
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _results(*, r=0.7, f1=0.8, f1_retrieved=0.4, gap=0.3, lo=0.05, hi=0.2, digest=None):
+def _results(*, r=0.7, f1=0.8, gap=0.3, lo=0.05, hi=0.2, digest=None):
     s = lambda v: {"mean": v, "median": v, "n": 4}  # noqa: E731
     return {
         "created": "2026-11-22T10:00:00", "config": {"n_val": 8, "n_scenes": 4, "n_selectivity": 2,
                                                      "steps": 10, "seed": 0},
         "model": {"weights_digest": digest},
         "rows": {"model_tlm": {"loudness_r": s(r), "onset_f1": s(f1), "selectivity_gap": s(gap)},
-                 "retrieved": {"onset_f1": s(f1_retrieved)}},
+                 "retrieved": {"onset_f1": s(0.2)}},
         "val": {"accuracy_vs_noise": {"model_tlm": {"lo": lo, "hi": hi}}},
     }
 
@@ -28,9 +28,9 @@ def test_rule_obeyed_and_not():
     ev = instruction_evidence(_results())
     assert {k: v["obeyed"] for k, v in ev.items()} == {
         "curve": True, "video": True, "mask": True, "text": True, "negative": True}
-    ev = instruction_evidence(_results(r=0.49, f1=0.5, f1_retrieved=0.4, gap=0.1, lo=-0.01))
+    ev = instruction_evidence(_results(r=0.49, f1=0.49, gap=0.1, lo=-0.01))
     assert not any(v["obeyed"] for v in ev.values())
-    assert ev["video"]["threshold"] == pytest.approx(0.55)
+    assert ev["video"]["threshold"] == 0.5 and ev["curve"]["threshold"] == 0.5
     assert set(ev) == set(OBEYS_RULE) and all(v["rule"] == OBEYS_RULE[k] for k, v in ev.items())
 
 

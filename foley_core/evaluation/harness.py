@@ -559,7 +559,8 @@ def _goals(rows: dict[str, dict[str, Any]], versus_noise: dict[str, Any]) -> dic
 # post-processing gets no credit). Stated once, here, and quoted by the model card.
 OBEYS_RULE = {
     "curve": "loudness r (TLM only, curves swapped across categories) mean >= 0.5",
-    "video": "onset F1 with no curve >= the retrieved-clip row's F1 (real sound, unrelated timing) + 0.15",
+    "video": ("onset F1 with no curve >= 0.5 (chance is not zero on short scenes: random weights "
+              "score 0.35 and an unrelated real clip 0.20 on this protocol)"),
     "mask": "selectivity gap (mask A vs mask B) mean >= 0.2",
     "text": "tagger balanced accuracy beats the curve-shaped noise row: paired bootstrap 95% lower bound > 0",
     "negative": "obeyed when text is (it is the text pathway's unconditional branch)",
@@ -596,7 +597,7 @@ def instruction_evidence(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     rows = results["rows"]
     tlm = rows["model_tlm"]
     r = _mean(tlm, "loudness_r")
-    f1, f1_chance = _mean(tlm, "onset_f1"), _mean(rows["retrieved"], "onset_f1")
+    f1 = _mean(tlm, "onset_f1")
     gap = _mean(tlm, "selectivity_gap")
     vs_noise = (results.get("val") or {}).get("accuracy_vs_noise", {}).get("model_tlm")
 
@@ -607,8 +608,7 @@ def instruction_evidence(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
     out = {
         "curve": {"value": r, "threshold": 0.5, "obeyed": verdict(r, 0.5)},
-        "video": {"value": f1, "threshold": None if f1_chance is None else f1_chance + 0.15,
-                  "obeyed": verdict(f1, None if f1_chance is None else f1_chance + 0.15)},
+        "video": {"value": f1, "threshold": 0.5, "obeyed": verdict(f1, 0.5)},
         "mask": {"value": gap, "threshold": 0.2, "obeyed": verdict(gap, 0.2)},
         "text": {"value": None if vs_noise is None else [vs_noise["lo"], vs_noise["hi"]],
                  "threshold": 0.0,
