@@ -113,7 +113,8 @@ def build_mam(config: dict) -> MaskAttentionModule:
         raise ValueError(f"unknown visual encoder class {kind!r}")
     encoder = MotionFrameEncoder(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in enc_cfg.items()})
     return MaskAttentionModule(encoder, int(config["cross_attention_dim"]),
-                               n_time_features=int(config.get("n_time_features", 64)))
+                               n_time_features=int(config.get("n_time_features", 64)),
+                               sync=config.get("sync"))
 
 
 def _mam_config(mam: MaskAttentionModule) -> dict:
@@ -164,6 +165,11 @@ class FoleyPipeline:
             raise ValueError(f"UNet and TLM latent_fps must be {latent_fps} (mel fps / VAE downsample)")
         if self.config["branch_mode"] not in BRANCH_MODES:
             raise ValueError(f"branch_mode must be one of {BRANCH_MODES}")
+        sync = self.mam.sync
+        if sync is not None and (sync.latent_channels != self.unet.config.in_channels
+                                 or abs(sync.latent_fps - latent_fps) > 1e-6):
+            raise ValueError(f"MAM sync must output the UNet's {self.unet.config.in_channels} channels "
+                             f"at {latent_fps} latent frames/s")
 
     @classmethod
     def from_config(cls, config: dict | str | Path, *, device: str = "cpu") -> "FoleyPipeline":
@@ -427,6 +433,8 @@ class FoleyPipeline:
         timings["video_encode"] = time.perf_counter() - t0
 
         length = self.latent_length(duration_s)
+        # frame-aligned visual signal added to z in the branches that see the video
+        sync = self.mam.sync_signal((f_visual, f_mask), length) if has_video else None
         curve_t = None
         if curve is not None:
             curve_t = torch.as_tensor(np.asarray(curve, dtype=np.float32))[None].to(self.device)
@@ -492,11 +500,16 @@ class FoleyPipeline:
             model_in = TimeLoudnessModule.add_to_latent(scaled, tau_signal.expand(n_cand, -1, -1))
             model_in_null = (TimeLoudnessModule.add_to_latent(scaled, tau_null.expand(n_cand, -1, -1))
                              if curve_guided else None)
+
+            def branch_x(k: int, video: bool, with_curve: bool) -> torch.Tensor:
+                x = (model_in if with_curve else model_in_null)[k:k + 1]
+                return x + sync if (video and sync is not None) else x
+
             guided = []
             for k in range(n_cand):
                 eps_parts = []
                 for rows, inputs in calls:
-                    x = torch.cat([(model_in if c else model_in_null)[k:k + 1] for _, _, c in rows])
+                    x = torch.cat([branch_x(k, v, c) for _, v, c in rows])
                     eps_parts.extend(self.unet(x, t, **inputs).sample.chunk(len(rows)))
                 eps = self.guide(eps_parts[:len(eps_parts) - curve_guided], has_text_term, has_video,
                                  text_scale, video_scale)

@@ -1,6 +1,7 @@
 """Conditioning modules of "Draw an Audio" (Yang et al., 2024): MAM, TLM and the embedded E_v.
 
-- `MaskAttentionModule` (MAM): masked video -> visual tokens `tau_visual` for cross-attention.
+- `MaskAttentionModule` (MAM): masked video -> visual tokens `tau_visual` for cross-attention,
+  and optionally (`VisualSyncModule`) a frame-aligned signal added to the latent.
 - `TimeLoudnessModule` (TLM): relative loudness curve -> `tau_signal`, added to the latent z.
 - `MotionFrameEncoder`: the embedded model's visual encoder E_v, a small CNN over 64x64 frames at
   20 fps that sees each frame together with its difference to the previous one.
@@ -82,6 +83,57 @@ def interpolate_curve(curve: torch.Tensor, n_frames: int, *, frame_rate: float,
     return curve[:, lo] * (1 - frac) + curve[:, hi] * frac
 
 
+def resample_frames(values: torch.Tensor, n_frames: int, *, frame_rate: float, source_fps: float) -> torch.Tensor:
+    """Linear resampling along time of (B, T, D) values at `source_fps` (value t shown at
+    t / source_fps, as video frames are) to (B, n_frames, D) at `frame_rate` (frame j centred at
+    (j + 0.5) / frame_rate, the latent's convention). Beyond the ends the end values are held."""
+    n_src = values.shape[1]
+    centres_s = (torch.arange(n_frames, device=values.device, dtype=torch.float32) + 0.5) / frame_rate
+    pos = (centres_s * source_fps).clamp(0, n_src - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=n_src - 1)
+    frac = (pos - lo.float()).to(values.dtype)[None, :, None]
+    return values[:, lo] * (1 - frac) + values[:, hi] * frac
+
+
+class VisualSyncModule(nn.Module):
+    """Frame-aligned visual conditioning ADDED to the latent, next to MAM's cross-attention.
+
+    Cross-attention has to learn to align a visual event with the latent frame at the same time
+    from position embeddings, which a CPU-sized model trained for a few hours barely does (onset
+    F1 at chance after 3,300 steps). MMAudio adds frame-aligned synchronisation features to its
+    audio latent for the same reason. Here (F_mask, F_visual) per frame -> MLP -> resampled to
+    the latent frame rate -> a short temporal convolution -> `latent_channels`, added to z like
+    TLM's tau_signal. Both F_mask (the drawn object) and F_visual (everything) go in, so the
+    module can tell the masked object's motion from the rest. The output layer starts at zero:
+    attaching it to a trained model changes nothing until it is trained.
+    """
+
+    def __init__(self, feature_dim: int, latent_channels: int, latent_fps: float, fps: float, *,
+                 hidden_dim: int = 64):
+        super().__init__()
+        self.feature_dim, self.latent_channels = feature_dim, latent_channels
+        self.latent_fps, self.fps, self.hidden_dim = latent_fps, fps, hidden_dim
+        self.frame_net = nn.Sequential(nn.LayerNorm(2 * feature_dim), nn.Linear(2 * feature_dim, hidden_dim),
+                                       nn.SiLU())
+        self.temporal = nn.Sequential(nn.Conv1d(hidden_dim, hidden_dim, 5, padding=2, padding_mode="replicate"),
+                                      nn.SiLU())
+        self.out = nn.Conv1d(hidden_dim, latent_channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def config(self) -> dict:
+        return {"latent_channels": self.latent_channels, "latent_fps": self.latent_fps,
+                "hidden_dim": self.hidden_dim}
+
+    def forward(self, f_visual: torch.Tensor, f_mask: torch.Tensor, n_latent_frames: int) -> torch.Tensor:
+        """(B, T, feature_dim) each -> (B, latent_channels, n_latent_frames)."""
+        h = self.frame_net(torch.cat([f_mask, f_visual], dim=-1))
+        h = resample_frames(h, n_latent_frames, frame_rate=self.latent_fps, source_fps=self.fps)
+        return self.out(self.temporal(h.transpose(1, 2)))
+
+
 class MaskAttentionModule(nn.Module):
     """MAM: visual tokens from a video and a per-frame mask of the sounding object.
 
@@ -96,11 +148,13 @@ class MaskAttentionModule(nn.Module):
         cross_attention_dim: width of the tokens the denoiser attends to.
         feature_dim: E_v's output width (read from `visual_encoder.feature_dim` when given).
         fps: frame rate of the tokens (read from `visual_encoder.fps` when given).
+        sync: keyword arguments of a `VisualSyncModule` (latent_channels, latent_fps,
+            hidden_dim), or None for cross-attention only (the paper's MAM).
     """
 
     def __init__(self, visual_encoder: nn.Module | None, cross_attention_dim: int, *,
                  feature_dim: int | None = None, fps: float | None = None,
-                 n_time_features: int = 64):
+                 n_time_features: int = 64, sync: dict | None = None):
         super().__init__()
         if visual_encoder is not None:
             feature_dim = int(visual_encoder.feature_dim)
@@ -115,11 +169,34 @@ class MaskAttentionModule(nn.Module):
         self.proj = nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, cross_attention_dim))
         self.time_embedding = TimePositionEmbedding(cross_attention_dim, n_features=n_time_features)
         self.null_embedding = nn.Parameter(torch.randn(cross_attention_dim) * 0.02)
+        self.sync = None
+        if sync is not None:
+            self.attach_sync(**sync)
+
+    def attach_sync(self, latent_channels: int, latent_fps: float, hidden_dim: int = 64) -> None:
+        """Add a zero-initialised `VisualSyncModule` (upgrading a model trained without one)."""
+        self.sync = VisualSyncModule(self.feature_dim, int(latent_channels), float(latent_fps), self.fps,
+                                     hidden_dim=int(hidden_dim))
+
+    def sync_signal(self, features: tuple[torch.Tensor, torch.Tensor], n_latent_frames: int, *,
+                    present: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The sync module's (B, C, n_latent_frames) for cached (F_visual, F_mask), zero on rows
+        where `present` is False ("no video" adds nothing); None without a sync module."""
+        if self.sync is None:
+            return None
+        f_visual, f_mask = features
+        out = self.sync(f_visual, f_mask, n_latent_frames)
+        if present is not None:
+            out = out * present.to(device=out.device, dtype=out.dtype).reshape(-1, 1, 1)
+        return out
 
     @property
     def config(self) -> dict:
-        return {"cross_attention_dim": self.cross_attention_dim, "feature_dim": self.feature_dim,
-                "fps": self.fps, "n_time_features": self.time_embedding.n_features}
+        cfg = {"cross_attention_dim": self.cross_attention_dim, "feature_dim": self.feature_dim,
+               "fps": self.fps, "n_time_features": self.time_embedding.n_features}
+        if self.sync is not None:
+            cfg["sync"] = self.sync.config
+        return cfg
 
     def encode_features(self, frames: torch.Tensor,
                         masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -161,15 +161,19 @@ def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[
 
     captions = [c if (c and p) else None for c, p in zip(batch["captions"], text_present.tolist())]
     text = {k: v.to(device) for k, v in pipe.text_encoder.encode_batch(captions).items()}
+    sync = None
     if batch["frames"] is not None:
         feats = pipe.mam.encode_features(batch["frames"].to(device), batch["masks"].to(device))
         tokens = pipe.mam(features=feats, present=video_present.to(device))
         vmask = null_visual_mask(video_present, tokens.shape[1]).to(device)
+        sync = pipe.mam.sync_signal(feats, z0.shape[-1], present=video_present.to(device))
     else:
         tokens, vmask = pipe.mam.null_tokens(bsz, 1), None
     tau = pipe.tlm(curves, z0.shape[-1], present=curve_present.to(device))
-    pred = pipe.unet(pipe.tlm.add_to_latent(z_t, tau), timesteps, visual_tokens=tokens, visual_mask=vmask,
-                     **text).sample
+    z_in = pipe.tlm.add_to_latent(z_t, tau)
+    if sync is not None:
+        z_in = z_in + sync
+    pred = pipe.unet(z_in, timesteps, visual_tokens=tokens, visual_mask=vmask, **text).sample
     if noise_scheduler.config.prediction_type == "v_prediction":
         target = noise_scheduler.get_velocity(z0, noise, timesteps)
     else:
