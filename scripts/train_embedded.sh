@@ -2,8 +2,8 @@
 # Resumable training of the embedded model on one CPU core (the other stays free for work).
 #   scripts/train_embedded.sh VAE_MINUTES LDM_MINUTES
 # Each call continues from runs/embedded/checkpoint (full state: optimizer, EMA, RNG). On a fresh
-# clone, where runs/ is empty, it continues the LDM from the committed weights in
-# assets/embedded_checkpoint/ (EMA weights; the optimizer state starts afresh) and skips the VAE.
+# clone, where runs/ is empty, it continues the LDM from the committed weights of the app's model
+# in assets/embedded/ (EMA weights; the optimizer state starts afresh) and skips the VAE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vae_min=${1:-18}
@@ -11,8 +11,8 @@ ldm_min=${2:-60}
 export OMP_NUM_THREADS=1
 mkdir -p runs
 init=()
-if [ ! -f runs/embedded/checkpoint/model_index.json ] && [ -f assets/embedded_checkpoint/model_index.json ]; then
-  init=(--init assets/embedded_checkpoint)
+if [ ! -f runs/embedded/checkpoint/model_index.json ] && [ -f assets/embedded/model_index.json ]; then
+  init=(--init assets/embedded)
   vae_min=0
 fi
 if [ "$vae_min" != "0" ]; then
