@@ -170,6 +170,11 @@ def model_notice(name: str) -> str:
         parts.append("**Ignores:** " + ", ".join(words.get(o, o) for o in ignores) + ".")
     if obeys and "curve" not in obeys:
         parts.append("A drawn curve is still applied afterwards by conforming the audio's loudness.")
+    if "text" in ignores:
+        parts.append("For the right kind of sound, start from a reference sound (library search or "
+                     "your own file) and let the model reshape it.")
+    if "video" in ignores and "curve" in obeys:
+        parts.append("To time the sound to the picture, draw the curve (or seed it from motion).")
     parts.append(f"The model makes {constants.MODEL_SR // 1000} kHz mono audio (8 kHz bandwidth); "
                  f"exports are upsampled to {constants.EXPORT_SR // 1000} kHz.")
     return " ".join(parts)

@@ -368,6 +368,23 @@ def test_model_notice_says_what_is_ignored():
     assert "not available" in views.model_notice("no-such-model")
 
 
+def test_model_notice_points_to_what_works(monkeypatch):
+    from types import SimpleNamespace
+
+    from foley_core import backends
+
+    def stub(obeys):
+        return SimpleNamespace(obeys=frozenset(obeys), description="embedded",
+                               ignores=frozenset(backends.INSTRUCTIONS) - frozenset(obeys))
+
+    monkeypatch.setattr(backends, "get_backend", lambda name: stub({"curve"}))
+    text = views.model_notice("embedded")
+    assert "Follows: loudness curve" in text and "reference sound" in text and "draw the curve" in text
+    monkeypatch.setattr(backends, "get_backend", lambda name: stub(set(backends.INSTRUCTIONS)))
+    text = views.model_notice("embedded")
+    assert "Ignores" not in text and "reference sound" not in text and "draw the curve" not in text
+
+
 # ---------------------------------------------------------------------- one real generation
 def test_real_embedded_generation(sess, square_video):
     import torch
