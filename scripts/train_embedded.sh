@@ -14,6 +14,12 @@ init=()
 if [ ! -f runs/embedded/checkpoint/model_index.json ] && [ -f assets/embedded/model_index.json ]; then
   init=(--init assets/embedded)
   vae_min=0
+  # the shipped weights may predate MAM's sync module: attach it (zero-initialised) to train it
+  if ! grep -q '"sync"' assets/embedded/mam/config.json; then
+    rm -rf runs/init_with_sync
+    python scripts/attach_sync.py assets/embedded runs/init_with_sync
+    init=(--init runs/init_with_sync)
+  fi
 fi
 if [ "$vae_min" != "0" ]; then
   python launch.py train --out runs/embedded --stage vae --data sfx --vae-steps 100000 \
