@@ -21,7 +21,7 @@ MAX_GENERATION_SECONDS = 120.0
 # How far from a reference sound audio-to-audio generation starts (0 = the reference itself,
 # 1 = ignore it). Chosen by the strength sweep's stated rule (`python launch.py eval
 # --reference-sweep --n-val 48`, docs/BENCHMARKS.md) on the shipped model: 0.2 keeps the most
-# of the reference's identity among 0.2..0.8 (tagger 0.28 vs 0.40 on the real references) while
-# following another clip's curve (median r 0.69 vs 0.07). Re-run the sweep when the model changes.
+# of the reference's identity among 0.2..0.8 (tagger 0.26 vs 0.40 on the real references) while
+# following another clip's curve (median r 0.72 vs 0.07). Re-run the sweep when the model changes.
 # Here rather than in generate.py so that the CLI's --help can show it without torch.
 DEFAULT_REFERENCE_STRENGTH = 0.2
