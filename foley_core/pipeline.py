@@ -497,19 +497,18 @@ class FoleyPipeline:
             if _cancel_requested(cancel):
                 raise GenerationCancelled("generation cancelled")
             scaled = scheduler.scale_model_input(latents, t)
-            model_in = TimeLoudnessModule.add_to_latent(scaled, tau_signal.expand(n_cand, -1, -1))
-            model_in_null = (TimeLoudnessModule.add_to_latent(scaled, tau_null.expand(n_cand, -1, -1))
-                             if curve_guided else None)
-
-            def branch_x(k: int, video: bool, with_curve: bool) -> torch.Tensor:
-                x = (model_in if with_curve else model_in_null)[k:k + 1]
-                return x + sync if (video and sync is not None) else x
-
+            # the UNet input of each (video?, curve?) branch: z + tau_signal (or its null) + sync
+            inputs_by = {}
+            for curve_on in ((True, False) if curve_guided else (True,)):
+                z = TimeLoudnessModule.add_to_latent(
+                    scaled, (tau_signal if curve_on else tau_null).expand(n_cand, -1, -1))
+                inputs_by[(False, curve_on)] = z
+                inputs_by[(True, curve_on)] = z + sync if sync is not None else z
             guided = []
             for k in range(n_cand):
                 eps_parts = []
                 for rows, inputs in calls:
-                    x = torch.cat([branch_x(k, v, c) for _, v, c in rows])
+                    x = torch.cat([inputs_by[(v, c)][k:k + 1] for _, v, c in rows])
                     eps_parts.extend(self.unet(x, t, **inputs).sample.chunk(len(rows)))
                 eps = self.guide(eps_parts[:len(eps_parts) - curve_guided], has_text_term, has_video,
                                  text_scale, video_scale)
