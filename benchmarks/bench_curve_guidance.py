@@ -42,12 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from foley_core import loudness
     from foley_core.constants import MODEL_SR
     from foley_core.data.sfx import SfxLibrary
     from foley_core.evaluation import metrics
-    from foley_core.evaluation.harness import (MIN_CURVE_RANGE, item_duration_s, select_val_clips,
-                                               stretch_curve, swap_partners)
+    from foley_core.evaluation.harness import (MIN_CURVE_RANGE, curve_span, item_duration_s,
+                                               select_val_clips, swapped_curves)
     from foley_core.evaluation.references import fit_length
     from foley_core.evaluation.tagger import load_tagger
     from foley_core.pipeline import FoleyPipeline
@@ -59,11 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     audios = [fit_length(library.load(c), int(round(d * MODEL_SR))) for c, d in zip(clips, durations)]
     keep = [i for i, a in enumerate(audios) if np.any(a)]
     clips, durations, audios = ([x[i] for i in keep] for x in (clips, durations, audios))
-    own = [loudness.relative_loudness(a, MODEL_SR) for a in audios]
-    partners = swap_partners([c.category for c in clips], args.seed)
-    curves = [loudness.normalize_curve(stretch_curve(own[j], loudness.n_curve_points(d)))
-              for j, d in zip(partners, durations)]
-    spans = [float(np.ptp(c) / max(float(c.max()), 1e-9)) for c in curves]
+    _, curves = swapped_curves(audios, [c.category for c in clips], durations, args.seed)
+    spans = [curve_span(c) for c in curves]
 
     scales = [float(s) for s in args.scales.split(",")]
     tagger = load_tagger()

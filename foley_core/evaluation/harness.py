@@ -40,7 +40,8 @@ from foley_core.evaluation import metrics
 from foley_core.evaluation.references import CaptionRetriever, fit_length, shaped_noise
 
 __all__ = ["EvalConfig", "ROWS", "run_evaluation", "results_to_markdown", "write_results",
-           "select_val_clips", "swap_partners", "stretch_curve", "load_backend", "GOALS",
+           "select_val_clips", "swap_partners", "stretch_curve", "swapped_curves", "curve_span",
+           "load_backend", "GOALS",
            "OBEYS_RULE", "instruction_evidence", "weights_digest"]
 
 # row key -> label. Which metrics each row has is decided by the task (see module docstring).
@@ -90,12 +91,13 @@ class EvalConfig:
     scenes_dir: str | None = None       # cache of built scenes (default: beside the output)
     quick: bool = False
 
+    # the small preset of tests/CI (a class attribute, not a field)
+    QUICK = {"n_val": 8, "n_scenes": 4, "n_selectivity": 2, "steps": 10, "max_val_s": 4.0,
+             "n_boot": 100, "quick": True}
+
     @classmethod
-    def quick_preset(cls, **overrides: Any) -> "EvalConfig":
-        base = dict(n_val=8, n_scenes=4, n_selectivity=2, steps=10, max_val_s=4.0, n_boot=100,
-                    quick=True)
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
+    def quick_preset(cls, **overrides: Any):
+        return cls(**{**cls.QUICK, **{k: v for k, v in overrides.items() if v is not None}})
 
     def check(self) -> None:
         if self.n_val is not None and self.n_val < 2:
@@ -156,6 +158,24 @@ def stretch_curve(curve: np.ndarray, n_points: int) -> np.ndarray:
     return np.interp(dst, src, c).astype(np.float32)
 
 
+def curve_span(curve: np.ndarray) -> float:
+    """How much a relative curve moves: (max - min) / max. r is only counted where this is at
+    least MIN_CURVE_RANGE (on a near-flat curve r measures noise)."""
+    return float(np.ptp(curve) / max(float(np.max(curve)), 1e-9))
+
+
+def swapped_curves(audios: list[np.ndarray], categories: list[str], durations_s: list[float],
+                   seed: int) -> tuple[list[int], list[np.ndarray]]:
+    """For each item, the loudness curve of an item of ANOTHER category (`swap_partners`),
+    stretched to the item's duration: (partner indices, curves at CURVE_FPS)."""
+    own = [loudness.relative_loudness(a, MODEL_SR) for a in audios]
+    partners = swap_partners(categories, seed)
+    # drawn curves are relative (peak 1): stretching may shave the peak, so normalise again
+    curves = [loudness.normalize_curve(stretch_curve(own[j], loudness.n_curve_points(d)))
+              for j, d in zip(partners, durations_s)]
+    return partners, curves
+
+
 def item_duration_s(clip_seconds: float, min_s: float, max_s: float) -> float:
     """Duration of a val item: the clip's length rounded up to 0.1 s, within [min_s, max_s]."""
     return float(min(max(math.ceil(clip_seconds * 10 - 1e-6) / 10, min_s), max_s))
@@ -213,11 +233,7 @@ def _val_task(backend, cfg: EvalConfig, library, tagger, retriever, col: _Collec
     if silent:              # no curve to lend, no sound to tag: such a clip cannot be an item
         keep = [i for i, a in enumerate(audios) if np.any(a)]
         clips, durations, audios = ([x[i] for i in keep] for x in (clips, durations, audios))
-    own_curves = [loudness.relative_loudness(a, MODEL_SR) for a in audios]
-    partners = swap_partners([c.category for c in clips], cfg.seed)
-    # drawn curves are relative (peak 1): stretching may shave the peak, so normalise again
-    curves = [loudness.normalize_curve(stretch_curve(own_curves[j], loudness.n_curve_points(d)))
-              for j, d in zip(partners, durations)]
+    partners, curves = swapped_curves(audios, [c.category for c in clips], durations, cfg.seed)
 
     outputs: dict[str, list[np.ndarray]] = {k: [] for k in ROWS}
     retrieved_audio, retrieved_clips = retriever.retrieve_audio(
@@ -241,7 +257,7 @@ def _val_task(backend, cfg: EvalConfig, library, tagger, retriever, col: _Collec
 
     # loudness following against the swapped curve. r only where the curve has a shape: on a
     # near-flat curve r measures noise (MAE still counts every item)
-    ranges = [float(np.ptp(c) / max(float(c.max()), 1e-9)) for c in curves]
+    ranges = [curve_span(c) for c in curves]
     per_item_r: dict[str, list] = {row: [] for row in ROWS}
     for row, outs in outputs.items():
         for audio, curve, span in zip(outs, curves, ranges):

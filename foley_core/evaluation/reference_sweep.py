@@ -33,14 +33,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from foley_core import loudness
 from foley_core.atomic import write_text_atomic
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
 from foley_core.evaluation import metrics
-from foley_core.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, item_duration_s,
-                                           load_backend, select_val_clips, stretch_curve,
-                                           swap_partners)
+from foley_core.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, curve_span,
+                                           item_duration_s, load_backend, select_val_clips,
+                                           swapped_curves)
 from foley_core.evaluation.references import fit_length
 
 __all__ = ["SweepConfig", "DEFAULT_STRENGTHS", "IDENTITY_RATIO", "RULE", "parse_strengths",
@@ -104,53 +103,23 @@ def parse_strengths(text: str) -> tuple[float, ...]:
 
 
 @dataclass
-class SweepConfig:
-    """What the sweep measures and how much. `quick_preset()` is the small run of tests/CI."""
+class SweepConfig(EvalConfig):
+    """The harness's settings (the same scene set, seeds and checks) plus the strengths.
 
+    n_val counts references (val split, round-robin over categories); of the scenes only the
+    discrete ones are used, and n_selectivity only keeps the scene folder the harness's own.
+    n_boot is the paired bootstrap of balanced accuracy vs the real references.
+    """
+
+    n_val: int | None = 24
+    speed: bool = False                 # the sweep times every item; there is no 8 s stem run
     strengths: tuple[float, ...] = DEFAULT_STRENGTHS
-    model: str = "embedded"
-    weights: str | None = None          # embedded: model folder; other backends: their source
-    device: str = "cpu"
-    n_val: int = 24                     # references (val split, round-robin over categories)
-    n_scenes: int = 24                  # scenes of the harness's set (its discrete ones are used)
-    n_selectivity: int = 8              # not used: keeps the scene folder the harness's own
-    steps: int = 25
-    text_scale: float = 3.5
-    video_scale: float = 4.5
-    seed: int = 0                       # generation seeds, reference choice, curve swap
-    scene_seed: int = 0
-    scene_fps: float = 20.0
-    scene_size: int = 96
-    min_val_s: float = 1.0
-    max_val_s: float = 8.0
-    n_boot: int = 200                   # paired bootstrap of balanced accuracy vs real
-    tagger_dir: str | None = None
-    sfx_root: str | None = None
-    scenes_dir: str | None = None       # default: eval_scenes/ beside the output, as the harness
-    quick: bool = False
 
-    @classmethod
-    def quick_preset(cls, **overrides: Any) -> "SweepConfig":
-        base = dict(n_val=6, n_scenes=4, n_selectivity=2, steps=10, max_val_s=4.0, n_boot=100,
-                    quick=True)
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
-
-    def eval_config(self) -> EvalConfig:
-        """The harness config with the same scene settings (for its scene folder and checks)."""
-        return EvalConfig(model=self.model, weights=self.weights, device=self.device,
-                          n_val=self.n_val, n_scenes=self.n_scenes,
-                          n_selectivity=self.n_selectivity, steps=self.steps,
-                          text_scale=self.text_scale, video_scale=self.video_scale,
-                          seed=self.seed, scene_seed=self.scene_seed, scene_fps=self.scene_fps,
-                          scene_size=self.scene_size, min_val_s=self.min_val_s,
-                          max_val_s=self.max_val_s, n_boot=self.n_boot, speed=False,
-                          tagger_dir=self.tagger_dir, sfx_root=self.sfx_root,
-                          scenes_dir=self.scenes_dir, quick=self.quick)
+    QUICK = {**EvalConfig.QUICK, "n_val": 6}
 
     def check(self) -> None:
         self.strengths = check_strengths(self.strengths)
-        self.eval_config().check()
+        super().check()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -301,11 +270,8 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
     skipped = [clips[i].id for i in range(len(clips)) if i not in keep]
     clips, sources, durations, reals = ([x[i] for i in keep]
                                         for x in (clips, sources, durations, reals))
-    own_curves = [loudness.relative_loudness(a, MODEL_SR) for a in reals]
-    partners = swap_partners([c.category for c in clips], cfg.seed)
-    curves = [loudness.normalize_curve(stretch_curve(own_curves[j], loudness.n_curve_points(d)))
-              for j, d in zip(partners, durations)]
-    ranges = [float(np.ptp(c) / max(float(c.max()), 1e-9)) for c in curves]
+    partners, curves = swapped_curves(reals, [c.category for c in clips], durations, cfg.seed)
+    ranges = [curve_span(c) for c in curves]
 
     sem_out: dict[str, list[np.ndarray]] = {_key(s): [] for s in strengths}
     gen_s: dict[str, list[float]] = {_key(s): [] for s in strengths}
@@ -319,8 +285,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
             gen_s[_key(s)].append(sec)
 
     # ---- timing: each reference with a discrete held-out scene of another clip
-    ecfg = cfg.eval_config()
-    folder = scene_dir(ecfg, Path(out_path))
+    folder = scene_dir(cfg, Path(out_path))
     timing_items: list[dict[str, Any]] = []
     f1: dict[str, list[float]] = {_key(s): [] for s in strengths} | {"real": []}
     ceiling: list[float] = []
@@ -328,7 +293,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
     if cfg.n_scenes:
         from foley_core.audio_io import read_audio
 
-        manifest = ensure_scenes(ecfg, library, folder, progress)
+        manifest = ensure_scenes(cfg, library, folder, progress)
         discrete = [s for s in manifest["scenes"] if s["mode"] == "discrete"
                     and len(s["target_events_s"]) > 0]
         n_discrete = len(discrete)
