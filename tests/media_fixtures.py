@@ -304,3 +304,13 @@ def make_image_named_mp4(path: str | Path) -> Path:
     path = Path(path)
     Image.fromarray(draw_frame(1, 0.5, (64, 48))).save(path, format="PNG")
     return path
+
+
+def noise_window(n_frames: int = 20, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """In-memory model inputs: seeded noise frames uint8 (T, size, size, 3) and a square mask
+    float32 (T, size, size) over pixels 4..19 (the sounding object's region)."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (n_frames, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((n_frames, size, size), np.float32)
+    masks[:, 4:20, 4:20] = 1
+    return frames, masks

@@ -13,6 +13,8 @@ from foley_core.errors import GenerationCancelled
 from foley_core.model.configs import tiny_config
 from foley_core.pipeline import FoleyPipeline
 
+from media_fixtures import noise_window
+
 torch.set_num_threads(1)
 SR = 16000
 
@@ -22,20 +24,12 @@ def pipe() -> FoleyPipeline:
     return FoleyPipeline.from_config(tiny_config(window_s=4.0))
 
 
-def video_inputs(n_frames: int = 20, size: int = 32):
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (n_frames, size, size, 3), dtype=np.uint8)
-    masks = np.zeros((n_frames, size, size), np.float32)
-    masks[:, 4:20, 4:20] = 1
-    return frames, masks
-
-
 CURVE = np.concatenate([np.zeros(5), np.ones(5)]).astype(np.float32)   # 1 s, loud second half
 
 
 @pytest.mark.parametrize("text,video,curve", list(itertools.product([False, True], repeat=3)))
 def test_any_combination_of_conditions(pipe, text, video, curve):
-    frames, masks = video_inputs()
+    frames, masks = noise_window()
     out = pipe(duration_s=1.0, caption="a dog barks" if text else None,
                frames=frames if video else None, masks=masks if video else None,
                curve=CURVE if curve else None, seeds=[0, 1], num_inference_steps=2)
@@ -47,7 +41,7 @@ def test_any_combination_of_conditions(pipe, text, video, curve):
 
 
 def test_determinism_seeds_and_candidates_equal_solo(pipe):
-    frames, masks = video_inputs()
+    frames, masks = noise_window()
     kw = dict(duration_s=1.0, caption="glass breaks", frames=frames, masks=masks, curve=CURVE,
               num_inference_steps=3)
     a = pipe(seeds=[7], **kw).audios
@@ -61,7 +55,7 @@ def test_determinism_seeds_and_candidates_equal_solo(pipe):
 
 
 def test_batched_and_sequential_branches_agree(pipe):
-    frames, masks = video_inputs()
+    frames, masks = noise_window()
     kw = dict(duration_s=0.8, caption="a door slams", negative_caption="speech", frames=frames[:16],
               masks=masks[:16], seeds=[3], num_inference_steps=3)
     batched = pipe(branch_mode="batched", **kw).latents
@@ -98,7 +92,7 @@ def test_branches_reach_the_unet_with_the_right_conditions(pipe, monkeypatch):
         return original(sample, timestep, **kw)
 
     monkeypatch.setattr(pipe.unet, "forward", spy)
-    frames, masks = video_inputs(n_frames=16)
+    frames, masks = noise_window(n_frames=16)
     pipe(duration_s=0.8, caption="a bell rings", frames=frames, masks=masks, seeds=[0],
          num_inference_steps=1, branch_mode="batched")
     (call,) = seen
@@ -132,7 +126,7 @@ def test_progress_and_cancellation(pipe):
 
 
 def test_encodings_are_cached(pipe):
-    frames, masks = video_inputs()
+    frames, masks = noise_window()
     pipe.text_encoder.clear_cache()
     n_text, n_video = pipe.text_encoder.n_encoded, pipe.n_video_encoded
     for seed, curve in [(0, None), (1, CURVE), (2, CURVE * 0.5)]:
@@ -146,7 +140,7 @@ def test_encodings_are_cached(pipe):
 
 
 def test_save_load_round_trip_identical(pipe, tmp_path):
-    frames, masks = video_inputs()
+    frames, masks = noise_window()
     with torch.no_grad():                      # make the zero-initialised TLM non-trivial
         pipe.tlm.out.weight.normal_(0, 0.1)
     kw = dict(duration_s=1.0, caption="footsteps on gravel", frames=frames, masks=masks, curve=CURVE,
@@ -193,7 +187,7 @@ def pipe_with_tlm() -> FoleyPipeline:
 
 
 def test_curve_scale_one_is_plain_dual_guidance(pipe_with_tlm):
-    frames, masks = video_inputs()
+    frames, masks = noise_window()
     kw = dict(duration_s=1.0, caption="a ball bounces", frames=frames, masks=masks, curve=CURVE,
               seeds=[2], num_inference_steps=3)
     np.testing.assert_array_equal(pipe_with_tlm(**kw).latents, pipe_with_tlm(curve_scale=1.0, **kw).latents)
@@ -223,7 +217,7 @@ def test_curve_guidance_branch_reaches_the_unet_without_the_curve(pipe_with_tlm,
         return original(sample, timestep, **kw)
 
     monkeypatch.setattr(pipe_with_tlm.unet, "forward", spy)
-    frames, masks = video_inputs(n_frames=16)
+    frames, masks = noise_window(n_frames=16)
     pipe_with_tlm(duration_s=0.8, caption="a bell rings", frames=frames, masks=masks, curve=CURVE[:8],
                   seeds=[0], num_inference_steps=1, curve_scale=2.0)
     ((x, text_present, visual),) = seen

@@ -12,15 +12,9 @@ from foley_core.pipeline import FoleyPipeline
 from foley_core.training import ClipCollator, ToyClipDataset, ldm_loss
 from foley_core.training.trainer import _noise_scheduler
 
+from media_fixtures import noise_window
+
 torch.set_num_threads(1)
-
-
-def video_inputs(n_frames: int = 20, size: int = 32):
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (n_frames, size, size, 3), dtype=np.uint8)
-    masks = np.zeros((n_frames, size, size), np.float32)
-    masks[:, 4:20, 4:20] = 1
-    return frames, masks
 
 
 def no_sync_config() -> dict:
@@ -55,7 +49,7 @@ def test_sync_output_follows_an_event_in_the_masked_features():
 
 def test_attaching_sync_to_a_trained_model_changes_nothing():
     pipe = FoleyPipeline.from_config(no_sync_config())
-    frames, masks = video_inputs()
+    frames, masks = noise_window()
     kw = dict(duration_s=1.0, caption="a door", frames=frames, masks=masks, seeds=[3], num_inference_steps=3)
     before = pipe(**kw).latents
     pipe.mam.attach_sync(latent_channels=4, latent_fps=25.0, hidden_dim=8)
@@ -74,7 +68,7 @@ def test_sync_is_added_only_to_branches_that_see_the_video(monkeypatch):
         return original(sample, timestep, **kw)
 
     monkeypatch.setattr(pipe.unet, "forward", spy)
-    frames, masks = video_inputs(16)
+    frames, masks = noise_window(16)
     pipe(duration_s=0.8, caption="a bell", frames=frames, masks=masks, seeds=[0], num_inference_steps=1)
     (x,) = seen                                         # rows: (null, no video), (text, no video), (text, video)
     assert torch.equal(x[0], x[1]) and not torch.allclose(x[1], x[2])
