@@ -555,11 +555,13 @@ class Session:
                  steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
                  curve_scale: float | None = None,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
-                 strength: float | None = None,
+                 strength: float | None = None, video_onsets: bool = True,
                  progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
         """Run the engine over the selection with every instruction the user gave; with a
         chosen reference sound, audio-to-audio from it at `strength` (None = the session's).
-        `curve_scale`: curve guidance (None = the model's own value, 1 = off)."""
+        `curve_scale`: curve guidance (None = the model's own value, 1 = off).
+        `video_onsets`: sounds start where the region's motion shows contacts (generate()
+        finds them over the selection; the used ones are in `generation_meta["onsets_s"]`)."""
         from foley_core import backends, captions
         from foley_core.generate import generate
 
@@ -585,6 +587,7 @@ class Session:
             if strength is not None:
                 self.set_reference_strength(strength)
             ref_kwargs = {"reference": reference.loaded, "strength": self.reference_strength}
+        video_onsets = bool(video_onsets)
         self.cancel_event.clear()
         t0 = time.monotonic()
 
@@ -601,7 +604,7 @@ class Session:
             caption=caption, negative_caption=negative, video=info.path, start_s=start_s,
             duration_s=end_s - start_s, mask=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
-            video_scale=float(video_scale), curve_scale=curve_scale,
+            video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
             conform=float(conform) if curve is not None else None,
             model=model, progress=on_progress, cancel=self.cancel_event.is_set, **ref_kwargs)
         meta = dict(result.metadata)
@@ -625,6 +628,7 @@ class Session:
                 "weights_id": meta.get("model", ""), "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
                 "reference": _reference_spec(meta.get("reference")),
+                "video_onsets": video_onsets, "onsets_s": meta.get("onsets_s"),
             }
         return self.candidates
 
@@ -663,7 +667,8 @@ class Session:
             mask=_mask_spec(s.get("region") or Region()),
             curve=None if curve is None else _curve_spec(*curve),
             reference=s.get("reference"),
-            start_s=float(s.get("start_s", 0.0)), duration_s=float(s.get("duration_s", 0.0)))
+            start_s=float(s.get("start_s", 0.0)), duration_s=float(s.get("duration_s", 0.0)),
+            video_onsets=bool(s.get("video_onsets", True)), onsets_s=s.get("onsets_s"))
         with self.lock:
             self._snapshot()
             if replace_id is not None:
@@ -730,6 +735,7 @@ class Session:
                 "model": st.model.backend, "start_s": float(st.start_s),
                 "duration_s": float(st.duration_s), "curve": curve,
                 "reference": None if st.reference is None else dataclasses.asdict(st.reference),
+                "video_onsets": bool(st.video_onsets),
                 "strength": (default_reference_strength() if st.reference is None
                              or st.reference.strength is None else float(st.reference.strength))}
 

@@ -199,6 +199,9 @@ class Studio:
                         c.conform = gr.Slider(0, 1, value=DEFAULTS["conform"], step=0.05,
                                               label="Conform to the curve (0 = off, 1 = full)",
                                               elem_id="conform")
+                        c.video_onsets = gr.Checkbox(
+                            True, label="Start sounds at the region's contacts in the video",
+                            info=views.VIDEO_ONSETS_INFO, elem_id="video-onsets")
                     c.model = gr.Dropdown(backends.available_backends(), value=DEFAULTS["model"],
                                           label="Model", elem_id="model")
                     c.model_md = gr.Markdown(views.model_notice(DEFAULTS["model"]),
@@ -700,12 +703,13 @@ class Studio:
 
         # generation
         gen_inputs = [S, c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
-                      c.curve_auto, c.curve_scale, c.conform, c.n_cand, c.model, c.ref_strength]
+                      c.curve_auto, c.curve_scale, c.conform, c.n_cand, c.model, c.ref_strength,
+                      c.video_onsets]
         gen_outs = [c.cand_pick, c.cand_audio, c.cand_ref_audio, c.spectro, c.result_md]
 
         @user_errors
         def on_generate(sess, caption, negative, seed, steps, ts, vs, curve_auto, cs, conform, n,
-                        model, strength, progress=gr.Progress()):
+                        model, strength, video_onsets, progress=gr.Progress()):
             sess = _need(sess)
             progress(0.0, desc="preparing")
             cands = sess.generate(caption=caption, negative_caption=negative, seed=seed,
@@ -713,6 +717,7 @@ class Studio:
                                   curve_scale=None if curve_auto else cs, conform=conform,
                                   candidates=n, model=model,
                                   strength=strength if sess.reference is not None else None,
+                                  video_onsets=video_onsets,
                                   progress=lambda frac, desc: progress(frac, desc=desc))
             return self._candidate_updates(sess, 0, len(cands))
 
@@ -809,7 +814,7 @@ class Studio:
         settings_outs = [c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
                          c.curve_auto, c.curve_scale, c.conform, c.model, c.sel_start, c.sel_end,
                          c.sel_md, c.curve, c.timeline,
-                         *ref_outs, c.ref_strength]
+                         *ref_outs, c.ref_strength, c.video_onsets]
 
         def settings_updates(sess: Session, st: dict) -> dict:
             if st.get("reference_missing"):
@@ -825,6 +830,7 @@ class Studio:
                     c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
                     c.steps: st["steps"], c.text_scale: st["text_scale"],
                     c.video_scale: st["video_scale"], c.conform: st["conform"],
+                    c.video_onsets: st["video_onsets"],
                     c.model: st["model"], c.sel_start: sess.selection[0],
                     c.sel_end: sess.selection[1], c.sel_md: self._selection_text(sess),
                     c.curve: sess.curve_json,
@@ -852,7 +858,7 @@ class Studio:
             cands = sess.generate(caption=st["caption"], negative_caption=st["negative_caption"],
                                   seed=st["seed"], steps=st["steps"], text_scale=st["text_scale"],
                                   video_scale=st["video_scale"], curve_scale=st["curve_scale"],
-                                  conform=st["conform"],
+                                  conform=st["conform"], video_onsets=st["video_onsets"],
                                   candidates=n, model=st["model"],
                                   strength=st["strength"] if sess.reference is not None else None,
                                   progress=lambda frac, desc: progress(frac, desc=desc))

@@ -184,6 +184,23 @@ CURVE_SCALE_INFO = ("How strictly the model follows your drawn curve before conf
                     "stricter, may sound harsher; 1 = off.")
 
 
+VIDEO_ONSETS_INFO = ("Finds where the region's motion shows a contact (a bounce, a landing) and "
+                     "asks the model to start a sound there; untick for sounds that do not "
+                     "follow the picture.")
+
+
+def onsets_note(meta: dict) -> str:
+    """Where the generation placed sound starts, and why (empty when it placed none)."""
+    onsets = meta.get("onsets_s")
+    if onsets is None:
+        return ""
+    source = {"video": "at the video's contacts", "given": "as given"}.get(meta.get("onsets_source"), "")
+    if not onsets:
+        return f"sound starts {source}: none found in the selection".replace("  ", " ")
+    shown = ", ".join(f"{float(t):.2f}" for t in onsets[:12]) + (" …" if len(onsets) > 12 else "")
+    return f"sound starts {source} (s into the selection): {shown}"
+
+
 def curve_scale_default_label(default: float | None) -> str:
     """The label of the 'use the model's value' box, naming that value (None: no guidance)."""
     if default is None:
@@ -259,6 +276,8 @@ def result_markdown(meta: dict, candidates, curve=None) -> str:
         bits.append("**the model ignored: " + ", ".join(map(str, instr["ignored_by_model"])) + "**")
     if instr.get("enforced_after"):
         bits.append("applied afterwards: " + ", ".join(map(str, instr["enforced_after"])))
+    if onsets_note(meta):
+        bits.append(onsets_note(meta))
     if curve_scale_note(meta.get("curve_scale")):
         bits.append(curve_scale_note(meta.get("curve_scale")))
     fits = []

@@ -43,11 +43,12 @@ from foley_core.events import detect_onsets, onset_f1  # noqa: E402
 from foley_core.vision import detect_tracks  # noqa: E402
 from foley_core.vision.curves import region_motion  # noqa: E402
 from foley_core.vision.motion import motion_tracks  # noqa: E402
+from foley_core.vision.seed import analysis_fps_for  # noqa: E402
 from foley_core.vision.synthetic import bouncing_square, contact_clicks, write_scene_mp4  # noqa: E402
 from foley_core.vision.tracks import interpolate_boxes, track_masks  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-ANALYSIS_FPS = 15.0
+ANALYSIS_FPS = 15.0          # the simulated scenes are rendered at this rate (real clips: their own)
 
 
 def timed(fn, repeats: int):
@@ -200,7 +201,7 @@ def bench_contacts_real() -> None:
     audio_s = (audible[-1] + 1) / 16000 if audible.size else 0.0
     onsets = detect_onsets(audio, 16000)
     ts = detect_tracks(video, method="motion")
-    frames, times = media.read_frames(video, fps=ANALYSIS_FPS, size=None)
+    frames, times = media.read_frames(video, fps=analysis_fps_for(media.probe_video(video).fps), size=None)
     ref = _red_centres(frames)
 
     def follows(track) -> float:

@@ -155,6 +155,40 @@ def prepare_curve(curve, duration_s: float) -> np.ndarray:
     return values
 
 
+def prepare_onsets(onsets_s, duration_s: float) -> list[float]:
+    """Onset times (hits) in selection seconds, sorted; CurveError for anything else."""
+    try:
+        values = np.asarray(list(onsets_s), dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise CurveError("onsets must be a list of times in seconds") from None
+    if not np.all(np.isfinite(values)):
+        raise CurveError("the onsets have NaN or infinite times")
+    outside = values[(values < 0) | (values >= duration_s)]
+    if outside.size:
+        raise CurveError(f"the onset at {outside[0]:g} s is outside the {duration_s:g} s selection; "
+                         "onset times count from the start of the selection")
+    return sorted(float(v) for v in values)
+
+
+def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: float) -> list[float]:
+    """Contact times (selection seconds) that the sounding region's motion shows: the onsets a
+    video suggests. The same analysis as the studio's region seed (`vision.seed`): frames at the
+    video's own rate (or a whole fraction of it) and at most 320 px, the mask (None: the whole
+    frame) at each frame's time, `vision.curves.region_motion`."""
+    from foley_core.vision.curves import region_motion
+    from foley_core.vision.seed import work_size, analysis_fps_for
+
+    size = work_size(info.width, info.height, 320)
+    frames, times_s, _ = _read_frames_cached(video, info, fps=analysis_fps_for(info.fps), size=size,
+                                             start_s=start_s, duration_s=duration_s)
+    if mask is None:
+        region = np.ones(frames.shape[1:3], np.float32)
+    else:
+        region = masks_for_frames(mask, times_s, video_wh=(info.width, info.height), frame_size=size)
+    seed = region_motion(frames, times_s, region, start_s=start_s, duration_s=duration_s)
+    return [float(t) - start_s for t in seed.events_s if start_s <= t < start_s + duration_s]
+
+
 def slice_curve(curve: np.ndarray, offset_s: float, length_s: float) -> np.ndarray:
     """The part of a full-selection curve under a window, on the window's own curve grid."""
     fps = constants.CURVE_FPS
@@ -463,6 +497,7 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
              start_s: float = 0.0, duration_s: float | None = None,
              mask: MaskSpec | np.ndarray | None = None,
              curve: np.ndarray | tuple[Sequence[float], Sequence[float]] | None = None,
+             onsets_s: Sequence[float] | None = None, video_onsets: bool = True,
              seed: int = 0, candidates: int = 1, steps: int = 25, text_scale: float = 3.5,
              video_scale: float = 4.5, curve_scale: float | None = None, conform: float | None = None,
              reference: Any = None, strength: float | None = None, reference_fit: str = "auto",
@@ -479,6 +514,12 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         mask: the sounding object: an (H, W) / (T, H, W) array at the video's size or a MaskSpec.
         curve: relative loudness 0..1 at 10 points/s over the selection, or (times_s, values)
             drawn points in selection seconds.
+        onsets_s: where sounds start (hits), in selection seconds; [] = no attack anywhere.
+            Needs a backend with `supports_onsets`.
+        video_onsets: with a video and no `onsets_s`, place the onsets at the contacts that the
+            sounding region's motion shows (`vision.curves.region_motion` over the mask, or the
+            whole frame without one), so the stem's attacks land on the picture's hits. Ignored
+            (and said so in the metadata) by backends without onset support.
         seed: candidate i uses seed + i (and equals a solo run with that seed).
         candidates, steps, text_scale, video_scale: number of stems, denoising steps and the
             dual classifier-free guidance scales.
@@ -572,6 +613,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     if mask is not None:
         validate_mask(mask, (info.width, info.height))
     curve_full = None if curve is None else prepare_curve(curve, duration_s)
+    if onsets_s is not None:
+        onsets_s = prepare_onsets(onsets_s, duration_s)
     if conform is None:
         conform = 1.0 if curve_full is not None else 0.0
     elif conform > 0 and curve_full is None:
@@ -591,6 +634,10 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     backend = _resolve_backend(model, device)
     timings["load_model"] += time.perf_counter() - t0
     sr = int(backend.sr)
+    supports_onsets = bool(getattr(backend, "supports_onsets", False))
+    if onsets_s is not None and not supports_onsets:
+        raise FoleyError(f"the {backend.name} model cannot place sounds at given onsets (hits); "
+                         "leave the onsets out")
     if ref_audio is not None and steps_run > 0 and not getattr(backend, "supports_reference", False):
         raise FoleyError(f"reference-guided generation is not supported by the {backend.name} backend yet; "
                          "use the embedded model, or strength 0 to use the reference as it is")
@@ -624,6 +671,12 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
                                      frame_size=tuple(backend.frame_size))
             mask_hash = hashlib.sha1(np.ascontiguousarray(masks).tobytes()).hexdigest()
             timings["masks"] += time.perf_counter() - t0
+    onsets_source = None if onsets_s is None else "given"
+    if onsets_s is None and video_onsets and frames is not None and supports_onsets:
+        t0 = time.perf_counter()
+        onsets_s = video_contact_onsets(video, info, mask, start_s=start_s, duration_s=duration_s)
+        onsets_source = "video"
+        timings["video_onsets"] += time.perf_counter() - t0
 
     # ---- windows (none at strength 0: the output is the fitted reference)
     if cancel_fn is not None and cancel_fn():
@@ -654,6 +707,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
                 progress(_w * steps_run + min(step, steps_run), total_steps)
 
         window_kwargs = {} if curve_scale is None else {"curve_scale": curve_scale}
+        if onsets_s is not None:
+            window_kwargs["onsets_s"] = [t - offset_s for t in onsets_s if offset_s <= t < offset_s + length_s]
         if ref_full is not None:
             i0 = int(round(offset_s * sr))
             n_window = int(round(length_s * sr))
@@ -713,6 +768,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         given.append("mask")
     if curve_full is not None:
         given.append("curve")
+    if onsets_s is not None and use_model:
+        given.append("onsets")
     if ref_full is not None:
         given.append("reference")
     # The SDEdit start is the sampler's doing, but only trained weights keep the reference's
@@ -753,6 +810,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         "conform": conform,
         "curve_r_before": r_before if curve_full is not None else None,
         "curve_r_after": r_after if curve_full is not None else None,
+        "onsets_s": None if onsets_s is None or not use_model else [round(float(t), 4) for t in onsets_s],
+        "onsets_source": onsets_source if use_model else None,
         "instructions": {
             "given": given,
             "obeyed_by_model": obeyed,

@@ -360,7 +360,8 @@ class FoleyPipeline:
                  negative_caption: str | None = None, frames: np.ndarray | None = None,
                  masks: np.ndarray | None = None, video_cache_key: tuple | None = None,
                  visual_features: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 curve: np.ndarray | None = None, seeds: Sequence[int] = (0,),
+                 curve: np.ndarray | None = None, onsets_s: Sequence[float] | None = None,
+                 seeds: Sequence[int] = (0,),
                  num_inference_steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
                  reference: np.ndarray | None = None, strength: float = 1.0,
                  branch_mode: str | None = None, curve_scale: float | None = None,
@@ -376,6 +377,9 @@ class FoleyPipeline:
                 `visual_features` (F_visual, F_mask) already computed by `encode_video`.
             video_cache_key: identity of (video, range, mask) so E_v runs once per key.
             curve: relative loudness 0..1 at 10 points/s from the window start; None = no curve.
+            onsets_s: times (s from the window start) where a sound starts: contact times seen
+                in the video or the user's hits; None = no onset instruction, [] = none here.
+                Needs a model with an onset module (`tlm.onsets`); others refuse it.
             seeds: one per candidate; candidate i equals a solo call with seeds[i].
             num_inference_steps: scheduler steps (DPM-Solver++: 25 by default).
             text_scale, video_scale: dual classifier-free guidance scales (s_text, s_video).
@@ -385,9 +389,9 @@ class FoleyPipeline:
                 first round(N * (1 - strength)) timesteps are skipped; 1 ignores the reference,
                 0 runs no step (the VAE + vocoder reconstruction of the reference).
             branch_mode: "batched" (the CFG branches in one UNet call) or "sequential".
-            curve_scale: curve guidance s_curve (None: the model's `config["curve_scale"]`, 1 if
-                unset); 1 = the curve enters every branch alike, no extra branch; used only
-                with a curve.
+            curve_scale: timing guidance s_curve over the curve and the onsets together (None:
+                the model's `config["curve_scale"]`, 1 if unset); 1 = they enter every branch
+                alike, no extra branch; used only with a curve or onsets.
             callback: called as callback(step, steps_run) after each step actually run
                 (steps_run = num_inference_steps without a reference).
             cancel: a callable returning True, or a threading.Event, checked every step;
@@ -439,8 +443,23 @@ class FoleyPipeline:
         if curve is not None:
             curve_t = torch.as_tensor(np.asarray(curve, dtype=np.float32))[None].to(self.device)
         tau_signal = self.tlm(curve_t, length, batch_size=1)                   # (1, C, length)
-        curve_guided = curve_t is not None and curve_scale != 1.0
-        tau_null = self.tlm(None, length, batch_size=1) if curve_guided else None
+        if onsets_s is not None:
+            if self.tlm.onsets is None:
+                raise ValueError("this model has no onset module: it cannot follow onsets_s")
+            onsets = np.asarray(onsets_s, dtype=np.float64).reshape(-1)
+            if not np.all(np.isfinite(onsets)):
+                raise ValueError("onsets_s must be finite times in seconds")
+            tau_signal = tau_signal + self.tlm.onset_signal([onsets[(onsets >= 0) & (onsets < duration_s)]],
+                                                            length, batch_size=1)
+        elif self.tlm.onsets is not None:
+            tau_signal = tau_signal + self.tlm.onset_signal(None, length, batch_size=1)
+        # curve guidance contrasts "the timing instructions" with none of them
+        curve_guided = (curve_t is not None or onsets_s is not None) and curve_scale != 1.0
+        tau_null = None
+        if curve_guided:
+            tau_null = self.tlm(None, length, batch_size=1)
+            if self.tlm.onsets is not None:
+                tau_null = tau_null + self.tlm.onset_signal(None, length, batch_size=1)
 
         # --- branches: (row of `text`: 0 = negative or null, 1 = caption or null ; video? ; curve?)
         has_text_term = caption is not None or negative_caption is not None

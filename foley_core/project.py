@@ -230,8 +230,17 @@ class GenerationSettings(_ArrayEq):
     reference: Reference | None = None
     start_s: float = 0.0          # the video selection the stem was made for
     duration_s: float = 0.0
+    video_onsets: bool = True     # onsets at the video's contacts (when not given by hand)
+    onsets_s: list[float] | None = None   # the onsets the stem was made with (selection seconds)
 
     def __post_init__(self) -> None:
+        if self.onsets_s is not None:
+            onsets = [float(t) for t in self.onsets_s]
+            if not all(math.isfinite(t) and t >= 0 for t in onsets):
+                raise FoleyError(f"onsets must be times in seconds from the selection start (>= 0); "
+                                 f"got {self.onsets_s!r:.60}")
+            self.onsets_s = onsets
+        self.video_onsets = bool(self.video_onsets)
         value = self.curve_scale
         if value is None:
             return
@@ -496,6 +505,8 @@ def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_fi
             "video_scale": float(st.video_scale),
             "curve_scale": None if st.curve_scale is None else float(st.curve_scale),
             "conform_strength": float(st.conform_strength),
+            "video_onsets": bool(st.video_onsets),
+            "onsets_s": None if st.onsets_s is None else [float(t) for t in st.onsets_s],
             "model": {"backend": st.model.backend, "weights_id": st.model.weights_id},
             "mask": {
                 "kind": mask.kind,
@@ -955,6 +966,8 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
                 strength=ref_doc.get("strength", "number", None), fit=ref_doc.get("fit", "str", "auto")),
             start_s=s.get("start_s", "number"),
             duration_s=s.get("duration_s", "number"),
+            video_onsets=s.get("video_onsets", "bool", True),           # absent before onsets
+            onsets_s=s.numbers("onsets_s", default=None),
         )
         mix = MixSettings(
             gain_db=mix_doc.get("gain_db", "number"), pan=mix_doc.get("pan", "number"),

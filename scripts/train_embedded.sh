@@ -14,11 +14,12 @@ init=()
 if [ ! -f runs/embedded/checkpoint/model_index.json ] && [ -f assets/embedded/model_index.json ]; then
   init=(--init assets/embedded)
   vae_min=0
-  # the shipped weights may predate MAM's sync module: attach it (zero-initialised) to train it
-  if ! grep -q '"sync"' assets/embedded/mam/config.json; then
-    rm -rf runs/init_with_sync
-    python scripts/attach_sync.py assets/embedded runs/init_with_sync
-    init=(--init runs/init_with_sync)
+  # the shipped weights may predate MAM's sync or TLM's onset module: attach them
+  # (zero-initialised) to train them
+  if ! grep -q '"sync"' assets/embedded/mam/config.json || ! grep -q '"onsets"' assets/embedded/tlm/config.json; then
+    rm -rf runs/init_with_modules
+    python scripts/attach_modules.py assets/embedded runs/init_with_modules
+    init=(--init runs/init_with_modules)
   fi
 fi
 if [ "$vae_min" != "0" ]; then

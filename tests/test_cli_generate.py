@@ -53,6 +53,9 @@ def test_generate_candidates_with_curve_box_and_mp4(env, clip, tmp_path):
     assert any("RANDOMLY INITIALISED" in w for w in report["warnings"])
     assert len(report["curve_r_before"]) == 2 and len(report["curve_r_after"]) == 2
     assert report["conform"] == 1.0 and report["curve_scale"] == 2.0
+    # onsets from the video's contacts (how well they are found: test_onsets, test_vision)
+    assert report["onsets_source"] == "video"
+    assert report["onsets_s"] and all(0 <= t < 2.0 for t in report["onsets_s"])
     assert {"denoise", "vocoder", "conform", "total"} <= set(report["timings_s"])
     for path in report["outputs"]:
         audio, sr = sf.read(path)
@@ -71,7 +74,13 @@ def test_text_only_needs_duration_then_works(env, tmp_path):
     report = json.loads(proc.stdout)
     assert report["outputs"] == [str(out)] and "curve_r_before" not in report
     assert report["curve_scale"] is None                     # no curve, nothing to guide by
+    assert report["onsets_s"] is None and report["onsets_source"] is None
     assert sf.info(str(out)).frames == 24000
+    proc = run_cli(["--caption", "knocks", "--duration", "1.5", "--steps", "1", "--onsets", "1.0, 0.25",
+                    "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["onsets_s"] == [0.25, 1.0] and report["onsets_source"] == "given"
 
 
 def bad_csv(tmp_path: Path) -> Path:
@@ -89,7 +98,8 @@ def small_mask(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", ["missing video", "bad csv", "mask size", "empty caption", "range",
-                                  "bad box", "track without tracks", "curve scale"])
+                                  "bad box", "track without tracks", "curve scale", "bad onsets",
+                                  "onset outside", "onsets twice"])
 def test_bad_input_exit_2_one_line_no_file(env, clip, tmp_path, case):
     out = tmp_path / "out.wav"
     args = {
@@ -101,6 +111,9 @@ def test_bad_input_exit_2_one_line_no_file(env, clip, tmp_path, case):
         "bad box": ["--video", str(clip), "--caption", "x", "--box", "1,2,3"],
         "track without tracks": ["--video", str(clip), "--caption", "x", "--track", "t1"],
         "curve scale": ["--video", str(clip), "--caption", "x", "--curve-scale", "-1"],
+        "bad onsets": ["--video", str(clip), "--caption", "x", "--onsets", "0.5,soon"],
+        "onset outside": ["--video", str(clip), "--caption", "x", "--onsets", "0.5,2.5"],
+        "onsets twice": ["--video", str(clip), "--caption", "x", "--onsets", "0.5", "--no-video-onsets"],
     }[case]
     proc = run_cli([*args, "--out", str(out), "--mp4", str(tmp_path / "out.mp4")], env)
     assert proc.returncode == 2, proc.stderr

@@ -14,7 +14,7 @@ from foley_core import loudness
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError, MediaError
 from foley_core.evaluation import metrics
-from foley_core.evaluation.harness import (ROWS, EvalConfig, select_val_clips, stretch_curve,
+from foley_core.evaluation.harness import (ROWS, SCENE_ROWS, EvalConfig, select_val_clips, stretch_curve,
                                            swap_partners)
 from foley_core.evaluation.references import (CaptionRetriever, coloured_noise, fit_length,
                                               shaped_noise)
@@ -443,7 +443,7 @@ def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
     assert "| method |" in md and captured.out == md
     assert results["model"]["trained"] is False and "untrained" in results["model"]["description"]
     rows = results["rows"]
-    assert set(rows) == set(ROWS)
+    assert set(rows) == set(ROWS) | set(SCENE_ROWS)      # the tiny model has an onset module
     finite = lambda v: v is not None and np.isfinite(v)  # noqa: E731
     for key in ROWS:                                      # loudness + semantics: every row
         assert finite(rows[key]["loudness_r"]["mean"]) and finite(rows[key]["loudness_mae"]["mean"])
@@ -453,8 +453,10 @@ def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
         assert finite(fd["fd"]) and fd["lo"] <= fd["hi"]
     for key in ("model_tlm", "real", "retrieved", "noise"):    # timing: the rows without conform
         assert finite(rows[key]["onset_f1"]["mean"]) and finite(rows[key]["av_align"]["mean"])
-    for key in ("model_tlm", "real", "retrieved"):
+    for key in ("model_tlm", "model_no_onsets", "real", "retrieved"):
         assert finite(rows[key]["selectivity_gap"]["mean"])
+    for key in SCENE_ROWS:
+        assert finite(rows[key]["onset_f1"]["mean"]) and "loudness_r" not in rows[key]
     for key in ("model_tlm", "model_conform"):
         assert rows[key]["s_per_8s_stem"]["repeat"] > 0
     # references behave as references: conform makes anything follow the curve; the real
@@ -470,7 +472,8 @@ def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
     assert set(results["val"]["accuracy_vs_noise"]) == {"model_tlm", "model_conform"}
     # every instruction gets a verdict from the stated rule; an untrained tiny model has no
     # safetensors, so there is no digest to promote it by
-    assert set(results["obeys"]) == {"curve", "video", "mask", "text", "negative"}
+    assert set(results["obeys"]) == {"curve", "video", "mask", "onsets", "text", "negative"}
+    assert results["obeys"]["onsets"]["obeyed"] == (rows["model_onsets_given"]["onset_f1"]["mean"] >= 0.5)
     assert results["obeys"]["curve"]["obeyed"] == (rows["model_tlm"]["loudness_r"]["mean"] >= 0.5)
     assert results["model"]["weights_digest"] is None
 

@@ -46,7 +46,7 @@ def full_project(video: Path | None = None) -> Project:
             curve=CurveSpec.from_values(np.array([0.0, 0.2, 1.0, 0.5, 0.1], np.float32), start_s=0.25),
             reference=Reference("0ad_impact_3", "audio/impacts/0ad_impact_3.flac", "wood impact",
                                 "CC-BY-SA-3.0", "Wildfire Games", strength=0.35, fit="loop"),
-            start_s=0.25, duration_s=1.0),
+            start_s=0.25, duration_s=1.0, video_onsets=False, onsets_s=[0.1, 0.45]),
         mix=MixSettings(gain_db=-3.5, pan=-0.25, offset_s=0.3, trim_start_s=0.05, trim_end_s=0.9,
                         fade_in_s=0.01, fade_out_s=0.2, mute=False, solo=True),
         metrics={"loudness_r_before": 0.41, "loudness_r_after": 0.93, "notes": ["conformed"]},
@@ -101,6 +101,9 @@ def test_settings_validation():
         with pytest.raises(FoleyError, match="curve guidance"):
             GenerationSettings(curve_scale=bad)
     assert GenerationSettings().curve_scale is None                 # the model's own value
+    for bad in ([0.2, float("nan")], [-0.5]):
+        with pytest.raises(FoleyError, match="onsets"):
+            GenerationSettings(onsets_s=bad)
     scale = GenerationSettings(curve_scale=np.float32(7.5)).curve_scale  # a widget's numpy scalar
     assert scale == 7.5 and type(scale) is float
 
@@ -176,6 +179,8 @@ def test_round_trip_keeps_audio_and_every_setting(tmp_path):
     # curve guidance as asked: a number, or None (the model's own value) stored as null
     assert [s.settings.curve_scale for s in q.stems] == [6.5, None, None]
     assert [s["settings"]["curve_scale"] for s in doc["stems"]] == [6.5, None, None]
+    assert [(s.settings.video_onsets, s.settings.onsets_s) for s in q.stems] == \
+        [(False, [0.1, 0.45]), (True, None), (True, None)]
     wavs = sorted((tmp_path / "proj" / "stems").glob("*.wav"))
     assert len(wavs) == 3 and len(list((tmp_path / "proj" / "stems").glob("*_mask.png"))) == 1
 
@@ -184,9 +189,11 @@ def test_project_files_from_before_curve_guidance_load_with_the_models_value(tmp
     p = full_project()
     save_project(p, tmp_path / "proj")
     for k in range(len(p.stems)):
-        _edit_json(tmp_path / "proj", _delete(["stems", k, "settings", "curve_scale"]))
+        for key in ("curve_scale", "video_onsets", "onsets_s"):
+            _edit_json(tmp_path / "proj", _delete(["stems", k, "settings", key]))
     q = load_project(tmp_path / "proj")
     assert [s.settings.curve_scale for s in q.stems] == [None, None, None]
+    assert all(s.settings.video_onsets and s.settings.onsets_s is None for s in q.stems)
     assert q.stems[0].settings.text_scale == 4.5 and q.stems[0].audio.shape == p.stems[0].audio.shape
     q.stems[1].settings.curve_scale = 12.0          # and a value set later is saved and read back
     save_project(q, tmp_path / "proj")

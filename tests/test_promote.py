@@ -12,13 +12,14 @@ from foley_core.evaluation.harness import OBEYS_RULE, instruction_evidence, weig
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _results(*, r=0.7, f1=0.8, gap=0.3, lo=0.05, hi=0.2, digest=None):
+def _results(*, r=0.7, f1=0.8, gap=0.3, lo=0.05, hi=0.2, given=0.9, digest=None):
     s = lambda v: {"mean": v, "median": v, "n": 4}  # noqa: E731
     return {
         "created": "2026-11-22T10:00:00", "config": {"n_val": 8, "n_scenes": 4, "n_selectivity": 2,
                                                      "steps": 10, "seed": 0},
         "model": {"weights_digest": digest},
         "rows": {"model_tlm": {"loudness_r": s(r), "onset_f1": s(f1), "selectivity_gap": s(gap)},
+                 "model_onsets_given": {"onset_f1": s(given)},
                  "retrieved": {"onset_f1": s(0.2)}},
         "val": {"accuracy_vs_noise": {"model_tlm": {"lo": lo, "hi": hi}}},
     }
@@ -27,8 +28,8 @@ def _results(*, r=0.7, f1=0.8, gap=0.3, lo=0.05, hi=0.2, digest=None):
 def test_rule_obeyed_and_not():
     ev = instruction_evidence(_results())
     assert {k: v["obeyed"] for k, v in ev.items()} == {
-        "curve": True, "video": True, "mask": True, "text": True, "negative": True}
-    ev = instruction_evidence(_results(r=0.49, f1=0.49, gap=0.1, lo=-0.01))
+        "curve": True, "video": True, "mask": True, "onsets": True, "text": True, "negative": True}
+    ev = instruction_evidence(_results(r=0.49, f1=0.49, gap=0.1, lo=-0.01, given=0.49))
     assert not any(v["obeyed"] for v in ev.values())
     assert ev["video"]["threshold"] == 0.5 and ev["curve"]["threshold"] == 0.5
     assert set(ev) == set(OBEYS_RULE) and all(v["rule"] == OBEYS_RULE[k] for k, v in ev.items())
@@ -38,8 +39,10 @@ def test_rule_says_not_measured():
     res = _results()
     del res["rows"]["model_tlm"]["selectivity_gap"]
     res["val"] = {}
+    del res["rows"]["model_onsets_given"]          # a model without an onset module
     ev = instruction_evidence(res)
     assert ev["mask"]["obeyed"] is None and ev["text"]["obeyed"] is None
+    assert ev["onsets"]["obeyed"] is None
     assert ev["curve"]["obeyed"] is True
 
 
@@ -68,7 +71,7 @@ def test_promote_writes_obeys_and_keeps_card(tmp_path):
     assert proc.returncode == 0, proc.stderr
     index = json.loads((out / "model_index.json").read_text())["pipeline"]
     assert index["trained"] is True
-    assert index["obeys"] == ["curve", "negative", "text", "video"]      # mask gap 0.0 < 0.2
+    assert index["obeys"] == ["curve", "negative", "onsets", "text", "video"]   # mask gap 0.0 < 0.2
     assert index["evaluated"]["weights_digest"] == weights_digest(ckpt) == weights_digest(out)
     assert (out / "MODEL_CARD.md").read_text() == "card"
     assert not (out / "training_state.pt").exists()

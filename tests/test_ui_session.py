@@ -57,6 +57,9 @@ def fake_engine(monkeypatch):
             "seeds": [kw["seed"] + k for k in range(kw["candidates"])], "model": "fake",
             "duration_s": kw["duration_s"], "sr": constants.MODEL_SR,
             "curve_r_before": None, "curve_r_after": None,
+            # what the engine reports about onsets: the video's contacts unless turned off
+            "onsets_s": [0.25] if kw.get("video_onsets", True) and kw.get("video") else None,
+            "onsets_source": "video" if kw.get("video_onsets", True) and kw.get("video") else None,
             "instructions": {"given": ["text"], "obeyed_by_model": [], "ignored_by_model": ["text"],
                              "enforced_after": []}}, ref_audios)
 
@@ -227,11 +230,16 @@ def test_generate_keep_mix_and_undo(sess, square_video, fake_engine):
     assert len(cands) == 2 and [c.seed for c in cands] == [7, 8]
     assert fracs[-1][0] == 1.0 and "step 4/4" in fracs[-1][1] and "left" in fracs[0][1]
 
+    assert call["video_onsets"] is True                 # sounds start at the video's contacts
     stem = sess.keep_candidate(1)
     assert stem.mix.offset_s == 0.5 and stem.settings.seed == 8 and stem.settings.curve is not None
+    assert stem.settings.video_onsets is True and stem.settings.onsets_s == [0.25]
     sess.set_selection(2.5, 3.5)
-    sess.generate(caption="a door slams", seed=1, steps=2)
+    sess.generate(caption="a door slams", seed=1, steps=2, video_onsets=False)
+    assert fake_engine[-1]["video_onsets"] is False
     stem2 = sess.keep_candidate(0)
+    assert stem2.settings.video_onsets is False and stem2.settings.onsets_s is None
+    assert sess.stem_settings(stem2.id)["video_onsets"] is False
     assert [s.mix.offset_s for s in sess.project.stems] == [0.5, 2.5]
 
     mix = sess.mix()

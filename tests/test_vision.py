@@ -479,3 +479,18 @@ def test_importing_ultralytics_leaves_pillow_alone(tmp_path):
     bad.write_bytes(b"not a png at all")
     with pytest.raises(UnidentifiedImageError):
         Image.open(bad)
+
+
+def test_analysis_runs_at_the_videos_own_rate_so_resampling_jerks_are_not_contacts(media_factory):
+    from foley_core.vision.seed import analysis_fps_for, region_seed
+
+    assert analysis_fps_for(25.0) == 25.0 and analysis_fps_for(30.0) == 30.0
+    assert analysis_fps_for(50.0) == 25.0 and analysis_fps_for(59.94) == pytest.approx(29.97)
+    assert analysis_fps_for(120.0) == 30.0 and analysis_fps_for(float("nan")) == 15.0
+    # a square reversing at 0.8 s and 2.0 s, 25 fps: sampled at 15 or 20 fps it gave 6-10 contacts
+    clip = media_factory("make_video", "square25.mp4", seconds=3.0, fps=25, size=(160, 120),
+                         audio_events_s=[0.8, 2.0])
+    band = np.zeros((120, 160), np.float32)
+    band[:90] = 1.0                                   # leave out the frame-index strip
+    seed = region_seed(clip, band, start_s=0.5, duration_s=2.0)
+    assert seed.events_s.size == 2 and np.all(np.abs(seed.events_s - [0.8, 2.0]) <= 0.05), seed.events_s

@@ -28,7 +28,7 @@ import numpy as np
 
 from foley_core.errors import ModelUnavailableError
 
-INSTRUCTIONS = ("text", "negative", "video", "mask", "curve")
+INSTRUCTIONS = ("text", "negative", "video", "mask", "curve", "onsets")
 
 # name -> "module:Class". Backends are imported on first use (AudioLDM2 pulls in big models).
 REGISTRY: dict[str, str] = {
@@ -70,8 +70,9 @@ class Backend(Protocol):
     """What generate() needs from a model backend.
 
     Optional: `supports_reference: bool` (True: `generate_window` takes `reference` and
-    `strength`, see the module docstring). It is not a protocol member, so backends without it
-    still satisfy the protocol.
+    `strength`, see the module docstring) and `supports_onsets: bool` (True: it takes
+    `onsets_s`, times in seconds from the window start where a sound starts). They are not
+    protocol members, so backends without them still satisfy the protocol.
     """
 
     name: str

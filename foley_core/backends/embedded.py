@@ -113,6 +113,11 @@ class EmbeddedBackend:
         return float(self._require().config.get("curve_scale", 1.0))
 
     @property
+    def supports_onsets(self) -> bool:
+        """Whether these weights have TLM's onset module (models trained before it do not)."""
+        return self._require().tlm.onsets is not None
+
+    @property
     def sr(self) -> int:
         return self._require().sr
 
@@ -135,10 +140,13 @@ class EmbeddedBackend:
                         curve: np.ndarray | None, seeds: Sequence[int], steps: int = 25,
                         text_scale: float = 3.5, video_scale: float = 4.5,
                         reference: np.ndarray | None = None, strength: float = 1.0,
-                        curve_scale: float | None = None,
+                        curve_scale: float | None = None, onsets_s: Sequence[float] | None = None,
                         progress: ProgressFn | None = None,
                         cancel: CancelFn | None = None) -> WindowOutput:
         pipe = self._require()
+        if onsets_s is not None and not self.supports_onsets:
+            raise FoleyError("this embedded model has no onset module, so it cannot place sounds at "
+                             "given onsets; leave them out or use a newer model folder")
         if not 0 < duration_s <= pipe.window_s + 1e-6:
             raise TimeRangeError(f"an embedded-model window lasts at most {pipe.window_s:g} s, "
                                  f"got {duration_s:g} s")
@@ -170,7 +178,7 @@ class EmbeddedBackend:
                        frames=frames, masks=masks, video_cache_key=key, curve=curve, seeds=seeds,
                        num_inference_steps=int(steps), text_scale=text_scale,
                        video_scale=video_scale, reference=reference, strength=strength,
-                       curve_scale=curve_scale, callback=progress, cancel=cancel)
+                       curve_scale=curve_scale, onsets_s=onsets_s, callback=progress, cancel=cancel)
         return WindowOutput(audios=out.audios, sr=out.sr, timings_s=out.timings_s)
 
 

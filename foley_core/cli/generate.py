@@ -2,7 +2,7 @@
 
     python launch.py generate --video V.mp4 --caption "TEXT" [--negative "TEXT"]
         [--mask MASK.png | --box x0,y0,x1,y1 | --tracks TRACKS.json --track ID]
-        [--loudness CURVE.csv] [--start S] [--duration D] [--seed N] [--candidates K]
+        [--loudness CURVE.csv] [--onsets T1,T2,...] [--no-video-onsets] [--start S] [--duration D] [--seed N] [--candidates K]
         [--steps K] [--text-scale A] [--video-scale B] [--curve-scale G] [--conform C]
         [--reference REF.wav|LIBRARY_ID [--strength S] [--reference-fit auto|loop|oneshot]]
         [--model embedded|audioldm2] [--device cpu|cuda] --out OUT.wav [--mp4 OUT.mp4]
@@ -10,6 +10,11 @@
 With --reference the stem is made from a sound (audio-to-audio): the reference is fitted to the
 selection and the model starts from it, moving away from it by --strength (0 = the reference
 itself, 1 = ignore it). The JSON report then carries the reference's id, licence and attribution.
+
+Onsets (hits) say where sounds start. By default, with a video, they are the contacts that the
+sounding region's motion shows (reported as `onsets_s` with `onsets_source: "video"`);
+--onsets gives them by hand (seconds from the selection start) and --no-video-onsets turns the
+video's off. Models without an onset module ignore the video's and refuse --onsets.
 
 Prints ONE JSON object on stdout. Every output is first written to a temporary file and all are
 moved into place only when everything succeeded, so an error leaves no output behind.
@@ -38,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", help="id of the track in --tracks to follow")
     parser.add_argument("--loudness", help="CSV with header time_s,value: relative loudness 0..1, times in "
                                            "seconds from the selection start (--start)")
+    parser.add_argument("--onsets", metavar="T1,T2,...",
+                        help="where sounds start, in seconds from the selection start, e.g. 0.4,1.25 "
+                             "(default with a video: the contacts its motion shows)")
+    parser.add_argument("--no-video-onsets", action="store_true",
+                        help="do not place onsets at the video's contacts")
     parser.add_argument("--start", type=float, default=0.0, help="selection start in seconds (default 0)")
     parser.add_argument("--duration", type=float, help="selection length in seconds (default: to the end)")
     parser.add_argument("--seed", type=int, default=0)
@@ -86,6 +96,17 @@ def _parse_box(text: str):
     return values
 
 
+def _parse_onsets(text: str) -> list[float]:
+    from foley_core.errors import CurveError
+
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        raise CurveError(f"--onsets must be times in seconds separated by commas, e.g. 0.4,1.25; "
+                         f"got '{text}'") from None
+
+
 def _output_paths(out: str, candidates: int) -> list[Path]:
     path = Path(out)
     if candidates == 1:
@@ -124,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
 
         curve = read_curve_csv(args.loudness)
 
+    if args.onsets is not None and args.no_video_onsets:
+        raise FoleyError("--onsets already replaces the video's onsets; leave out --no-video-onsets")
+    onsets_s = None if args.onsets is None else _parse_onsets(args.onsets)
+
     mask = None
     if args.mask or args.box or args.tracks:
         from foley_core.generate import MaskSpec
@@ -153,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
         result = generate(caption=caption, negative_caption=args.negative, video=args.video,
                           start_s=args.start, duration_s=args.duration, mask=mask, curve=curve,
+                          onsets_s=onsets_s, video_onsets=not args.no_video_onsets,
                           seed=args.seed, candidates=args.candidates, steps=args.steps,
                           text_scale=args.text_scale, video_scale=args.video_scale,
                           curve_scale=args.curve_scale, conform=args.conform, reference=args.reference, strength=args.strength,
@@ -191,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
         "mp4": args.mp4,
         "instructions": meta["instructions"],
         "windows": meta["windows"],
+        "onsets_s": meta["onsets_s"],
+        "onsets_source": meta["onsets_source"],
     }
     if meta["reference"] is not None:
         report.update({"strength": meta["strength"], "reference": meta["reference"]})

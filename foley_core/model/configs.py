@@ -35,7 +35,7 @@ def tiny_config(*, window_s: float = 4.0, text_encoder: str = "hash") -> dict:
                                      "temporal_kernel": 3},
                   "n_time_features": 16,
                   "sync": {"latent_channels": 4, "latent_fps": 25.0, "hidden_dim": 8}}
-    cfg["tlm"] = {"hidden_dim": 8, "context_frames": 3}
+    cfg["tlm"] = {"hidden_dim": 8, "context_frames": 3, "onsets": {"hidden_dim": 8}}
     if text_encoder == "hash":
         cfg["text_encoder"] = {"class": "HashTextEncoder", "embed_dim": 16, "max_tokens": 16}
     else:

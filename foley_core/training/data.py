@@ -107,7 +107,8 @@ class ClipCollator:
     """Items -> a batch of tensors at one length (the longest item, on a 0.2 s grid).
 
     Returns a dict: audio (B, n) float32, captions list[str], frames (B, T, 3, H, W) float in
-    [0, 1] or None, masks (B, T, 1, H, W) or None, has_video (B,) bool, duration_s float.
+    [0, 1] or None, masks (B, T, 1, H, W) or None, has_video (B,) bool, onsets_s (B entries:
+    the item's `audio_onsets_s` within the batch length, or None), duration_s float.
     Frames of another size are resized to `frame_size`; items without video get black frames
     and has_video False (their video condition is dropped).
     """
@@ -150,9 +151,15 @@ class ClipCollator:
                 masks[b] = _fit(m, n_frames)
             frames = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
             masks = torch.from_numpy(masks)[:, :, None]
+        # onsets the dataset already knows (SimSceneDataset's cached library onsets) save the
+        # trainer a detection pass; None where an item has none listed
+        onsets = [None if item.get("audio_onsets_s") is None else
+                  np.asarray(item["audio_onsets_s"], np.float64)[
+                      np.asarray(item["audio_onsets_s"], np.float64) < duration]
+                  for item in items]
         return {"audio": torch.from_numpy(audio), "captions": [str(item.get("caption") or "") for item in items],
                 "frames": frames, "masks": masks, "has_video": torch.from_numpy(has_video),
-                "duration_s": duration}
+                "onsets_s": onsets, "duration_s": duration}
 
 
 class AudioOnlyDataset:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from foley_core.atomic import atomic_path, write_text_atomic
+from foley_core.events import detect_onsets
 from foley_core.loudness import relative_loudness
 from foley_core.model.unet import null_visual_mask
 from foley_core.pipeline import FoleyPipeline
@@ -56,6 +57,7 @@ class TrainConfig:
     p_drop_text: float = 0.15             # LDM condition dropout (each independently)
     p_drop_video: float = 0.15
     p_drop_curve: float = 0.15
+    p_drop_onsets: float = 0.3            # TLM's onset module, when the model has one
     p_drop_all: float = 0.05
     buckets_s: tuple[float, ...] = DEFAULT_BUCKETS_S
     checkpoint_every_min: float = 10.0
@@ -131,8 +133,17 @@ def curves_for(audio: torch.Tensor, sr: int) -> torch.Tensor:
     return torch.from_numpy(np.stack([relative_loudness(a.numpy(), sr) for a in audio.cpu()]))
 
 
+def onsets_for(audio: torch.Tensor, sr: int, known: list | None = None) -> list[np.ndarray]:
+    """Onset times (s) of each clip of a batch (the onset module's input): `known[i]` where the
+    dataset listed them, else the evaluation's own detector on the clip."""
+    known = known or [None] * len(audio)
+    return [detect_onsets(a.numpy(), sr) if k is None else np.asarray(k, np.float64)
+            for a, k in zip(audio.cpu(), known)]
+
+
 def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[str, float] | None = None,
-             generator: torch.Generator | None = None, curves: torch.Tensor | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, curves: torch.Tensor | None = None,
+             onsets: list | None = None) -> torch.Tensor:
     """Noise-prediction MSE for one collated batch (conditions dropped with `p_drop`)."""
     device = pipe.unet.device
     p_drop = p_drop or {}
@@ -154,6 +165,7 @@ def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[
     text_present = keep(p_drop.get("text", 0.0)) & ~drop_all
     video_present = keep(p_drop.get("video", 0.0)) & ~drop_all & batch["has_video"].cpu()
     curve_present = keep(p_drop.get("curve", 0.0)) & ~drop_all
+    onsets_present = keep(p_drop.get("onsets", 0.0)) & ~drop_all
 
     noise = torch.randn(z0.shape, generator=generator).to(device)
     timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator).to(device)
@@ -170,6 +182,11 @@ def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[
     else:
         tokens, vmask = pipe.mam.null_tokens(bsz, 1), None
     tau = pipe.tlm(curves, z0.shape[-1], present=curve_present.to(device))
+    if pipe.tlm.onsets is not None:
+        if onsets is None:
+            onsets = onsets_for(batch["audio"], pipe.sr, batch.get("onsets_s"))
+        tau = tau + pipe.tlm.onset_signal(onsets, z0.shape[-1], present=onsets_present.to(device),
+                                          batch_size=bsz)
     z_in = pipe.tlm.add_to_latent(z_t, tau)
     if sync is not None:
         z_in = z_in + sync
@@ -300,7 +317,7 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
         loader = accelerator.prepare_data_loader(loader)
     noise_scheduler = _noise_scheduler(pipe) if config.stage == "ldm" else None
     p_drop = {"text": config.p_drop_text, "video": config.p_drop_video, "curve": config.p_drop_curve,
-              "all": config.p_drop_all}
+              "onsets": config.p_drop_onsets, "all": config.p_drop_all}
     last_checkpoint = time.monotonic()
     ckpt_path = None
     epoch = step // max(1, len(sampler))

@@ -8,6 +8,7 @@ user drew.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -25,7 +26,17 @@ from foley_core.vision.motion import MOTION_SOURCE, analyse_clip, motion_tracks
 from foley_core.vision.tracks import TrackSet, link_detections, rank_tracks
 
 METHODS = ("auto", "yolo-world", "motion")
-ANALYSIS_FPS = 15.0          # motion, curves and contacts: fine enough for +-100 ms event timing
+MAX_ANALYSIS_FPS = 30.0      # motion, curves and contacts: the video's own rate, or 1/2, 1/3 ... of it
+
+
+def analysis_fps_for(video_fps: float, max_fps: float = MAX_ANALYSIS_FPS) -> float:
+    """The frame rate to analyse motion at: the video's own, divided by the smallest whole number
+    that brings it to `max_fps` or below. Sampling a 25 fps video at 15 or 20 fps repeats some
+    frames and skips others, and the jerks read as contacts: a square that bounces twice gave
+    10 contacts at 20 fps and exactly 2 at 25 fps (tests/test_vision.py)."""
+    if not (np.isfinite(video_fps) and video_fps > 0):
+        return max_fps / 2
+    return float(video_fps) / max(1, math.ceil(float(video_fps) / max_fps - 1e-9))
 DETECT_FPS = 4.0             # YOLO-World runs on this many frames per second
 WORK_SIDE = 640              # frames are read at most this many pixels on the long side
 MAX_DETECT_SECONDS = MAX_GENERATION_SECONDS
@@ -42,7 +53,7 @@ def vocabulary(vocab: str | Sequence[str] | None = None, caption: str | None = N
     return list(dict.fromkeys(words))
 
 
-def _work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     scale = min(1.0, max_side / max(width, height))
     return max(2, int(round(width * scale))), max(2, int(round(height * scale)))
 
@@ -77,7 +88,7 @@ def detect_tracks(
     weights: str | os.PathLike | None = None,
     detector: YoloWorldDetector | None = None,
     detect_fps: float = DETECT_FPS,
-    analysis_fps: float = ANALYSIS_FPS,
+    analysis_fps: float | None = None,
     grabcut: bool = False,
     max_tracks: int = 10,
     conf: float = 0.1,
@@ -121,8 +132,8 @@ def detect_tracks(
             method = "motion"
 
     max_side = WORK_SIDE if method == "yolo-world" else 320
-    size = _work_size(info.width, info.height, max_side)
-    frames, times_s = media.read_frames(video, fps=analysis_fps, size=size,
+    size = work_size(info.width, info.height, max_side)
+    frames, times_s = media.read_frames(video, fps=analysis_fps or analysis_fps_for(info.fps), size=size,
                                         start_s=start_s, duration_s=duration_s)
     clip = analyse_clip(frames, times_s)
     if method == "yolo-world":
@@ -166,14 +177,14 @@ def region_seed(
     *,
     start_s: float = 0.0,
     duration_s: float | None = None,
-    analysis_fps: float = ANALYSIS_FPS,
+    analysis_fps: float | None = None,
 ) -> MotionSeed:
     """Motion curve seed and contact times for a drawn region (mask, box in video pixels, or a
     Track) over [start_s, start_s + duration_s) of `video`."""
     info = media.probe_video(video)
     start_s, duration_s = _check_range(info, start_s, duration_s)
-    size = _work_size(info.width, info.height, 320)
-    frames, times_s = media.read_frames(video, fps=analysis_fps, size=size,
+    size = work_size(info.width, info.height, 320)
+    frames, times_s = media.read_frames(video, fps=analysis_fps or analysis_fps_for(info.fps), size=size,
                                         start_s=start_s, duration_s=duration_s)
     return region_motion(frames, times_s, region, width=info.width, height=info.height,
                          start_s=start_s, duration_s=duration_s)

@@ -1,0 +1,160 @@
+"""TLM's onset module: the track, zero at attach, every branch, training, and generate()'s onsets
+(given by the user, or from the contacts the video's motion shows)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from foley_core.errors import CurveError, FoleyError
+from foley_core.model.conditioning import onset_track
+from foley_core.model.configs import tiny_config
+from foley_core.pipeline import FoleyPipeline
+from foley_core.training import ClipCollator, ToyClipDataset, ldm_loss
+from foley_core.training.trainer import _noise_scheduler
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("tiny_model")
+
+
+def no_onsets_config() -> dict:
+    cfg = tiny_config()
+    del cfg["tlm"]["onsets"]
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def clip(media_factory):
+    """3 s, 160x120, 25 fps: a white square that reverses direction at 0.8 s and 2.0 s."""
+    return media_factory("make_video", "square.mp4", seconds=3.0, fps=25, size=(160, 120),
+                         audio_events_s=[0.8, 2.0])
+
+
+def test_onset_track_peaks_at_the_onset_and_encodes_its_position_between_frames():
+    track = onset_track([0.5], 50, frame_rate=25.0, sigma_s=0.02, decay_s=0.15)
+    assert track.shape == (2, 50)
+    peak = int(track[0].argmax())
+    assert abs((peak + 0.5) / 25.0 - 0.5) <= 0.5 / 25.0 + 1e-6
+    assert float(track[0, :8].max()) < 1e-6 and float(track[1, :12].max()) == 0.0   # nothing before
+    later = onset_track([0.515], 50, frame_rate=25.0, sigma_s=0.02, decay_s=0.15)
+    assert not torch.allclose(track, later)          # 15 ms later is a different track
+    assert float(track[1, 13]) > float(track[1, 20]) > 0.0      # decays after the onset
+    assert torch.equal(onset_track([], 10, frame_rate=25.0, sigma_s=0.02, decay_s=0.15), torch.zeros(2, 10))
+
+
+def test_attaching_onsets_to_a_trained_model_changes_nothing():
+    pipe = FoleyPipeline.from_config(no_onsets_config())
+    kw = dict(duration_s=1.0, caption="a door", seeds=[3], num_inference_steps=3)
+    before = pipe(**kw).latents
+    pipe.tlm.attach_onsets(hidden_dim=8)
+    np.testing.assert_array_equal(before, pipe(**kw).latents)
+    np.testing.assert_array_equal(before, pipe(**kw, onsets_s=[0.2, 0.6]).latents)   # zero output layer
+
+
+def test_a_model_without_the_module_refuses_onsets():
+    pipe = FoleyPipeline.from_config(no_onsets_config())
+    with pytest.raises(ValueError, match="no onset module"):
+        pipe(duration_s=1.0, caption="a door", onsets_s=[0.2], seeds=[0], num_inference_steps=1)
+
+
+def test_onsets_enter_every_branch_and_timing_guidance_removes_them(monkeypatch):
+    pipe = FoleyPipeline.from_config(tiny_config())
+    with torch.no_grad():
+        torch.nn.init.normal_(pipe.tlm.onsets.out.weight)
+    seen = []
+    original = pipe.unet.forward
+
+    def spy(sample, timestep, **kw):
+        seen.append(sample.clone())
+        return original(sample, timestep, **kw)
+
+    monkeypatch.setattr(pipe.unet, "forward", spy)
+    kw = dict(duration_s=0.8, caption="a bell", seeds=[0], num_inference_steps=1)
+    pipe(**kw, onsets_s=[0.3], curve_scale=1.0)
+    pipe(**kw, onsets_s=[], curve_scale=1.0)
+    pipe(**kw, onsets_s=None, curve_scale=1.0)
+    pipe(**kw, onsets_s=[0.3], curve_scale=4.0)
+    with_onsets, empty, without, guided = seen
+    assert torch.equal(with_onsets[0], with_onsets[1])           # (null text), (caption): same z input
+    diff = (with_onsets[1] - empty[1]).abs().sum(0)
+    assert abs((int(diff.argmax()) + 0.5) / 25.0 - 0.3) <= 0.08  # the change sits at the onset
+    assert float(diff[:2].max()) == 0.0                          # and not long before it
+    assert not torch.allclose(empty[1], without[1])              # "none here" is not "no instruction"
+    assert guided.shape[0] == 3                                  # + the branch without timing
+    torch.testing.assert_close(guided[2], without[1])
+    torch.testing.assert_close(guided[1], with_onsets[1])
+
+
+def test_training_sends_gradient_to_the_onset_module_unless_dropped():
+    torch.manual_seed(0)
+    pipe = FoleyPipeline.from_config(tiny_config())
+    ds = ToyClipDataset(4, duration_s=1.0)
+    items = [ds[i] for i in range(4)]
+    for item in items:
+        item["audio_onsets_s"] = np.array([0.25, 0.9, 1.5])   # 1.5 s lies past the 1 s batch
+    batch = ClipCollator(video_fps=20.0, frame_size=(32, 32))(items)
+    assert [list(o) for o in batch["onsets_s"]] == [[0.25, 0.9]] * 4
+    sched = _noise_scheduler(pipe)
+    ldm_loss(pipe, batch, noise_scheduler=sched, p_drop={"onsets": 0.0},
+             generator=torch.Generator().manual_seed(0)).backward()
+    assert float(pipe.tlm.onsets.out.weight.grad.abs().sum()) > 0
+    pipe.zero_grad = None
+    for p in pipe.tlm.onsets.parameters():
+        p.grad = None
+    ldm_loss(pipe, batch, noise_scheduler=sched, p_drop={"onsets": 1.0},
+             generator=torch.Generator().manual_seed(0)).backward()
+    assert pipe.tlm.onsets.out.weight.grad is None or float(pipe.tlm.onsets.out.weight.grad.abs().sum()) == 0
+    assert float(pipe.tlm.onsets.null_embedding.grad.abs().sum()) > 0
+
+
+def test_generate_with_given_onsets_and_their_errors(tiny_model):
+    from foley_core.generate import generate
+
+    res = generate(caption="a door knock", duration_s=1.5, onsets_s=[1.0, 0.25], steps=2)
+    assert res.metadata["onsets_s"] == [0.25, 1.0] and res.metadata["onsets_source"] == "given"
+    assert "onsets" in res.metadata["instructions"]["given"]
+    for bad, match in (([0.2, float("nan")], "NaN"), ([1.6], "outside"), ([-0.1], "outside"),
+                       ("soon", "list of times")):
+        with pytest.raises(CurveError, match=match):
+            generate(caption="a door knock", duration_s=1.5, onsets_s=bad, steps=1)
+
+
+def test_generate_places_onsets_at_the_videos_contacts(tiny_model, clip):
+    from foley_core.generate import generate
+
+    band = np.zeros((120, 160), np.float32)
+    band[:90] = 1.0                                   # the square's band, not the frame-index strip
+    res = generate(caption="a ball bounces", video=str(clip), mask=band, start_s=0.5, duration_s=2.0,
+                   steps=2)
+    assert res.metadata["onsets_source"] == "video"
+    # the square reverses at 0.8 s and 2.0 s of the video: 0.3 s and 1.5 s of the selection
+    found = np.asarray(res.metadata["onsets_s"])
+    assert found.size == 2 and np.all(np.abs(found - [0.3, 1.5]) <= 0.1), found
+    off = generate(caption="a ball bounces", video=str(clip), start_s=0.5, duration_s=2.0, steps=2,
+                   video_onsets=False)
+    assert off.metadata["onsets_s"] is None and off.metadata["onsets_source"] is None
+    given = generate(caption="a ball bounces", video=str(clip), start_s=0.5, duration_s=2.0, steps=2,
+                     onsets_s=[1.0])
+    assert given.metadata["onsets_s"] == [1.0] and given.metadata["onsets_source"] == "given"
+
+
+def test_a_backend_without_onsets_refuses_given_ones_and_skips_the_videos(tmp_path, clip, monkeypatch):
+    from foley_core.backends import clear_backends
+    from foley_core.generate import generate
+    from foley_core.model.configs import write_tiny_model_dir
+
+    folder = write_tiny_model_dir(tmp_path / "old", window_s=2.0)
+    import json
+    cfg = json.loads((folder / "config.json").read_text())
+    del cfg["tlm"]["onsets"]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.setenv("FOLEY_EMBEDDED_DIR", str(folder))
+    clear_backends()
+    try:
+        with pytest.raises(FoleyError, match="cannot place sounds at given onsets"):
+            generate(caption="a door", duration_s=1.0, onsets_s=[0.5], steps=1)
+        res = generate(caption="a ball", video=str(clip), duration_s=1.0, steps=1)
+        assert res.metadata["onsets_s"] is None and "onsets" not in res.metadata["instructions"]["given"]
+    finally:
+        clear_backends()
