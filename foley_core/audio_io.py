@@ -243,6 +243,32 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return audio.mean(axis=1, dtype=np.float32) if audio.ndim == 2 else audio
 
 
+def mono_float(audio, name: str = "audio", *, require_samples: bool = False) -> np.ndarray:
+    """Validate samples handed to an analysis: float (n,) or (n, channels) -> mono float32 (n,).
+
+    Raises MediaError, naming `name`, for non-numeric or integer samples, other shapes, NaN or
+    infinite values, and (with `require_samples`) no samples at all. Torch tensors are accepted.
+    """
+    if hasattr(audio, "detach"):  # torch tensor, without importing torch
+        audio = audio.detach().cpu().numpy()
+    x = np.asarray(audio)
+    if x.dtype.kind not in "fiu":
+        raise MediaError(f"{name} must be numeric samples, got dtype {x.dtype}.")
+    if x.dtype.kind in "iu":
+        raise MediaError(f"{name} must be float samples in [-1, 1], got integer dtype {x.dtype}; "
+                         "divide by 32768 (16-bit) first.")
+    if x.ndim == 2 and x.shape[1] <= 16:
+        x = x.mean(axis=1)
+    if x.ndim != 1:
+        raise MediaError(f"{name} must be mono (n,) or (n, channels), got shape {x.shape}.")
+    if require_samples and x.size == 0:
+        raise MediaError(f"{name} has no samples.")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.flatnonzero(~np.isfinite(x))[0])
+        raise MediaError(f"{name} has a NaN or infinite sample at index {bad}.")
+    return x.astype(np.float32, copy=False)
+
+
 # --- resampling ----------------------------------------------------------------------------------
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from foley_core.constants import MODEL_SR
-from foley_core.errors import MaskError, MediaError
+from foley_core.errors import MaskError
 
 __all__ = ["detect_onsets", "onset_f1", "av_align", "match_events", "visual_contact_times"]
 
@@ -43,25 +43,6 @@ _REFINE_FRACTION = 0.1      # attack start = first crossing of this fraction of 
 _SILENCE_DBFS = -70.0       # an onset whose peak envelope is below this is not a sound event
 _LEAD_IN_S = 0.1            # silence put before the audio during analysis
 _START_RANGE_DB = -30.0     # an onset at t = 0 must be this close to the loudest moment
-
-
-def _mono_float(audio: Any, name: str = "audio") -> np.ndarray:
-    if hasattr(audio, "detach"):  # torch tensor, without importing torch
-        audio = audio.detach().cpu().numpy()
-    x = np.asarray(audio)
-    if x.dtype.kind not in "fiu":
-        raise MediaError(f"{name} must be numeric samples, got dtype {x.dtype}.")
-    if x.dtype.kind in "iu":
-        raise MediaError(f"{name} must be float samples in [-1, 1], got integer dtype {x.dtype}; "
-                         "divide by 32768 (16-bit) first.")
-    if x.ndim == 2 and x.shape[1] <= 16:
-        x = x.mean(axis=1)
-    if x.ndim != 1:
-        raise MediaError(f"{name} must be mono (n,) or (n, channels), got shape {x.shape}.")
-    if not np.all(np.isfinite(x)):
-        bad = int(np.flatnonzero(~np.isfinite(x))[0])
-        raise MediaError(f"{name} has a NaN or infinite sample at index {bad}.")
-    return x.astype(np.float32, copy=False)
 
 
 @functools.lru_cache(maxsize=4)
@@ -128,7 +109,9 @@ def detect_onsets(
     """
     import librosa
 
-    x = _mono_float(audio)
+    from foley_core.audio_io import mono_float
+
+    x = mono_float(audio)
     if not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise ValueError(f"sr must be a positive integer (Hz), got {sr!r}")
     if not min_gap_s > 0:

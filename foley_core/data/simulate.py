@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from foley_core.atomic import atomic_path
+from foley_core.audio_io import mono_float
 from foley_core.constants import CURVE_FPS, MODEL_SR
 from foley_core.errors import MediaError, SimulationError
 
@@ -202,19 +203,6 @@ def is_sustained(category: str | None, duration_s: float, onsets_s: Any) -> bool
     return category in OFTEN_SUSTAINED_CATEGORIES and duration_s >= _OFTEN_SUSTAINED_MIN_S
 
 
-def _check_audio(audio: Any, name: str = "audio") -> np.ndarray:
-    x = np.asarray(audio)
-    if x.dtype.kind != "f":
-        raise MediaError(f"{name} must be float samples in [-1, 1], got dtype {x.dtype}.")
-    if x.ndim == 2 and x.shape[1] <= 16:
-        x = x.mean(axis=1)
-    if x.ndim != 1 or x.size == 0:
-        raise MediaError(f"{name} must be a non-empty mono signal (n,), got shape {x.shape}.")
-    if not np.all(np.isfinite(x)):
-        raise MediaError(f"{name} has NaN or infinite samples.")
-    return x.astype(np.float32, copy=False)
-
-
 def sound_spec(audio: Any, sr: int = MODEL_SR, *, category: str | None = None,
                onsets_s: Any = None, mode: str | None = None,
                clip_seconds: float | None = None) -> SoundSpec:
@@ -224,7 +212,7 @@ def sound_spec(audio: Any, sr: int = MODEL_SR, *, category: str | None = None,
     from foley_core.events import detect_onsets
     from foley_core.loudness import relative_loudness
 
-    x = _check_audio(audio)
+    x = mono_float(audio, require_samples=True)
     onsets = detect_onsets(x, sr) if onsets_s is None else np.sort(
         np.asarray(onsets_s, dtype=np.float64).reshape(-1))
     if mode is None:
@@ -726,7 +714,7 @@ def simulate_scene(audio: Any, sr: int = MODEL_SR, *, seed: int, category: str |
     """
     spec = sound_spec(audio, sr, category=category, onsets_s=onsets_s, mode=mode,
                       clip_seconds=clip_seconds)
-    duration = len(_check_audio(audio)) / sr
+    duration = len(mono_float(audio, require_samples=True)) / sr
     return simulate_sounds([spec], duration, seed=seed, fps=fps, size=size,
                            n_distractors=n_distractors, sensor_noise=sensor_noise)
 
@@ -750,7 +738,7 @@ def make_selectivity_scene(audio_a: Any, audio_b: Any, sr: int = MODEL_SR, *, se
     """
     from foley_core.events import detect_onsets
 
-    a, b = _check_audio(audio_a, "audio_a"), _check_audio(audio_b, "audio_b")
+    a, b = mono_float(audio_a, "audio_a", require_samples=True), mono_float(audio_b, "audio_b", require_samples=True)
     on_a = detect_onsets(a, sr) if onsets_a_s is None else np.asarray(onsets_a_s, float)
     on_b = detect_onsets(b, sr) if onsets_b_s is None else np.asarray(onsets_b_s, float)
     if on_a.size == 0 or on_b.size == 0:
@@ -847,7 +835,7 @@ def render_scene_video(scene: SimScene | SelectivityScene, path: str | os.PathLi
             import soundfile as sf
 
             wav = Path(tmpdir) / "audio.wav"
-            sf.write(wav, _check_audio(audio), sr, subtype="PCM_16")
+            sf.write(wav, mono_float(audio, require_samples=True), sr, subtype="PCM_16")
             cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "128k"]
         cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(int(crf)),
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]

@@ -42,7 +42,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from foley_core.constants import HOP_LENGTH, MODEL_SR, N_FFT, N_MELS
-from foley_core.errors import MediaError, ModelUnavailableError
+from foley_core.audio_io import mono_float
+from foley_core.errors import ModelUnavailableError
 
 __all__ = [
     "DEFAULT_TAGGER_DIR", "tagger_features", "AudioTaggerModel", "AudioTagger",
@@ -89,16 +90,7 @@ def tagger_features(audio: Any, sr: int = MODEL_SR, *, n_mels: int = N_MELS,
     """
     import librosa
 
-    x = np.asarray(audio)
-    if x.dtype.kind != "f":
-        raise MediaError(f"the tagger needs float samples in [-1, 1], got dtype {x.dtype}")
-    if x.ndim == 2 and x.shape[1] <= 16:
-        x = x.mean(axis=1)
-    if x.ndim != 1 or x.size == 0:
-        raise MediaError(f"the tagger needs non-empty mono audio (n,), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise MediaError("the audio to tag has NaN or infinite samples")
-    x = x.astype(np.float32, copy=False)
+    x = mono_float(audio, "the audio to tag", require_samples=True)
     if sr != MODEL_SR:
         import soxr
 
