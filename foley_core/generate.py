@@ -173,8 +173,8 @@ def prepare_onsets(onsets_s, duration_s: float) -> list[float]:
 def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: float) -> list[float]:
     """Contact times (selection seconds) that the sounding region's motion shows: the onsets a
     video suggests. The same analysis as the studio's region seed (`vision.seed`): frames at the
-    video's own rate (or a whole fraction of it) and at most 320 px, the mask (None: the whole
-    frame) at each frame's time, `vision.curves.region_motion`."""
+    video's own rate (or a whole fraction of it) and at most 320 px, the mask (an array, a
+    MaskSpec, or None for the whole frame) at each frame's time, `vision.curves.region_motion`."""
     from foley_core.vision.curves import region_motion
     from foley_core.vision.seed import work_size, analysis_fps_for
 
@@ -516,10 +516,11 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             drawn points in selection seconds.
         onsets_s: where sounds start (hits), in selection seconds; [] = no attack anywhere.
             Needs a backend with `supports_onsets`.
-        video_onsets: with a video and no `onsets_s`, place the onsets at the contacts that the
-            sounding region's motion shows (`vision.curves.region_motion` over the mask, or the
-            whole frame without one), so the stem's attacks land on the picture's hits. Ignored
-            (and said so in the metadata) by backends without onset support.
+        video_onsets: with a video, a mask and no `onsets_s`, place the onsets at the contacts
+            that the masked region's motion shows (`vision.curves.region_motion`), so the stem's
+            attacks land on the picture's hits. Without a mask nothing says whose contacts count
+            (a camera pan, a crowd), so none are placed. Ignored (metadata `onsets_s` None) by
+            backends without onset support.
         seed: candidate i uses seed + i (and equals a solo run with that seed).
         candidates, steps, text_scale, video_scale: number of stems, denoising steps and the
             dual classifier-free guidance scales.
@@ -672,7 +673,7 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             mask_hash = hashlib.sha1(np.ascontiguousarray(masks).tobytes()).hexdigest()
             timings["masks"] += time.perf_counter() - t0
     onsets_source = None if onsets_s is None else "given"
-    if onsets_s is None and video_onsets and frames is not None and supports_onsets:
+    if onsets_s is None and video_onsets and frames is not None and mask is not None and supports_onsets:
         t0 = time.perf_counter()
         onsets_s = video_contact_onsets(video, info, mask, start_s=start_s, duration_s=duration_s)
         onsets_source = "video"

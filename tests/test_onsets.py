@@ -131,9 +131,12 @@ def test_generate_places_onsets_at_the_videos_contacts(tiny_model, clip):
     # the square reverses at 0.8 s and 2.0 s of the video: 0.3 s and 1.5 s of the selection
     found = np.asarray(res.metadata["onsets_s"])
     assert found.size == 2 and np.all(np.abs(found - [0.3, 1.5]) <= 0.1), found
-    off = generate(caption="a ball bounces", video=str(clip), start_s=0.5, duration_s=2.0, steps=2,
-                   video_onsets=False)
+    off = generate(caption="a ball bounces", video=str(clip), mask=band, start_s=0.5, duration_s=2.0,
+                   steps=2, video_onsets=False)
     assert off.metadata["onsets_s"] is None and off.metadata["onsets_source"] is None
+    # without a mask nothing says whose contacts count: none are placed
+    whole = generate(caption="a ball bounces", video=str(clip), start_s=0.5, duration_s=2.0, steps=2)
+    assert whole.metadata["onsets_s"] is None and whole.metadata["onsets_source"] is None
     given = generate(caption="a ball bounces", video=str(clip), start_s=0.5, duration_s=2.0, steps=2,
                      onsets_s=[1.0])
     assert given.metadata["onsets_s"] == [1.0] and given.metadata["onsets_source"] == "given"
@@ -154,7 +157,8 @@ def test_a_backend_without_onsets_refuses_given_ones_and_skips_the_videos(tmp_pa
     try:
         with pytest.raises(FoleyError, match="cannot place sounds at given onsets"):
             generate(caption="a door", duration_s=1.0, onsets_s=[0.5], steps=1)
-        res = generate(caption="a ball", video=str(clip), duration_s=1.0, steps=1)
+        res = generate(caption="a ball", video=str(clip), mask=np.ones((120, 160), np.float32),
+                       duration_s=1.0, steps=1)
         assert res.metadata["onsets_s"] is None and "onsets" not in res.metadata["instructions"]["given"]
     finally:
         clear_backends()

@@ -11,8 +11,8 @@ With --reference the stem is made from a sound (audio-to-audio): the reference i
 selection and the model starts from it, moving away from it by --strength (0 = the reference
 itself, 1 = ignore it). The JSON report then carries the reference's id, licence and attribution.
 
-Onsets (hits) say where sounds start. By default, with a video, they are the contacts that the
-sounding region's motion shows (reported as `onsets_s` with `onsets_source: "video"`);
+Onsets (hits) say where sounds start. By default, with a video and a region (--mask, --box or
+--track), they are the contacts that the region's motion shows (reported as `onsets_s` with `onsets_source: "video"`);
 --onsets gives them by hand (seconds from the selection start) and --no-video-onsets turns the
 video's off. Models without an onset module ignore the video's and refuse --onsets.
 
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "seconds from the selection start (--start)")
     parser.add_argument("--onsets", metavar="T1,T2,...",
                         help="where sounds start, in seconds from the selection start, e.g. 0.4,1.25 "
-                             "(default with a video: the contacts its motion shows)")
+                             "(default with a video and a region: the contacts its motion shows)")
     parser.add_argument("--no-video-onsets", action="store_true",
                         help="do not place onsets at the video's contacts")
     parser.add_argument("--start", type=float, default=0.0, help="selection start in seconds (default 0)")
