@@ -56,7 +56,7 @@ from foley_core.model.mel import MelSpectrogram
 from foley_core.model.text import CachedTextEncoder, text_encoder_from_config
 from foley_core.model.unet import FoleyUNet1DConditionModel, null_visual_mask
 from foley_core.model.vae import MelVAE
-from foley_core.model.vocoder import Vocoder, vocoder_from_config
+from foley_core.model.vocoder import Vocoder, save_vocoder, vocoder_from_config
 
 BRANCH_MODES = ("batched", "sequential")
 DEFAULT_PIPELINE_CONFIG = {
@@ -172,11 +172,13 @@ class FoleyPipeline:
                              f"at {latent_fps} latent frames/s")
 
     @classmethod
-    def from_config(cls, config: dict | str | Path, *, device: str = "cpu") -> "FoleyPipeline":
+    def from_config(cls, config: dict | str | Path, *, device: str = "cpu",
+                    vocoder_dir: str | Path | None = None) -> "FoleyPipeline":
         """A RANDOMLY initialised pipeline from a model config (dict or JSON path).
 
         Initialisation is seeded by `config["pipeline"]["init_seed"]`, so every process builds
-        the same untrained model (the CLI and the UI agree).
+        the same untrained model (the CLI and the UI agree). `vocoder_dir`: where a trained
+        vocoder's weights are (Griffin-Lim has none).
         """
         if not isinstance(config, dict):
             config = json.loads(Path(config).read_text())
@@ -193,7 +195,7 @@ class FoleyPipeline:
         scheduler = DPMSolverMultistepScheduler.from_config(
             {"algorithm_type": "dpmsolver++", **config.get("scheduler", {})})
         text_encoder = text_encoder_from_config(config.get("text_encoder", {}), device=device)
-        vocoder = vocoder_from_config(config.get("vocoder", {}), mel)
+        vocoder = vocoder_from_config(config.get("vocoder", {}), mel, vocoder_dir)
         return cls(vae, unet, scheduler, vocoder, text_encoder, mam, tlm, pipe_cfg, mel=mel).to(device)
 
     def to(self, device: str | torch.device) -> "FoleyPipeline":
@@ -230,7 +232,8 @@ class FoleyPipeline:
         _save_module(self.unet, directory / "unet", cfg["unet"])
         _save_module(self.mam, directory / "mam", cfg["mam"], "model.safetensors")
         _save_module(self.tlm, directory / "tlm", cfg["tlm"], "model.safetensors")
-        for name in ("scheduler", "text_encoder", "vocoder", "mel"):
+        save_vocoder(self.vocoder, directory / "vocoder")
+        for name in ("scheduler", "text_encoder", "mel"):
             (directory / name).mkdir(parents=True, exist_ok=True)
             write_text_atomic(directory / name / "config.json", json.dumps(cfg[name], indent=2) + "\n")
         write_text_atomic(directory / "model_index.json",
@@ -250,7 +253,7 @@ class FoleyPipeline:
         for name in ("mel", "vae", "unet", "mam", "tlm", "scheduler", "text_encoder", "vocoder"):
             config[name] = json.loads((directory / name / "config.json").read_text())
         sched_cfg = {k: v for k, v in config["scheduler"].items() if k != "_class_name"}
-        pipe = cls.from_config(config, device="cpu")
+        pipe = cls.from_config(config, device="cpu", vocoder_dir=directory / "vocoder")
         pipe.scheduler = DPMSolverMultistepScheduler.from_config(sched_cfg)
         _load_weights(pipe.vae, directory / "vae" / "diffusion_pytorch_model.safetensors")
         _load_weights(pipe.unet, directory / "unet" / "diffusion_pytorch_model.safetensors")

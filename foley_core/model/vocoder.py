@@ -4,16 +4,41 @@
 al. 2013, momentum 0.99, 32 iterations) on the pseudo-inverse of the mel filterbank; the default
 engine runs the same iterations with torch.stft/istft, which measured ~0.3 s for 8 s on 2 cores
 against ~3 s for `librosa.griffinlim` (engine="librosa" keeps the reference available).
-A trained vocoder replaces it by implementing `Vocoder`.
+
+`VocosVocoder` is a small trained vocoder of the Vocos design (Siuzdak 2023): ConvNeXt blocks
+over the mel frames at the mel's own frame rate, a head that predicts the STFT log-magnitude and
+phase of every frame, and one `torch.istft` (n_fft 1024, hop 160). It costs about one iSTFT plus
+a few small convolutions, which suits a CPU. `scripts/train_vocoder.py` trains it and
+`benchmarks/bench_vocoder.py` measures it against Griffin-Lim.
+
+A vocoder folder holds `config.json` (`{"class": ..., ...}`) and, for trained vocoders,
+`model.safetensors`: `save_vocoder` writes one, `vocoder_from_config(config, mel, weights_dir)`
+loads it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import librosa
 import numpy as np
 import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch import nn
 
+from foley_core.atomic import write_bytes_atomic, write_text_atomic
+from foley_core.errors import ModelUnavailableError
 from foley_core.model.mel import MelSpectrogram
+
+__all__ = ["Vocoder", "GriffinLimVocoder", "VocosModel", "VocosVocoder", "vocoder_from_config",
+           "save_vocoder", "WEIGHTS_NAME"]
+
+WEIGHTS_NAME = "model.safetensors"
 
 
 class Vocoder:
@@ -81,9 +106,152 @@ class GriffinLimVocoder(Vocoder):
         return audio.cpu().numpy().astype(np.float32)
 
 
-def vocoder_from_config(config: dict, mel: MelSpectrogram) -> Vocoder:
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv over time, LayerNorm, pointwise MLP, layer scale, residual (Vocos's block)."""
+
+    def __init__(self, dim: int, intermediate_dim: int, kernel_size: int = 7,
+                 layer_scale_init: float = 0.1):
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, intermediate_dim)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(intermediate_dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale_init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, dim, T) -> (B, dim, T)."""
+        h = self.dwconv(x).transpose(1, 2)
+        h = self.pwconv2(self.act(self.pwconv1(self.norm(h))))
+        return x + (self.gamma * h).transpose(1, 2)
+
+
+class VocosModel(ModelMixin, ConfigMixin):
+    """Normalised log-mel (B, n_mels, T_stft) -> complex STFT (B, n_fft // 2 + 1, T_stft) -> audio.
+
+    The input is the mel with one frame per STFT frame (centred STFT: n // hop + 1 frames for n
+    samples); `VocosVocoder` pads the model's mel (n // hop frames) by repeating its last frame.
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(self, n_mels: int = 64, dim: int = 192, intermediate_dim: int = 576,
+                 num_layers: int = 6, kernel_size: int = 7, n_fft: int = 1024, hop_length: int = 160,
+                 max_log_magnitude: float = 6.5):
+        super().__init__()
+        self.embed = nn.Conv1d(n_mels, dim, kernel_size, padding=kernel_size // 2)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        # layer scale 1 / num_layers as in Vocos keeps the residual stream stable at init
+        self.blocks = nn.ModuleList(ConvNeXtBlock(dim, intermediate_dim, kernel_size, 1.0 / num_layers)
+                                    for _ in range(num_layers))
+        self.final_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, n_fft + 2)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def spectrum(self, mel_norm: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, T) -> complex STFT (B, n_fft // 2 + 1, T)."""
+        x = self.embed(mel_norm.float())
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        x = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
+        log_mag, phase = x.chunk(2, dim=1)
+        # a bound keeps an untrained or odd input from producing overflowing magnitudes; it must
+        # sit above the largest magnitude audio in [-1, 1] can have (the window's sum, 512 for
+        # n_fft 1024, ln 6.2): Vocos's exp(4.6) = 100 measurably cut loud clips by ~10 dB here
+        magnitude = torch.exp(log_mag.clamp(max=self.config.max_log_magnitude))
+        return torch.polar(magnitude, phase)
+
+    def forward(self, mel_norm: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """(B, n_mels, n_samples // hop + 1) -> audio (B, n_samples)."""
+        cfg = self.config
+        return torch.istft(self.spectrum(mel_norm), cfg.n_fft, cfg.hop_length, window=self.window,
+                           center=True, length=n_samples)
+
+
+def pad_mel_for_istft(mel_norm: torch.Tensor, n_samples: int, hop_length: int) -> torch.Tensor:
+    """The model's mel (n // hop frames) as n // hop + 1 frames, repeating the last frame."""
+    need = n_samples // hop_length + 1
+    if mel_norm.shape[-1] < need:
+        mel_norm = torch.nn.functional.pad(mel_norm, (0, need - mel_norm.shape[-1]), mode="replicate")
+    return mel_norm[..., :need]
+
+
+class VocosVocoder(Vocoder):
+    """A trained `VocosModel` behind the `Vocoder` interface; deterministic (no `seeds` needed)."""
+
+    def __init__(self, model: VocosModel, mel: MelSpectrogram | None = None):
+        self.mel = mel if mel is not None else MelSpectrogram()
+        mc, vc = self.mel.config, model.config
+        if (mc.n_mels, mc.n_fft, mc.hop_length) != (vc.n_mels, vc.n_fft, vc.hop_length):
+            raise ModelUnavailableError(
+                f"the vocoder was trained for mels of {vc.n_mels} bins, n_fft {vc.n_fft}, hop "
+                f"{vc.hop_length}, but the model's mel has {mc.n_mels} bins, n_fft {mc.n_fft}, hop "
+                f"{mc.hop_length}; use a vocoder trained for this mel (scripts/train_vocoder.py)")
+        self.model = model.eval()
+        self.sr = int(mc.sr)
+
+    @property
+    def config(self) -> dict:
+        return {"class": "VocosVocoder",
+                **{k: v for k, v in dict(self.model.config).items() if not k.startswith("_")}}
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @torch.no_grad()
+    def __call__(self, mel_norm: torch.Tensor, n_samples: int,
+                 seeds: list[int] | None = None) -> np.ndarray:
+        mel_in = pad_mel_for_istft(mel_norm.float().cpu(), n_samples, self.model.config.hop_length)
+        return self.model.to("cpu")(mel_in, n_samples).numpy().astype(np.float32)
+
+
+def _class_args(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "class" and not k.startswith("_")}
+
+
+def vocoder_from_config(config: dict, mel: MelSpectrogram,
+                        weights_dir: str | os.PathLike | None = None) -> Vocoder:
+    """Build the vocoder a config dict names; a trained one loads `weights_dir/model.safetensors`.
+
+    Raises ModelUnavailableError if a trained vocoder's weights are missing or do not fit.
+    """
     kind = config.get("class", "GriffinLimVocoder")
     if kind == "GriffinLimVocoder":
-        args = {k: v for k, v in config.items() if k != "class"}
-        return GriffinLimVocoder(mel, **args)
+        return GriffinLimVocoder(mel, **_class_args(config))
+    if kind == "VocosVocoder":
+        if weights_dir is None:
+            raise ModelUnavailableError(
+                "the vocoder config names a trained VocosVocoder but no folder with its weights was "
+                "given; load it from the model folder that holds vocoder/model.safetensors")
+        path = Path(weights_dir) / WEIGHTS_NAME
+        if not path.is_file():
+            raise ModelUnavailableError(
+                f"the trained vocoder's weights are missing: {path} does not exist; copy the "
+                "vocoder folder written by scripts/train_vocoder.py (config.json + "
+                f"{WEIGHTS_NAME}) there, or set the vocoder config to GriffinLimVocoder")
+        model = VocosModel(**_class_args(config))
+        try:
+            model.load_state_dict(load_file(str(path)), strict=True)
+        except (SafetensorError, RuntimeError, OSError) as err:
+            raise ModelUnavailableError(
+                f"cannot load the trained vocoder from {path}: {err}; the file is damaged or was "
+                "saved for another vocoder config (config.json)") from None
+        return VocosVocoder(model, mel)
     raise ValueError(f"unknown vocoder class {kind!r}")
+
+
+def save_vocoder(vocoder: Vocoder, directory: str | os.PathLike) -> None:
+    """Write `directory/config.json` (and `model.safetensors` for a trained vocoder) atomically.
+
+    The weights go first, so a folder whose config names a trained vocoder always has whole
+    weights beside it.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(vocoder, VocosVocoder):
+        state = {k: v.detach().contiguous().cpu() for k, v in vocoder.model.state_dict().items()}
+        write_bytes_atomic(directory / WEIGHTS_NAME, save(state))
+    write_text_atomic(directory / "config.json", json.dumps(vocoder.config, indent=2) + "\n")
