@@ -97,7 +97,9 @@ def test_real_video_with_box(tiny_model, shared_dir):
     result = generate(caption="a ball knocks on the floor", video=str(video), start_s=0.2, duration_s=1.2,
                       mask=MaskSpec(box=(100, 20, 220, 200)), steps=2)
     assert result.audios[0].shape == (round(1.2 * SR),)
-    assert result.metadata["instructions"]["given"] == ["text", "video", "mask"]
+    # the box gives a region, so the onsets come from its contacts
+    assert result.metadata["instructions"]["given"] == ["text", "video", "mask", "onsets"]
+    assert result.metadata["onsets_source"] == "video"
     assert "read_video" in result.metadata["timings_s"]
 
 

@@ -172,22 +172,27 @@ def test_generate_button_and_load_back_use_the_controls(built, sess, spy):
     on_generate, on_stem_load = handlers["on_generate"], handlers["on_stem_load"]
     quiet = lambda *a, **k: None                        # noqa: E731 (no gradio progress here)
     args = dict(caption="a ball bounces", negative="", seed=0, steps=2, ts=3.5, vs=4.5, conform=1.0,
-                n=1, model="embedded", strength=0.5, progress=quiet)
+                n=1, model="embedded", strength=0.5, video_onsets=True, progress=quiet)
     on_generate(sess, curve_auto=True, cs=9.0, **args)
     assert spy[-1]["curve_scale"] is None               # ticked: the model's value, whatever the slider
     default = sess.keep_candidate(0)
     on_generate(sess, curve_auto=False, cs=9.0, **args)
-    assert spy[-1]["curve_scale"] == 9.0
+    assert spy[-1]["curve_scale"] == 9.0 and spy[-1]["video_onsets"] is True
+    args["video_onsets"] = False
+    on_generate(sess, curve_auto=False, cs=9.0, **args)
+    assert spy[-1]["video_onsets"] is False                # the checkbox reaches generate()
     guided = sess.keep_candidate(0)
 
     out = on_stem_load(sess, guided.id)
     assert out[c.curve_auto].value is False and out[c.curve_scale].value == 9.0
+    assert out[c.video_onsets] is False                     # loaded back with the stem
     assert out[c.curve_scale].interactive is True
     out = on_stem_load(sess, default.id)
     assert out[c.curve_auto].value is True and out[c.curve_scale].interactive is False
 
     handlers["on_regen"](sess, guided.id, 1, progress=quiet)
     assert spy[-1]["curve_scale"] == 9.0 and spy[-1]["seed"] != guided.settings.seed
+    assert spy[-1]["video_onsets"] is False
 
 
 def test_search_button_with_an_empty_box_searches_by_the_caption(built, sess):
