@@ -180,8 +180,8 @@ def model_notice(name: str) -> str:
     return " ".join(parts)
 
 
-CURVE_SCALE_INFO = ("How strictly the model follows your drawn curve before conform; higher = "
-                    "stricter, may sound harsher; 1 = off.")
+CURVE_SCALE_INFO = ("How strictly the model follows your drawn curve and the sound starts before "
+                    "conform; higher = stricter, may sound harsher; 1 = off.")
 
 
 VIDEO_ONSETS_INFO = ("Finds where the region's motion shows a contact (a bounce, a landing) and "
