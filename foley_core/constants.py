@@ -23,7 +23,7 @@ MAX_GENERATION_SECONDS = 120.0
 # --reference-sweep --n-val 48`, docs/BENCHMARKS.md) on the shipped model: no strength keeps
 # identity by the rule's 0.8 x real threshold (0.319), so the rule takes the highest tagger
 # accuracy: 0.6 (0.315 vs 0.296 at 0.2 and 0.40 on the real references, a one-item difference
-# of 48), which also follows another clip's curve (median r 0.83) and the video's onsets (F1
-# 0.48, the reference alone 0.24). Re-run the sweep when the model changes.
+# of 48), which also follows another clip's curve (median r 0.83) and the video's contacts
+# (F1 0.58). Re-run the sweep when the model changes.
 # Here rather than in generate.py so that the CLI's --help can show it without torch.
 DEFAULT_REFERENCE_STRENGTH = 0.6

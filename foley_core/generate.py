@@ -636,25 +636,38 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     timings["load_model"] += time.perf_counter() - t0
     sr = int(backend.sr)
     supports_onsets = bool(getattr(backend, "supports_onsets", False))
-    if onsets_s is not None and not supports_onsets:
+    if onsets_s is not None and not supports_onsets and ref_audio is None:
         raise FoleyError(f"the {backend.name} model cannot place sounds at given onsets (hits); "
-                         "leave the onsets out")
+                         "leave the onsets out, or start from a reference sound, which is placed at them")
     if ref_audio is not None and steps_run > 0 and not getattr(backend, "supports_reference", False):
         raise FoleyError(f"reference-guided generation is not supported by the {backend.name} backend yet; "
                          "use the embedded model, or strength 0 to use the reference as it is")
     seeds = [seed + i for i in range(candidates)]
     n_samples = int(round(duration_s * sr))
+    use_model = steps_run > 0
+    # onsets serve the model (its onset module) and a one-shot reference (placed at each)
+    onsets_source = None if onsets_s is None else "given"
+    if onsets_s is None and video_onsets and info is not None and mask is not None \
+            and ((use_model and supports_onsets) or ref_audio is not None):
+        t0 = time.perf_counter()
+        onsets_s = video_contact_onsets(video, info, mask, start_s=start_s, duration_s=duration_s)
+        onsets_source = "video"
+        timings["video_onsets"] += time.perf_counter() - t0
     ref_full = None
+    ref_placed = False
     if ref_audio is not None:
-        from foley_core.library import fit_reference
+        from foley_core.library import fit_kind, fit_reference
 
         t0 = time.perf_counter()
+        ref_placed = bool(onsets_s) and fit_kind(ref_audio, ref_sr, reference_fit) == "oneshot"
         ref_full = np.stack([fit_reference(ref_audio, ref_sr, duration_s=duration_s, target_sr=sr,
-                                           mode=reference_fit, seed=s) for s in seeds])
+                                           mode=reference_fit, seed=s, onsets_s=onsets_s) for s in seeds])
         timings["reference"] += time.perf_counter() - t0
         if ref_full.shape[1] != n_samples:       # fit_reference promises round(duration_s * sr)
             raise FoleyError(f"the fitted reference has {ref_full.shape[1]} samples instead of {n_samples}")
-    use_model = steps_run > 0
+    model_onsets = use_model and supports_onsets
+    if not (model_onsets or ref_placed):
+        onsets_s = onsets_source = None                 # nothing used them
 
     # ---- video frames and masks for the whole selection
     frames = masks = None
@@ -672,12 +685,6 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
                                      frame_size=tuple(backend.frame_size))
             mask_hash = hashlib.sha1(np.ascontiguousarray(masks).tobytes()).hexdigest()
             timings["masks"] += time.perf_counter() - t0
-    onsets_source = None if onsets_s is None else "given"
-    if onsets_s is None and video_onsets and frames is not None and mask is not None and supports_onsets:
-        t0 = time.perf_counter()
-        onsets_s = video_contact_onsets(video, info, mask, start_s=start_s, duration_s=duration_s)
-        onsets_source = "video"
-        timings["video_onsets"] += time.perf_counter() - t0
 
     # ---- windows (none at strength 0: the output is the fitted reference)
     if cancel_fn is not None and cancel_fn():
@@ -708,7 +715,7 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
                 progress(_w * steps_run + min(step, steps_run), total_steps)
 
         window_kwargs = {} if curve_scale is None else {"curve_scale": curve_scale}
-        if onsets_s is not None:
+        if onsets_s is not None and model_onsets:
             window_kwargs["onsets_s"] = [t - offset_s for t in onsets_s if offset_s <= t < offset_s + length_s]
         if ref_full is not None:
             i0 = int(round(offset_s * sr))
@@ -769,7 +776,7 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         given.append("mask")
     if curve_full is not None:
         given.append("curve")
-    if onsets_s is not None and use_model:
+    if onsets_s is not None:
         given.append("onsets")
     if ref_full is not None:
         given.append("reference")
@@ -782,6 +789,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     enforced = ["curve (conform)"] if curve_full is not None and conform > 0 else []
     if ref_full is not None and not use_model:
         enforced.insert(0, "reference (strength 0: the fitted reference itself)")
+    if ref_placed:
+        enforced.append("onsets (the reference placed at each)")
     metadata = {
         "duration_s": round(duration_s, 6),
         "sr": sr,
@@ -794,9 +803,9 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         "steps": steps,
         "steps_run": steps_run,
         "strength": strength if ref_full is not None else None,
-        "reference": None if ref_full is None else _reference_metadata(
+        "reference": None if ref_full is None else {**_reference_metadata(
             ref_entry, strength=strength, steps_run=steps_run, fit=reference_fit,
-            source_s=ref_audio.shape[0] / ref_sr, source_sr=ref_sr),
+            source_s=ref_audio.shape[0] / ref_sr, source_sr=ref_sr), "placed_at_onsets": ref_placed},
         "text_scale": text_scale,
         "video_scale": video_scale,
         "curve_scale": (None if curve is None else
@@ -811,13 +820,14 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         "conform": conform,
         "curve_r_before": r_before if curve_full is not None else None,
         "curve_r_after": r_after if curve_full is not None else None,
-        "onsets_s": None if onsets_s is None or not use_model else [round(float(t), 4) for t in onsets_s],
-        "onsets_source": onsets_source if use_model else None,
+        "onsets_s": None if onsets_s is None else [round(float(t), 4) for t in onsets_s],
+        "onsets_source": onsets_source,
         "instructions": {
             "given": given,
             "obeyed_by_model": obeyed,
             "ignored_by_model": [g for g in given if g not in model_obeys
-                                 and not (g == "reference" and not use_model)],
+                                 and not (g == "reference" and not use_model)
+                                 and not (g == "onsets" and ref_placed and not model_onsets)],
             "enforced_after": enforced,
         },
         "timings_s": {k: round(v, 4) for k, v in timings.items()},

@@ -21,6 +21,7 @@ from foley_core.library import (
     bundled_library_root,
     caption_from_filename,
     classify_reference,
+    fit_kind,
     fit_reference,
     load_reference,
 )
@@ -492,3 +493,25 @@ def test_load_reference_refuses_bad_files(tmp_path):
         load_reference(tmp_path / "nan.wav")
     with pytest.raises(MediaError, match="folder"):
         load_reference(tmp_path)
+
+
+def test_a_oneshot_reference_is_placed_at_each_onset_and_a_sustained_one_ignores_them():
+    from foley_core.events import detect_onsets
+
+    sr = constants.MODEL_SR
+    hit = decaying_hit(0.6, sr)
+    onsets = [0.3, 0.7, 1.6]
+    y = fit_reference(hit, sr, duration_s=2.0, onsets_s=onsets + [2.5])   # 2.5 s lies outside
+    assert y.shape == (32000,) and y.dtype == np.float32
+    found = detect_onsets(y, sr)
+    assert len(found) == 3 and np.all(np.abs(found - onsets) <= 0.02), found
+    assert not np.any(y[: int(0.29 * sr)])                        # silence before the first hit
+    # the copy at 0.3 s is cut where the next starts (0.4 s of a 0.6 s hit), with a fade
+    assert abs(float(y[int(0.7 * sr) - 1])) < 0.05 * float(np.max(np.abs(y)))
+    assert np.array_equal(fit_reference(hit, sr, duration_s=2.0, onsets_s=[]),
+                          fit_reference(hit, sr, duration_s=2.0))
+    hum = harmonic_tone(3.0, sr)                                  # sustained: looped/trimmed as before
+    assert np.array_equal(fit_reference(hum, sr, duration_s=2.0, onsets_s=onsets),
+                          fit_reference(hum, sr, duration_s=2.0))
+    assert fit_kind(hum, sr) == "sustained" and fit_kind(hit, sr) == "oneshot"
+    assert fit_kind(hum, sr, "oneshot") == "oneshot"

@@ -162,3 +162,28 @@ def test_a_backend_without_onsets_refuses_given_ones_and_skips_the_videos(tmp_pa
         assert res.metadata["onsets_s"] is None and "onsets" not in res.metadata["instructions"]["given"]
     finally:
         clear_backends()
+
+
+def test_a_oneshot_reference_is_placed_at_the_videos_contacts(tiny_model, clip):
+    from foley_core.events import detect_onsets
+    from foley_core.generate import generate
+
+    rng = np.random.default_rng(0)
+    n = 8000                                          # a 0.5 s knock at 16 kHz
+    knock = (0.5 * rng.standard_normal(n) * np.exp(-np.arange(n) / 400.0)).astype(np.float32)
+    band = np.zeros((120, 160), np.float32)
+    band[:90] = 1.0
+    kw = dict(caption="a knock", video=str(clip), mask=band, start_s=0.5, duration_s=2.0,
+              reference=(knock, 16000))
+    res = generate(strength=0.0, **kw)                # no model runs: the placed reference itself
+    meta = res.metadata
+    assert meta["onsets_source"] == "video" and meta["reference"]["placed_at_onsets"] is True
+    assert "onsets (the reference placed at each)" in meta["instructions"]["enforced_after"]
+    assert "onsets" not in meta["instructions"]["ignored_by_model"]
+    found = detect_onsets(res.audios[0], 16000)
+    assert found.size == 2 and np.all(np.abs(found - [0.3, 1.5]) <= 0.1), found
+    # with the model, the same onsets also reach its onset module
+    guided = generate(strength=0.5, steps=2, **kw).metadata
+    assert guided["onsets_s"] == meta["onsets_s"] and guided["reference"]["placed_at_onsets"] is True
+    off = generate(strength=0.0, video_onsets=False, **kw).metadata
+    assert off["onsets_s"] is None and off["reference"]["placed_at_onsets"] is False

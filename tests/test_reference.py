@@ -204,7 +204,7 @@ def test_default_strength_and_video_with_a_reference(shared_dir):
     onsets = ["onsets"] if result.metadata["onsets_source"] == "video" else []   # models with onsets
     assert result.metadata["instructions"]["given"] == ["text", "video", "mask", *onsets, "reference"]
     assert "read_video" in result.metadata["timings_s"]
-    only_ref = generate(strength=0.0, **kw)                   # no model: the video is not even read
+    only_ref = generate(strength=0.0, **kw)                   # no model: no frames read for it
     assert "read_video" not in only_ref.metadata["timings_s"]
     assert only_ref.metadata["instructions"]["ignored_by_model"] == ["text", "video", "mask"]
 

@@ -207,8 +207,9 @@ def _label(strength: float) -> str:
 
 
 def _generate_at(backend, cfg: SweepConfig, strength: float, reference: tuple[np.ndarray, int],
-                 *, seed: int, **kw) -> tuple[np.ndarray, float]:
-    """One stem at `strength` (1 = the same call without the reference); (audio, seconds)."""
+                 *, seed: int, **kw) -> tuple[np.ndarray, float, dict]:
+    """One stem at `strength` (1 = the same call without the reference); (audio, seconds,
+    generate's metadata)."""
     from foley_core.generate import generate
 
     ref_kw = {} if strength >= 1.0 else {"reference": reference, "strength": strength}
@@ -216,7 +217,7 @@ def _generate_at(backend, cfg: SweepConfig, strength: float, reference: tuple[np
     result = generate(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
                       video_scale=cfg.video_scale, device=cfg.device, seed=seed, conform=0.0,
                       **ref_kw, **kw)
-    return result.audios[0], time.perf_counter() - t0
+    return result.audios[0], time.perf_counter() - t0, result.metadata
 
 
 def _is_silent(audio: np.ndarray) -> bool:
@@ -279,7 +280,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
         progress(f"reference {i + 1}/{len(clips)}: '{clip.caption}' ({clip.category}, {d:g} s), "
                  f"curve of {clips[partners[i]].category}")
         for s in strengths:
-            audio, sec = _generate_at(backend, cfg, s, (sources[i], MODEL_SR), seed=cfg.seed + i,
+            audio, sec, _ = _generate_at(backend, cfg, s, (sources[i], MODEL_SR), seed=cfg.seed + i,
                                       caption=clip.caption, duration_s=d, curve=curve)
             sem_out[_key(s)].append(audio)
             gen_s[_key(s)].append(sec)
@@ -314,7 +315,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                 "f1": {}}
             n = None
             for s in strengths:
-                audio, sec = _generate_at(backend, cfg, s, (sources[i], MODEL_SR),
+                audio, sec, meta = _generate_at(backend, cfg, s, (sources[i], MODEL_SR),
                                           seed=cfg.seed + 1000 + i, caption=clip.caption,
                                           video=video, mask=masks)
                 gen_s[_key(s)].append(sec)
@@ -327,6 +328,8 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
 
                     record["reference_onsets_s"] = [round(float(t), 3)
                                                     for t in detect_onsets(audio, MODEL_SR)]
+                    # the video's contacts, where a one-shot reference is placed
+                    record["onsets_s"] = meta["onsets_s"]
             real = fit_length(sources[i], n)
             record["f1"]["real"] = round(metrics.timing_scores(real, MODEL_SR, intended)["f1"], 4)
             f1["real"].append(record["f1"]["real"])

@@ -18,11 +18,11 @@ from foley_core.library.catalog import (
     embed_sentences,
     load_reference,
 )
-from foley_core.library.fit import FIT_MODES, check_reference_audio, classify_reference, fit_reference
+from foley_core.library.fit import FIT_MODES, check_reference_audio, classify_reference, fit_kind, fit_reference
 from foley_core.library.licences import LICENCES, licence_info
 
 __all__ = [
     "SoundLibrary", "LibraryEntry", "SearchHit", "LoadedReference", "default_library", "load_reference",
     "embed_sentences", "bundled_library_root", "caption_from_filename", "CATEGORIES", "USER_CATEGORY",
-    "fit_reference", "classify_reference", "check_reference_audio", "FIT_MODES", "LICENCES", "licence_info",
+    "fit_reference", "fit_kind", "classify_reference", "check_reference_audio", "FIT_MODES", "LICENCES", "licence_info",
 ]

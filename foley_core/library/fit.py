@@ -16,7 +16,7 @@ reference must already have the stem's length and rate; the LDM then reshapes ti
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -160,8 +160,18 @@ def classify_reference(audio: np.ndarray, sr: int) -> Literal["sustained", "ones
 
 # ------------------------------------------------------------------------------ fitting
 
+def fit_kind(audio: np.ndarray, sr: int, mode: str = "auto") -> Literal["sustained", "oneshot"]:
+    """How `fit_reference` treats a reference in `mode`: 'loop' -> sustained, 'oneshot' ->
+    oneshot, 'auto' -> `classify_reference`."""
+    if mode not in FIT_MODES:
+        raise FoleyError(f"Unknown reference fit mode {mode!r}; use one of {', '.join(FIT_MODES)}.")
+    if mode == "auto":
+        return classify_reference(audio, sr)
+    return "sustained" if mode == "loop" else "oneshot"
+
+
 def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: int = constants.MODEL_SR,
-                  mode: str = "auto", seed: int = 0) -> np.ndarray:
+                  mode: str = "auto", seed: int = 0, onsets_s: Sequence[float] | None = None) -> np.ndarray:
     """Fit a reference sound to a stem: exactly `round(duration_s * target_sr)` mono float32 samples.
 
     audio: float `(n,)` or `(n, channels)` at `sr` Hz, any length (channels are averaged).
@@ -169,6 +179,9 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
         shuffled segments with crossfades) or 'oneshot' (pad with silence). Only matters when the
         reference is shorter than the stem; a longer one is always trimmed to its most active window.
     seed: the random segment order when looping (same seed, same result).
+    onsets_s: where sounds start in the stem (s). A one-shot reference (a hit, a knock) is then
+        placed at each onset, each copy cut (with a short fade) where the next one starts: the
+        Foley editor's "sync the hit to picture". Sustained references ignore them.
     Raises MediaError for empty, NaN/infinite or silent audio and TimeRangeError for a bad duration.
     """
     if mode not in FIT_MODES:
@@ -182,7 +195,10 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
     if sr != target_sr:
         x = resample(x, sr, target_sr)
     x = _trim_silence(x, target_sr)
-    if x.shape[0] >= n_out:
+    onsets = [] if onsets_s is None else sorted(float(t) for t in onsets_s if 0 <= float(t) < n_out / target_sr)
+    if onsets and fit_kind(x, target_sr, mode) == "oneshot":
+        y = _place_at_onsets(x, n_out, target_sr, onsets)
+    elif x.shape[0] >= n_out:
         y = _trim_to_window(x, n_out, target_sr)
     else:
         kind = classify_reference(x, target_sr) if mode == "auto" else ("sustained" if mode == "loop" else "oneshot")
@@ -226,6 +242,21 @@ def _trim_to_window(x: np.ndarray, n_out: int, sr: int) -> np.ndarray:
     if start + n_out < x.shape[0]:
         n = min(int(round(_FADE_OUT_S * sr)), n_out // 4)
         y[n_out - n:] *= _ramp(n)[::-1]
+    return y
+
+
+def _place_at_onsets(x: np.ndarray, n_out: int, sr: int, onsets_s: list[float]) -> np.ndarray:
+    """A copy of `x` starting at each onset, cut with a fade where the next one starts."""
+    y = np.zeros(n_out, dtype=np.float32)
+    starts = [int(round(t * sr)) for t in onsets_s]
+    for k, start in enumerate(starts):
+        end = min(n_out, starts[k + 1] if k + 1 < len(starts) else n_out, start + x.shape[0])
+        seg = x[: end - start].copy()
+        if seg.shape[0] < x.shape[0]:
+            n = min(int(round(_FADE_OUT_S * sr)), seg.shape[0] // 4)
+            if n > 0:
+                seg[seg.shape[0] - n:] *= _ramp(n)[::-1]
+        y[start:end] = seg
     return y
 
 
