@@ -173,18 +173,15 @@ def prepare_onsets(onsets_s, duration_s: float) -> list[float]:
 def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: float) -> list[float]:
     """Contact times (selection seconds) that the sounding region's motion shows: the onsets a
     video suggests. The same analysis as the studio's region seed (`vision.seed`): frames at the
-    video's own rate (or a whole fraction of it) and at most 320 px, the mask (an array, a
-    MaskSpec, or None for the whole frame) at each frame's time, `vision.curves.region_motion`."""
+    video's own rate (or a whole fraction of it) and at most 320 px, the mask (an array or a
+    MaskSpec) at each frame's time, `vision.curves.region_motion`."""
     from foley_core.vision.curves import region_motion
     from foley_core.vision.seed import work_size, analysis_fps_for
 
     size = work_size(info.width, info.height, 320)
     frames, times_s, _ = _read_frames_cached(video, info, fps=analysis_fps_for(info.fps), size=size,
                                              start_s=start_s, duration_s=duration_s)
-    if mask is None:
-        region = np.ones(frames.shape[1:3], np.float32)
-    else:
-        region = masks_for_frames(mask, times_s, video_wh=(info.width, info.height), frame_size=size)
+    region = masks_for_frames(mask, times_s, video_wh=(info.width, info.height), frame_size=size)
     seed = region_motion(frames, times_s, region, start_s=start_s, duration_s=duration_s)
     return [float(t) - start_s for t in seed.events_s if start_s <= t < start_s + duration_s]
 
@@ -659,9 +656,12 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         from foley_core.library import fit_kind, fit_reference
 
         t0 = time.perf_counter()
-        ref_placed = bool(onsets_s) and fit_kind(ref_audio, ref_sr, reference_fit) == "oneshot"
+        # decided once, so the metadata says what the fit did (and candidates share it)
+        kind = fit_kind(ref_audio, ref_sr, reference_fit)
+        ref_placed = bool(onsets_s) and kind == "oneshot"
         ref_full = np.stack([fit_reference(ref_audio, ref_sr, duration_s=duration_s, target_sr=sr,
-                                           mode=reference_fit, seed=s, onsets_s=onsets_s) for s in seeds])
+                                           mode="oneshot" if kind == "oneshot" else "loop", seed=s,
+                                           onsets_s=onsets_s) for s in seeds])
         timings["reference"] += time.perf_counter() - t0
         if ref_full.shape[1] != n_samples:       # fit_reference promises round(duration_s * sr)
             raise FoleyError(f"the fitted reference has {ref_full.shape[1]} samples instead of {n_samples}")

@@ -60,6 +60,7 @@ def test_a_model_without_the_module_refuses_onsets():
 
 def test_onsets_enter_every_branch_and_timing_guidance_removes_them(monkeypatch):
     pipe = FoleyPipeline.from_config(tiny_config())
+    torch.manual_seed(0)
     with torch.no_grad():
         torch.nn.init.normal_(pipe.tlm.onsets.out.weight)
     seen = []
@@ -78,8 +79,9 @@ def test_onsets_enter_every_branch_and_timing_guidance_removes_them(monkeypatch)
     with_onsets, empty, without, guided = seen
     assert torch.equal(with_onsets[0], with_onsets[1])           # (null text), (caption): same z input
     diff = (with_onsets[1] - empty[1]).abs().sum(0)
-    assert abs((int(diff.argmax()) + 0.5) / 25.0 - 0.3) <= 0.08  # the change sits at the onset
-    assert float(diff[:2].max()) == 0.0                          # and not long before it
+    # the change starts at the onset (frame 7 is centred on 0.3 s; later frames carry the decay)
+    assert float(diff[6:9].max()) > 0.1 * float(diff.max())
+    assert float(diff[:3].max()) < 1e-6 * float(diff.max())     # and nothing long before it
     assert not torch.allclose(empty[1], without[1])              # "none here" is not "no instruction"
     assert guided.shape[0] == 3                                  # + the branch without timing
     torch.testing.assert_close(guided[2], without[1])
