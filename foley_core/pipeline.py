@@ -445,24 +445,16 @@ class FoleyPipeline:
         curve_t = None
         if curve is not None:
             curve_t = torch.as_tensor(np.asarray(curve, dtype=np.float32))[None].to(self.device)
-        tau_signal = self.tlm(curve_t, length, batch_size=1)                   # (1, C, length)
+        onsets = None
         if onsets_s is not None:
-            if self.tlm.onsets is None:
-                raise ValueError("this model has no onset module: it cannot follow onsets_s")
-            onsets = np.asarray(onsets_s, dtype=np.float64).reshape(-1)
-            if not np.all(np.isfinite(onsets)):
+            times = np.asarray(onsets_s, dtype=np.float64).reshape(-1)
+            if not np.all(np.isfinite(times)):
                 raise ValueError("onsets_s must be finite times in seconds")
-            tau_signal = tau_signal + self.tlm.onset_signal([onsets[(onsets >= 0) & (onsets < duration_s)]],
-                                                            length, batch_size=1)
-        elif self.tlm.onsets is not None:
-            tau_signal = tau_signal + self.tlm.onset_signal(None, length, batch_size=1)
-        # curve guidance contrasts "the timing instructions" with none of them
-        curve_guided = (curve_t is not None or onsets_s is not None) and curve_scale != 1.0
-        tau_null = None
-        if curve_guided:
-            tau_null = self.tlm(None, length, batch_size=1)
-            if self.tlm.onsets is not None:
-                tau_null = tau_null + self.tlm.onset_signal(None, length, batch_size=1)
+            onsets = [times[(times >= 0) & (times < duration_s)]]
+        tau_signal = self.tlm(curve_t, length, batch_size=1, onsets_s=onsets)   # (1, C, length)
+        # curve guidance contrasts "the timing instructions" (curve, onsets) with none of them
+        curve_guided = (curve_t is not None or onsets is not None) and curve_scale != 1.0
+        tau_null = self.tlm(None, length, batch_size=1) if curve_guided else None
 
         # --- branches: (row of `text`: 0 = negative or null, 1 = caption or null ; video? ; curve?)
         has_text_term = caption is not None or negative_caption is not None

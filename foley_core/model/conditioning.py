@@ -364,13 +364,6 @@ class TimeLoudnessModule(nn.Module):
         self.onsets = OnsetModule(self.latent_channels, self.latent_fps, hidden_dim=int(hidden_dim),
                                   sigma_s=float(sigma_s), decay_s=float(decay_s))
 
-    def onset_signal(self, onsets_s: list | None, n_latent_frames: int, *,
-                     present: torch.Tensor | None = None, batch_size: int) -> torch.Tensor | None:
-        """The onset module's (B, C, n_latent_frames) (None without one): see `OnsetModule`."""
-        if self.onsets is None:
-            return None
-        return self.onsets(onsets_s, n_latent_frames, present=present, batch_size=batch_size)
-
     @property
     def config(self) -> dict:
         cfg = {"latent_channels": self.latent_channels, "latent_fps": self.latent_fps,
@@ -381,12 +374,26 @@ class TimeLoudnessModule(nn.Module):
         return cfg
 
     def forward(self, curve: torch.Tensor | None, n_latent_frames: int, *,
-                present: torch.Tensor | None = None, batch_size: int | None = None) -> torch.Tensor:
-        """tau_signal (B, latent_channels, n_latent_frames).
+                present: torch.Tensor | None = None, batch_size: int | None = None,
+                onsets_s: list | None = None, onsets_present: torch.Tensor | None = None) -> torch.Tensor:
+        """tau_signal (B, latent_channels, n_latent_frames): the curve's, plus the onset module's
+        when the TLM has one.
 
         `curve` (B, N) relative loudness at `curve_fps`, or None for "no curve" (then give
         `batch_size`). `present` (B,) bool: rows where it is False get the learned null.
+        `onsets_s`: B lists of onset times (s from the window start), or None for "no onsets"
+        (the module's learned null); `onsets_present` drops rows as `present` does.
         """
+        if onsets_s is not None and self.onsets is None:
+            raise ValueError("this model has no onset module: it cannot follow onsets_s")
+        tau = self._curve_signal(curve, n_latent_frames, present=present, batch_size=batch_size)
+        if self.onsets is not None:
+            tau = tau + self.onsets(onsets_s, n_latent_frames, present=onsets_present,
+                                    batch_size=tau.shape[0])
+        return tau
+
+    def _curve_signal(self, curve: torch.Tensor | None, n_latent_frames: int, *,
+                      present: torch.Tensor | None, batch_size: int | None) -> torch.Tensor:
         if curve is None:
             if batch_size is None:
                 raise ValueError("batch_size is needed when curve is None")

@@ -153,10 +153,9 @@ class ClipCollator:
             masks = torch.from_numpy(masks)[:, :, None]
         # onsets the dataset already knows (SimSceneDataset's cached library onsets) save the
         # trainer a detection pass; None where an item has none listed
-        onsets = [None if item.get("audio_onsets_s") is None else
-                  np.asarray(item["audio_onsets_s"], np.float64)[
-                      np.asarray(item["audio_onsets_s"], np.float64) < duration]
-                  for item in items]
+        listed = [None if item.get("audio_onsets_s") is None else
+                  np.asarray(item["audio_onsets_s"], np.float64) for item in items]
+        onsets = [None if o is None else o[o < duration] for o in listed]
         return {"audio": torch.from_numpy(audio), "captions": [str(item.get("caption") or "") for item in items],
                 "frames": frames, "masks": masks, "has_video": torch.from_numpy(has_video),
                 "onsets_s": onsets, "duration_s": duration}

@@ -181,12 +181,11 @@ def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[
         sync = pipe.mam.sync_signal(feats, z0.shape[-1], present=video_present.to(device))
     else:
         tokens, vmask = pipe.mam.null_tokens(bsz, 1), None
-    tau = pipe.tlm(curves, z0.shape[-1], present=curve_present.to(device))
-    if pipe.tlm.onsets is not None:
-        if onsets is None:
-            onsets = onsets_for(batch["audio"], pipe.sr, batch.get("onsets_s"))
-        tau = tau + pipe.tlm.onset_signal(onsets, z0.shape[-1], present=onsets_present.to(device),
-                                          batch_size=bsz)
+    if pipe.tlm.onsets is not None and onsets is None:
+        onsets = onsets_for(batch["audio"], pipe.sr, batch.get("onsets_s"))
+    tau = pipe.tlm(curves, z0.shape[-1], present=curve_present.to(device),
+                   onsets_s=onsets,
+                   onsets_present=onsets_present.to(device))
     z_in = pipe.tlm.add_to_latent(z_t, tau)
     if sync is not None:
         z_in = z_in + sync
