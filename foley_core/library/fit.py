@@ -196,16 +196,16 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
         x = resample(x, sr, target_sr)
     x = _trim_silence(x, target_sr)
     onsets = [] if onsets_s is None else sorted(float(t) for t in onsets_s if 0 <= float(t) < n_out / target_sr)
-    if onsets and fit_kind(x, target_sr, mode) == "oneshot":
+    # the kind matters for onsets and for a reference shorter than the stem
+    kind = fit_kind(x, target_sr, mode) if onsets or x.shape[0] < n_out else None
+    if onsets and kind == "oneshot":
         y = _place_at_onsets(x, n_out, target_sr, onsets)
     elif x.shape[0] >= n_out:
         y = _trim_to_window(x, n_out, target_sr)
+    elif kind == "sustained":
+        y = _extend_by_looping(x, n_out, target_sr, np.random.default_rng(seed))
     else:
-        kind = classify_reference(x, target_sr) if mode == "auto" else ("sustained" if mode == "loop" else "oneshot")
-        if kind == "sustained":
-            y = _extend_by_looping(x, n_out, target_sr, np.random.default_rng(seed))
-        else:
-            y = _pad_with_silence(x, n_out, target_sr)
+        y = _pad_with_silence(x, n_out, target_sr)
     peak = float(np.max(np.abs(y)))
     if peak > 1.0:          # crossfades of in-phase material can overshoot a full-scale source
         y = y / peak
