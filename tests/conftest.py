@@ -62,3 +62,22 @@ def tiny_model(tmp_path_factory) -> Iterator[Path]:
     yield folder
     clear_backends()
     mp.undo()
+
+
+@pytest.fixture
+def unet_inputs(monkeypatch) -> Callable:
+    """`record(pipe)` -> a list that collects a copy of every latent batch `pipe.unet` is called
+    with (one entry per UNet call: the CFG branches stacked on the batch axis)."""
+
+    def record(pipe) -> list:
+        seen = []
+        original = pipe.unet.forward
+
+        def spy(sample, timestep, **kw):
+            seen.append(sample.clone())
+            return original(sample, timestep, **kw)
+
+        monkeypatch.setattr(pipe.unet, "forward", spy)
+        return seen
+
+    return record

@@ -58,19 +58,12 @@ def test_a_model_without_the_module_refuses_onsets():
         pipe(duration_s=1.0, caption="a door", onsets_s=[0.2], seeds=[0], num_inference_steps=1)
 
 
-def test_onsets_enter_every_branch_and_timing_guidance_removes_them(monkeypatch):
+def test_onsets_enter_every_branch_and_timing_guidance_removes_them(unet_inputs):
     pipe = FoleyPipeline.from_config(tiny_config())
     torch.manual_seed(0)
     with torch.no_grad():
         torch.nn.init.normal_(pipe.tlm.onsets.out.weight)
-    seen = []
-    original = pipe.unet.forward
-
-    def spy(sample, timestep, **kw):
-        seen.append(sample.clone())
-        return original(sample, timestep, **kw)
-
-    monkeypatch.setattr(pipe.unet, "forward", spy)
+    seen = unet_inputs(pipe)
     kw = dict(duration_s=0.8, caption="a bell", seeds=[0], num_inference_steps=1)
     pipe(**kw, onsets_s=[0.3], curve_scale=1.0)
     pipe(**kw, onsets_s=[], curve_scale=1.0)

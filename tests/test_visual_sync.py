@@ -56,18 +56,11 @@ def test_attaching_sync_to_a_trained_model_changes_nothing():
     np.testing.assert_array_equal(before, pipe(**kw).latents)
 
 
-def test_sync_is_added_only_to_branches_that_see_the_video(monkeypatch):
+def test_sync_is_added_only_to_branches_that_see_the_video(unet_inputs):
     pipe = FoleyPipeline.from_config(tiny_config())
     with torch.no_grad():
         torch.nn.init.normal_(pipe.mam.sync.out.weight)
-    seen = []
-    original = pipe.unet.forward
-
-    def spy(sample, timestep, **kw):
-        seen.append(sample.clone())
-        return original(sample, timestep, **kw)
-
-    monkeypatch.setattr(pipe.unet, "forward", spy)
+    seen = unet_inputs(pipe)
     frames, masks = noise_window(16)
     pipe(duration_s=0.8, caption="a bell", frames=frames, masks=masks, seeds=[0], num_inference_steps=1)
     (x,) = seen                                         # rows: (null, no video), (text, no video), (text, video)
