@@ -504,26 +504,22 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
         stage_s["speed"] = time.perf_counter() - t0
 
     rows: dict[str, dict[str, Any]] = {}
-    for key, label in ROWS.items():
+    for key, label in {**ROWS, **SCENE_ROWS}.items():
         row: dict[str, Any] = {"label": label}
         for metric in ("loudness_r", "loudness_mae", "onset_f1", "av_align", "selectivity_gap"):
             values = col.get(key, metric)
             if values:
                 row[metric] = metrics.summarize(values)
+        if key in SCENE_ROWS:            # measured only for models with an onset module
+            if len(row) > 1:
+                rows[key] = row
+            continue
         row.update({f"tagger_{k}": v for k, v in val["semantics"][key].items()})
         if speed is not None and key in MODEL_ROWS:
             walls = [r["wall_s"] - (r["conform_s"] if key == "model_tlm" else 0.0)
                      for r in speed["runs"]]
             row["s_per_8s_stem"] = {"first": round(walls[0], 3), "repeat": round(walls[1], 3)}
         rows[key] = row
-    for key, label in SCENE_ROWS.items():
-        row = {"label": label}
-        for metric in ("onset_f1", "av_align", "selectivity_gap"):
-            values = col.get(key, metric)
-            if values:
-                row[metric] = metrics.summarize(values)
-        if len(row) > 1:
-            rows[key] = row
 
     tagger_metrics = dict(tagger.model.config.get("metrics") or {})
     results = {
