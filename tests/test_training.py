@@ -170,3 +170,62 @@ def test_ldm_checkpoint_holds_ema_weights_and_resume_restores_raw(dataset, tmp_p
     state2 = load_training_state(find_checkpoint(out))
     for k, v in state["raw_model"].items():
         torch.testing.assert_close(state2["raw_model"][k], v, rtol=0, atol=0)
+
+
+def test_decoder_stage_trains_the_decoder_alone_and_keeps_the_latent_space(dataset, tmp_path):
+    from foley_core.training import decoder_loss
+    from foley_core.training.trainer import encoder_parts
+
+    pipe = FoleyPipeline.from_config(tiny_config())
+    train(pipe, dataset, TrainConfig(stage="vae", out_dir=str(tmp_path / "vae"), max_steps=10,
+                                     batch_size=4, learning_rate=3e-3, device="cpu", resume=False))
+    scale = pipe.vae.config.scaling_factor
+    encoder = {k: v.clone() for part in encoder_parts(pipe.vae) for k, v in part.state_dict().items()}
+    decoder = {k: v.clone() for k, v in pipe.vae.decoder.state_dict().items()}
+    batch = fixed_batch(dataset)
+
+    def fixed_loss():
+        with torch.no_grad():
+            return decoder_loss(pipe, batch["audio"], generator=torch.Generator().manual_seed(0))[0].item()
+
+    before = fixed_loss()
+    out = tmp_path / "decoder"
+    result = train(pipe, dataset, TrainConfig(stage="decoder", out_dir=str(out), max_steps=25,
+                                              batch_size=4, learning_rate=3e-3, device="cpu"))
+    assert result.step == 25
+    assert fixed_loss() < before
+    # the encoder and the latent scale are untouched, so an LDM trained on them still applies
+    after = {k: v for part in encoder_parts(pipe.vae) for k, v in part.state_dict().items()}
+    for k, v in encoder.items():
+        torch.testing.assert_close(after[k], v, rtol=0, atol=0)
+    assert any(not torch.equal(v, decoder[k]) for k, v in pipe.vae.decoder.state_dict().items())
+    loaded = FoleyPipeline.from_pretrained(find_checkpoint(out))
+    assert loaded.vae.config.scaling_factor == scale
+    assert load_training_state(find_checkpoint(out))["stage"] == "decoder"
+    # resumes its own run
+    result = train(pipe, dataset, TrainConfig(stage="decoder", out_dir=str(out), max_steps=27,
+                                              batch_size=4, learning_rate=3e-3, device="cpu"))
+    assert result.step == 27
+
+
+def test_decoder_stage_refuses_another_stages_run_folder(dataset, tmp_path):
+    pipe = FoleyPipeline.from_config(tiny_config())
+    out = tmp_path / "run"
+    train(pipe, dataset, TrainConfig(stage="ldm", out_dir=str(out), max_steps=2, batch_size=4,
+                                     device="cpu", resume=False))
+    with pytest.raises(ValueError, match="run folder of its own"):
+        train(pipe, dataset, TrainConfig(stage="decoder", out_dir=str(out), max_steps=4,
+                                         batch_size=4, device="cpu"))
+    assert load_training_state(find_checkpoint(out))["stage"] == "ldm"
+
+
+def test_train_command_decoder_stage_needs_a_model(tmp_path, capsys):
+    from foley_core.cli import build_parser, run_command
+    from foley_core.model.configs import write_tiny_model_dir
+
+    config = write_tiny_model_dir(tmp_path / "tiny") / "config.json"
+    args = build_parser().parse_args(["train", "--stage", "decoder", "--data", "toy", "--config",
+                                      str(config), "--out", str(tmp_path / "run")])
+    assert run_command(args) == 2
+    assert "--init MODEL_DIR" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -5,6 +5,9 @@
         [--init MODEL_DIR] [--batch-size 16] [--lr 2e-4] [--minutes M] [--checkpoint-every 10] \\
         [--device cpu|cuda] [--export assets/embedded]
 
+Stage "decoder" fine-tunes the VAE's decoder of an --init model with its encoder frozen (the
+latents, and so the LDM trained on them, stay valid); it takes --vae-steps and its own --out.
+
 Data: "sim" = the sound library with simulated audio-visual scenes (foley_core.data), "sfx" =
 library audio only (no video condition), "toy" = synthetic beeps and bursts (smoke runs).
 Training resumes from OUT/checkpoint when it exists. Prints one JSON line per log step and a
@@ -20,13 +23,13 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (checkpoints go to OUT/checkpoint)")
-    parser.add_argument("--stage", choices=("vae", "ldm", "all"), default="all")
+    parser.add_argument("--stage", choices=("vae", "decoder", "ldm", "all"), default="all")
     parser.add_argument("--data", choices=("sim", "sfx", "toy"), default="sim")
     parser.add_argument("--sfx-root", help="sound library folder (default ../shared/sfx)")
     parser.add_argument("--config", help="model config JSON for a fresh model (default assets/embedded/config.json)")
     parser.add_argument("--init", help="start from a saved model folder instead of a fresh one")
     parser.add_argument("--steps", type=int, default=20000, help="LDM optimizer steps")
-    parser.add_argument("--vae-steps", type=int, default=2000, help="VAE optimizer steps (stage vae/all)")
+    parser.add_argument("--vae-steps", type=int, default=2000, help="VAE optimizer steps (stages vae, decoder, all)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-batch-seconds", type=float, default=32.0,
                         help="cap batch size x crop length (default 32: 16 x 2 s, 8 x 4 s, 4 x 8 s)")
@@ -67,12 +70,15 @@ def run(args: argparse.Namespace) -> int:
     from foley_core.errors import FoleyError
     from foley_core.model.configs import EMBEDDED_CONFIG_PATH
     from foley_core.pipeline import FoleyPipeline
-    from foley_core.training import TrainConfig, train
+    from foley_core.training import TrainConfig, find_checkpoint, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.steps < 1 or args.vae_steps < 1 or args.batch_size < 1:
         raise FoleyError("--steps, --vae-steps and --batch-size must be at least 1")
+    if args.stage == "decoder" and not args.init and (args.no_resume or find_checkpoint(args.out) is None):
+        raise FoleyError("--stage decoder fine-tunes the decoder of a trained model: give it with "
+                         "--init MODEL_DIR (or resume a decoder run in --out)")
     if args.init:
         pipe = FoleyPipeline.from_pretrained(args.init)
     else:
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     for stage in stages:
         cfg = TrainConfig(stage=stage, out_dir=args.out, batch_size=args.batch_size, learning_rate=args.lr,
                           max_batch_seconds=args.max_batch_seconds,
-                          max_steps=args.vae_steps if stage == "vae" else args.steps, seed=args.seed,
+                          max_steps=args.steps if stage == "ldm" else args.vae_steps, seed=args.seed,
                           checkpoint_every_min=args.checkpoint_every, max_minutes=args.minutes,
                           num_workers=args.workers, device=args.device, resume=not args.no_resume)
         result = train(pipe, dataset, cfg, on_log=lambda row: print(json.dumps(row), flush=True))

@@ -12,6 +12,7 @@ from foley_core.training.data import (
 from foley_core.training.trainer import (
     TrainConfig,
     TrainResult,
+    decoder_loss,
     find_checkpoint,
     ldm_loss,
     save_checkpoint,
@@ -22,5 +23,5 @@ from foley_core.training.trainer import (
 __all__ = [
     "AudioOnlyDataset",
     "DEFAULT_BUCKETS_S", "BucketBatchSampler", "ClipCollator", "ClipDataset", "ToyClipDataset", "bucket_for",
-    "TrainConfig", "TrainResult", "find_checkpoint", "ldm_loss", "save_checkpoint", "train", "vae_loss",
+    "TrainConfig", "TrainResult", "decoder_loss", "find_checkpoint", "ldm_loss", "save_checkpoint", "train", "vae_loss",
 ]

@@ -1,6 +1,10 @@
 """Training loops for the embedded model, through HF `accelerate` (same code on CPU and GPUs).
 
 Stage "vae": the mel VAE (L1 reconstruction + a small KL), then the latent scaling factor.
+Stage "decoder": the VAE's decoder alone, encoder frozen (L1 reconstruction of the encoder's
+latents). The latent space and its scaling factor do not change, so an LDM trained on this VAE
+stays valid with the new decoder: sharper stems without retraining the denoiser (the Stable
+Diffusion "ft-MSE" decoder scheme). It needs its own run folder.
 Stage "ldm": the denoiser with MAM (and its E_v) and TLM, VAE frozen; each condition (text,
 video, curve) is dropped independently with `p_drop_*` (and all at once with `p_drop_all`) so the
 learned null embeddings exist for classifier-free guidance and absent instructions.
@@ -45,7 +49,7 @@ STATE_FILE = "training_state.pt"
 class TrainConfig:
     """What and how to train. Times in minutes, rates per optimizer step."""
 
-    stage: str = "ldm"                    # "vae" | "ldm"
+    stage: str = "ldm"                    # "vae" | "decoder" | "ldm"
     out_dir: str = "runs/embedded"
     max_steps: int = 1000
     batch_size: int = 16
@@ -95,16 +99,29 @@ class LDMModules(nn.Module):
 
 
 class VAEModule(nn.Module):
-    """The VAE stage's trainable module; `forward` returns the loss."""
+    """The VAE stage's trainable module (the decoder alone with `decoder_only`: the encoder is
+    frozen); `forward` returns the loss."""
 
-    def __init__(self, pipe: FoleyPipeline, kl_weight: float):
+    def __init__(self, pipe: FoleyPipeline, kl_weight: float, *, decoder_only: bool = False):
         super().__init__()
         self.vae = pipe.vae
         self.kl_weight = kl_weight
+        self.decoder_only = decoder_only
+        pipe.vae.requires_grad_(True)       # an LDM stage on this pipeline froze it
+        if decoder_only:
+            for part in encoder_parts(pipe.vae):
+                part.requires_grad_(False)
         object.__setattr__(self, "pipe", pipe)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if self.decoder_only:
+            return decoder_loss(self.pipe, audio)[0]
         return vae_loss(self.pipe, audio, kl_weight=self.kl_weight)[0]
+
+
+def encoder_parts(vae) -> tuple[nn.Module, ...]:
+    """The modules that map a mel to the latent posterior (what the decoder stage freezes)."""
+    return vae.conv_in, vae.encoder, vae.enc_out
 
 
 # ------------------------------------------------------------------------------ losses
@@ -117,6 +134,18 @@ def vae_loss(pipe: FoleyPipeline, audio: torch.Tensor, *, kl_weight: float,
     recon = F.l1_loss(out.sample, mel)
     kl = pipe.vae.kl(out.posterior).mean()
     return recon + kl_weight * kl, {"recon": recon.item(), "kl": kl.item()}
+
+
+def decoder_loss(pipe: FoleyPipeline, audio: torch.Tensor, *,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    """L1 reconstruction through the frozen encoder (a posterior sample, as in the VAE stage, so
+    the decoder stays tolerant of the LDM's imperfect latents)."""
+    mel = pipe.mel(audio)
+    mel = mel[..., : mel.shape[-1] - mel.shape[-1] % pipe.vae.time_downsample]
+    with torch.no_grad():
+        z = pipe.vae.encode(mel).sample(generator=generator)
+    recon = F.l1_loss(pipe.vae.decode(z), mel)
+    return recon, {"recon": recon.item()}
 
 
 def _noise_scheduler(pipe: FoleyPipeline):
@@ -265,20 +294,21 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
     """Train one stage of `pipe` in place on `dataset`; checkpoints go to `config.out_dir`."""
     from accelerate import Accelerator
 
-    if config.stage not in ("vae", "ldm"):
-        raise ValueError(f"stage must be 'vae' or 'ldm', got {config.stage!r}")
+    if config.stage not in ("vae", "decoder", "ldm"):
+        raise ValueError(f"stage must be 'vae', 'decoder' or 'ldm', got {config.stage!r}")
     start_time = time.monotonic()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
     accelerator = Accelerator(cpu=config.device == "cpu")
 
-    if config.stage == "vae":
-        model: nn.Module = VAEModule(pipe, config.kl_weight)
+    if config.stage in ("vae", "decoder"):
+        model: nn.Module = VAEModule(pipe, config.kl_weight, decoder_only=config.stage == "decoder")
     else:
         model = LDMModules(pipe)
         pipe.vae.requires_grad_(False).eval()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = None
     if config.stage == "ldm" and config.ema_decay:
         from diffusers.training_utils import EMAModel
@@ -291,6 +321,10 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
     checkpoint = find_checkpoint(config.out_dir) if config.resume else None
     if checkpoint is not None:
         state = load_training_state(checkpoint)
+        if config.stage == "decoder" and state["stage"] != "decoder":
+            # its checkpoints would replace this run's (and its optimizer state) with the decoder's
+            raise ValueError(f"{checkpoint} holds a {state['stage']} checkpoint; train the decoder "
+                             "in a run folder of its own (start it from a model with --init)")
         if state["stage"] == "ldm" and config.stage == "vae":
             # the VAE was trained before this LDM checkpoint: never overwrite it with a new VAE
             _load_weights_from(pipe, checkpoint)
@@ -327,7 +361,7 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
         for batch in loader:
             t0 = time.perf_counter()
             with accelerator.accumulate(model):
-                if config.stage == "vae":
+                if config.stage in ("vae", "decoder"):
                     loss = model(batch["audio"].to(accelerator.device))
                 else:
                     loss = model(batch, noise_scheduler, p_drop)
