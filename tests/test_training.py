@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,6 +207,36 @@ def test_decoder_stage_trains_the_decoder_alone_and_keeps_the_latent_space(datas
     result = train(pipe, dataset, TrainConfig(stage="decoder", out_dir=str(out), max_steps=27,
                                               batch_size=4, learning_rate=3e-3, device="cpu"))
     assert result.step == 27
+
+    # scripts/swap_decoder.py puts the new decoder into the model it was fine-tuned from
+    swap = _script("swap_decoder").swap_decoder
+    model_dir = find_checkpoint(tmp_path / "vae")
+    merged = swap(find_checkpoint(out), model_dir, tmp_path / "merged")
+    assert merged["out"] == str(tmp_path / "merged") and not (tmp_path / "merged.tmp").exists()
+    loaded = FoleyPipeline.from_pretrained(tmp_path / "merged")
+    for k, v in pipe.vae.state_dict().items():
+        torch.testing.assert_close(loaded.vae.state_dict()[k], v, rtol=0, atol=0)
+    original = FoleyPipeline.from_pretrained(model_dir)
+    for k, v in original.unet.state_dict().items():
+        torch.testing.assert_close(loaded.unet.state_dict()[k], v, rtol=0, atol=0)
+    assert not (tmp_path / "merged" / "training_state.pt").exists()
+    # another model's latents are not what this decoder decodes
+    other, fresh = tmp_path / "other", FoleyPipeline.from_config(tiny_config())
+    fresh.vae.register_to_config(scaling_factor=scale)
+    fresh.save_pretrained(other)
+    with pytest.raises(SystemExit, match="different VAE encoders"):
+        swap(find_checkpoint(out), other, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+
+
+def _script(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_decoder_stage_refuses_another_stages_run_folder(dataset, tmp_path):
