@@ -463,11 +463,11 @@ def read_reference(reference) -> tuple[np.ndarray, int, Any]:
 
 
 def _reference_metadata(entry, *, strength: float, steps_run: int, fit: str, source_s: float,
-                        source_sr: int) -> dict:
+                        source_sr: int, detail_restored: bool) -> dict:
     meta = {
         "id": None, "path": None, "caption": None, "library_clip": False, "attribution": None,
         "licence": None, "fields": None,
-        "strength": strength, "steps_run": steps_run, "fit": fit,
+        "strength": strength, "steps_run": steps_run, "fit": fit, "detail_restored": detail_restored,
         "source_duration_s": round(source_s, 6), "source_sr": source_sr,
     }
     if entry is not None:
@@ -541,8 +541,9 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     whether its weights are trained), steps and steps_run, scales, windows, timings_s per stage,
     the curve correlation before/after conform per candidate, which instructions were obeyed,
     and `strength` and `reference` (None without one; else id, path, caption, library_clip,
-    attribution, licence, strength, steps_run, fit, source_duration_s, source_sr and `fields`,
-    the keyword arguments of `project.Reference` (None for an (audio, sr) pair)).
+    attribution, licence, strength, steps_run, fit, detail_restored (the model added back the
+    reference's detail its VAE loses), source_duration_s, source_sr, placed_at_onsets and
+    `fields`, the keyword arguments of `project.Reference` (None for an (audio, sr) pair)).
     """
     t_total = time.perf_counter()
     timings: dict[str, float] = collections.defaultdict(float)
@@ -805,7 +806,9 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         "strength": strength if ref_full is not None else None,
         "reference": None if ref_full is None else {**_reference_metadata(
             ref_entry, strength=strength, steps_run=steps_run, fit=reference_fit,
-            source_s=ref_audio.shape[0] / ref_sr, source_sr=ref_sr), "placed_at_onsets": ref_placed},
+            source_s=ref_audio.shape[0] / ref_sr, source_sr=ref_sr,
+            detail_restored=steps_run > 0 and bool(getattr(backend, "reference_detail", False))),
+            "placed_at_onsets": ref_placed},
         "text_scale": text_scale,
         "video_scale": video_scale,
         "curve_scale": (None if curve is None else

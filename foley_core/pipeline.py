@@ -13,6 +13,10 @@ transfer): the reference's mel is VAE-encoded (posterior mean x scaling factor, 
 the first round(N * (1 - strength)) of the N scheduler timesteps are skipped, the latent is noised
 to the first kept timestep with `scheduler.add_noise` and denoised from there with the usual
 conditions and guidance. strength 1 is plain generation (the reference is not used).
+With `reference_detail` (our addition; the model folder's config records whether its measured
+sweep chose it), what the VAE could not reconstruct of the reference's mel, mel - D(E(mel)), is
+added to the decoded mel: the denoiser edits the reference through the latent, and the detail the
+latent cannot hold comes back from the reference itself instead of being lost.
 
 Dual classifier-free guidance (Draw an Audio, Yang et al. 2024, arXiv:2409.06135, eq. 12; the
 InstructPix2Pix form of Brooks et al. 2023, eq. 3), text first, then video given text:
@@ -64,6 +68,7 @@ DEFAULT_PIPELINE_CONFIG = {
     "window_s": 8.0,
     "branch_mode": "batched",     # measured faster than three calls on this CPU (bench_generate.py)
     "curve_scale": 1.0,           # curve guidance; a trained model's folder records its measured best
+    "reference_detail": False,    # reference-guided: add back the VAE's loss on the reference (ditto)
     "trained": False,
     "init_seed": 0,
 }
@@ -340,16 +345,28 @@ class FoleyPipeline:
         if audio.ndim != 2 or audio.shape[1] != n_samples:
             raise ValueError(f"reference audio must be (K, {n_samples}) for {duration_s} s at {self.sr} Hz, "
                              f"got {audio.shape}")
-        length = self.latent_length(duration_s)
-        n_mel = length * self.vae.time_downsample
         scale = float(self.vae.config.scaling_factor)
-        latents = []
+        n_mel = self.latent_length(duration_s) * self.vae.time_downsample
+        return torch.cat([self.vae.encode(mel).mode() * scale
+                          for mel in self._reference_mels(audio, n_mel)])
+
+    def _reference_mels(self, audio: np.ndarray, n_mel: int) -> list[torch.Tensor]:
+        """Each row's normalised mel (1, n_mels, n_mel), padded with silence (-1, the log floor)
+        up to the latent grid."""
+        mels = []
         for row in audio:
             mel = self.mel(torch.from_numpy(row).to(self.device)[None])[..., :n_mel]
-            # -1 is the normalised log floor: silence
-            mel = torch.nn.functional.pad(mel, (0, n_mel - mel.shape[-1]), value=-1.0)
-            latents.append(self.vae.encode(mel).mode() * scale)
-        return torch.cat(latents)
+            mels.append(torch.nn.functional.pad(mel, (0, n_mel - mel.shape[-1]), value=-1.0))
+        return mels
+
+    @torch.no_grad()
+    def reference_detail(self, audio: np.ndarray, duration_s: float) -> torch.Tensor:
+        """mel - D(E(mel)) of audio (K, n) or (n,): what the VAE loses of it, (K, n_mels, n_mel)
+        on the latent grid (normalised log-mel units)."""
+        audio = np.asarray(audio, dtype=np.float32)
+        audio = audio[None] if audio.ndim == 1 else audio
+        mels = self._reference_mels(audio, self.latent_length(duration_s) * self.vae.time_downsample)
+        return torch.cat([mel - self.vae.decode(self.vae.encode(mel).mode()) for mel in mels])
 
     def initial_noise(self, seeds: Sequence[int], length: int) -> torch.Tensor:
         """(K, C, length): candidate i from its own generator seeded `seeds[i]`."""
@@ -367,6 +384,7 @@ class FoleyPipeline:
                  seeds: Sequence[int] = (0,),
                  num_inference_steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
                  reference: np.ndarray | None = None, strength: float = 1.0,
+                 reference_detail: bool | None = None,
                  branch_mode: str | None = None, curve_scale: float | None = None,
                  callback: Callable[[int, int], None] | None = None,
                  cancel=None) -> FoleyPipelineOutput:
@@ -391,6 +409,9 @@ class FoleyPipeline:
             strength: 0..1, how far from the reference to start (see `reference_steps`): the
                 first round(N * (1 - strength)) timesteps are skipped; 1 ignores the reference,
                 0 runs no step (the VAE + vocoder reconstruction of the reference).
+            reference_detail: add the reference's mel detail that the VAE loses, mel - D(E(mel)),
+                to the decoded mel (None: the model's `config["reference_detail"]`, False if
+                unset); only with a reference and strength < 1.
             branch_mode: "batched" (the CFG branches in one UNet call) or "sequential".
             curve_scale: timing guidance s_curve over the curve and the onsets together (None:
                 the model's `config["curve_scale"]`, 1 if unset); 1 = they enter every branch
@@ -542,6 +563,10 @@ class FoleyPipeline:
         scale = float(self.vae.config.scaling_factor)
         n_mel = self.mel.n_frames(n_samples)
         mels = torch.cat([self.vae.decode(latents[k:k + 1] / scale)[..., :n_mel] for k in range(n_cand)])
+        if reference_detail is None:
+            reference_detail = bool(self.config.get("reference_detail", False))
+        if reference_detail and n_skip > 0:
+            mels = mels + self.reference_detail(reference, duration_s)[..., :n_mel]
         # the model was trained on mels in [-1, 1]: clamp overshoots (an untrained model's are
         # huge) so the vocoder cannot produce overflowing magnitudes
         mels = mels.clamp(-1.0, 1.0)

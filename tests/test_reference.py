@@ -271,6 +271,45 @@ def test_low_strength_keeps_the_reference_structure():
     assert scores[0.2][1] > scores[1.0][1] + 0.1, scores
 
 
+def test_reference_detail_restores_what_the_vae_loses():
+    """With reference_detail the decoded mel gets mel - D(E(mel)) of the reference: at strength 0
+    (no step run) the pipeline's mel is then the reference's own mel, not the VAE's
+    reconstruction of it; without a reference, or at strength 1, the flag changes nothing."""
+    from foley_core.pipeline import FoleyPipeline
+
+    pipe = FoleyPipeline.from_config(tiny_config(window_s=2.0))
+    ref = fit_reference(default_library().load(LIBRARY_CLIP), SR, duration_s=1.5)
+    n_mel = pipe.mel.n_frames(ref.size)
+    own_mel = pipe.mel(torch.from_numpy(ref)[None])[..., :n_mel].clamp(-1, 1)
+    kw = dict(duration_s=1.5, caption="footsteps on gravel", reference=ref, num_inference_steps=4,
+              seeds=[0])
+    restored = pipe(strength=0.0, reference_detail=True, **kw).mels
+    reconstructed = pipe(strength=0.0, reference_detail=False, **kw).mels
+    torch.testing.assert_close(restored, own_mel, rtol=0, atol=1e-5)
+    assert (reconstructed - own_mel).abs().mean() > 0.05       # the random VAE scrambles it
+    detail = pipe.reference_detail(ref, 1.5)
+    assert detail.shape == (1, pipe.mel.config.n_mels, pipe.latent_length(1.5) * pipe.vae.time_downsample)
+    # at 0.5 the detail is added to what the sampler made (same seed, same latents)
+    half = [pipe(strength=0.5, reference_detail=flag, **kw) for flag in (True, False)]
+    torch.testing.assert_close(half[0].latents, half[1].latents, rtol=0, atol=0)
+    decoded = pipe.vae.decode(half[1].latents / pipe.vae.config.scaling_factor)[..., :n_mel]
+    torch.testing.assert_close(half[0].mels, (decoded + detail[..., :n_mel]).clamp(-1, 1),
+                               rtol=0, atol=1e-5)
+    plain = dict(kw, reference=None)
+    torch.testing.assert_close(pipe(reference_detail=True, **plain).mels,
+                               pipe(reference_detail=False, **plain).mels, rtol=0, atol=0)
+    # the model folder's config sets the default, and the embedded backend reports it
+    pipe.config = {**pipe.config, "reference_detail": True}
+    torch.testing.assert_close(pipe(strength=0.0, **kw).mels, restored, rtol=0, atol=0)
+    backend = get_backend("embedded")
+    assert backend.reference_detail is False
+    backend.pipeline.config = {**backend.pipeline.config, "reference_detail": True}
+    try:
+        assert backend.reference_detail is True
+    finally:
+        backend.pipeline.config = {**backend.pipeline.config, "reference_detail": False}
+
+
 def test_candidates_with_a_looped_reference_equal_solo_runs(ref_files):
     kw = dict(caption="a hum", duration_s=1.8, reference=str(ref_files["hum_22k.flac"]), strength=0.5, steps=2)
     both = generate(seed=5, candidates=2, **kw)
@@ -312,6 +351,14 @@ def test_metadata_carries_the_attribution_and_project_reference_fields(ref_files
     assert stored.clip_id == LIBRARY_CLIP and "Wildfire Games" in stored.attribution
     assert stored.strength == 0.3 and stored.fit == "auto"      # enough to regenerate identically
     assert meta["instructions"]["given"] == ["text", "reference"]
+    assert ref["detail_restored"] is False          # a backend that does not say it does
+    spy.reference_detail = True
+    assert generate(caption="x", duration_s=1.0, reference=LIBRARY_CLIP, strength=0.3,
+                    model=spy).metadata["reference"]["detail_restored"] is True
+    # strength 0 runs no model: the fitted reference is returned as it is
+    assert generate(caption="x", duration_s=1.0, reference=LIBRARY_CLIP, strength=0.0,
+                    model=spy).metadata["reference"]["detail_restored"] is False
+    del spy.reference_detail
 
     upload = generate(caption="x", duration_s=1.0, reference=ref_files["stereo_44k.wav"], strength=0.3,
                       model=spy).metadata["reference"]

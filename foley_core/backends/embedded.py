@@ -113,6 +113,12 @@ class EmbeddedBackend:
         return float(self._require().config.get("curve_scale", 1.0))
 
     @property
+    def reference_detail(self) -> bool:
+        """Whether reference-guided windows get back the reference's mel detail that the VAE
+        loses (`FoleyPipeline` `reference_detail`; the model folder records its measured choice)."""
+        return bool(self._require().config.get("reference_detail", False))
+
+    @property
     def supports_onsets(self) -> bool:
         """Whether these weights have TLM's onset module (models trained before it do not)."""
         return self._require().tlm.onsets is not None
