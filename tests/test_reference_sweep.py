@@ -172,6 +172,7 @@ def test_sweep_command_writes_every_row(sweep_run):
     assert choice["strength"] == 0.5                          # the only candidate
     assert results["rule"] == RULE == choice["rule"]
     assert results["model"]["trained"] is False
+    assert results["model"]["reference_detail"] is False and "no reference detail restored" in md
 
     for label in ("0 (fitted reference)", "**0.5**", "1 (text only: no reference)",
                   "real references", "Chosen default strength: 0.5", "Rows for docs/BENCHMARKS.md",

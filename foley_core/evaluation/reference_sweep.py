@@ -401,7 +401,8 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": asdict(cfg),
         "model": {"name": backend.name, "description": backend.description,
-                  "trained": bool(backend.trained)},
+                  "trained": bool(backend.trained),
+                  "reference_detail": bool(getattr(backend, "reference_detail", False))},
         "tagger": {"dir": str(tagger_dir), "categories": tagger.categories,
                    **dict(tagger.model.config.get("metrics") or {})},
         "rows": rows,
@@ -461,7 +462,9 @@ def sweep_to_markdown(results: Mapping[str, Any]) -> str:
            else " (untrained: random weights)") + ".",
         f"Settings: {n_items} val-split references, {cfg['steps']} steps, text scale "
         f"{cfg['text_scale']:g}, video scale {cfg['video_scale']:g}, seed {cfg['seed']}, scene "
-        f"seed {cfg['scene_seed']}" + (", quick preset" if cfg.get("quick") else "") + ".",
+        f"seed {cfg['scene_seed']}" + (", quick preset" if cfg.get("quick") else "") + "; "
+        + ("the reference's detail that the VAE loses is added back (`reference_detail`)."
+           if model.get("reference_detail") else "no reference detail restored."),
         "",
         "| strength | tagger acc. (plain / balanced) | loudness r (mean / median) | loudness MAE "
         "| onset F1 | s per item | identity kept |",
