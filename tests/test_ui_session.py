@@ -51,7 +51,7 @@ def fake_engine(monkeypatch):
             ref = kw["reference"]
             ref_meta = _reference_metadata(ref.entry, strength=kw["strength"], steps_run=1,
                                            fit="auto", source_s=len(ref.audio) / ref.sr,
-                                           source_sr=ref.sr)
+                                           source_sr=ref.sr, detail_restored=False)
             ref_audios = [np.full(n, 0.25, np.float32) for _ in audios]
         return FakeResult(audios, constants.MODEL_SR, {"reference": ref_meta,
             "seeds": [kw["seed"] + k for k in range(kw["candidates"])], "model": "fake",
