@@ -1,0 +1,39 @@
+"""The selection rules of benchmark scripts (pure functions; the benchmarks themselves print
+measurements and are not run here)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# the timing-guidance bench of the LDM at step 15,858 (train items, 15 steps)
+R = {1.0: 0.326, 7.5: 0.863, 15.0: 0.891, 25.0: 0.898, 40.0: 0.895}
+F1 = {1.0: 0.435, 7.5: 0.676, 15.0: 0.821, 25.0: 0.918, 40.0: 0.929}
+FD = {1.0: 42.4, 7.5: 36.9, 15.0: 51.4, 25.0: 75.1, 40.0: 102.3}
+
+
+def test_curve_guidance_rule_relative_guard():
+    choice = _bench("bench_curve_guidance").choose_scale(R, F1, FD)
+    assert choice["kept"] == [1.0, 7.5]                      # 1.25 x 36.9 = 46.1
+    assert choice["scale"] == 7.5 and choice["fd_limit"] == pytest.approx(46.125)
+
+
+def test_curve_guidance_rule_no_worse_than_the_shipped_model():
+    choose = _bench("bench_curve_guidance").choose_scale
+    # the shipped model's FD at its own scale on the same items lets 15 through, not 25
+    choice = choose(R, F1, FD, baseline_fd=60.3)
+    assert choice["kept"] == [1.0, 7.5, 15.0] and choice["scale"] == 15.0
+    # a baseline more realistic than the relative guard does not tighten it
+    assert choose(R, F1, FD, baseline_fd=30.0)["scale"] == 7.5
+    # without an onset module only r counts: 7.5 is within 0.03 of 15's r
+    assert choose(R, None, FD, baseline_fd=60.3)["scale"] == 7.5
