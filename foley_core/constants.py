@@ -22,8 +22,8 @@ MAX_GENERATION_SECONDS = 120.0
 # 1 = ignore it). Chosen by the strength sweep's stated rule (`python launch.py eval
 # --reference-sweep --n-val 152`, docs/BENCHMARKS.md) on the shipped model, which restores the
 # reference's detail (`reference_detail`): 0.2 and 0.4 keep identity (tagger balanced accuracy
-# 0.345 / 0.364 against 0.378 on the real references, threshold 0.8 x real = 0.302); of those,
-# 0.4 follows another clip's curve (median r 0.81) and the video's contacts (F1 0.64) best.
+# 0.348 / 0.357 against 0.378 on the real references, threshold 0.8 x real = 0.302); of those,
+# 0.4 follows another clip's curve (median r 0.77) and the video's contacts (F1 0.65) best.
 # Re-run the sweep when the model changes.
 # Here rather than in generate.py so that the CLI's --help can show it without torch.
 DEFAULT_REFERENCE_STRENGTH = 0.4
