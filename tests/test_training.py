@@ -244,7 +244,9 @@ def test_decoder_stage_refuses_another_stages_run_folder(dataset, tmp_path):
     out = tmp_path / "run"
     train(pipe, dataset, TrainConfig(stage="ldm", out_dir=str(out), max_steps=2, batch_size=4,
                                      device="cpu", resume=False))
-    with pytest.raises(ValueError, match="run folder of its own"):
+    from foley_core.errors import FoleyError
+
+    with pytest.raises(FoleyError, match="run folder of its own"):
         train(pipe, dataset, TrainConfig(stage="decoder", out_dir=str(out), max_steps=4,
                                          batch_size=4, device="cpu"))
     assert load_training_state(find_checkpoint(out))["stage"] == "ldm"

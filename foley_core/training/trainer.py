@@ -3,7 +3,7 @@
 Stage "vae": the mel VAE (L1 reconstruction + a small KL), then the latent scaling factor.
 Stage "decoder": the VAE's decoder alone, encoder frozen (L1 reconstruction of the encoder's
 latents). The latent space and its scaling factor do not change, so an LDM trained on this VAE
-stays valid with the new decoder: sharper stems without retraining the denoiser (the Stable
+stays valid with the new decoder: a better decoder without retraining the denoiser (the Stable
 Diffusion "ft-MSE" decoder scheme). It needs its own run folder.
 Stage "ldm": the denoiser with MAM (and its E_v) and TLM, VAE frozen; each condition (text,
 video, curve) is dropped independently with `p_drop_*` (and all at once with `p_drop_all`) so the
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from foley_core.atomic import atomic_path, write_text_atomic
+from foley_core.errors import FoleyError
 from foley_core.events import detect_onsets
 from foley_core.loudness import relative_loudness
 from foley_core.model.unet import null_visual_mask
@@ -323,7 +324,7 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
         state = load_training_state(checkpoint)
         if config.stage == "decoder" and state["stage"] != "decoder":
             # its checkpoints would replace this run's (and its optimizer state) with the decoder's
-            raise ValueError(f"{checkpoint} holds a {state['stage']} checkpoint; train the decoder "
+            raise FoleyError(f"{checkpoint} holds a {state['stage']} checkpoint; train the decoder "
                              "in a run folder of its own (start it from a model with --init)")
         if state["stage"] == "ldm" and config.stage == "vae":
             # the VAE was trained before this LDM checkpoint: never overwrite it with a new VAE
