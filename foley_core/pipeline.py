@@ -360,13 +360,18 @@ class FoleyPipeline:
         return mels
 
     @torch.no_grad()
-    def reference_detail(self, audio: np.ndarray, duration_s: float) -> torch.Tensor:
+    def reference_detail(self, audio: np.ndarray, duration_s: float,
+                         latents: torch.Tensor | None = None) -> torch.Tensor:
         """mel - D(E(mel)) of audio (K, n) or (n,): what the VAE loses of it, (K, n_mels, n_mel)
-        on the latent grid (normalised log-mel units)."""
+        on the latent grid (normalised log-mel units). `latents`: its `encode_audio`, when
+        already computed."""
         audio = np.asarray(audio, dtype=np.float32)
         audio = audio[None] if audio.ndim == 1 else audio
         mels = self._reference_mels(audio, self.latent_length(duration_s) * self.vae.time_downsample)
-        return torch.cat([mel - self.vae.decode(self.vae.encode(mel).mode()) for mel in mels])
+        if latents is None:
+            latents = self.encode_audio(audio, duration_s)
+        scale = float(self.vae.config.scaling_factor)
+        return torch.cat([mel - self.vae.decode(z[None] / scale) for mel, z in zip(mels, latents)])
 
     def initial_noise(self, seeds: Sequence[int], length: int) -> torch.Tensor:
         """(K, C, length): candidate i from its own generator seeded `seeds[i]`."""
@@ -519,7 +524,8 @@ class FoleyPipeline:
             latents = noise * scheduler.init_noise_sigma
         else:
             t0 = time.perf_counter()
-            ref_latents = self.encode_audio(reference, duration_s)
+            ref_encoded = self.encode_audio(reference, duration_s)
+            ref_latents = ref_encoded
             if ref_latents.shape[0] != n_cand:
                 ref_latents = ref_latents.expand(n_cand, -1, -1)
             timings["reference_encode"] = time.perf_counter() - t0
@@ -566,7 +572,7 @@ class FoleyPipeline:
         if reference_detail is None:
             reference_detail = bool(self.config.get("reference_detail", False))
         if reference_detail and n_skip > 0:
-            mels = mels + self.reference_detail(reference, duration_s)[..., :n_mel]
+            mels = mels + self.reference_detail(reference, duration_s, latents=ref_encoded)[..., :n_mel]
         # the model was trained on mels in [-1, 1]: clamp overshoots (an untrained model's are
         # huge) so the vocoder cannot produce overflowing magnitudes
         mels = mels.clamp(-1.0, 1.0)
