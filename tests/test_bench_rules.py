@@ -1,19 +1,12 @@
 """The selection rules of benchmark scripts (pure functions; the benchmarks themselves print
 measurements and are not run here)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from repo_modules import load_repo_module
 
 
 def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_module(f"benchmarks/{name}.py")
 
 
 # the timing-guidance bench of the LDM at step 15,858 (train items, 15 steps)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from repo_modules import load_repo_module
 from foley_core import constants
 from foley_core.audio_io import resample
 from foley_core.errors import CaptionError, FoleyError, MediaError, TimeRangeError
@@ -67,11 +67,7 @@ def decaying_hit(seconds: float, sr: int, seed: int = 1) -> np.ndarray:
 
 
 def load_build_script():
-    path = REPO / "scripts" / "build_starter_library.py"
-    spec = importlib.util.spec_from_file_location("build_starter_library", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_module("scripts/build_starter_library.py")
 
 
 @pytest.fixture(scope="module")

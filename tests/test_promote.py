@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from foley_core.evaluation.harness import OBEYS_RULE, instruction_evidence, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from repo_modules import load_repo_module
 from foley_core.model.configs import tiny_config
 from foley_core.pipeline import FoleyPipeline
 from foley_core.training import (
@@ -209,7 +209,7 @@ def test_decoder_stage_trains_the_decoder_alone_and_keeps_the_latent_space(datas
     assert result.step == 27
 
     # scripts/swap_decoder.py puts the new decoder into the model it was fine-tuned from
-    swap = _script("swap_decoder").swap_decoder
+    swap = load_repo_module("scripts/swap_decoder.py").swap_decoder
     model_dir = find_checkpoint(tmp_path / "vae")
     merged = swap(find_checkpoint(out), model_dir, tmp_path / "merged")
     assert merged["out"] == str(tmp_path / "merged") and not (tmp_path / "merged.tmp").exists()
@@ -227,16 +227,6 @@ def test_decoder_stage_trains_the_decoder_alone_and_keeps_the_latent_space(datas
     with pytest.raises(SystemExit, match="different VAE encoders"):
         swap(find_checkpoint(out), other, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
-
-
-def _script(name: str):
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_decoder_stage_refuses_another_stages_run_folder(dataset, tmp_path):

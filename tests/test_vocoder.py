@@ -3,7 +3,6 @@ Griffin-Lim's old config."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from repo_modules import load_repo_module
 from foley_core.errors import ModelUnavailableError
 from foley_core.model.mel import MelSpectrogram
 from foley_core.model.vocoder import (GriffinLimVocoder, VocosModel, VocosVocoder, save_vocoder,
@@ -30,10 +30,7 @@ def _one_thread():
 
 
 def _load_train_script():
-    spec = importlib.util.spec_from_file_location("train_vocoder", REPO / "scripts" / "train_vocoder.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_module("scripts/train_vocoder.py")
 
 
 def _tiny_vocoder(seed: int = 0) -> VocosVocoder:
