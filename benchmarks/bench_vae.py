@@ -43,13 +43,13 @@ from foley_core.pipeline import FoleyPipeline  # noqa: E402
 def round_trip(pipe: FoleyPipeline, audio: np.ndarray, *, through_vae: bool = True
                ) -> tuple[np.ndarray, float]:
     """(audio after mel -> [VAE] -> vocoder, mel L1 of the VAE's reconstruction (0 without))."""
-    duration_s = audio.size / pipe.sr
     n_mel = pipe.mel.n_frames(audio.size)
     mel = pipe.mel(torch.from_numpy(audio)[None])[..., :n_mel]
     l1 = 0.0
     if through_vae:
-        z = pipe.encode_audio(audio, duration_s) / float(pipe.vae.config.scaling_factor)
-        recon = pipe.vae.decode(z)[..., :n_mel].clamp(-1.0, 1.0)
+        # D(E(mel)) = mel - what the VAE loses of it
+        lost = pipe.reference_detail(audio, audio.size / pipe.sr)[..., :n_mel]
+        recon = (mel - lost).clamp(-1.0, 1.0)
         l1 = float((recon - mel).abs().mean())
         mel = recon
     return pipe.vocoder(mel.clamp(-1.0, 1.0), audio.size, [0])[0], l1
