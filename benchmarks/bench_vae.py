@@ -76,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     tagger = load_tagger(DEFAULT_TAGGER_DIR)
     real_pred = tagger.predict(reals, MODEL_SR)
 
-    preds: dict[str, list[str]] = {}
-
-    def row(outs: list[np.ndarray], l1s: list[float] | None, name: str) -> dict:
-        pred = preds[name] = tagger.predict(outs, MODEL_SR)
+    def row(outs: list[np.ndarray], l1s: list[float] | None, baseline: list[str] | None = None
+            ) -> tuple[dict, list[str]]:
+        """The row's figures (`baseline`: predictions to compare with, paired) and predictions."""
+        pred = tagger.predict(outs, MODEL_SR)
         r = [curve_correlation(o, MODEL_SR, relative_loudness(x, MODEL_SR)) for o, x in zip(outs, reals)]
         return {"tagger_balanced_accuracy": metrics.balanced_accuracy(pred, expected),
                 "tagger_accuracy": metrics.accuracy(pred, expected),
@@ -87,23 +87,23 @@ def main(argv: list[str] | None = None) -> int:
                                                             n_boot=1000, seed=args.seed),
                 "loudness_r": metrics.summarize(r),
                 "mel_l1": metrics.summarize(l1s) if l1s is not None else None,
-                # each decoder against the first model's (paired: the same clips)
-                "minus_first_vae": None if len(preds) < 3 else metrics.paired_bootstrap_diff(
-                    pred, preds[first_vae], expected, n_boot=1000, seed=args.seed)}
+                "minus_first_vae": None if baseline is None else metrics.paired_bootstrap_diff(
+                    pred, baseline, expected, n_boot=1000, seed=args.seed)}, pred
 
     results = {"n_clips": len(clips), "seed": args.seed,
                "real": {"tagger_balanced_accuracy": metrics.balanced_accuracy(real_pred, expected),
                         "tagger_accuracy": metrics.accuracy(real_pred, expected)},
                "rows": {}}
     first = FoleyPipeline.from_pretrained(args.weights[0])
-    name = "mel + vocoder (no VAE)"
-    results["rows"][name] = row([round_trip(first, x, through_vae=False)[0] for x in reals], None, name)
-    first_vae = f"VAE {args.weights[0]}"
+    results["rows"]["mel + vocoder (no VAE)"] = row(
+        [round_trip(first, x, through_vae=False)[0] for x in reals], None)[0]
+    first_vae, first_pred = f"VAE {args.weights[0]}", None
     for weights in args.weights:
         pipe = first if weights == args.weights[0] else FoleyPipeline.from_pretrained(weights)
         outs, l1s = zip(*(round_trip(pipe, x) for x in reals))
-        name = f"VAE {weights}"
-        results["rows"][name] = row(list(outs), list(l1s), name)
+        # each further decoder against the first model's (paired: the same clips)
+        results["rows"][f"VAE {weights}"], pred = row(list(outs), list(l1s), first_pred)
+        first_pred = first_pred or pred
 
     real = results["real"]
     print(f"{len(clips)} val clips; real clips: tagger balanced {real['tagger_balanced_accuracy']:.3f}")

@@ -524,10 +524,8 @@ class FoleyPipeline:
             latents = noise * scheduler.init_noise_sigma
         else:
             t0 = time.perf_counter()
-            ref_encoded = self.encode_audio(reference, duration_s)
-            ref_latents = ref_encoded
-            if ref_latents.shape[0] != n_cand:
-                ref_latents = ref_latents.expand(n_cand, -1, -1)
+            ref_encoded = self.encode_audio(reference, duration_s)      # one row per reference row
+            ref_latents = ref_encoded.expand(n_cand, -1, -1)
             timings["reference_encode"] = time.perf_counter() - t0
             scheduler.set_begin_index(n_skip)
             latents = ref_latents if n_run == 0 else scheduler.add_noise(ref_latents, noise, timesteps[:1])

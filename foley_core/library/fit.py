@@ -25,7 +25,7 @@ from foley_core.audio_io import resample, to_mono
 from foley_core.errors import FoleyError, MediaError, TimeRangeError
 
 __all__ = [
-    "fit_reference", "classify_reference", "check_reference_audio", "FIT_MODES", "MAX_REFERENCE_SECONDS",
+    "fit_reference", "fit_kind", "classify_reference", "check_reference_audio", "FIT_MODES", "MAX_REFERENCE_SECONDS",
 ]
 
 FIT_MODES = ("auto", "loop", "oneshot")
@@ -160,11 +160,15 @@ def classify_reference(audio: np.ndarray, sr: int) -> Literal["sustained", "ones
 
 # ------------------------------------------------------------------------------ fitting
 
+def _check_mode(mode: str) -> None:
+    if mode not in FIT_MODES:
+        raise FoleyError(f"Unknown reference fit mode {mode!r}; use one of {', '.join(FIT_MODES)}.")
+
+
 def fit_kind(audio: np.ndarray, sr: int, mode: str = "auto") -> Literal["sustained", "oneshot"]:
     """How `fit_reference` treats a reference in `mode`: 'loop' -> sustained, 'oneshot' ->
     oneshot, 'auto' -> `classify_reference`."""
-    if mode not in FIT_MODES:
-        raise FoleyError(f"Unknown reference fit mode {mode!r}; use one of {', '.join(FIT_MODES)}.")
+    _check_mode(mode)
     if mode == "auto":
         return classify_reference(audio, sr)
     return "sustained" if mode == "loop" else "oneshot"
@@ -184,8 +188,7 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
         Foley editor's "sync the hit to picture". Sustained references ignore them.
     Raises MediaError for empty, NaN/infinite or silent audio and TimeRangeError for a bad duration.
     """
-    if mode not in FIT_MODES:
-        raise FoleyError(f"Unknown reference fit mode {mode!r}; use one of {', '.join(FIT_MODES)}.")
+    _check_mode(mode)
     audio = check_reference_audio(audio, sr)
     _check_rate(target_sr, "target_sr")
     n_out = _check_duration(duration_s, target_sr)
