@@ -330,9 +330,15 @@ def test_language_model_kv_cache_matches_full_recompute(plain):
 # -- determinism, progress, cancel, bad inputs ---------------------------------------------
 
 def test_seeds_are_deterministic_and_candidates_equal_solo_runs(plain):
+    """What is promised: the same call twice is bit-identical (same kernels, same order); a
+    candidate batched with others equals its solo run up to float32 rounding only, because a
+    batch of 2 may run other BLAS kernels (another summation order) than a batch of 1, and the
+    few-ulp differences grow through the UNet and the vocoder (measured: 1.2e-6 of the peak on
+    one 2-core machine, 0 on another). 1e-4 of the peak is far above that and far below the
+    difference between two seeds (of the order of the peak itself, asserted last)."""
     both = window(plain, seeds=[11, 12])
     np.testing.assert_array_equal(window(plain, seeds=[11, 12]), both)
-    np.testing.assert_allclose(window(plain, seeds=[12])[0], both[1], rtol=0, atol=1e-6 * np.abs(both).max())
+    np.testing.assert_allclose(window(plain, seeds=[12])[0], both[1], rtol=0, atol=1e-4 * np.abs(both).max())
     assert not np.allclose(both[0], both[1])
 
 
