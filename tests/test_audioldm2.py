@@ -339,7 +339,7 @@ def test_seeds_are_deterministic_and_candidates_equal_solo_runs(plain):
     both = window(plain, seeds=[11, 12])
     np.testing.assert_array_equal(window(plain, seeds=[11, 12]), both)
     np.testing.assert_allclose(window(plain, seeds=[12])[0], both[1], rtol=0, atol=1e-4 * np.abs(both).max())
-    assert not np.allclose(both[0], both[1])
+    assert np.abs(both[0] - both[1]).max() > 0.1 * np.abs(both).max()
 
 
 def test_progress_and_cancel(plain):
