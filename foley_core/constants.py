@@ -27,3 +27,12 @@ MAX_GENERATION_SECONDS = 120.0
 # Re-run the sweep when the model changes.
 # Here rather than in generate.py so that the CLI's --help can show it without torch.
 DEFAULT_REFERENCE_STRENGTH = 0.4
+
+# A take's sample peak at most -1 dBFS before the mixer: headroom for the stem's gain, the sum of
+# stems and inter-sample peaks, as delivery specs ask of stems (EBU R128 allows -1 dBTP).
+TAKE_PEAK_DBFS = -1.0
+
+# Where a stem's sound comes from when no reference is given: "auto" picks library clips for the
+# caption when the model can start from a sound (retrieval: the default) and runs the model from
+# noise otherwise; "library" insists on retrieval; "model" is the model alone ("from scratch").
+SOURCES = ("auto", "library", "model")

@@ -44,7 +44,7 @@ WINDOW_OVERLAP_S = 1.0
 WINDOW_GRID_S = 0.2
 MAX_CANDIDATES = 16
 MAX_STEPS = 200
-PEAK_LIMIT = 0.999
+PEAK_LIMIT = 10 ** (constants.TAKE_PEAK_DBFS / 20)
 _MAX_LEVEL_MATCH_DB = 24.0
 DEFAULT_REFERENCE_STRENGTH = constants.DEFAULT_REFERENCE_STRENGTH   # re-exported; defined in constants
 
@@ -480,6 +480,30 @@ def _reference_metadata(entry, *, strength: float, steps_run: int, fit: str, sou
     return meta
 
 
+@dataclass(frozen=True)
+class _CandidateReference:
+    """The sound one candidate starts from, and how it is fitted (its kind)."""
+
+    audio: np.ndarray
+    sr: int
+    entry: Any
+    kind: str
+    rank: int | None = None      # retrieved clips: search rank and score
+    score: float = 0.0
+
+
+def _retrieve(caption: str, n: int, library, onsets_s, reference_fit: str) -> list[_CandidateReference]:
+    """One library clip per candidate for `caption` (library.retrieve_references): one-shot
+    clips preferred when there are onsets to place, sustained ones when a region shows none."""
+    from foley_core.library import fit_kind
+    from foley_core.library.retrieve import retrieve_references
+
+    prefer = None if onsets_s is None else ("oneshot" if onsets_s else "sustained")
+    picked = retrieve_references(caption, n=n, library=library, prefer=prefer)
+    return [_CandidateReference(r.audio, r.sr, r.entry, fit_kind(r.audio, r.sr, reference_fit), r.rank, r.score)
+            for r in picked]
+
+
 # ------------------------------------------------------------------------------ generate
 
 def _resolve_backend(model, device: str) -> Backend:
@@ -498,6 +522,7 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
              seed: int = 0, candidates: int = 1, steps: int = 25, text_scale: float = 3.5,
              video_scale: float = 4.5, curve_scale: float | None = None, conform: float | None = None,
              reference: Any = None, strength: float | None = None, reference_fit: str = "auto",
+             source: str = "auto", library=None,
              model: str | Backend = "embedded", device: str = "cpu",
              progress: Callable[[int, int], None] | None = None, cancel=None) -> GenerationResult:
     """Generate `candidates` stems of the selection [start_s, start_s + duration_s).
@@ -532,6 +557,14 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             the first round(steps * (1 - strength)) denoising steps are skipped. 0 returns the
             fitted reference itself (conformed if asked; no model), 1 is plain generation.
         reference_fit: "auto", "loop" or "oneshot" (see `library.fit_reference`).
+        source: where the sound comes from without a `reference` (constants.SOURCES): "auto"
+            (default) retrieves the library clips that best match the caption, one distinct
+            clip per candidate, when the backend can start from a sound (then `strength`
+            applies to them), else runs the model alone; "library" insists on retrieval;
+            "model" is the model alone ("from scratch"). With onsets to place, one-shot clips
+            are preferred among near matches; with a region that shows no contact, sustained
+            ones (`library.retrieve_references`).
+        library: the SoundLibrary to retrieve from (default: the bundled one).
         model: backend name ("embedded", "audioldm2") or a Backend instance.
         progress: progress(step, total) after each denoising step actually run (total = steps
             run per window x windows).
@@ -543,7 +576,10 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     and `strength` and `reference` (None without one; else id, path, caption, library_clip,
     attribution, licence, strength, steps_run, fit, detail_restored (the model added back the
     reference's detail its VAE loses), source_duration_s, source_sr, placed_at_onsets and
-    `fields`, the keyword arguments of `project.Reference` (None for an (audio, sr) pair)).
+    `fields`, the keyword arguments of `project.Reference` (None for an (audio, sr) pair)),
+    `references` (one such dict per candidate, with `kind` and, for retrieved clips, their
+    search `rank` and `score`; `reference` is the first's) and `source` ("reference",
+    "library" or "model": what the take was made from).
     """
     t_total = time.perf_counter()
     timings: dict[str, float] = collections.defaultdict(float)
@@ -568,7 +604,14 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         conform = _check_number("conform", conform, lo=0.0, hi=1.0)
     start_s = _check_number("start_s", start_s, lo=0.0)
     cancel_fn = _cancel_fn(cancel)
-    if reference is None:
+    if source not in constants.SOURCES:
+        raise FoleyError(f"source must be one of {', '.join(constants.SOURCES)}, got {source!r}")
+    if reference is not None and source == "model":
+        raise FoleyError("a reference sound and 'from scratch' (source 'model') contradict each other; "
+                         "leave one out")
+    if source == "library" and reference is None and caption is None:
+        raise FoleyError("picking library sounds needs a caption to search for")
+    if reference is None and (source == "model" or caption is None):
         if strength is not None:
             raise FoleyError("strength sets how far to move from a reference sound: give a reference "
                              "(a library clip id or an audio file) too, or leave strength out")
@@ -619,14 +662,11 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     elif conform > 0 and curve_full is None:
         raise CurveError("conform needs a loudness curve to conform to")
 
-    ref_audio = ref_entry = None
-    ref_sr = 0
-    steps_run = steps
+    given_ref = None
     if reference is not None:
         t0 = time.perf_counter()
-        ref_audio, ref_sr, ref_entry = read_reference(reference)
+        given_ref = read_reference(reference)
         timings["reference"] += time.perf_counter() - t0
-        steps_run = reference_steps(steps, strength)[1]
 
     # ---- backend
     t0 = time.perf_counter()
@@ -634,10 +674,16 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     timings["load_model"] += time.perf_counter() - t0
     sr = int(backend.sr)
     supports_onsets = bool(getattr(backend, "supports_onsets", False))
-    if onsets_s is not None and not supports_onsets and ref_audio is None:
+    retrieving = reference is None and caption is not None and (
+        source == "library" or (source == "auto" and bool(getattr(backend, "supports_reference", False))))
+    if reference is None and not retrieving:
+        strength = None         # "auto" on a backend that cannot start from a sound: the model alone
+    with_reference = given_ref is not None or retrieving
+    steps_run = reference_steps(steps, strength)[1] if with_reference else steps
+    if onsets_s is not None and not supports_onsets and not with_reference:
         raise FoleyError(f"the {backend.name} model cannot place sounds at given onsets (hits); "
                          "leave the onsets out, or start from a reference sound, which is placed at them")
-    if ref_audio is not None and steps_run > 0 and not getattr(backend, "supports_reference", False):
+    if with_reference and steps_run > 0 and not getattr(backend, "supports_reference", False):
         raise FoleyError(f"reference-guided generation is not supported by the {backend.name} backend yet; "
                          "use the embedded model, or strength 0 to use the reference as it is")
     seeds = [seed + i for i in range(candidates)]
@@ -646,23 +692,33 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     # onsets serve the model (its onset module) and a one-shot reference (placed at each)
     onsets_source = None if onsets_s is None else "given"
     if onsets_s is None and video_onsets and info is not None and mask is not None \
-            and ((use_model and supports_onsets) or ref_audio is not None):
+            and ((use_model and supports_onsets) or with_reference):
         t0 = time.perf_counter()
         onsets_s = video_contact_onsets(video, info, mask, start_s=start_s, duration_s=duration_s)
         onsets_source = "video"
         timings["video_onsets"] += time.perf_counter() - t0
+    # ---- references: the given one for every candidate, or one retrieved clip per candidate
+    refs: list[_CandidateReference] = []
+    if retrieving:
+        t0 = time.perf_counter()
+        refs = _retrieve(caption, candidates, library, onsets_s, reference_fit)
+        timings["retrieve"] += time.perf_counter() - t0
+    elif given_ref is not None:
+        from foley_core.library import fit_kind
+
+        audio_in, sr_in, entry_in = given_ref
+        # decided once, so the metadata says what the fit did (and candidates share it)
+        refs = [_CandidateReference(audio_in, sr_in, entry_in, fit_kind(audio_in, sr_in, reference_fit))] * candidates
     ref_full = None
     ref_placed = False
-    if ref_audio is not None:
-        from foley_core.library import fit_kind, fit_reference
+    if refs:
+        from foley_core.library import fit_reference
 
         t0 = time.perf_counter()
-        # decided once, so the metadata says what the fit did (and candidates share it)
-        kind = fit_kind(ref_audio, ref_sr, reference_fit)
-        ref_placed = bool(onsets_s) and kind == "oneshot"
-        ref_full = np.stack([fit_reference(ref_audio, ref_sr, duration_s=duration_s, target_sr=sr,
-                                           mode="oneshot" if kind == "oneshot" else "loop", seed=s,
-                                           onsets_s=onsets_s) for s in seeds])
+        ref_placed = bool(onsets_s) and any(r.kind == "oneshot" for r in refs)
+        ref_full = np.stack([fit_reference(r.audio, r.sr, duration_s=duration_s, target_sr=sr,
+                                           mode="oneshot" if r.kind == "oneshot" else "loop", seed=s,
+                                           onsets_s=onsets_s) for r, s in zip(refs, seeds)])
         timings["reference"] += time.perf_counter() - t0
         if ref_full.shape[1] != n_samples:       # fit_reference promises round(duration_s * sr)
             raise FoleyError(f"the fitted reference has {ref_full.shape[1]} samples instead of {n_samples}")
@@ -743,6 +799,8 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         audio, join_gains = ref_full.copy(), []
     if not np.all(np.isfinite(audio)):
         raise FoleyError(f"the {backend.name} model produced invalid samples (NaN); try another seed")
+    # Headroom before conform: conform never raises a peak above its input's, so the take ends
+    # at most at TAKE_PEAK_DBFS.
     peak_scaled_db = []
     for k in range(candidates):
         peak = float(np.max(np.abs(audio[k]))) if audio.shape[1] else 0.0
@@ -766,6 +824,13 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     timings["total"] = time.perf_counter() - t_total
 
     # ---- metadata
+    detail_restored = steps_run > 0 and bool(getattr(backend, "reference_detail", False))
+    references_meta = [
+        {**_reference_metadata(r.entry, strength=strength, steps_run=steps_run, fit=reference_fit,
+                               source_s=r.audio.shape[0] / r.sr, source_sr=r.sr, detail_restored=detail_restored),
+         "kind": r.kind, "placed_at_onsets": bool(onsets_s) and r.kind == "oneshot",
+         **({} if r.rank is None else {"rank": r.rank, "score": round(r.score, 4)})}
+        for r in refs]
     given = []
     if caption is not None:
         given.append("text")
@@ -804,11 +869,9 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         "steps": steps,
         "steps_run": steps_run,
         "strength": strength if ref_full is not None else None,
-        "reference": None if ref_full is None else {**_reference_metadata(
-            ref_entry, strength=strength, steps_run=steps_run, fit=reference_fit,
-            source_s=ref_audio.shape[0] / ref_sr, source_sr=ref_sr,
-            detail_restored=steps_run > 0 and bool(getattr(backend, "reference_detail", False))),
-            "placed_at_onsets": ref_placed},
+        "reference": references_meta[0] if references_meta else None,
+        "references": references_meta or None,
+        "source": "library" if retrieving else "reference" if given_ref is not None else "model",
         "text_scale": text_scale,
         "video_scale": video_scale,
         "curve_scale": (None if curve is None else

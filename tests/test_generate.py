@@ -40,7 +40,7 @@ def clip(media_factory):
 
 def test_text_and_curve_without_video(tiny_model):
     curve = np.concatenate([np.full(10, 0.1), np.ones(5), np.full(10, 0.2)]).astype(np.float32)
-    result = generate(caption="a dog barks", duration_s=2.5, curve=curve, candidates=2, steps=3)
+    result = generate(caption="a dog barks", duration_s=2.5, curve=curve, candidates=2, steps=3, source="model")
     assert result.sr == SR
     assert len(result.audios) == 2
     assert all(a.shape == (40000,) and a.dtype == np.float32 for a in result.audios)
@@ -94,7 +94,7 @@ def test_drawn_curve_points_and_conform_off(tiny_model):
 
 def test_real_video_with_box(tiny_model, shared_dir):
     video = shared_dir / "videos" / "mecavideo_balle1.mp4"
-    result = generate(caption="a ball knocks on the floor", video=str(video), start_s=0.2, duration_s=1.2,
+    result = generate(caption="a ball knocks on the floor", source="model", video=str(video), start_s=0.2, duration_s=1.2,
                       mask=MaskSpec(box=(100, 20, 220, 200)), steps=2)
     assert result.audios[0].shape == (round(1.2 * SR),)
     # the box gives a region, so the onsets come from its contacts
@@ -210,7 +210,7 @@ def test_long_selection_has_no_level_jump_at_joins():
 def test_long_selection_with_the_embedded_model(tiny_model):
     curve = np.abs(np.sin(np.linspace(0, 9, 45))).astype(np.float32)
     calls = []
-    result = generate(caption="a train passes", duration_s=4.5, curve=curve, steps=2,
+    result = generate(caption="a train passes", source="model", duration_s=4.5, curve=curve, steps=2,
                       progress=lambda step, total: calls.append((step, total)))
     assert result.audios[0].shape == (round(4.5 * SR),)
     assert len(result.metadata["windows"]) == 4
@@ -238,7 +238,7 @@ def test_slice_curve_matches_the_full_curve():
 # ------------------------------------------------------------------------------ determinism, caching
 
 def test_candidates_equal_solo_runs(tiny_model):
-    kw = dict(caption="a bell rings", duration_s=1.0, steps=3)
+    kw = dict(caption="a bell rings", duration_s=1.0, steps=3, source="model")
     both = generate(seed=5, candidates=2, **kw).audios
     solo = generate(seed=6, **kw).audios[0]
     again = generate(seed=5, **kw).audios[0]
@@ -265,9 +265,9 @@ def test_cancel_and_progress(tiny_model):
     event = threading.Event()
     event.set()
     with pytest.raises(GenerationCancelled):
-        generate(caption="a door", duration_s=1.0, steps=3, cancel=event)
+        generate(caption="a door", duration_s=1.0, steps=3, cancel=event, source="model")
     calls = []
-    generate(caption="a door", duration_s=1.0, steps=3, progress=lambda s, n: calls.append(s))
+    generate(caption="a door", duration_s=1.0, steps=3, progress=lambda s, n: calls.append(s), source="model")
     assert calls == [1, 2, 3]
 
 

@@ -151,9 +151,9 @@ def test_a_backend_without_onsets_refuses_given_ones_and_skips_the_videos(tmp_pa
     clear_backends()
     try:
         with pytest.raises(FoleyError, match="cannot place sounds at given onsets"):
-            generate(caption="a door", duration_s=1.0, onsets_s=[0.5], steps=1)
+            generate(caption="a door", duration_s=1.0, onsets_s=[0.5], steps=1, source="model")
         res = generate(caption="a ball", video=str(clip), mask=np.ones((120, 160), np.float32),
-                       duration_s=1.0, steps=1)
+                       duration_s=1.0, steps=1, source="model")
         assert res.metadata["onsets_s"] is None and "onsets" not in res.metadata["instructions"]["given"]
     finally:
         clear_backends()

@@ -221,7 +221,7 @@ def test_strength_zero_works_with_a_backend_without_reference_support():
 def test_strength_one_is_plain_generation():
     kw = dict(caption="footsteps on gravel", duration_s=2.5, seed=3, candidates=2, steps=4,
               curve=np.linspace(0.2, 1.0, 25))
-    plain = generate(**kw)
+    plain = generate(**kw, source="model")
     guided = generate(**kw, reference=LIBRARY_CLIP, strength=1.0)
     for a, b in zip(plain.audios, guided.audios):
         np.testing.assert_array_equal(a, b)
@@ -402,7 +402,7 @@ def test_bad_reference_files_are_media_errors(bad_refs, reference, match):
     (dict(strength=-0.1), FoleyError, "between 0"),
     (dict(strength=float("nan")), FoleyError, "between 0"),
     (dict(strength="loud"), FoleyError, "between 0"),
-    (dict(reference=None, strength=0.5), FoleyError, "give a reference"),
+    (dict(reference=None, strength=0.5, source="model"), FoleyError, "give a reference"),
     (dict(reference=(np.zeros(100, np.float32), 16000)), MediaError, "silent"),
     (dict(reference=(np.ones(100, np.float32), 16000.5)), MediaError, "sample rate"),
     (dict(reference=[0.1, 0.2]), MediaError, "library clip id"),
@@ -425,7 +425,7 @@ def test_audioldm2_backend_reference_path():
     latents = backend.encode_reference(ref, 1.3)
     assert tuple(latents.shape) == (1, *backend.latent_shape(1.3))
     kw = dict(caption="a knock", duration_s=1.3, steps=4, seed=2)
-    plain = generate(model=backend, **kw)
+    plain = generate(model=backend, source="model", **kw)
     same = generate(model=backend, reference=(ref, SR), strength=1.0, **kw)
     np.testing.assert_array_equal(plain.audios[0], same.audios[0])
     calls = []
@@ -434,5 +434,5 @@ def test_audioldm2_backend_reference_path():
     assert calls == [(1, 2), (2, 2)]
     assert half.audios[0].shape == (round(1.3 * SR),) and np.all(np.isfinite(half.audios[0]))
     assert not np.allclose(half.audios[0], plain.audios[0])
-    again = generate(model=backend, **kw)                # the shared scheduler is left as it was
+    again = generate(model=backend, source="model", **kw)   # the shared scheduler is left as it was
     np.testing.assert_array_equal(plain.audios[0], again.audios[0])

@@ -225,6 +225,10 @@ class _Collector:
 def _generate(backend, cfg: EvalConfig, **kw) -> tuple[np.ndarray, dict]:
     from foley_core.generate import generate
 
+    # The harness measures the model itself: without a reference it runs from noise, not from
+    # the library clips that the product's default retrieves (that path has its own rows).
+    if kw.get("reference") is None:
+        kw.setdefault("source", "model")
     result = generate(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
                       video_scale=cfg.video_scale, device=cfg.device, **kw)
     return result.audios[0], result.metadata

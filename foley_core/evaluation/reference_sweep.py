@@ -212,7 +212,8 @@ def _generate_at(backend, cfg: SweepConfig, strength: float, reference: tuple[np
     generate's metadata)."""
     from foley_core.generate import generate
 
-    ref_kw = {} if strength >= 1.0 else {"reference": reference, "strength": strength}
+    # strength 1 is the model alone (from noise), not the product's retrieval default
+    ref_kw = {"source": "model"} if strength >= 1.0 else {"reference": reference, "strength": strength}
     t0 = time.perf_counter()
     result = generate(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
                       video_scale=cfg.video_scale, device=cfg.device, seed=seed, conform=0.0,

@@ -1,0 +1,100 @@
+"""Retrieval by default: with a caption and no reference, generation starts from library clips
+that match the caption (one distinct clip per candidate); "from scratch" keeps the model alone."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from foley_core import constants
+from foley_core.errors import FoleyError
+from foley_core.generate import generate
+from foley_core.library import SoundLibrary, default_library, fit_reference
+from foley_core.library.retrieve import SEARCH_POOL, retrieve_references
+
+torch.set_num_threads(1)
+SR = 16000
+
+pytestmark = pytest.mark.usefixtures("tiny_model")
+
+
+def test_default_take_starts_from_the_best_library_matches():
+    result = generate(caption="footsteps on gravel", duration_s=1.5, candidates=3, steps=4, seed=1)
+    meta = result.metadata
+    assert meta["source"] == "library"
+    refs = meta["references"]
+    assert len(refs) == 3 and meta["reference"] == refs[0]
+    assert len({r["id"] for r in refs}) == 3                    # candidates differ in their source clip
+    assert [r["rank"] for r in refs] == sorted(r["rank"] for r in refs)
+    lib = default_library()
+    assert all(lib.get(r["id"]).category == "footsteps" for r in refs)
+    assert all(r["library_clip"] and r["licence"] and r["attribution"] for r in refs)
+    assert meta["strength"] == constants.DEFAULT_REFERENCE_STRENGTH
+    assert meta["steps_run"] == round(4 * constants.DEFAULT_REFERENCE_STRENGTH)
+    assert "reference" in meta["instructions"]["given"]
+
+
+def test_from_scratch_is_the_model_alone():
+    meta = generate(caption="footsteps on gravel", duration_s=1.0, steps=2, source="model").metadata
+    assert meta["source"] == "model" and meta["reference"] is None and meta["references"] is None
+    assert meta["steps_run"] == 2 and meta["strength"] is None
+
+
+def test_strength_zero_gives_the_fitted_retrieved_clip():
+    result = generate(caption="a door slams", duration_s=1.2, strength=0.0, seed=2)
+    ref = result.metadata["reference"]
+    audio, sr = sf.read(ref["path"], dtype="float32")
+    expected = fit_reference(audio, sr, duration_s=1.2, target_sr=SR, seed=2,
+                             mode="oneshot" if ref["kind"] == "oneshot" else "loop")
+    peak = float(np.max(np.abs(expected)))
+    limit = 10 ** (constants.TAKE_PEAK_DBFS / 20)
+    expected = expected * (limit / peak if peak > limit else 1.0)
+    np.testing.assert_allclose(result.audios[0], expected, atol=1e-6)
+
+
+def test_onsets_prefer_one_shot_clips_and_place_them():
+    result = generate(caption="a heavy impact", duration_s=2.0, onsets_s=[0.3, 1.1], strength=0.0)
+    ref = result.metadata["reference"]
+    assert ref["kind"] == "oneshot" and ref["placed_at_onsets"]
+    pool = retrieve_references("a heavy impact", n=SEARCH_POOL)
+    assert [r.rank for r in pool] == list(range(SEARCH_POOL))   # no preference: the search order
+    for prefer in ("oneshot", "sustained"):
+        of_kind = [r for r in pool if r.kind == prefer]
+        first = retrieve_references("a heavy impact", n=1, prefer=prefer)[0]
+        # the best-ranked clip of the preferred kind among near matches, else the best match
+        assert first.entry.id == (of_kind[0] if of_kind else pool[0]).entry.id
+
+
+def test_user_library_is_used_and_an_empty_one_is_refused(tmp_path):
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    t = np.arange(SR) / SR
+    sf.write(folder / "glass_clink.wav", (0.4 * np.sin(2 * math.pi * 3000 * t) * np.exp(-t * 8)).astype(np.float32), SR)
+    sf.write(folder / "low_rumble.wav", (0.4 * np.sin(2 * math.pi * 60 * t)).astype(np.float32), SR)
+    lib = SoundLibrary(bundled=False, folders=[folder], cache_dir=None)
+    meta = generate(caption="glass clink", duration_s=1.0, steps=2, library=lib).metadata
+    assert meta["reference"]["path"].endswith("glass_clink.wav")
+    with pytest.raises(FoleyError, match="library is empty"):
+        generate(caption="glass clink", duration_s=1.0, steps=2,
+                 library=SoundLibrary(bundled=False, cache_dir=None))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(source="sometimes"), "source must be one of"),
+    (dict(source="model", reference="0ad_footsteps_footstep_gravel_walking"), "contradict"),
+    (dict(source="model", strength=0.3), "give a reference"),
+    (dict(caption=None, source="library"), "needs a caption"),
+])
+def test_contradictory_sources_are_refused(kwargs, match):
+    with pytest.raises(FoleyError, match=match):
+        generate(**{"caption": "a door", "duration_s": 1.0, "steps": 1, **kwargs})
+
+
+def test_takes_leave_headroom():
+    for source in ("library", "model"):
+        audio = generate(caption="an explosion", duration_s=1.0, steps=2, source=source).audios[0]
+        assert 20 * np.log10(np.max(np.abs(audio))) <= constants.TAKE_PEAK_DBFS + 1e-4
