@@ -189,10 +189,21 @@ def test_sweep_command_writes_every_row(sweep_run):
     for item in items:
         assert lib.get(item["clip_id"]).split == "val"
         assert item["curve_category"] != item["category"]
-        assert item["predicted"].keys() == {"0", "0.5", "1", "real"}
+        assert item["predicted"].keys() == {"0", "0.5", "1", "default", "real"}
     for t in results["timing_items"]:
         assert t["scene_clip_id"] != t["clip_id"]
-        assert t["f1"].keys() == {"0", "0.5", "1", "real"}
+        assert t["f1"].keys() == {"0", "0.5", "1", "default", "real"}
+
+    # the default path retrieves from the bundled library, which holds no val clip
+    from foley_core.library import default_library
+
+    default_row = results["default_path"]
+    assert default_row["default_path"] is True and default_row["s_per_item"]["n"] == 6
+    assert finite(default_row["onset_f1"]["mean"]) and "default: retrieval + model" in md
+    bundled = default_library()
+    val_ids = {c.id for c in lib.clips("val")}
+    for item in items:
+        assert item["default_reference"] in bundled and item["default_reference"] not in val_ids
 
 
 def test_strength_zero_row_is_the_fitted_reference(sweep_run):

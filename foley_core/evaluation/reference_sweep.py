@@ -13,6 +13,10 @@ Each reference is the sound the designer asked for, so the stem's caption is its
 - TIMING: each reference with a held-out discrete simulated scene of ANOTHER clip (the harness's
   scene folder), the scene target's mask, NO curve: onset F1 (+-100 ms) against the target's
   events. The strength 0 row scores what ignoring the video scores.
+- DEFAULT PATH ("default" row, unless `default_path` is off): what the product does without a
+  reference: the item's caption retrieves a clip from the retrieval library (the bundled starter
+  library by default, built from the TRAIN split only, so no val clip can be retrieved), which
+  the model reshapes at the default strength; same curves, scenes, masks and seeds as the rows.
 - "real references": the reference clips themselves (fit to the item length like the harness's
   real row), the tagger's accuracy on the very sounds the outputs should resemble.
 
@@ -114,6 +118,8 @@ class SweepConfig(EvalConfig):
     n_val: int | None = 24
     speed: bool = False                 # the sweep times every item; there is no 8 s stem run
     strengths: tuple[float, ...] = DEFAULT_STRENGTHS
+    default_path: bool = True           # also measure the default path (retrieval + model)
+    retrieval_library: str | None = None    # a library folder with index.csv; None: the bundled one
 
     QUICK = {**EvalConfig.QUICK, "n_val": 6}
 
@@ -221,6 +227,21 @@ def _generate_at(backend, cfg: SweepConfig, strength: float, reference: tuple[np
     return result.audios[0], time.perf_counter() - t0, result.metadata
 
 
+DEFAULT_KEY = "default"
+
+
+def _generate_default(backend, cfg: SweepConfig, library, *, seed: int, **kw) -> tuple[np.ndarray, float, dict]:
+    """One stem the product's default way: no reference, the caption retrieves library clips
+    (`source="library"`) that the model reshapes at the default strength."""
+    from foley_core.generate import generate
+
+    t0 = time.perf_counter()
+    result = generate(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
+                      video_scale=cfg.video_scale, device=cfg.device, seed=seed, conform=0.0,
+                      source="library", library=library, **kw)
+    return result.audios[0], time.perf_counter() - t0, result.metadata
+
+
 def _is_silent(audio: np.ndarray) -> bool:
     from foley_core.library.fit import SILENT_PEAK_DBFS
 
@@ -275,8 +296,16 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
     partners, curves = swapped_curves(reals, [c.category for c in clips], durations, cfg.seed)
     ranges = [curve_span(c) for c in curves]
 
-    sem_out: dict[str, list[np.ndarray]] = {_key(s): [] for s in strengths}
-    gen_s: dict[str, list[float]] = {_key(s): [] for s in strengths}
+    keys = [_key(s) for s in strengths] + ([DEFAULT_KEY] if cfg.default_path else [])
+    retrieval_library = None
+    if cfg.default_path:
+        from foley_core.library import SoundLibrary, default_library
+
+        retrieval_library = (SoundLibrary(cfg.retrieval_library) if cfg.retrieval_library
+                             else default_library())
+    retrieved: list[str | None] = []
+    sem_out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    gen_s: dict[str, list[float]] = {k: [] for k in keys}
     for i, (clip, d, curve) in enumerate(zip(clips, durations, curves)):
         progress(f"reference {i + 1}/{len(clips)}: '{clip.caption}' ({clip.category}, {d:g} s), "
                  f"curve of {clips[partners[i]].category}")
@@ -285,11 +314,17 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                                       caption=clip.caption, duration_s=d, curve=curve)
             sem_out[_key(s)].append(audio)
             gen_s[_key(s)].append(sec)
+        if cfg.default_path:
+            audio, sec, meta = _generate_default(backend, cfg, retrieval_library, seed=cfg.seed + i,
+                                                 caption=clip.caption, duration_s=d, curve=curve)
+            sem_out[DEFAULT_KEY].append(audio)
+            gen_s[DEFAULT_KEY].append(sec)
+            retrieved.append(meta["reference"]["id"])
 
     # ---- timing: each reference with a discrete held-out scene of another clip
     folder = scene_dir(cfg, Path(out_path))
     timing_items: list[dict[str, Any]] = []
-    f1: dict[str, list[float]] = {_key(s): [] for s in strengths} | {"real": []}
+    f1: dict[str, list[float]] = {k: [] for k in keys} | {"real": []}
     ceiling: list[float] = []
     n_discrete = 0
     if cfg.n_scenes:
@@ -331,6 +366,15 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                                                     for t in detect_onsets(audio, MODEL_SR)]
                     # the video's contacts, where a one-shot reference is placed
                     record["onsets_s"] = meta["onsets_s"]
+            if cfg.default_path:
+                audio, sec, meta = _generate_default(backend, cfg, retrieval_library,
+                                                     seed=cfg.seed + 1000 + i, caption=clip.caption,
+                                                     video=video, mask=masks)
+                gen_s[DEFAULT_KEY].append(sec)
+                score = metrics.timing_scores(audio, MODEL_SR, intended)["f1"]
+                f1[DEFAULT_KEY].append(score)
+                record["f1"][DEFAULT_KEY] = round(score, 4)
+                record["default_reference"] = meta["reference"]["id"]
             real = fit_length(sources[i], n)
             record["f1"]["real"] = round(metrics.timing_scores(real, MODEL_SR, intended)["f1"], 4)
             f1["real"].append(record["f1"]["real"])
@@ -357,14 +401,19 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
     predictions: dict[str, list[str]] = {"real": real_pred}
     per_item_r: dict[str, list[float]] = {}
     rows: list[dict[str, Any]] = []
-    for s in strengths:
-        key = _key(s)
+    from foley_core.constants import DEFAULT_REFERENCE_STRENGTH
+
+    for s in (*strengths, *([None] if cfg.default_path else [])):
+        key = DEFAULT_KEY if s is None else _key(s)
         pred = tagger.predict(sem_out[key], MODEL_SR)
         predictions[key] = pred
         r_all, r_counted, mae = loud(sem_out[key])
         per_item_r[key] = r_all
         rows.append({
-            "strength": s, "label": _label(s),
+            "strength": DEFAULT_REFERENCE_STRENGTH if s is None else s,
+            "label": (f"default: retrieval + model (strength {DEFAULT_REFERENCE_STRENGTH:g})"
+                      if s is None else _label(s)),
+            "default_path": s is None,
             "tagger_accuracy": metrics.accuracy(pred, expected),
             "tagger_balanced_accuracy": metrics.balanced_accuracy(pred, expected),
             "accuracy_minus_real": metrics.paired_bootstrap_diff(
@@ -383,8 +432,9 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
         "loudness_r": metrics.summarize(r_counted), "loudness_mae": metrics.summarize(mae),
         "onset_f1": metrics.summarize(f1["real"]) if f1["real"] else None,
     }
+    default_row = rows.pop() if cfg.default_path else None
     choice = choose_strength(rows, real_row["tagger_balanced_accuracy"])
-    for row in rows:
+    for row in rows + ([default_row] if default_row else []):
         acc = _value(row, "tagger_balanced_accuracy")
         row["identity_kept"] = acc is not None and acc >= choice["threshold"]
 
@@ -394,6 +444,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
         "curve_range": round(ranges[i], 4),
         "loudness_r": {k: round(v[i], 4) for k, v in per_item_r.items()},
         "predicted": {k: v[i] for k, v in predictions.items()},
+        **({"default_reference": retrieved[i]} if retrieved else {}),
     } for i, (c, d, j) in enumerate(zip(clips, durations, partners))]
 
     results = {
@@ -408,6 +459,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                    **dict(tagger.model.config.get("metrics") or {})},
         "rows": rows,
         "real_references": real_row,
+        "default_path": default_row,
         "choice": choice,
         "rule": RULE,
         "semantics_items": items,
@@ -478,6 +530,10 @@ def sweep_to_markdown(results: Mapping[str, Any]) -> str:
             kept = f"({kept})"
         label = f"**{row['label']}**" if s == choice["strength"] else row["label"]
         lines.append("| " + " | ".join([label, *_cells(row), kept]) + " |")
+    default_row = results.get("default_path")
+    if default_row:
+        kept = "yes" if default_row.get("identity_kept") else "no"
+        lines.append("| " + " | ".join([default_row["label"], *_cells(default_row), kept]) + " |")
     lines.append("| " + " | ".join(["real references", *_cells(real), "–"]) + " |")
 
     timing = results["timing"]
@@ -520,6 +576,8 @@ def sweep_to_markdown(results: Mapping[str, Any]) -> str:
     if 1.0 in by_strength:
         lines.append("| " + " | ".join([f"text only{untrained}", *_cells(by_strength[1.0])])
                      + " |")
+    if default_row:
+        lines.append("| " + " | ".join([default_row["label"] + untrained, *_cells(default_row)]) + " |")
     lines.append("| " + " | ".join(["real references", *_cells(real)]) + " |")
     return "\n".join(lines) + "\n"
 
