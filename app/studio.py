@@ -102,14 +102,15 @@ class Studio:
                 with gr.Row():
                     c.restore_btn = gr.Button("Restore it", variant="primary", elem_id="restore-btn")
                     c.restore_dismiss = gr.Button("Start fresh", elem_id="restore-dismiss")
-            c.restore_dir = gr.State(None)
+            c.restore_token = gr.State(None)
             c.ref_auto = gr.State("")               # the query the search box took from the caption
 
             # ---------------------------------------------------------- 1. video + region
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1):
                     gr.Markdown("### 1 · Video")
-                    c.video = gr.Video(label="Video (upload, or pick a demo clip below)",
+                    c.video = gr.Video(label=f"Video (upload, {views.UPLOAD_LIMIT_TEXT}, or pick a "
+                                             "demo clip below)",
                                        sources=["upload"], elem_id="video-input", height=300)
                     with gr.Row():
                         c.demo_pick = gr.Dropdown(list(demos), label="Demo clip", value=None,
@@ -225,7 +226,8 @@ class Studio:
                                              "licence (click one to use it)",
                                              elem_id="reference-results")
                     with gr.Row(equal_height=False):
-                        c.ref_upload = gr.File(label="…or upload your own sound (any audio file)",
+                        c.ref_upload = gr.File(label=f"…or upload your own sound (any audio file, "
+                                               f"{views.UPLOAD_LIMIT_TEXT})",
                                                file_types=["audio", "video"], type="filepath",
                                                elem_id="reference-upload", height=120, scale=1)
                         c.ref_audio = gr.Audio(label="Reference preview", interactive=False,
@@ -322,7 +324,8 @@ class Studio:
             c.export_md = gr.Markdown("", elem_id="export-info")
             with gr.Row():
                 c.project_save = gr.Button("Save project (.zip)", elem_id="project-save-btn")
-                c.project_load = gr.File(label="Open a project (.zip saved here)",
+                c.project_load = gr.File(label=f"Open a project (.zip saved here, "
+                                             f"{views.UPLOAD_LIMIT_TEXT})",
                                          file_types=[".zip"], elem_id="project-load", type="filepath")
             gr.Markdown("The project autosaves after every change; reopening this page offers to "
                         "restore it.", elem_classes=["notice"])
@@ -420,39 +423,45 @@ class Studio:
         video_outs = [c.video_md, c.frame, c.sel_start, c.sel_end, c.sel_md, *frame_outs, c.curve,
                       c.track_pick, c.suggest, *project_outs]
 
-        # page load: offer to restore the autosave this browser made last
+        # page load: offer to restore the autosave this browser made last. The browser holds
+        # signed tokens only (Session.autosave_token); anything else it sends is ignored.
         @user_errors
         def on_load(sess: Session, browser: dict):
             _need(sess)
-            dirs = [d for d in (browser or {}).get("autosaves", []) if isinstance(d, str)]
+            stored = (browser or {}).get("autosaves", []) if isinstance(browser, dict) else []
+            tokens = [t for t in stored if isinstance(t, str)][:MAX_RESTORE_DIRS] \
+                if isinstance(stored, list) else []
             offer = None
-            for d in dirs:
-                text = describe_autosave(d)
-                log.debug("autosave %s: %s", d, text or "nothing to restore")
+            for token in tokens:
+                folder = sess.autosave_folder(token)
+                text = describe_autosave(folder) if folder is not None else None
+                log.debug("autosave token %s...: %s", token[:8],
+                          text or "nothing to restore" if folder else "not signed here: ignored")
                 if text:
-                    offer = (d, text)
+                    offer = (token, text)
                     break
-            dirs = [str(sess.autosave_dir), *[d for d in dirs if d != str(sess.autosave_dir)]]
-            browser = {"autosaves": dirs[:MAX_RESTORE_DIRS]}
+            mine = sess.autosave_token
+            kept = [t for t in tokens if t != mine and sess.autosave_folder(t) is not None]
+            browser = {"autosaves": [mine, *kept][:MAX_RESTORE_DIRS]}
             ready = "No video loaded: upload one, or pick a demo clip and press Load demo."
             # Return the session too: gradio does not keep a state first made in a load event,
             # and later events would otherwise get another Session (with another autosave dir).
             if offer is None:
                 return {S: sess, c.browser: browser, c.restore_group: gr.Group(visible=False),
-                        c.restore_dir: None, c.video_md: ready}
+                        c.restore_token: None, c.video_md: ready}
             return {S: sess, c.browser: browser, c.restore_group: gr.Group(visible=True),
                     c.restore_md: f"**An autosaved project was found:** {offer[1]}. Restore it?",
-                    c.restore_dir: offer[0], c.video_md: ready}
+                    c.restore_token: offer[0], c.video_md: ready}
 
         demo.load(on_load, [S, c.browser],
-                  [S, c.browser, c.restore_group, c.restore_md, c.restore_dir, c.video_md])
+                  [S, c.browser, c.restore_group, c.restore_md, c.restore_token, c.video_md])
 
         @user_errors
-        def on_restore(sess: Session, folder: str | None, target: str, loop: bool):
+        def on_restore(sess: Session, token: str | None, target: str, loop: bool):
             sess = _need(sess)
-            if not folder:
+            if not token:
                 raise gr.Error("Nothing to restore.")
-            sess.restore(folder)
+            sess.restore_autosave(token)
             out = self._video_updates(sess) if sess.video is not None else self._project_updates(sess)
             out.update(self._mix_updates(sess, target, loop))
             out[c.restore_group] = gr.Group(visible=False)
@@ -461,7 +470,7 @@ class Studio:
             gr.Info(f"Restored {len(sess.project.stems)} stem(s).")
             return out
 
-        c.restore_btn.click(on_restore, [S, c.restore_dir, c.target, c.loop_sel],
+        c.restore_btn.click(on_restore, [S, c.restore_token, c.target, c.loop_sel],
                             [*video_outs, *mix_outs, c.restore_group, c.video])
         c.restore_dismiss.click(lambda: gr.Group(visible=False), None, c.restore_group)
 
@@ -1030,8 +1039,9 @@ def _mask_layer(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _browser_secret() -> str:
-    """A stable key for the browser's small localStorage record (it only holds autosave paths),
-    so that a restarted server can still read it."""
+    """A stable key for the browser's small localStorage record, so that a restarted server can
+    still read it. Gradio hands this key to the page, so it protects nothing: the record holds
+    only server-signed autosave tokens (foley_core.autosave_tokens), checked on every use."""
     from foley_core import project as fproject
 
     return hashlib.sha256(str(fproject.autosave_root()).encode()).hexdigest()[:32]
@@ -1061,5 +1071,46 @@ def build_app(*, work_root: str | Path | None = None) -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    """Arguments for `Blocks.launch` that keep the page offline and styled."""
-    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"]}
+    """Arguments for `Blocks.launch` that keep the page offline and styled, and bound what a
+    browser may upload (constants.MAX_UPLOAD_BYTES per file)."""
+    from starlette.middleware import Middleware
+
+    limit = int(constants.MAX_UPLOAD_BYTES)
+    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"],
+            # gradio counts the bytes as they stream in and drops the temp file past the limit
+            "max_file_size": limit,
+            # ... and this refuses a request that announces more before a byte is written
+            "app_kwargs": {"middleware": [Middleware(RequestSizeLimit, max_body_bytes=limit
+                                                     + _MULTIPART_OVERHEAD_BYTES)]}}
+
+
+# Room for the multipart headers and boundaries around one file (and gradio's small JSON calls).
+_MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
+
+class RequestSizeLimit:
+    """ASGI middleware: answer 413 to any request whose Content-Length exceeds the limit, before
+    its body is read. A request without a length (chunked) is left to gradio's own count."""
+
+    def __init__(self, app, *, max_body_bytes: int):
+        self.app, self.max_body_bytes = app, int(max_body_bytes)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            for name, value in scope.get("headers") or ():
+                if name == b"content-length":
+                    try:
+                        size = int(value)
+                    except ValueError:
+                        size = -1
+                    if size < 0 or size > self.max_body_bytes:
+                        body = (f"The upload is larger than the studio accepts "
+                                f"({views.UPLOAD_LIMIT_TEXT}).").encode()
+                        await send({"type": "http.response.start", "status": 413,
+                                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                                (b"content-length", str(len(body)).encode()),
+                                                (b"connection", b"close")]})
+                        await send({"type": "http.response.body", "body": body})
+                        return
+                    break
+        await self.app(scope, receive, send)
