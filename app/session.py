@@ -167,6 +167,7 @@ class Session:
             else Path(fproject.autosave_root())
         self.autosave_dir = self.autosave_root / new_autosave_id()
         self._autosaver = None
+        self.set_aside: dict | None = None      # the project the last load_video set aside
 
     def __deepcopy__(self, memo) -> "Session":
         # Gradio deep-copies a gr.State's value when a browser session starts; the Session is
@@ -183,6 +184,10 @@ class Session:
             raise MediaError("No video given: upload a video file or pick a demo clip.")
         info = media.probe_video(path)
         with self.lock:
+            self.set_aside = None
+            old_video = self.project.video_path
+            if self.project.stems and (old_video is None or not _same_path(old_video, info.path)):
+                self.set_aside = self._set_project_aside(old_video)
             self.video = info
             self.project.video_path = Path(info.path).resolve()
             self.project.video_duration_s = float(info.duration_s)
@@ -197,6 +202,22 @@ class Session:
             self.curve_json = self._curve_frame()
             self.autosave()
         return info
+
+    def _set_project_aside(self, old_video) -> dict:
+        """Stems are made for one video: a new video starts a new project, and the current one
+        stays in its autosave folder (a fresh folder takes the new project), restorable later.
+        Returns what was set aside: its signed autosave token, stem count and video name."""
+        from foley_core import project as fproject
+
+        self.autosave()                         # the set-aside project is saved as it is now
+        aside = {"token": self.autosave_token, "stems": len(self.project.stems),
+                 "video": Path(old_video).name if old_video else "no video"}
+        self.autosave_dir = self.autosave_root / new_autosave_id()
+        self._autosaver = None
+        self.project = fproject.Project(name="Untitled")
+        self.history = []
+        self.candidates, self.candidate_settings, self.generation_meta = [], None, {}
+        return aside
 
     def _soundtrack_background(self, info) -> dict:
         """The original audio's relative loudness for the curve editor (whole video, 10/s)."""
@@ -982,6 +1003,13 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
     if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
         raise FoleyError(f"The {name} must be a whole number from {lo} to {hi}; got {value!r}.")
     return int(number)
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _finite(x: float) -> float | None:
