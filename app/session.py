@@ -9,6 +9,7 @@ message on bad input; the gradio layer (app/studio.py) turns those into messages
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import shutil
@@ -16,7 +17,6 @@ import tempfile
 import threading
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from app import curve_widget
 from foley_core import constants
-from foley_core.atomic import atomic_path
+from foley_core.autosave_tokens import AutosaveTokens, new_autosave_id
 from foley_core.errors import (FoleyError, MaskError,
                                MediaError, ProjectError, TimeRangeError)
 
@@ -161,11 +161,13 @@ class Session:
         self.generation_meta: dict = {}
         self.reference: ReferenceChoice | None = None
         self.reference_strength = default_reference_strength()
-        if autosave_root is not None:
-            self.autosave_dir = Path(autosave_root) / self.id
-        else:
-            self.autosave_dir = Path(fproject.autosave_dir(self.id))
+        # The autosave folder's name is its own random id (not the session id, which names the
+        # work folder): the browser gets it only inside a signed token (autosave_token).
+        self.autosave_root = Path(autosave_root) if autosave_root is not None \
+            else Path(fproject.autosave_root())
+        self.autosave_dir = self.autosave_root / new_autosave_id()
         self._autosaver = None
+        self.set_aside: dict | None = None      # the project the last load_video set aside
 
     def __deepcopy__(self, memo) -> "Session":
         # Gradio deep-copies a gr.State's value when a browser session starts; the Session is
@@ -182,6 +184,10 @@ class Session:
             raise MediaError("No video given: upload a video file or pick a demo clip.")
         info = media.probe_video(path)
         with self.lock:
+            self.set_aside = None
+            old_video = self.project.video_path
+            if self.project.stems and (old_video is None or not _same_path(old_video, info.path)):
+                self.set_aside = self._set_project_aside(old_video)
             self.video = info
             self.project.video_path = Path(info.path).resolve()
             self.project.video_duration_s = float(info.duration_s)
@@ -196,6 +202,22 @@ class Session:
             self.curve_json = self._curve_frame()
             self.autosave()
         return info
+
+    def _set_project_aside(self, old_video) -> dict:
+        """Stems are made for one video: a new video starts a new project, and the current one
+        stays in its autosave folder (a fresh folder takes the new project), restorable later.
+        Returns what was set aside: its signed autosave token, stem count and video name."""
+        from foley_core import project as fproject
+
+        self.autosave()                         # the set-aside project is saved as it is now
+        aside = {"token": self.autosave_token, "stems": len(self.project.stems),
+                 "video": Path(old_video).name if old_video else "no video"}
+        self.autosave_dir = self.autosave_root / new_autosave_id()
+        self._autosaver = None
+        self.project = fproject.Project(name="Untitled")
+        self.history = []
+        self.candidates, self.candidate_settings, self.generation_meta = [], None, {}
+        return aside
 
     def _soundtrack_background(self, info) -> dict:
         """The original audio's relative loudness for the curve editor (whole video, 10/s)."""
@@ -868,47 +890,23 @@ class Session:
     # ------------------------------------------------------------------ project files
     def save_project_zip(self) -> Path:
         """The project folder (with its video) as a zip to download."""
-        from foley_core import project as fproject
+        from foley_core import project_archive
 
-        name = _slug(self.project.name or "project")
-        folder = self.work_dir / "save" / name
-        if folder.exists():
-            shutil.rmtree(folder)
-        fproject.save_project(self.project, folder, copy_video=self.project.video_path is not None)
-        out = self._export_path("project.zip")
-        with atomic_path(out) as tmp:
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-                for f in sorted(folder.rglob("*")):
-                    if f.is_file():
-                        zf.write(f, Path(name) / f.relative_to(folder))
-        return out
+        return project_archive.save_archive(self.project, self._export_path("project.zip"),
+                                            staging_dir=self.work_dir / "save")
 
     def load_project_file(self, path: str | Path) -> None:
-        """Open a project: a zip saved by the studio, or a project.json inside its folder."""
-        from foley_core import project as fproject
+        """Open a project: a zip saved by the studio (checked before it is unpacked, removed
+        again if it does not load), or a project.json inside its folder."""
+        from foley_core import project_archive
 
-        path = Path(path)
-        if path.suffix.lower() == ".json":
-            folder = path.parent
-        elif zipfile.is_zipfile(path):
-            folder = self.work_dir / "opened" / uuid.uuid4().hex[:8]
-            with zipfile.ZipFile(path) as zf:
-                for member in zf.namelist():
-                    target = (folder / member).resolve()
-                    if not str(target).startswith(str(folder.resolve())):
-                        raise ProjectError(f"{path.name} holds a file outside its folder "
-                                           f"({member}); it is not a studio project.")
-                zf.extractall(folder)
-            found = sorted(folder.rglob("project.json"), key=lambda p: len(p.parts))
-            if not found:
-                raise ProjectError(f"{path.name} has no project.json: choose a zip saved with "
-                                   "'Save project'.")
-            folder = found[0].parent
-        else:
-            raise ProjectError(f"{path.name} is not a studio project: choose the .zip saved with "
-                               "'Save project'.")
-        project = fproject.load_project(folder)
-        self._adopt(project)
+        dest = self.work_dir / "opened" / uuid.uuid4().hex[:8]
+        project = project_archive.open_project_file(path, dest)
+        try:
+            self._adopt(project)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
 
     def _adopt(self, project) -> None:
         from foley_core import media
@@ -949,6 +947,23 @@ class Session:
         self.project.selection = (self.selection[0], self.selection[1] - self.selection[0])
         self._autosaver.save(self.project)
 
+    @property
+    def autosave_token(self) -> str:
+        """What the browser keeps to be offered this session's autosave again (signed id)."""
+        return _autosave_tokens(self.autosave_root).token(self.autosave_dir.name)
+
+    def autosave_folder(self, token: object) -> Path | None:
+        """The autosave folder a browser's token names, or None if this server did not sign it."""
+        return _autosave_tokens(self.autosave_root).folder(token)
+
+    def restore_autosave(self, token: object) -> None:
+        """Restore the autosave a browser's token names; never a folder the browser chose."""
+        folder = self.autosave_folder(token)
+        if folder is None:
+            raise ProjectError("That autosave is not one this server made for this browser, or "
+                               "it is gone; nothing was restored.")
+        self.restore(folder)
+
     def restore(self, folder: str | Path) -> None:
         from foley_core import project as fproject
 
@@ -956,6 +971,11 @@ class Session:
 
     def close(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _autosave_tokens(root: Path) -> AutosaveTokens:
+    return AutosaveTokens(root)
 
 
 def describe_autosave(folder: str | Path) -> str | None:
@@ -983,6 +1003,13 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
     if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
         raise FoleyError(f"The {name} must be a whole number from {lo} to {hi}; got {value!r}.")
     return int(number)
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _finite(x: float) -> float | None:

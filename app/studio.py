@@ -39,24 +39,51 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS, primary_hue="orange")
 
 
-def user_errors(fn: Callable) -> Callable:
-    """Show FoleyErrors as messages; log anything else and show a short message."""
+NOTICE_S = 8      # how long a message stays: long enough to read, gone before the next one
+
+
+def notify(level: str, message: str, *, title: str | None = None) -> None:
+    """A toast (not an error state on the outputs). Tests replace it to see the messages."""
+    kind = gr.Info if level == "info" else gr.Warning
+    kind(message, duration=NOTICE_S, **({"title": title} if title else {}))
+
+
+def user_errors(fn: Callable | None = None, *, shown: Callable | None = None) -> Callable:
+    """Show FoleyErrors (and gr.Errors raised here) as messages and leave every output as it was
+    (gr.skip()): raising gr.Error would mark every output as errored and wipe what they showed.
+    A cancelled generation is not an error: it says so and keeps the last takes. `shown(*args)`
+    may return updates that put the values actually in use back into the boxes a refused input
+    came from. Anything else is a bug: logged with its traceback, shown as a short message."""
+    if fn is None:
+        return functools.partial(user_errors, shown=shown)
+
+    def refused(message: str, args, kwargs, *, level: str = "warning", title=None):
+        notify(level, message, title=title)
+        if shown is not None:
+            try:
+                updates = shown(*args, **kwargs)
+            except (FoleyError, gr.Error):
+                updates = None
+            if updates:
+                return updates
+        return gr.skip()
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         t0 = time.perf_counter()
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
         except GenerationCancelled:
-            raise gr.Error("Generation cancelled.", title="Cancelled") from None
+            return refused("Generation cancelled: the previous takes are kept.", args, kwargs,
+                           level="info", title="Cancelled")
+        except gr.Error as err:
+            return refused(str(err.message), args, kwargs)
         except FoleyError as err:
-            raise gr.Error(str(err)) from None
+            return refused(str(err), args, kwargs)
         except Exception as err:  # noqa: BLE001 - a bug: keep the traceback in the log only
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong ({type(err).__name__}: {err}). The details are "
-                           "in the server log; please report it.") from None
+            return refused(f"Something went wrong ({type(err).__name__}: {err}). The details are "
+                           "in the server log; please report it.", args, kwargs)
         finally:
             log.debug("%s took %.2f s", fn.__name__, time.perf_counter() - t0)
 
@@ -102,14 +129,15 @@ class Studio:
                 with gr.Row():
                     c.restore_btn = gr.Button("Restore it", variant="primary", elem_id="restore-btn")
                     c.restore_dismiss = gr.Button("Start fresh", elem_id="restore-dismiss")
-            c.restore_dir = gr.State(None)
+            c.restore_token = gr.State(None)
             c.ref_auto = gr.State("")               # the query the search box took from the caption
 
             # ---------------------------------------------------------- 1. video + region
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1):
                     gr.Markdown("### 1 · Video")
-                    c.video = gr.Video(label="Video (upload, or pick a demo clip below)",
+                    c.video = gr.Video(label=f"Video (upload, {views.UPLOAD_LIMIT_TEXT}, or pick a "
+                                             "demo clip below)",
                                        sources=["upload"], elem_id="video-input", height=300)
                     with gr.Row():
                         c.demo_pick = gr.Dropdown(list(demos), label="Demo clip", value=None,
@@ -225,7 +253,8 @@ class Studio:
                                              "licence (click one to use it)",
                                              elem_id="reference-results")
                     with gr.Row(equal_height=False):
-                        c.ref_upload = gr.File(label="…or upload your own sound (any audio file)",
+                        c.ref_upload = gr.File(label=f"…or upload your own sound (any audio file, "
+                                               f"{views.UPLOAD_LIMIT_TEXT})",
                                                file_types=["audio", "video"], type="filepath",
                                                elem_id="reference-upload", height=120, scale=1)
                         c.ref_audio = gr.Audio(label="Reference preview", interactive=False,
@@ -271,9 +300,11 @@ class Studio:
                 c.stem_pick = gr.Dropdown([], label="Selected stem", elem_id="stem-select", scale=3)
                 c.stem_undo = gr.Button("Undo last stem edit", elem_id="stem-undo-btn", scale=1)
             with gr.Row():
-                c.gain = gr.Slider(-40, 12, value=0, step=0.5, label="Gain (dB)", elem_id="stem-gain")
-                c.pan = gr.Slider(-1, 1, value=0, step=0.05, label="Pan (L−1 … R+1)",
-                                  elem_id="stem-pan")
+                # Numbers, not sliders: a slider clamps a typed 1000 to its end while its box
+                # still shows 1000; the session refuses an out-of-range value with a message.
+                c.gain = gr.Number(0.0, label="Gain (dB, −60 … +24)", precision=1,
+                                   elem_id="stem-gain")
+                c.pan = gr.Number(0.0, label="Pan (L−1 … R+1)", precision=2, elem_id="stem-pan")
                 c.offset = gr.Number(0.0, label="Offset: starts at (s)", precision=2,
                                      elem_id="stem-offset")
                 c.mute = gr.Checkbox(label="Mute", elem_id="stem-mute")
@@ -322,7 +353,8 @@ class Studio:
             c.export_md = gr.Markdown("", elem_id="export-info")
             with gr.Row():
                 c.project_save = gr.Button("Save project (.zip)", elem_id="project-save-btn")
-                c.project_load = gr.File(label="Open a project (.zip saved here)",
+                c.project_load = gr.File(label=f"Open a project (.zip saved here, "
+                                             f"{views.UPLOAD_LIMIT_TEXT})",
                                          file_types=[".zip"], elem_id="project-load", type="filepath")
             gr.Markdown("The project autosaves after every change; reopening this page offers to "
                         "restore it.", elem_classes=["notice"])
@@ -392,7 +424,7 @@ class Studio:
     def _stem_editor_updates(self, sess: Session, stem_id: str | None) -> dict:
         c = self.c
         if stem_id is None:
-            return {}
+            return gr.skip()
         m = sess.stem(stem_id).mix
         return {c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s,
                 c.trim_start: m.trim_start_s, c.trim_end: m.trim_end_s, c.fade_in: m.fade_in_s,
@@ -420,39 +452,45 @@ class Studio:
         video_outs = [c.video_md, c.frame, c.sel_start, c.sel_end, c.sel_md, *frame_outs, c.curve,
                       c.track_pick, c.suggest, *project_outs]
 
-        # page load: offer to restore the autosave this browser made last
+        # page load: offer to restore the autosave this browser made last. The browser holds
+        # signed tokens only (Session.autosave_token); anything else it sends is ignored.
         @user_errors
         def on_load(sess: Session, browser: dict):
             _need(sess)
-            dirs = [d for d in (browser or {}).get("autosaves", []) if isinstance(d, str)]
+            stored = (browser or {}).get("autosaves", []) if isinstance(browser, dict) else []
+            tokens = [t for t in stored if isinstance(t, str)][:MAX_RESTORE_DIRS] \
+                if isinstance(stored, list) else []
             offer = None
-            for d in dirs:
-                text = describe_autosave(d)
-                log.debug("autosave %s: %s", d, text or "nothing to restore")
+            for token in tokens:
+                folder = sess.autosave_folder(token)
+                text = describe_autosave(folder) if folder is not None else None
+                log.debug("autosave token %s...: %s", token[:8],
+                          text or "nothing to restore" if folder else "not signed here: ignored")
                 if text:
-                    offer = (d, text)
+                    offer = (token, text)
                     break
-            dirs = [str(sess.autosave_dir), *[d for d in dirs if d != str(sess.autosave_dir)]]
-            browser = {"autosaves": dirs[:MAX_RESTORE_DIRS]}
+            mine = sess.autosave_token
+            kept = [t for t in tokens if t != mine and sess.autosave_folder(t) is not None]
+            browser = {"autosaves": [mine, *kept][:MAX_RESTORE_DIRS]}
             ready = "No video loaded: upload one, or pick a demo clip and press Load demo."
             # Return the session too: gradio does not keep a state first made in a load event,
             # and later events would otherwise get another Session (with another autosave dir).
             if offer is None:
                 return {S: sess, c.browser: browser, c.restore_group: gr.Group(visible=False),
-                        c.restore_dir: None, c.video_md: ready}
+                        c.restore_token: None, c.video_md: ready}
             return {S: sess, c.browser: browser, c.restore_group: gr.Group(visible=True),
                     c.restore_md: f"**An autosaved project was found:** {offer[1]}. Restore it?",
-                    c.restore_dir: offer[0], c.video_md: ready}
+                    c.restore_token: offer[0], c.video_md: ready}
 
         demo.load(on_load, [S, c.browser],
-                  [S, c.browser, c.restore_group, c.restore_md, c.restore_dir, c.video_md])
+                  [S, c.browser, c.restore_group, c.restore_md, c.restore_token, c.video_md])
 
         @user_errors
-        def on_restore(sess: Session, folder: str | None, target: str, loop: bool):
+        def on_restore(sess: Session, token: str | None, target: str, loop: bool):
             sess = _need(sess)
-            if not folder:
+            if not token:
                 raise gr.Error("Nothing to restore.")
-            sess.restore(folder)
+            sess.restore_autosave(token)
             out = self._video_updates(sess) if sess.video is not None else self._project_updates(sess)
             out.update(self._mix_updates(sess, target, loop))
             out[c.restore_group] = gr.Group(visible=False)
@@ -461,58 +499,83 @@ class Studio:
             gr.Info(f"Restored {len(sess.project.stems)} stem(s).")
             return out
 
-        c.restore_btn.click(on_restore, [S, c.restore_dir, c.target, c.loop_sel],
+        c.restore_btn.click(on_restore, [S, c.restore_token, c.target, c.loop_sel],
                             [*video_outs, *mix_outs, c.restore_group, c.video])
         c.restore_dismiss.click(lambda: gr.Group(visible=False), None, c.restore_group)
 
-        # video
-        @user_errors
-        def on_video(sess: Session, path: str | None):
+        # video: a file that does not load leaves everything as it was, the player included
+        # (it would otherwise show the refused file beside the old video's info line).
+        def previous_video(sess: Session | None, *_):
+            return {c.video: str(sess.video.path) if sess is not None and sess.video else None}
+
+        def video_loaded(sess: Session, browser: dict | None) -> dict:
+            out = self._video_updates(sess)
+            aside = sess.set_aside
+            if aside is not None:
+                notify("info", f"The {aside['stems']} stem(s) were made for {aside['video']}, so "
+                       f"{Path(sess.video.path).name} starts a new project. The previous one is "
+                       "kept: reopen this page to restore it.", title="New project")
+                tokens = [t for t in (browser or {}).get("autosaves", []) if isinstance(t, str)]
+                out[c.browser] = {"autosaves": [sess.autosave_token, aside["token"],
+                                                *[t for t in tokens if t != aside["token"]]]
+                                  [:MAX_RESTORE_DIRS]}
+            return out
+
+        @user_errors(shown=previous_video)
+        def on_video(sess: Session, path: str | None, browser: dict | None = None):
             sess = _need(sess)
             if not path:
-                return {}
+                return gr.skip()
             sess.load_video(path)
-            return self._video_updates(sess)
+            return video_loaded(sess, browser)
 
-        c.video.upload(on_video, [S, c.video], video_outs)
+        c.video.upload(on_video, [S, c.video, c.browser], [*video_outs, c.video, c.browser])
 
-        @user_errors
-        def on_demo(sess: Session, name: str | None):
+        @user_errors(shown=previous_video)
+        def on_demo(sess: Session, name: str | None, browser: dict | None = None):
             sess = _need(sess)
             clips = demo_clips()
             if not name or name not in clips:
                 raise gr.Error("Pick a demo clip from the list first.")
             sess.load_video(clips[name])
-            return {**self._video_updates(sess), c.video: str(clips[name])}
+            return {**video_loaded(sess, browser), c.video: str(clips[name])}
 
-        c.demo_btn.click(on_demo, [S, c.demo_pick], [*video_outs, c.video])
+        c.demo_btn.click(on_demo, [S, c.demo_pick, c.browser], [*video_outs, c.video, c.browser])
         # 'select', not 'input': a dropdown fires 'input' twice per pick (on the option and on
         # blur), which loaded the clip twice.
-        c.demo_pick.select(on_demo, [S, c.demo_pick], [*video_outs, c.video], trigger_mode="once")
+        c.demo_pick.select(on_demo, [S, c.demo_pick, c.browser], [*video_outs, c.video, c.browser],
+                           trigger_mode="once")
 
         @user_errors
         def on_scrub(sess: Session, t: float):
             sess = _need(sess)
             if sess.video is None:
-                return {}
+                return gr.skip()
             return self._frame_updates(sess, float(t or 0.0))
 
         c.frame.release(on_scrub, [S, c.frame], frame_outs)
 
-        @user_errors
+        def selection_in_use(sess: Session | None, *_):
+            if sess is None or sess.video is None:
+                return None
+            return {c.sel_start: sess.selection[0], c.sel_end: sess.selection[1]}
+
+        # A selection that cannot be used is refused as typed (never silently "corrected"): the
+        # message says why and the boxes go back to the selection in use.
+        @user_errors(shown=selection_in_use)
         def on_selection(sess: Session, start: float, end: float):
             sess = _need(sess)
-            info = sess.require_video()
+            sess.require_video()
             start, end = float(start or 0.0), float(end or 0.0)
-            old_start, old_end = sess.selection
-            adjusted = start != old_start and end - start < 0.2
-            if adjusted:
-                # a new start past the end: keep the selection's length (typing start first)
-                end = min(info.duration_s, start + (old_end - old_start))
+            if end <= start:
+                raise gr.Error(f"The selection end ({end:.2f} s) must come after its start "
+                               f"({start:.2f} s); the selection stays "
+                               f"{sess.selection[0]:.2f}–{sess.selection[1]:.2f} s.")
             sess.set_selection(start, end)
             return {c.sel_md: self._selection_text(sess), c.curve: sess.curve_json,
-                    # only touch the boxes when we changed them (the user may be typing)
-                    c.sel_start: gr.skip(), c.sel_end: sess.selection[1] if adjusted else gr.skip(),
+                    # only touch the boxes when the value used differs (the user may be typing)
+                    c.sel_start: gr.skip() if sess.selection[0] == start else sess.selection[0],
+                    c.sel_end: gr.skip() if sess.selection[1] == end else sess.selection[1],
                     c.timeline: views.timeline_html(sess.project,
                                                     video_duration_s=sess.video.duration_s,
                                                     selection=sess.selection)}
@@ -571,7 +634,7 @@ class Studio:
         def on_track(sess: Session, track_id: str | None, t: float):
             sess = _need(sess)
             if not track_id:
-                return {}
+                return gr.skip()
             sess.select_track(track_id)
             return {**self._frame_updates(sess, float(t or 0.0), editor=False), c.curve: sess.curve_json}
 
@@ -667,7 +730,7 @@ class Studio:
         def on_ref_pick(sess: Session, clip_id: str | None, strength: float):
             sess = _need(sess)
             if not clip_id:
-                return {}
+                return gr.skip()
             sess.choose_reference(clip_id)
             sess.set_reference_strength(strength)
             return self._reference_updates(sess, results=False)
@@ -678,7 +741,7 @@ class Studio:
         def on_ref_upload(sess: Session, path: str | None, strength: float):
             sess = _need(sess)
             if not path:
-                return {}
+                return gr.skip()
             sess.upload_reference(path)
             sess.set_reference_strength(strength)
             return {**self._reference_updates(sess), c.ref_results: gr.Radio(value=None)}
@@ -731,7 +794,7 @@ class Studio:
         def on_candidate(sess: Session, choice: str | None):
             sess = _need(sess)
             if not choice:
-                return {}
+                return gr.skip()
             return self._candidate_updates(sess, int(choice.split()[-1]) - 1, len(sess.candidates))
 
         c.cand_pick.input(on_candidate, [S, c.cand_pick], gen_outs)
@@ -761,7 +824,7 @@ class Studio:
         def on_stem_pick(sess: Session, stem_id: str | None):
             sess = _need(sess)
             if not stem_id:
-                return {}
+                return gr.skip()
             info = sess.video
             return {**self._stem_editor_updates(sess, stem_id),
                     c.timeline: views.timeline_html(sess.project, video_duration_s=info.duration_s
@@ -772,7 +835,11 @@ class Studio:
                           [c.gain, c.pan, c.offset, c.trim_start, c.trim_end, c.fade_in,
                            c.fade_out, c.mute, c.solo, c.timeline])
 
-        @user_errors
+        def stem_in_use(sess, stem_id=None, *_):
+            # a refused edit: the boxes show the stem's values actually in use again
+            return self._stem_editor_updates(sess, stem_id) if sess is not None and stem_id else None
+
+        @user_errors(shown=stem_in_use)
         def on_stem_apply(sess, stem_id, gain, pan, offset, trim_start, trim_end, fade_in,
                           fade_out, mute, solo, target, loop):
             sess = _need(sess)
@@ -935,7 +1002,7 @@ class Studio:
         def on_project_load(sess, path, target, loop):
             sess = _need(sess)
             if not path:
-                return {}
+                return gr.skip()
             sess.load_project_file(path)
             out = self._video_updates(sess) if sess.video is not None else self._project_updates(sess)
             out.update(self._mix_updates(sess, target, loop))
@@ -1030,8 +1097,9 @@ def _mask_layer(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _browser_secret() -> str:
-    """A stable key for the browser's small localStorage record (it only holds autosave paths),
-    so that a restarted server can still read it."""
+    """A stable key for the browser's small localStorage record, so that a restarted server can
+    still read it. Gradio hands this key to the page, so it protects nothing: the record holds
+    only server-signed autosave tokens (foley_core.autosave_tokens), checked on every use."""
     from foley_core import project as fproject
 
     return hashlib.sha256(str(fproject.autosave_root()).encode()).hexdigest()[:32]
@@ -1061,5 +1129,46 @@ def build_app(*, work_root: str | Path | None = None) -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    """Arguments for `Blocks.launch` that keep the page offline and styled."""
-    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"]}
+    """Arguments for `Blocks.launch` that keep the page offline and styled, and bound what a
+    browser may upload (constants.MAX_UPLOAD_BYTES per file)."""
+    from starlette.middleware import Middleware
+
+    limit = int(constants.MAX_UPLOAD_BYTES)
+    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"],
+            # gradio counts the bytes as they stream in and drops the temp file past the limit
+            "max_file_size": limit,
+            # ... and this refuses a request that announces more before a byte is written
+            "app_kwargs": {"middleware": [Middleware(RequestSizeLimit, max_body_bytes=limit
+                                                     + _MULTIPART_OVERHEAD_BYTES)]}}
+
+
+# Room for the multipart headers and boundaries around one file (and gradio's small JSON calls).
+_MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
+
+class RequestSizeLimit:
+    """ASGI middleware: answer 413 to any request whose Content-Length exceeds the limit, before
+    its body is read. A request without a length (chunked) is left to gradio's own count."""
+
+    def __init__(self, app, *, max_body_bytes: int):
+        self.app, self.max_body_bytes = app, int(max_body_bytes)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            for name, value in scope.get("headers") or ():
+                if name == b"content-length":
+                    try:
+                        size = int(value)
+                    except ValueError:
+                        size = -1
+                    if size < 0 or size > self.max_body_bytes:
+                        body = (f"The upload is larger than the studio accepts "
+                                f"({views.UPLOAD_LIMIT_TEXT}).").encode()
+                        await send({"type": "http.response.start", "status": 413,
+                                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                                (b"content-length", str(len(body)).encode()),
+                                                (b"connection", b"close")]})
+                        await send({"type": "http.response.body", "body": body})
+                        return
+                    break
+        await self.app(scope, receive, send)

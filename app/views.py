@@ -12,6 +12,9 @@ import numpy as np
 from foley_core import constants
 from foley_core.errors import FoleyError
 
+# What the upload fields say about the server's limit (constants.MAX_UPLOAD_BYTES; MiB as MB).
+UPLOAD_LIMIT_TEXT = f"up to {constants.MAX_UPLOAD_BYTES // 1024**2} MB"
+
 STEM_COLUMNS = ["#", "caption", "gain dB", "pan", "offset s", "length s", "trim s", "fade in s",
                 "fade out s", "mute", "solo", "seed", "reference"]
 _STEM_COLOURS = ["#f97316", "#3b82f6", "#10b981", "#a855f7", "#ef4444", "#eab308", "#14b8a6",

@@ -36,3 +36,15 @@ TAKE_PEAK_DBFS = -1.0
 # caption when the model can start from a sound (retrieval: the default) and runs the model from
 # noise otherwise; "library" insists on retrieval; "model" is the model alone ("from scratch").
 SOURCES = ("auto", "library", "model")
+
+# What a browser may send to the studio server. One upload (a video, a reference sound, a
+# project archive) is at most MAX_UPLOAD_BYTES: a MAX_VIDEO_SECONDS video at ~7 Mbit/s (a
+# 1080p camera file), a MAX_REFERENCE_SECONDS 96 kHz 24-bit stereo WAV (346 MB). Larger is
+# refused before it is stored.
+MAX_UPLOAD_BYTES = 512 * 1024**2
+# A project archive unpacks to at most twice an upload (its video plus stems, masks and
+# reference copies), in at most this many files, and no big member inflates more than this
+# ratio (the studio stores its audio and video members uncompressed).
+MAX_ARCHIVE_UNPACKED_BYTES = 2 * MAX_UPLOAD_BYTES
+MAX_ARCHIVE_FILES = 2000
+MAX_ARCHIVE_RATIO = 100

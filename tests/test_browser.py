@@ -152,8 +152,12 @@ class Studio:
         self.page.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(text)
 
     def select_range(self, start: float, end: float) -> None:
-        self.fill_number("sel-start", start)
-        self.fill_number("sel-end", end)
+        # the studio refuses a start past the end (it no longer moves the end by itself): when
+        # the range moves later, set its end first
+        current_end = float(self.page.locator("#sel-end input").input_value() or 0.0)
+        for box, value in ((("sel-end", end), ("sel-start", start)) if start >= current_end
+                           else (("sel-start", start), ("sel-end", end))):
+            self.fill_number(box, value)
         expect(self.page.locator("#selection-info")).to_contain_text(f"{start:.2f}–{end:.2f} s",
                                                                      timeout=WAIT_MS)
 

@@ -35,7 +35,11 @@ def test_theme_uses_system_fonts_only():
     assert "system-ui" in css
 
 
-def test_user_errors_become_messages():
+def test_user_errors_become_messages(monkeypatch):
+    """A refused input or a bug is a message; no output is marked as errored (gr.skip())."""
+    told = []
+    monkeypatch.setattr(studio, "notify", lambda level, msg, **kw: told.append((level, msg)))
+
     @studio.user_errors
     def bad_input():
         raise MediaError("That file is not a video.")
@@ -44,13 +48,11 @@ def test_user_errors_become_messages():
     def bug():
         raise KeyError("oops")
 
-    with pytest.raises(gr.Error) as err:
-        bad_input()
-    assert err.value.message == "That file is not a video."
-    with pytest.raises(gr.Error) as err:
-        bug()
-    assert "KeyError" in err.value.message and "server log" in err.value.message
-    assert err.value.__cause__ is None and err.value.__suppress_context__
+    assert bad_input() == gr.skip()
+    assert told.pop() == ("warning", "That file is not a video.")
+    assert bug() == gr.skip()
+    level, msg = told.pop()
+    assert "KeyError" in msg and "server log" in msg and "Traceback" not in msg
 
 
 def test_serve_arguments():
@@ -72,3 +74,261 @@ def test_reference_picker_defaults(demo):
     categories = [c[0] if isinstance(c, tuple) else c for c in by_id["reference-category"].choices]
     assert categories[0] == "all categories" and "footsteps" in categories
     assert by_id["reference-upload"].type == "filepath"
+
+
+# ---------------------------------------------------------------------- what a browser may send
+def _handler(demo, name):
+    """A wired event handler by its function name (the studio defines them in _wire)."""
+    for fn in demo.fns.values():
+        if getattr(fn.fn, "__name__", None) == name:
+            return fn.fn
+    raise LookupError(name)
+
+
+def _autosaved_session(root, tmp_path, name):
+    import numpy as np
+
+    from app.session import Session
+    from foley_core import project as fproject
+
+    sess = Session(work_root=tmp_path / f"work-{name}", autosave_root=root)
+    stem = fproject.Stem.new(np.zeros(1600, np.float32), 16000,
+                             fproject.GenerationSettings(caption=f"{name}'s stem", duration_s=0.1))
+    sess.project.add_stem(stem)
+    sess.autosave()
+    return sess
+
+
+def test_the_browser_only_gets_back_autosaves_signed_for_it(demo, tmp_path, told):
+    c = demo_components(demo)
+    on_load, on_restore = _handler(demo, "on_load"), _handler(demo, "on_restore")
+    root = tmp_path / "autosave"
+    victim = _autosaved_session(root, tmp_path, "victim")
+    attacker = _autosaved_session(root, tmp_path, "attacker")
+    forged = [str(victim.autosave_dir),                        # a path, as the old page stored
+              victim.autosave_dir.name,                        # the folder's id without a signature
+              victim.autosave_dir.name + "." + "0" * 64,       # a made-up signature
+              attacker.autosave_token.split(".")[0] + "." + victim.autosave_token.split(".")[1],
+              {"path": str(victim.autosave_dir)}, "../" + victim.autosave_dir.name]
+    fresh = _autosaved_session(root, tmp_path, "fresh")
+    fresh.project.stems.clear()
+    out = on_load(fresh, {"autosaves": forged})
+    assert out[c.restore_token] is None
+    assert out[c.browser]["autosaves"] == [fresh.autosave_token]    # forged entries are dropped
+    for token in forged:
+        assert on_restore(fresh, token, "streaming (-14 LUFS)", False) == gr.skip()
+        assert "not one this server made" in told.pop()[1]
+    assert fresh.project.stems == []
+
+    # the victim's own browser (holding the victim's signed token) is offered and restores it
+    out = on_load(fresh, {"autosaves": [victim.autosave_token]})
+    assert out[c.restore_token] == victim.autosave_token
+    assert "1 stem(s)" in out[c.restore_md]
+    on_restore(fresh, victim.autosave_token, "streaming (-14 LUFS)", False)
+    assert [s.settings.caption for s in fresh.project.stems] == ["victim's stem"]
+    # a symlink planted in the autosave root under a signed id is not followed
+    import shutil
+
+    shutil.rmtree(attacker.autosave_dir)
+    attacker.autosave_dir.symlink_to(victim.autosave_dir)
+    assert fresh.autosave_folder(attacker.autosave_token) is None
+    for s in (victim, attacker, fresh):
+        s.close()
+
+
+def test_the_key_is_private_and_stable(tmp_path):
+    from foley_core.autosave_tokens import AutosaveTokens, new_autosave_id
+
+    aid = new_autosave_id()
+    one, two = AutosaveTokens(tmp_path / "autosave"), AutosaveTokens(tmp_path / "autosave")
+    assert one.token(aid) == two.token(aid)                   # a restarted server reads them
+    assert (one.key_path.stat().st_mode & 0o777) == 0o600
+    assert AutosaveTokens(tmp_path / "other" / "autosave").token(aid) != one.token(aid)
+
+
+def demo_components(demo):
+    """The Studio's components (c) of a built app, found through a wired handler's closure."""
+    on_load = _handler(demo, "on_load")
+    studio_self = dict(zip(on_load.__wrapped__.__code__.co_freevars,
+                           (cell.cell_contents for cell in on_load.__wrapped__.__closure__)))
+    return studio_self["c"]
+
+
+def test_uploads_are_bounded_when_launched(demo):
+    from foley_core import constants
+
+    kwargs = studio.launch_kwargs()
+    assert kwargs["max_file_size"] == constants.MAX_UPLOAD_BYTES == 512 * 1024**2
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    for elem_id in ("video-input", "reference-upload", "project-load"):
+        assert "up to 512 MB" in by_id[elem_id].label, elem_id
+
+
+def test_an_upload_over_the_limit_is_refused_over_http(tmp_path, monkeypatch):
+    """The launched server (studio's launch_kwargs, a 1 MiB limit for speed) answers 413 to a
+    bigger upload, announced or streamed, and keeps none of it; a small upload is stored."""
+    import http.client
+    import json
+    import socket
+
+    from foley_core import constants
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setattr(constants, "MAX_UPLOAD_BYTES", 1024**2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = studio.build_app(work_root=tmp_path / "work")
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+               quiet=True, **studio.launch_kwargs())
+    try:
+        def upload(size, *, chunked=False):
+            boundary = "foleyboundary"
+            head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+                    f"filename=\"clip.mp4\"\r\nContent-Type: video/mp4\r\n\r\n").encode()
+            tail = f"\r\n--{boundary}--\r\n".encode()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            if chunked:
+                body = iter([head, *([bytes(64 * 1024)] * (size // (64 * 1024))), tail])
+                conn.request("POST", "/gradio_api/upload", body=body, headers=headers,
+                             encode_chunked=True)
+            else:
+                conn.request("POST", "/gradio_api/upload", body=head + bytes(size) + tail,
+                             headers=headers)
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+            conn.close()
+            return resp.status, text
+
+        def stored():
+            return [p for p in (tmp_path / "gradio").rglob("*") if p.is_file()]
+
+        # announced by Content-Length: answered before the body is sent at all
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as raw:
+            raw.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: multipart/form-data; boundary=x\r\n"
+                        + f"Content-Length: {3 * 1024**2}\r\n\r\n".encode())
+            reply = raw.recv(65536).decode(errors="replace")
+        assert reply.startswith("HTTP/1.1 413") and "larger than the studio accepts" in reply
+        status, text = upload(3 * 1024**2 // 2, chunked=True)  # no length: gradio's count
+        assert status == 413 and "maximum allowed size" in text
+        assert stored() == []
+        status, text = upload(100 * 1024)
+        assert status == 200, text
+        [path] = json.loads(text)
+        assert [p.stat().st_size for p in stored()] == [100 * 1024] and path.endswith("clip.mp4")
+    finally:
+        app.close()
+
+
+# ---------------------------------------------------------------------- state through errors
+@pytest.fixture
+def told(monkeypatch):
+    messages = []
+    monkeypatch.setattr(studio, "notify", lambda level, msg, **kw: messages.append((level, msg)))
+    return messages
+
+
+@pytest.fixture
+def loaded(tmp_path, media_factory):
+    from app.session import Session
+
+    video = media_factory("make_video", "square.mp4", seconds=4.0, fps=25, size=(160, 120),
+                          audio_events_s=[1.0, 2.5])
+    sess = Session(work_root=tmp_path / "work", autosave_root=tmp_path / "autosave")
+    sess.load_video(video)
+    sess.set_selection(1.0, 3.0)
+    yield sess
+    sess.close()
+
+
+def _keep_a_take(sess, monkeypatch, caption="a knock"):
+    import numpy as np
+
+    import foley_core.generate
+
+    class Result:
+        audios, sr = [np.full(16000, 0.1, np.float32)], 16000
+        metadata = {"seeds": [1], "model": "fake"}
+
+    monkeypatch.setattr(foley_core.generate, "generate", lambda **kw: Result())
+    sess.generate(caption=caption, steps=1)
+    return sess.keep_candidate(0)
+
+
+def test_a_bad_video_leaves_everything_as_it_was(demo, loaded, told, tmp_path):
+    c = demo_components(demo)
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    before = (loaded.video.path, loaded.selection)
+    out = _handler(demo, "on_video")(loaded, str(bad), {"autosaves": []})
+    # only the player changes: back to the video in use (not the refused file, not blank)
+    assert out == {c.video: str(loaded.video.path)}
+    assert (loaded.video.path, loaded.selection) == before
+    assert told and told[-1][0] == "warning" and "broken.mp4" in told[-1][1]
+
+
+def test_a_failed_detection_keeps_the_region_panels(demo, loaded, told, monkeypatch):
+    from foley_core.errors import ModelUnavailableError
+
+    def fail(*a, **k):
+        raise ModelUnavailableError("YOLO-World weights are not installed.")
+
+    monkeypatch.setattr(loaded, "seed_region", fail)
+    out = _handler(demo, "on_seed")(loaded, "", "a ball", 0.0, progress=lambda *a, **k: None)
+    assert out == gr.skip()                 # overlay, region, tracks, curve: untouched
+    assert told == [("warning", "YOLO-World weights are not installed.")]
+
+
+def test_cancel_is_not_an_error_and_keeps_the_last_take(demo, loaded, told, monkeypatch):
+    import foley_core.generate
+    from foley_core.errors import GenerationCancelled
+
+    _keep_a_take(loaded, monkeypatch)
+    take = loaded.candidates[0]
+
+    def cancelled(**kw):
+        raise GenerationCancelled("Generation cancelled.")
+
+    monkeypatch.setattr(foley_core.generate, "generate", cancelled)
+    out = _handler(demo, "on_generate")(loaded, "a thud", "", 3, 1, 3.5, 4.5, True, 1.0, 1.0, 1,
+                                        "embedded", 0.4, True, progress=lambda *a, **k: None)
+    assert out == gr.skip()
+    assert loaded.candidates == [take]
+    assert told == [("info", "Generation cancelled: the previous takes are kept.")]
+
+
+def test_a_reversed_selection_is_refused_not_corrected(demo, loaded, told):
+    c = demo_components(demo)
+    out = _handler(demo, "on_selection")(loaded, 3.5, 2.0)
+    assert loaded.selection == (1.0, 3.0)
+    assert out == {c.sel_start: 1.0, c.sel_end: 3.0}             # the boxes show what is used
+    assert "must come after its start" in told[-1][1] and "stays 1.00–3.00 s" in told[-1][1]
+
+
+def test_an_out_of_range_gain_is_refused_and_the_used_value_shown(demo, loaded, told,
+                                                                   monkeypatch):
+    c = demo_components(demo)
+    stem = _keep_a_take(loaded, monkeypatch)
+    out = _handler(demo, "on_stem_apply")(loaded, stem.id, 1000, 0.0, 1.0, 0.0, None, 0.0, 0.0,
+                                          False, False, "streaming (-14 LUFS)", False)
+    assert loaded.stem(stem.id).mix.gain_db == 0.0
+    assert out[c.gain] == 0.0
+    assert told[-1] == ("warning", "Gain (dB) must be between -60 and 24; got 1000.")
+
+
+def test_a_new_video_starts_a_new_project_and_keeps_the_old_one(demo, loaded, told, monkeypatch,
+                                                                 media_factory):
+    c = demo_components(demo)
+    _keep_a_take(loaded, monkeypatch)
+    old_dir = loaded.autosave_dir
+    other = media_factory("make_video", "other.mp4", seconds=2.0, fps=25, size=(160, 120))
+    out = _handler(demo, "on_video")(loaded, str(other), {"autosaves": []})
+    assert loaded.project.stems == [] and loaded.autosave_dir != old_dir
+    assert "1 stem(s) were made for square.mp4" in told[-1][1]
+    tokens = out[c.browser]["autosaves"]
+    assert loaded.autosave_folder(tokens[1]) == old_dir
+    from app.session import describe_autosave
+
+    assert describe_autosave(old_dir).startswith("1 stem(s) on square.mp4")
