@@ -171,7 +171,9 @@ def test_generate_numbers_are_refused_in_the_options_own_names(option, value, cl
     assert list(tmp_path.iterdir()) == []
 
 
-def test_library_messages_speak_plain_words(tiny):
+def test_library_messages_speak_plain_words(clip, tiny):
+    """What generate() and the video reader say reaches CLI and studio users alike."""
+    from foley_core import media
     from foley_core.errors import FoleyError
     from foley_core.generate import generate
 
@@ -180,12 +182,10 @@ def test_library_messages_speak_plain_words(tiny):
         with pytest.raises(FoleyError) as err:
             generate(caption="x", **kwargs)
         assert not INTERNAL_NAME.search(str(err.value)), str(err.value)
-
-
-def test_detect_start_outside_the_video_in_plain_words(clip, tmp_path, capsys):
-    code = cli("detect", "--video", clip, "--method", "motion", "--start", "9", "--out", tmp_path / "t.json")
-    line = one_error_line(capsys, exit_code=code)
-    assert "outside the video" in line and not INTERNAL_NAME.search(line), line
+    for kwargs in ({"start_s": 9.0}, {"start_s": 0.0, "duration_s": -1.0}, {"start_s": float("nan")}):
+        with pytest.raises(FoleyError) as err:
+            media.read_soundtrack(clip, **kwargs)
+        assert not INTERNAL_NAME.search(str(err.value)), str(err.value)
 
 
 @pytest.mark.parametrize("device", ["tpu", "cuda:x", "cpu:3"])
