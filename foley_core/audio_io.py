@@ -19,7 +19,7 @@ import soxr
 
 from foley_core import constants
 from foley_core.atomic import atomic_path
-from foley_core.errors import MediaError
+from foley_core.errors import FoleyError, MediaError
 
 MAX_SR = 768_000
 MAX_CHANNELS = 16
@@ -34,27 +34,33 @@ __all__ = [
 ]
 
 
-def check_input_file(path: str | os.PathLike, kind: str = "file") -> Path:
-    """Return `path` as a Path if it is an existing, non-empty regular file; else MediaError."""
+def check_input_file(path: str | os.PathLike, kind: str = "file",
+                     error: type[FoleyError] = MediaError) -> Path:
+    """Return `path` as a Path if it is an existing, non-empty, readable regular file.
+
+    The one check of a file a user names: a FIFO, a device or a folder is refused (reading a
+    FIFO would hang). Raises `error` (MediaError by default; a caller whose failures are, say,
+    CurveError passes that class) with a one-line message.
+    """
     try:
         p = Path(path)
     except TypeError:
-        raise MediaError(f"Expected a path to a {kind}, got {type(path).__name__}.") from None
+        raise error(f"Expected a path to a {kind}, got {type(path).__name__}.") from None
     if not p.exists():
-        raise MediaError(f"{kind.capitalize()} not found: '{p}'. Check the path and try again.")
+        raise error(f"{kind[:1].upper() + kind[1:]} not found: '{p}'. Check the path and try again.")
     if p.is_dir():
-        raise MediaError(f"'{p}' is a folder, not a {kind}. Choose a file inside it.")
+        raise error(f"'{p}' is a folder, not a {kind}. Choose a file inside it.")
     if not p.is_file():
-        raise MediaError(f"'{p}' is not a regular file; choose a {kind}.")
+        raise error(f"'{p}' is not a regular file (a pipe or a device?); choose a {kind}.")
     try:
         size = p.stat().st_size
     except OSError as err:
-        raise MediaError(f"Cannot read '{p}': {err.strerror}.") from None
+        raise error(f"Cannot read '{p}': {err.strerror}.") from None
     if size == 0:
-        raise MediaError(f"'{p.name}' is empty (0 bytes). It may be an interrupted download or copy; "
-                         "choose the complete file.")
+        raise error(f"'{p.name}' is empty (0 bytes). It may be an interrupted download or copy; "
+                    "choose the complete file.")
     if not os.access(p, os.R_OK):
-        raise MediaError(f"'{p.name}' cannot be read (permission denied).")
+        raise error(f"'{p.name}' cannot be read (permission denied).")
     return p
 
 

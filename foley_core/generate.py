@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from foley_core import constants, loudness
-from foley_core.backends import Backend, VideoCondition, get_backend, reference_steps
+from foley_core.backends import Backend, VideoCondition, check_device, get_backend, reference_steps
 from foley_core.errors import (
     CurveError,
     FoleyError,
@@ -285,17 +285,10 @@ def _mask_array_to_model(mask: np.ndarray, n_frames: int, width: int, height: in
     return np.clip(small[idx], 0.0, 1.0).astype(np.float32)
 
 
-def _read_mask_image(path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def _read_mask_image(path, video_wh: tuple[int, int] | None = None) -> np.ndarray:
+    from foley_core.images import read_mask_image
 
-    p = Path(path)
-    if not p.is_file():
-        raise MaskError(f"mask image not found: {p}")
-    try:
-        with Image.open(p) as img:
-            return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as err:
-        raise MaskError(f"cannot read the mask image {p}: {err}") from None
+    return read_mask_image(path, size_wh=video_wh)
 
 
 def _track_from_spec(track, video_wh: tuple[int, int]):
@@ -354,10 +347,7 @@ def validate_mask(mask, video_wh: tuple[int, int]) -> None:
         if mask.box is not None:
             _check_box(mask.box, vw, vh)
         elif mask.image is not None:
-            img = _read_mask_image(mask.image)
-            if img.shape != (vh, vw):
-                raise MaskError(f"the mask image is {img.shape[1]}x{img.shape[0]} pixels but the video is "
-                                f"{vw}x{vh}; draw the mask at the video's frame size")
+            img = _read_mask_image(mask.image, (vw, vh))    # refuses any other size before decoding
             if not np.any(img > 0):
                 raise MaskError("the mask image is black everywhere; paint the sounding object in white")
         else:
@@ -388,7 +378,7 @@ def masks_for_frames(mask, times_s: np.ndarray, *, video_wh: tuple[int, int],
             box = _check_box(mask.box, vw, vh) * np.array([width / vw, height / vh] * 2)
             return np.repeat(_box_mask(box, width, height)[None], n, axis=0)
         if mask.image is not None:
-            return _mask_array_to_model(_read_mask_image(mask.image), n, width, height, video_wh)
+            return _mask_array_to_model(_read_mask_image(mask.image, video_wh), n, width, height, video_wh)
         from foley_core.vision.tracks import track_masks
 
         track = _track_from_spec(mask.track, video_wh)
@@ -593,16 +583,18 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         if negative_caption is not None:
             from foley_core.captions import validate_caption
             negative_caption = validate_caption(negative_caption)
-    seed = _check_int("seed", seed, -(2**62), 2**62)
-    candidates = _check_int("candidates", candidates, 1, MAX_CANDIDATES)
-    steps = _check_int("steps", steps, 1, MAX_STEPS)
-    text_scale = _check_number("text_scale", text_scale, lo=0.0, hi=50.0)
-    video_scale = _check_number("video_scale", video_scale, lo=0.0, hi=50.0)
+    seed = _check_int("the seed", seed, -(2**62), 2**62)
+    candidates = _check_int("the number of candidates", candidates, 1, MAX_CANDIDATES)
+    steps = _check_int("the number of denoising steps", steps, 1, MAX_STEPS)
+    text_scale = _check_number("the text guidance scale", text_scale, lo=0.0, hi=50.0)
+    video_scale = _check_number("the video guidance scale", video_scale, lo=0.0, hi=50.0)
     if curve_scale is not None:
-        curve_scale = _check_number("curve_scale", curve_scale, lo=0.0, hi=50.0)
+        curve_scale = _check_number("the curve guidance scale", curve_scale, lo=0.0, hi=50.0)
     if conform is not None:
-        conform = _check_number("conform", conform, lo=0.0, hi=1.0)
-    start_s = _check_number("start_s", start_s, lo=0.0)
+        conform = _check_number("the conform strength", conform, lo=0.0, hi=1.0)
+    start_s = _check_number("the selection start (seconds)", start_s, lo=0.0)
+    if isinstance(model, str):
+        device = check_device(device)        # before the video is read, not inside the model load
     cancel_fn = _cancel_fn(cancel)
     if source not in constants.SOURCES:
         raise FoleyError(f"source must be one of {', '.join(constants.SOURCES)}, got {source!r}")
@@ -636,16 +628,16 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             raise TimeRangeError(f"start {start_s:.3f} s is outside the video ({info.duration_s:.3f} s long)")
         if duration_s is None:
             duration_s = info.duration_s - start_s
-        duration_s = _check_number("duration_s", duration_s, lo=0.0)
+        duration_s = _check_number("the selection length (seconds)", duration_s, lo=0.0)
         if start_s + duration_s > info.duration_s + 1.0 / max(info.fps, 1.0) + 1e-6:
             raise TimeRangeError(f"the range {start_s:.3f}-{start_s + duration_s:.3f} s goes past the end "
                                  f"of the video ({info.duration_s:.3f} s long)")
     else:
         if duration_s is None:
-            raise TimeRangeError("without a video, give the duration of the sound (duration_s)")
+            raise TimeRangeError("without a video, give the duration of the sound in seconds")
         if mask is not None:
             raise MaskError("a mask needs a video: give the video the mask was drawn on")
-        duration_s = _check_number("duration_s", duration_s, lo=0.0)
+        duration_s = _check_number("the selection length (seconds)", duration_s, lo=0.0)
     if duration_s < 0.1:
         raise TimeRangeError(f"the selection is {duration_s:.3f} s long; select at least 0.1 s")
     if duration_s > constants.MAX_GENERATION_SECONDS:

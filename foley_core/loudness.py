@@ -278,11 +278,12 @@ def read_curve_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Returns (times_s, values) as float64 arrays in file order. Values must be finite and in
     0..1. Raises CurveError naming the line for any malformed content.
     """
-    path = Path(path)
+    from foley_core.audio_io import check_input_file
+
+    # a FIFO or a device would hang read_text: only regular files are read
+    path = check_input_file(path, "curve file", error=CurveError)
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CurveError(f"curve file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise CurveError(f"cannot read curve file {path}: {err}") from None
 

@@ -307,17 +307,17 @@ def _check_range(info: VideoInfo, start_s: float, duration_s: float | None) -> t
         start_s = float(start_s)
         duration_s = None if duration_s is None else float(duration_s)
     except (TypeError, ValueError):
-        raise TimeRangeError(f"start_s and duration_s must be numbers of seconds, got {start_s!r}, "
+        raise TimeRangeError(f"the start and the length must be numbers of seconds, got {start_s!r}, "
                              f"{duration_s!r}.") from None
     if not math.isfinite(start_s) or (duration_s is not None and not math.isfinite(duration_s)):
-        raise TimeRangeError(f"start_s and duration_s must be finite, got {start_s!r}, {duration_s!r}.")
+        raise TimeRangeError(f"the start and the length must be finite numbers of seconds, got {start_s!r}, {duration_s!r}.")
     if start_s < 0 or start_s >= total:
-        raise TimeRangeError(f"start_s={start_s:.3f} s is outside the video: '{name}' is {total:.3f} s long "
+        raise TimeRangeError(f"the start {start_s:.3f} s is outside the video: '{name}' is {total:.3f} s long "
                              f"(valid start: 0 to {total:.3f} s).")
     if duration_s is None:
         return start_s, total
     if duration_s <= 0:
-        raise TimeRangeError(f"duration_s must be positive, got {duration_s:.3f} s.")
+        raise TimeRangeError(f"the length must be positive, got {duration_s:.3f} s.")
     end_s = start_s + duration_s
     slack = 1.0 / info.fps if info.fps > 0 else 0.0
     if end_s > total + slack + _TIME_EPS:

@@ -993,12 +993,11 @@ def _track_id(m: _Doc) -> str | None:
 
 
 def _read_mask_png(path: Path, stem_name: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from foley_core.images import read_mask_image
 
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
-    except (OSError, UnidentifiedImageError) as err:
+        return read_mask_image(path)
+    except MaskError as err:
         raise ProjectError(f"stem '{stem_name}': its mask image '{path.name}' is damaged ({err})") from None
 
 

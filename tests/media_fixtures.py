@@ -285,6 +285,26 @@ def make_wav_named_mp4(path: str | Path, *, seconds: float = 1.0) -> Path:
     return path
 
 
+def make_png_bomb(path: str | Path, *, width: int = 20000, height: int = 20000) -> Path:
+    """A valid PNG of a few hundred bytes whose header claims width x height 1-bit pixels (all
+    black): decoding it would take height x width / 8 bytes (50 MB at 20000 x 20000, 4 GB as 8-bit
+    grey). Written chunk by chunk so that making it costs nothing either."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes((width + 7) // 8)          # filter byte + one row of 1-bit pixels
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(min(height, 64))) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)     # 1-bit greyscale
+    path = Path(path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+    return path
+
+
 def onset_times_s(audio: np.ndarray, sr: int, *, threshold: float = 0.1, min_gap_s: float = 0.1) -> np.ndarray:
     """Times where |audio| first rises above `threshold` x its peak after `min_gap_s` of quiet."""
     mono = np.abs(audio if audio.ndim == 1 else audio.mean(axis=1))

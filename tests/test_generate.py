@@ -79,7 +79,7 @@ def test_curve_scale_reaches_the_model_and_defaults_to_the_models_value(tiny_mod
     meta = generate(caption="a bell", duration_s=1.0, curve=curve, steps=1).metadata
     assert seen[-1] is None                              # the pipeline applies its own default
     assert meta["curve_scale"] == backend.curve_scale == 1.0
-    with pytest.raises(FoleyError, match="curve_scale"):
+    with pytest.raises(FoleyError, match="curve guidance scale must be a finite number between 0 and 50"):
         generate(caption="a bell", duration_s=1.0, curve=curve, steps=1, curve_scale=-2)
 
 

@@ -163,6 +163,30 @@ def default_options(name: str) -> dict:
     return {}
 
 
+def check_device(device: str) -> str:
+    """`device` if this machine can run a model on it: "cpu", "cuda" or "cuda:N".
+
+    Checked before any work: torch would otherwise fail deep inside a model load with a list of
+    device types nobody asked about. Raises ModelUnavailableError.
+    """
+    text = str(device).strip().lower()
+    kind, colon, index = text.partition(":")
+    if kind not in ("cpu", "cuda") or (colon and (kind == "cpu" or not index.isdigit())):
+        raise ModelUnavailableError(f"unknown device '{device}': choose cpu, or cuda (cuda:N for the "
+                                    "N-th GPU) on a machine with an NVIDIA GPU")
+    if kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ModelUnavailableError(f"device '{device}' was asked for but no CUDA GPU is available "
+                                        "here; use the cpu device")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ModelUnavailableError(f"device '{device}' does not exist: this machine has "
+                                        f"{torch.cuda.device_count()} GPU(s), cuda:0 to "
+                                        f"cuda:{torch.cuda.device_count() - 1}")
+    return text
+
+
 def get_backend(name: str = "embedded", *, device: str = "cpu", **kwargs) -> Backend:
     """A loaded backend, reused across calls with the same name, device and options.
 
@@ -171,6 +195,7 @@ def get_backend(name: str = "embedded", *, device: str = "cpu", **kwargs) -> Bac
     `default_options(name)` (e.g. $FOLEY_EMBEDDED_DIR for the embedded model folder).
     """
     kwargs = {**default_options(name), **kwargs}
+    device = check_device(device)
     key = (name, device, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
     with _lock:
         backend = _instances.get(key)

@@ -1,15 +1,34 @@
 """Command-line interface: `python launch.py COMMAND ...`.
 
 Each command is a module in this package with `add_arguments(parser)` and `run(args) -> int`.
-A `FoleyError` becomes one line on stderr and exit code 2; outputs are written atomically, so a
-failed command leaves no partial file.
+A `FoleyError` (or a usage mistake caught by the parser) becomes one line on stderr and exit code
+2; outputs are written atomically, so a failed command leaves no partial file. Anything else is a
+bug: one "internal error" line and exit 1, the traceback saved to a crash log (named in that line)
+and printed too with `--debug` or FOLEY_DEBUG=1, for the bug report.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import time
+import traceback
+from pathlib import Path
+
+DEBUG_ENV = "FOLEY_DEBUG"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line and a pointer to --help, not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see: {self.prog} --help)\n")
 
 # command name -> (module, one-line help)
 COMMANDS = {
@@ -22,13 +41,18 @@ COMMANDS = {
 
 
 def build_parser(extra_commands: dict | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="launch.py", description="Foley studio")
+    parser = _Parser(prog="launch.py", description="Foley studio")
     parser.add_argument("--allow-downloads", action="store_true",
                         help="let hub-backed models (AudioLDM2, YOLO-World) fetch weights")
-    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"on an internal error, print the traceback (also: {DEBUG_ENV}=1)")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for name, (module_name, help_text) in {**COMMANDS, **(extra_commands or {})}.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
+        # also accepted after the command; SUPPRESS keeps the top-level value when it is absent
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an internal error, print the traceback")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
@@ -46,12 +70,42 @@ def run_command(args: argparse.Namespace) -> int:
     if getattr(args, "_missing", False):
         print(f"error: the '{args.command}' command is not available in this build", file=sys.stderr)
         return 2
-    module = importlib.import_module(args._module)
     try:
+        module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
     except FoleyError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug: one line for the user, the traceback kept
+        return _internal_error(args, err)
+
+
+def crash_log_dir() -> Path:
+    """`$FOLEY_STUDIO_HOME/logs` (default `~/.foley-studio/logs`): where tracebacks are kept."""
+    home = os.environ.get("FOLEY_STUDIO_HOME") or os.path.join("~", ".foley-studio")
+    return Path(home).expanduser() / "logs"
+
+
+def _internal_error(args: argparse.Namespace, err: Exception) -> int:
+    text = "".join(traceback.format_exception(err))
+    where = ""
+    try:
+        from foley_core.atomic import write_text_atomic
+
+        folder = crash_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        write_text_atomic(log, f"launch.py {' '.join(sys.argv[1:])}\n\n{text}")
+        where = f"; the traceback is in {log}"
+    except Exception:  # noqa: BLE001 - the log is a courtesy; the one-line message must still come
+        pass
+    debug = getattr(args, "debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if debug:
+        print(text, end="", file=sys.stderr)
+    detail = _one_line(f"{type(err).__name__}: {err}")
+    hint = "" if debug else f" (run with --debug or {DEBUG_ENV}=1 to see it)"
+    print(f"error: internal error, please report it: {detail}{where}{hint}", file=sys.stderr)
+    return 1

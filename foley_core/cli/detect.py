@@ -11,8 +11,9 @@ stderr.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-from pathlib import Path
 
 from foley_core.errors import FoleyError
 
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     from foley_core.errors import TimeRangeError
 
-    if not (args.fps > 0):
+    if not (math.isfinite(args.fps) and args.fps > 0):
         raise FoleyError(f"--fps must be positive, got {args.fps}.")
     if not (0.0 <= args.conf <= 1.0):
         raise FoleyError(f"--conf must be between 0 and 1, got {args.conf}.")
@@ -50,12 +51,33 @@ def _check(args: argparse.Namespace) -> None:
         raise FoleyError(f"--max-tracks must be at least 1, got {args.max_tracks}.")
     if args.duration is not None and not args.duration > 0:
         raise TimeRangeError(f"--duration must be positive, got {args.duration}.")
-    if Path(args.out).is_dir():
-        raise FoleyError(f"--out {args.out} is a folder; give a file name ending in .json.")
+    for option, value in (("--start", args.start), ("--duration", args.duration)):
+        if value is not None and not math.isfinite(value):
+            raise TimeRangeError(f"{option} must be a finite number of seconds, got {value}.")
+    if args.start < 0:
+        raise TimeRangeError(f"--start must be 0 or more seconds, got {args.start:g}.")
+
+
+def _check_files(args: argparse.Namespace) -> None:
+    """Inputs are regular files; --out names a new .json in an existing, writable folder and is
+    neither the video nor the weights. All before any frame is read."""
+    from foley_core.audio_io import check_input_file
+    from foley_core.errors import MediaError
+    from foley_core.outputs import check_outputs
+
+    try:
+        check_input_file(args.video, "video file")
+    except MediaError as err:
+        raise MediaError(f"--video: {err}") from None
+    inputs = {"--video": args.video}
+    if args.weights is not None and os.path.lexists(args.weights):
+        inputs["--weights"] = args.weights        # a missing one is reported by the detector
+    check_outputs({"--out": args.out}, inputs, suffixes={"--out": ".json"})
 
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    _check_files(args)
     from foley_core.vision import detect_tracks, save_tracks
 
     track_set = detect_tracks(

@@ -17,7 +17,9 @@ Onsets (hits) say where sounds start. By default, with a video and a region (--m
 video's off. Models without an onset module ignore the video's and refuse --onsets.
 
 Prints ONE JSON object on stdout. Every output is first written to a temporary file and all are
-moved into place only when everything succeeded, so an error leaves no output behind.
+moved into place only when everything succeeded, so an error leaves no output behind. Before any
+work, every input file must be a regular file, and every output (OUT-1 .. OUT-K included) must end
+in .wav (--mp4: .mp4), lie in an existing writable folder and be no input and no other output.
 """
 
 from __future__ import annotations
@@ -107,20 +109,81 @@ def _parse_onsets(text: str) -> list[float]:
                          f"got '{text}'") from None
 
 
-def _output_paths(out: str, candidates: int) -> list[Path]:
+def _output_paths(out: str, candidates: int) -> dict[str, Path]:
+    """The files --out names, by a label for messages: OUT itself, or OUT-1 .. OUT-K."""
     path = Path(out)
     if candidates == 1:
-        return [path]
-    return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(1, candidates + 1)]
+        return {"--out": path}
+    return {f"--out's candidate {i}": path.with_name(f"{path.stem}-{i}{path.suffix}")
+            for i in range(1, candidates + 1)}
+
+
+# option -> what it names, for "not found" / "not a regular file" messages
+_INPUT_FILES = {"--video": "video file", "--mask": "mask image", "--loudness": "curve file",
+                "--tracks": "tracks file"}
+
+
+def _check_input_files(args: argparse.Namespace) -> dict[str, str]:
+    """Every file named on the command line must be a readable regular file (a FIFO would hang
+    the read, a folder or a device is a mistake); returns them by option, --reference included
+    when it names a file rather than a library clip."""
+    from foley_core.audio_io import check_input_file
+    from foley_core.errors import FoleyError, MediaError
+
+    inputs = {}
+    for option, kind in _INPUT_FILES.items():
+        value = getattr(args, option[2:])
+        if value is None:
+            continue
+        try:
+            check_input_file(value, kind)
+        except MediaError as err:
+            raise type(err)(f"{option}: {err}") from None
+        inputs[option] = value
+    if args.reference is not None and os.path.lexists(args.reference):
+        try:
+            check_input_file(args.reference, "sound file")
+        except FoleyError as err:
+            raise type(err)(f"--reference: {err}") from None
+        inputs["--reference"] = args.reference
+    return inputs
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Numeric options, in the options' own names, before anything is read."""
+    import math
+
+    from foley_core.errors import FoleyError, TimeRangeError
+    from foley_core.generate import MAX_CANDIDATES, MAX_STEPS
+
+    for option, value in (("--start", args.start), ("--duration", args.duration),
+                          ("--text-scale", args.text_scale), ("--video-scale", args.video_scale),
+                          ("--curve-scale", args.curve_scale), ("--conform", args.conform),
+                          ("--strength", args.strength)):
+        if value is not None and not math.isfinite(value):
+            raise FoleyError(f"{option} must be a finite number, got {value}")
+    if args.start < 0:
+        raise TimeRangeError(f"--start must be 0 or more seconds, got {args.start:g}")
+    if args.duration is not None and args.duration <= 0:
+        raise TimeRangeError(f"--duration must be more than 0 seconds, got {args.duration:g}")
+    if not 1 <= args.candidates <= MAX_CANDIDATES:
+        raise FoleyError(f"--candidates must be between 1 and {MAX_CANDIDATES}, got {args.candidates}")
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise FoleyError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
+    if not -(2**62) <= args.seed <= 2**62:
+        raise FoleyError(f"--seed must be between -2^62 and 2^62, got {args.seed}")
 
 
 def run(args: argparse.Namespace) -> int:
+    from foley_core.backends import check_device
     from foley_core.captions import validate_caption
     from foley_core.errors import FoleyError, MaskError, MediaError, TimeRangeError
+    from foley_core.outputs import check_outputs
 
     caption = validate_caption(args.caption)
-    if args.video is not None and not Path(args.video).is_file():
-        raise MediaError(f"video file not found: {args.video}")
+    _check_numbers(args)
+    check_device(args.device)
+    inputs = _check_input_files(args)
     if args.video is None:
         if args.duration is None:
             raise TimeRangeError("without --video, give the length of the sound with --duration")
@@ -132,12 +195,15 @@ def run(args: argparse.Namespace) -> int:
         raise MaskError("--track needs --tracks TRACKS.json")
     if args.strength is not None and args.reference is None:
         raise FoleyError("--strength needs --reference (the sound to start from)")
-    if args.candidates is not None and args.candidates < 1:
-        raise FoleyError(f"--candidates must be at least 1, got {args.candidates}")
-    outputs = _output_paths(args.out, args.candidates)
-    for p in outputs + ([Path(args.mp4)] if args.mp4 else []):
-        if p.is_dir():
-            raise MediaError(f"cannot write '{p}': it is a folder")
+    # before any work: no output may overwrite an input or another output, each is named for
+    # what is written there, and each folder exists and is writable
+    labelled = _output_paths(args.out, args.candidates)
+    suffixes = {label: ".wav" for label in labelled}
+    if args.mp4:
+        labelled["--mp4"] = Path(args.mp4)
+        suffixes["--mp4"] = ".mp4"
+    check_outputs(labelled, inputs, suffixes=suffixes)
+    outputs = [path for label, path in labelled.items() if label != "--mp4"]
 
     curve = None
     if args.loudness:
@@ -154,8 +220,6 @@ def run(args: argparse.Namespace) -> int:
         from foley_core.generate import MaskSpec
 
         if args.mask:
-            if not Path(args.mask).is_file():
-                raise MaskError(f"mask image not found: {args.mask}")
             mask = MaskSpec(image=args.mask)
         elif args.box:
             mask = MaskSpec(box=_parse_box(args.box))

@@ -72,11 +72,17 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> str:
     chosen = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or None
     if chosen is not None:
         path = Path(chosen).expanduser()
-        if not path.is_file():
-            where = "--weights" if weights is not None else f"${WEIGHTS_ENV}"
+        where = "--weights" if weights is not None else f"${WEIGHTS_ENV}"
+        if not path.exists():
             raise ModelUnavailableError(
                 f"YOLO-World weights not found at {path} (from {where}); point it to a "
                 f"{DEFAULT_WEIGHTS} file, or use {_FALLBACK_HINT}."
+            )
+        # ultralytics asserts on the suffix and torch reads a FIFO forever: refuse both here
+        if not path.is_file() or path.suffix.lower() != ".pt":
+            raise ModelUnavailableError(
+                f"{path} (from {where}) is not a YOLO-World checkpoint: give a .pt file such as "
+                f"{DEFAULT_WEIGHTS}; {_FALLBACK_HINT}."
             )
         return str(path)
     for folder in (_ultralytics_weights_dir(), Path.cwd()):
@@ -99,9 +105,10 @@ def load_world_model(weights: str | os.PathLike | None = None) -> torch.nn.Modul
     path = resolve_weights(weights)
     try:
         model, _ = load_checkpoint(path)
-    except (TypeError, RuntimeError, OSError, EOFError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - unpickling a foreign file can raise anything
+        reason = (str(err).splitlines() or [type(err).__name__])[0].rstrip(".")
         raise ModelUnavailableError(
-            f"Cannot load YOLO-World weights from {path}: {str(err).splitlines()[0]}. "
+            f"Cannot load YOLO-World weights from {path}: {reason}. "
             f"Download {DEFAULT_WEIGHTS} again, or use {_FALLBACK_HINT}."
         ) from None
     if not isinstance(model, WorldModel):

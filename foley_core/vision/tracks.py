@@ -445,11 +445,14 @@ def _bad(path: Path, what: str) -> MaskError:
 
 def load_tracks(path: str | os.PathLike) -> TrackSet:
     """Read a tracks JSON written by `save_tracks` (or by hand, in the same format)."""
-    path = Path(path)
+    from foley_core.audio_io import check_input_file
+
+    if not Path(path).exists():
+        raise MaskError(f"Tracks file {path} does not exist; create it with `launch.py detect`.")
+    # a FIFO or a device would hang read_text: only regular files are read
+    path = check_input_file(path, "tracks file", error=MaskError)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MaskError(f"Tracks file {path} does not exist; create it with `launch.py detect`.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise _bad(path, f"cannot be read as JSON: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("tracks"), list):
