@@ -948,6 +948,31 @@ def load_project(directory: str | os.PathLike) -> Project:
     return project
 
 
+def project_files(directory: str | os.PathLike, project: Project | None = None) -> dict[str, list[Path]]:
+    """Every file a saved project uses, labelled as a user knows it: project.json, each stem's
+    audio and mask image, each kept reference sound, and the video (`project`, loaded from
+    `directory`, gives the video path as load_project found it). For commands that must not
+    overwrite any of them."""
+    directory = Path(directory).expanduser()
+    data = read_project_json(directory)
+    files: dict[str, list[Path]] = {"the project file": [directory / PROJECT_FILE]}
+    for raw in data.get("stems") or []:
+        if not isinstance(raw, dict):
+            continue
+        settings = raw.get("settings") if isinstance(raw.get("settings"), dict) else {}
+        found = [(raw.get("audio") or {}).get("file"), (settings.get("mask") or {}).get("image"),
+                 (settings.get("reference") or {}).get("file")]
+        paths = [directory / rel for rel in found if isinstance(rel, str)]
+        if paths:
+            files.setdefault(f"a file of the project's stem '{raw.get('name', '')}'", []).extend(paths)
+    video = project.video_path if project is not None else None
+    if video is None and isinstance(data.get("video"), dict) and isinstance(data["video"].get("path"), str):
+        video = Path(data["video"]["path"])
+    if video is not None:
+        files["the project's video"] = [video]
+    return files
+
+
 def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
