@@ -17,7 +17,8 @@ import pytest
 import soundfile as sf
 
 from foley_core import mixing
-from foley_core.project import GenerationSettings, MixSettings, Project, Reference, Stem, save_project
+from foley_core.project import (GenerationSettings, MixSettings, Project, Reference, Stem, load_project,
+                                save_project)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -293,7 +294,7 @@ def test_sigterm_during_a_render_removes_every_temporary_file_and_stops_ffmpeg(t
 
 
 @needs_proc
-def test_after_sigkill_ffmpeg_dies_too_and_the_next_render_sweeps_the_leftovers(tmp_path):
+def test_after_sigkill_ffmpeg_dies_too_and_the_next_render_sweeps_the_leftovers(tmp_path, capsys, monkeypatch):
     project_dir = _long_project(tmp_path)
     out, tmp = tmp_path / "out", tmp_path / "tmp"
     out.mkdir()
@@ -309,9 +310,39 @@ def test_after_sigkill_ffmpeg_dies_too_and_the_next_render_sweeps_the_leftovers(
     assert any(n.startswith(f"foley-work-{proc.pid}-") for n in left), left
 
     # the next render (of any project) into the same folder removes what the dead one left
-    small = saved_project(tmp_path)
-    rerun = subprocess.run([sys.executable, str(REPO / "launch.py"), "render", str(small),
-                            "--out", str(out / "mix.wav")], cwd=REPO, env=env, capture_output=True,
-                           text=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stderr
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))          # what TMPDIR was for the killed one
+    code, _, err = in_process(capsys, saved_project(tmp_path), "--out", out / "mix.wav")
+    assert code == 0, err
     assert _leftovers(out, tmp) == [".foley-tmp-notapid-keep.wav", "mix.wav"]
+
+
+def test_the_summary_names_stems_that_lie_outside_the_video(tmp_path, capsys):
+    video = tmp_path / "film.mp4"
+    video.write_bytes(b"not opened for a WAV")
+    project = load_project(saved_project(tmp_path, video))
+    project.stems[0].mix = MixSettings(offset_s=5.0)            # the video lasts 1.6 s
+    project.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="early", mix=MixSettings(offset_s=-0.5)))
+    project.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="heard", mix=MixSettings(offset_s=1.0)))
+    save_project(project, tmp_path / "proj")
+    code, out, err = in_process(capsys, tmp_path / "proj", "--out", tmp_path / "mix.wav")
+    assert code == 0, err
+    assert json.loads(out)["stems_outside_timeline"] == ["ball bounce", "early"]
+
+
+def test_a_mask_bomb_inside_a_project_is_one_line(tmp_path, capsys):
+    pytest.importorskip("foley_core.images", reason="the safe mask reader (issue 13, the CLI's branch)")
+    import media_fixtures
+
+    from foley_core.project import MaskSpec
+
+    p = Project(name="bomb")
+    p.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="knock", settings=GenerationSettings(
+        caption="a knock", mask=MaskSpec(kind="image", image=np.ones((12, 16), np.float32)))))
+    save_project(p, tmp_path / "proj")
+    media_fixtures.make_png_bomb(next((tmp_path / "proj" / "stems").glob("*_mask.png")))
+    code, out, err = in_process(capsys, tmp_path / "proj", "--out", tmp_path / "mix.wav")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "stem 'knock'" in err and "mask image" in err
+    assert not (tmp_path / "mix.wav").exists()

@@ -111,6 +111,9 @@ def _run(args: argparse.Namespace) -> int:
         "limited": r["limited"],
         "gain_db": round(r["gain_db"], 3),
         "n_stems": len(project.stems),
+        # placed wholly before 0 or after the video's end: they render as silence
+        "stems_outside_timeline": [s.name for s in project.stems
+                                   if s.end_s <= 0 or s.mix.offset_s >= project.duration_s],
         **summary,
     }
     print(json.dumps(line))
