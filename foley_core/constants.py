@@ -18,6 +18,24 @@ MAX_VIDEO_SECONDS = 600.0
 MAX_VIDEO_PIXELS = 3840 * 2160
 MAX_GENERATION_SECONDS = 120.0
 
+# A stem's mix settings: the one set of limits the studio's controls, project.json and render
+# obey (a stem placed beyond the longest video would only ever be silent).
+# field -> (label a user knows, lowest, highest)
+MIX_LIMITS = {
+    "gain_db": ("gain (dB)", -60.0, 24.0),
+    "pan": ("pan", -1.0, 1.0),
+    "offset_s": ("offset (s)", -MAX_VIDEO_SECONDS, MAX_VIDEO_SECONDS),
+    "trim_start_s": ("trim start (s)", 0.0, MAX_VIDEO_SECONDS),
+    "trim_end_s": ("trim end (s)", 0.0, MAX_VIDEO_SECONDS),
+    "fade_in_s": ("fade in (s)", 0.0, 60.0),
+    "fade_out_s": ("fade out (s)", 0.0, 60.0),
+}
+# Generation settings: what generate() accepts (the studio's sliders offer a part of it).
+MAX_STEPS = 200
+MAX_GUIDANCE_SCALE = 50.0          # text, video and curve guidance scales: 0..50
+# A stem's audio: the longest a generation makes, with room for a whole video's worth.
+MAX_STEM_SECONDS = MAX_VIDEO_SECONDS
+
 # How far from a reference sound audio-to-audio generation starts (0 = the reference itself,
 # 1 = ignore it). Chosen by the strength sweep's stated rule (`python launch.py eval
 # --reference-sweep --n-val 152`, docs/BENCHMARKS.md) on the shipped model, which restores the

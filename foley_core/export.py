@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from foley_core import audio_io, media, mixing
-from foley_core.atomic import atomic_path
+from foley_core.atomic import atomic_path, work_dir
 from foley_core.constants import EXPORT_SR, MODEL_SR
 from foley_core.errors import ExportError
 from foley_core.library.catalog import UPLOAD_CATEGORY
@@ -221,7 +220,7 @@ def export_stems_zip(project: Project, path: str | os.PathLike, *,
     names = stem_file_names(included)
     entries: list[tuple[str, Stem, float]] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="foley_stems_") as work, atomic_path(path) as tmp:
+        with work_dir("stems-") as work, atomic_path(path) as tmp:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
                 mix_file = Path(work) / MIX_NAME
                 audio_io.write_export_wav(mix_file, mastered.audio, mastered.sr)

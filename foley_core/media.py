@@ -12,7 +12,7 @@ import math
 import os
 import re
 import subprocess
-import tempfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from foley_core import constants
-from foley_core.atomic import atomic_path
+from foley_core.atomic import atomic_path, work_dir
 from foley_core.audio_io import (
     _as_audio_array, _av_reason, _check_sr, check_input_file, decode_audio_stream, open_container, resample,
     to_mono,
@@ -512,8 +512,8 @@ def mux_mp4(video_path: str | os.PathLike, audio: np.ndarray, sr: int, out_path:
     if peak > 1.0:
         stereo = stereo / np.float32(peak)
 
-    with tempfile.TemporaryDirectory(prefix="foley_mux_") as tmp:
-        wav = Path(tmp) / "audio.wav"
+    with work_dir("mux-") as tmp:
+        wav = tmp / "audio.wav"
         sf.write(str(wav), stereo, MUX_SR, subtype="FLOAT")
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
         fmt, video_index = _format_and_video_index(src)
@@ -567,9 +567,39 @@ def _video_args(codec: str) -> list[str]:
             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2:out_range=tv", "-color_range", "tv"]
 
 
-def _run_ffmpeg(cmd: list[str], *, what: str) -> None:
+@functools.lru_cache(maxsize=1)
+def _prctl():
+    import ctypes
+
     try:
-        proc = subprocess.run(cmd, capture_output=True, check=False)
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int, prctl) -> None:
+    """In the forked child, before exec: the kernel kills it when its parent dies, even by
+    SIGKILL, so an export never leaves an orphaned ffmpeg behind. Only a prepared ctypes call
+    and plain os calls run here (the child of a threaded parent must not take locks)."""
+    prctl(_PR_SET_PDEATHSIG, 9)             # SIGKILL
+    if os.getppid() != parent_pid:          # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _child_options() -> dict:
+    prctl = _prctl() if sys.platform.startswith("linux") else None
+    if prctl is None:
+        return {}
+    return {"preexec_fn": functools.partial(_die_with_parent, os.getpid(), prctl)}
+
+
+def _run_ffmpeg(cmd: list[str], *, what: str) -> None:
+    # subprocess.run kills ffmpeg when it is interrupted (Ctrl-C, SIGTERM via atomic.terminate_raises)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, check=False, **_child_options())
     except OSError as err:
         raise MediaError(f"ffmpeg could not be started for {what}: {err}.") from None
     if proc.returncode != 0:

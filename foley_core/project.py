@@ -43,8 +43,9 @@ import numpy as np
 
 from foley_core import audio_io
 from foley_core.atomic import atomic_path, write_text_atomic
-from foley_core.constants import CURVE_FPS, EXPORT_SR
-from foley_core.errors import CurveError, FoleyError, MaskError, ProjectError
+from foley_core.constants import (CURVE_FPS, EXPORT_SR, MAX_GENERATION_SECONDS, MAX_GUIDANCE_SCALE,
+                                  MAX_STEM_SECONDS, MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS)
+from foley_core.errors import CurveError, FoleyError, MaskError, MixError, ProjectError
 
 FORMAT = "foley-studio-project"
 FORMAT_VERSION = 1
@@ -53,7 +54,9 @@ STEMS_DIR = "stems"
 MEDIA_DIR = "media"
 REFERENCES_DIR = "references"
 MASK_KINDS = ("none", "box", "image", "track")
-MAX_CURVE_SCALE = 50.0      # the range generate() accepts for curve guidance (0..50)
+MAX_CURVE_SCALE = MAX_GUIDANCE_SCALE      # the range generate() accepts for curve guidance (0..50)
+SEED_RANGE = (-(2**63), 2**63 - 1)         # a seed is stored as a 64-bit whole number
+MAX_STEM_SR = audio_io.MAX_SR              # the highest sample rate a stem file may declare
 
 
 log = logging.getLogger(__name__)
@@ -158,6 +161,26 @@ def _check_box(box: Iterable[float], what: str) -> tuple[float, float, float, fl
     return x0, y0, x1, y1
 
 
+def _number(value: Any, label: str, lo: float, hi: float, error: type = FoleyError, unit: str = "") -> float:
+    """`value` as a float within [lo, hi]; else `error` naming the setting as the user knows it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise error(f"{label} must be a number; got {value!r:.40}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise error(f"{label} must be a finite number; got {number!r}")
+    if not lo <= number <= hi:
+        raise error(f"{label} must be between {lo:g} and {hi:g}{unit}; got {number:g}")
+    return number
+
+
+def _whole(value: Any, label: str, lo: int, hi: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise FoleyError(f"{label} must be a whole number; got {value!r:.40}")
+    if not lo <= int(value) <= hi:
+        raise FoleyError(f"{label} must be a whole number from {lo} to {hi}; got {int(value)}")
+    return int(value)
+
+
 @dataclass(eq=False)
 class CurveSpec(_ArrayEq):
     """A drawn loudness curve: `values` (relative, 0..1) at `times_s` (increasing, seconds)."""
@@ -203,6 +226,10 @@ class Reference(_ArrayEq):
     strength: float | None = None   # SDEdit strength it was generated with (0 = the reference itself)
     fit: str = "auto"               # how it was fitted to the window: auto | loop | oneshot
 
+    def __post_init__(self) -> None:
+        if self.strength is not None:
+            self.strength = _number(self.strength, "the reference strength", 0.0, 1.0)
+
 
 @dataclass(eq=False)
 class ModelSpec(_ArrayEq):
@@ -236,10 +263,18 @@ class GenerationSettings(_ArrayEq):
     def __post_init__(self) -> None:
         if self.onsets_s is not None:
             onsets = [float(t) for t in self.onsets_s]
-            if not all(math.isfinite(t) and t >= 0 for t in onsets):
-                raise FoleyError(f"onsets must be times in seconds from the selection start (>= 0); "
-                                 f"got {self.onsets_s!r:.60}")
+            if not all(math.isfinite(t) and 0 <= t <= MAX_GENERATION_SECONDS for t in onsets):
+                raise FoleyError(f"onsets must be times in seconds from the selection start (0 to "
+                                 f"{MAX_GENERATION_SECONDS:g}); got {self.onsets_s!r:.60}")
             self.onsets_s = onsets
+        self.seed = _whole(self.seed, "the seed", *SEED_RANGE)
+        self.steps = _whole(self.steps, "the number of steps", 1, MAX_STEPS)
+        self.text_scale = _number(self.text_scale, "the text guidance", 0.0, MAX_GUIDANCE_SCALE)
+        self.video_scale = _number(self.video_scale, "the video guidance", 0.0, MAX_GUIDANCE_SCALE)
+        self.conform_strength = _number(self.conform_strength, "the conform strength", 0.0, 1.0)
+        self.start_s = _number(self.start_s, "the selection start", 0.0, MAX_VIDEO_SECONDS, unit=" s")
+        self.duration_s = _number(self.duration_s, "the selection length", 0.0, MAX_GENERATION_SECONDS,
+                                  unit=" s")
         self.video_onsets = bool(self.video_onsets)
         value = self.curve_scale
         if value is None:
@@ -266,19 +301,15 @@ class MixSettings(_ArrayEq):
     solo: bool = False
 
     def __post_init__(self) -> None:
-        from foley_core.mixing import MixError
-
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("mute", "solo") or (f.name == "trim_end_s" and value is None):
+        # The studio's controls and render obey the same limits (constants.MIX_LIMITS): a value
+        # outside them (a stem placed past any video, a gain that overflows) is refused here,
+        # when the settings are built, not found out as silence or a crash at export.
+        for name, (label, lo, hi) in MIX_LIMITS.items():
+            value = getattr(self, name)
+            if name == "trim_end_s" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
-                raise MixError(f"the stem's {f.name} must be a finite number; got {value!r}")
-        if not -1.0 <= self.pan <= 1.0:
-            raise MixError(f"pan must be between -1 (left) and 1 (right); got {self.pan}")
-        if self.fade_in_s < 0 or self.fade_out_s < 0 or self.trim_start_s < 0:
-            raise MixError(f"fades and trim start must be 0 s or more; got fade in {self.fade_in_s} s, "
-                           f"fade out {self.fade_out_s} s, trim start {self.trim_start_s} s")
+            setattr(self, name, _number(value, f"the stem's {label}", lo, hi, MixError))
+        self.mute, self.solo = bool(self.mute), bool(self.solo)
         if self.trim_end_s is not None and self.trim_end_s <= self.trim_start_s:
             raise MixError(f"the trim end ({self.trim_end_s} s) must come after the trim start "
                            f"({self.trim_start_s} s)")
@@ -309,8 +340,12 @@ class Stem(_ArrayEq):
             # Audio files hold [-1, 1]; anything louder would be clipped on save.
             raise ProjectError(f"a stem's audio must stay within [-1, 1] (full scale); this one peaks at "
                                f"{peak:.3f}. Normalise it before adding it to the project")
-        if isinstance(self.sr, bool) or not isinstance(self.sr, (int, np.integer)) or self.sr <= 0:
-            raise ProjectError(f"a stem's sample rate must be a positive whole number; got {self.sr!r}")
+        if isinstance(self.sr, bool) or not isinstance(self.sr, (int, np.integer)) or not 0 < self.sr <= MAX_STEM_SR:
+            raise ProjectError(f"a stem's sample rate must be a whole number of Hz from 1 to {MAX_STEM_SR}; "
+                               f"got {self.sr!r}")
+        if audio.shape[0] > MAX_STEM_SECONDS * self.sr:
+            raise ProjectError(f"a stem's audio may last at most {MAX_STEM_SECONDS:g} s; this one lasts "
+                               f"{audio.shape[0] / self.sr:.0f} s")
         if not isinstance(self.id, str) or not self.id or not all(c.isalnum() or c in "-_" for c in self.id):
             raise ProjectError(f"a stem id must be letters, digits, '-' or '_'; got {self.id!r}")
         self.sr = int(self.sr)
@@ -360,6 +395,12 @@ class ExportSettings(_ArrayEq):
     target_lufs: float | None = -23.0   # None: no loudness normalisation
     ceiling_dbtp: float = -1.0
 
+    def __post_init__(self) -> None:
+        # the ranges mixing.master accepts, checked when a project is built or loaded
+        if self.target_lufs is not None:
+            self.target_lufs = _number(self.target_lufs, "the loudness target", -70.0, 0.0, MixError, " LUFS")
+        self.ceiling_dbtp = _number(self.ceiling_dbtp, "the true-peak ceiling", -20.0, 0.0, MixError, " dBTP")
+
 
 @dataclass(eq=False)
 class Project(_ArrayEq):
@@ -382,11 +423,18 @@ class Project(_ArrayEq):
     def __post_init__(self) -> None:
         if self.video_path is not None:
             self.video_path = Path(self.video_path).expanduser().absolute()
-        if self.video_duration_s is not None and (not math.isfinite(self.video_duration_s)
-                                                  or self.video_duration_s <= 0):
-            raise ProjectError(f"the video duration must be a positive number of seconds; got {self.video_duration_s}")
+        if self.video_duration_s is not None:
+            # the video's length sets the length of every render: bounded like the videos we open
+            self.video_duration_s = _number(self.video_duration_s, "the video duration", 0.0, MAX_VIDEO_SECONDS,
+                                            ProjectError, " s")
+            if self.video_duration_s <= 0:
+                raise ProjectError(f"the video duration must be a positive number of seconds; "
+                                   f"got {self.video_duration_s}")
         if self.selection is not None:
-            self.selection = (float(self.selection[0]), float(self.selection[1]))
+            self.selection = (_number(self.selection[0], "the selection start", 0.0, MAX_VIDEO_SECONDS,
+                                      ProjectError, " s"),
+                              _number(self.selection[1], "the selection length", 0.0, MAX_VIDEO_SECONDS,
+                                      ProjectError, " s"))
 
     # stems
     def stem(self, stem_id: str) -> Stem:
@@ -598,6 +646,7 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
         if foreign:
             raise ProjectError(f"'{directory}' already holds a project.json that is not a Foley studio project; "
                                "choose an empty folder")
+    check_project_folders(directory)     # saving deletes unused files: only ever inside the folder
     digests = _digests or _DigestCache()
     stems_dir = directory / STEMS_DIR
     try:
@@ -690,6 +739,9 @@ def store_file_by_content(source: str | os.PathLike, folder: str | os.PathLike) 
     except OSError as err:
         raise ProjectError(f"cannot read the sound '{source}' to keep a copy of it: {err.strerror or err}") from None
     target = Path(folder) / digest / source.name
+    if not _is_within(_real(target), _real(Path(folder))):
+        raise ProjectError(f"cannot keep a copy of the sound '{source.name}': '{target.parent}' is a link that "
+                           f"leads outside '{folder}'")
     if not target.is_file():
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -716,14 +768,15 @@ def _remove_unused_references(directory: Path, keep: set[str]) -> None:
     folder = directory / REFERENCES_DIR
     if not folder.is_dir():
         return
+    # a linked hash folder is not ours to clean (it may lead anywhere): only real folders are
     for p in sorted(folder.glob("*/*")):
-        if p.is_file() and p.relative_to(directory).as_posix() not in keep:
+        if not p.parent.is_symlink() and p.is_file() and p.relative_to(directory).as_posix() not in keep:
             try:
                 p.unlink()
             except OSError:
                 pass  # a leftover file is harmless; the project is already saved
     for d in folder.iterdir():
-        if d.is_dir() and not any(d.iterdir()):
+        if d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
             try:
                 d.rmdir()
             except OSError:
@@ -826,6 +879,7 @@ def read_project_json(directory: str | os.PathLike) -> dict:
     json_path = directory / PROJECT_FILE
     if not json_path.is_file():
         raise ProjectError(f"'{directory}' has no {PROJECT_FILE}: it is not a Foley studio project folder")
+    check_project_folders(directory)
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -865,6 +919,10 @@ def load_project(directory: str | os.PathLike) -> Project:
         rel = video.get("relative_path", "str", None)
         if not video_path.exists() and rel is not None and (directory / rel).exists():
             video_path = Path(os.path.normpath((directory / rel).absolute()))
+        # A video beside the folder (or anywhere) is the user's own file and legitimate; one
+        # stored inside the folder (media/) must really be there, not a link out of it.
+        if _lexically_inside(directory, video_path):
+            _confine(directory, video_path, "the project's video")
     selection = doc.numbers("selection", 2, None)
     export = doc.sub("export")
     stems_raw = doc.get("stems", "list")
@@ -890,10 +948,80 @@ def load_project(directory: str | os.PathLike) -> Project:
     return project
 
 
-def _inside(directory: Path, rel: str, doc: _Doc, key: str) -> Path:
-    path = (directory / rel)
+def project_files(directory: str | os.PathLike, project: Project | None = None) -> dict[str, list[Path]]:
+    """Every file a saved project uses, labelled as a user knows it: project.json, each stem's
+    audio and mask image, each kept reference sound, and the video (`project`, loaded from
+    `directory`, gives the video path as load_project found it). For commands that must not
+    overwrite any of them."""
+    directory = Path(directory).expanduser()
+    data = read_project_json(directory)
+    files: dict[str, list[Path]] = {"the project file": [directory / PROJECT_FILE]}
+    for raw in data.get("stems") or []:
+        if not isinstance(raw, dict):
+            continue
+        settings = raw.get("settings") if isinstance(raw.get("settings"), dict) else {}
+        found = [(raw.get("audio") or {}).get("file"), (settings.get("mask") or {}).get("image"),
+                 (settings.get("reference") or {}).get("file")]
+        paths = [directory / rel for rel in found if isinstance(rel, str)]
+        if paths:
+            files.setdefault(f"a file of the project's stem '{raw.get('name', '')}'", []).extend(paths)
+    video = project.video_path if project is not None else None
+    if video is None and isinstance(data.get("video"), dict) and isinstance(data["video"].get("path"), str):
+        video = Path(data["video"]["path"])
+    if video is not None:
+        files["the project's video"] = [video]
+    return files
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _lexically_inside(directory: Path, path: Path) -> bool:
+    path = Path(os.path.normpath(path.absolute()))
+    return any(_is_within(path, d) for d in (Path(os.path.normpath(directory.absolute())), _real(directory)))
+
+
+def _confine(directory: Path, path: Path, what: str) -> Path:
+    """`path` with every link resolved; ProjectError when that leads outside `directory`.
+
+    What a project folder holds may come from anyone (an archive, a shared folder): a link
+    inside it must not make the studio read, serve or delete a file elsewhere.
+    """
+    real = _real(path)
+    if not _is_within(real, _real(directory)):
+        try:
+            shown = Path(os.path.normpath(path.absolute())).relative_to(os.path.normpath(directory.absolute()))
+        except ValueError:
+            shown = path
+        raise ProjectError(f"{what} ('{shown}') is a link that leads outside the project folder '{directory}' "
+                           f"(to '{real}'); a project may only use its own files")
+    return real
+
+
+def check_project_folders(directory: str | os.PathLike) -> None:
+    """Refuse a project folder whose project.json, stems/, references/ or media/ leads outside it.
+
+    Saving removes unused files from stems/ and references/, so a linked folder would make a
+    save delete someone else's files; loading would read them.
+    """
+    directory = Path(directory).expanduser()
+    for name in (PROJECT_FILE, STEMS_DIR, REFERENCES_DIR, MEDIA_DIR):
+        path = directory / name
+        if path.is_symlink() or path.exists():
+            _confine(directory, path, "the project file" if name == PROJECT_FILE else "a project folder")
+
+
+def _inside(directory: Path, rel: str, doc: _Doc, key: str, what: str) -> Path:
+    """`directory/rel`, refused when `rel` (or a link on the way) leads outside the folder."""
+    path = directory / rel
     if Path(rel).is_absolute() or ".." in Path(rel).parts:
         doc.fail(f"{doc.where}.{key} points outside the project folder ({rel!r})")
+    _confine(directory, path, what)
     return path
 
 
@@ -903,12 +1031,18 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
     rel = audio_doc.get("file", "str")
     sr = audio_doc.get("sr", "int")
     n_samples = audio_doc.get("n_samples", "int")
-    wav_path = _inside(directory, rel, audio_doc, "file")
+    if not 0 < sr <= MAX_STEM_SR:
+        audio_doc.fail(f"stem '{name}': its sample rate should be 1 to {MAX_STEM_SR} Hz, got {sr}")
+    if not 0 < n_samples <= MAX_STEM_SECONDS * sr:
+        audio_doc.fail(f"stem '{name}': its audio should last up to {MAX_STEM_SECONDS:g} s, got {n_samples} "
+                       f"samples at {sr} Hz")
+    wav_path = _inside(directory, rel, audio_doc, "file", f"the audio file of stem '{name}'")
     if not wav_path.is_file():
         raise ProjectError(f"stem '{name}' is missing its audio file '{wav_path}'; the project folder is "
                            "incomplete (restore the file or remove the stem)")
+    _check_declared_length(wav_path, name, sr, n_samples)
     try:
-        audio, file_sr = audio_io.read_audio(wav_path, mono=True)
+        audio, file_sr = audio_io.read_audio(_real(wav_path), mono=True)
     except FoleyError as err:
         raise ProjectError(f"stem '{name}': its audio file cannot be read ({err})") from None
     if file_sr != sr or audio.shape[0] != n_samples:
@@ -920,10 +1054,15 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
     image = None
     image_rel = m.get("image", "str", None)
     if image_rel is not None:
-        image_path = _inside(directory, image_rel, m, "image")
+        image_path = _inside(directory, image_rel, m, "image", f"the mask image of stem '{name}'")
         if not image_path.is_file():
             raise ProjectError(f"stem '{name}' is missing its mask image '{image_path}'")
-        image = _read_mask_png(image_path, name)
+        try:
+            image = _read_mask_png(_real(image_path), name)
+        except ProjectError:
+            raise
+        except FoleyError as err:       # e.g. a MaskError for an image too big to open
+            raise ProjectError(f"stem '{name}': its mask image '{image_path.name}' cannot be used ({err})") from None
     track_boxes = m.get("track_boxes", "list", None)
     if track_boxes is not None:
         for k, row in enumerate(track_boxes):
@@ -941,7 +1080,8 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
         if ref_file is not None:
             # the copy inside the project, wherever the folder is now; when it is missing the
             # editor says so if the stem's settings are loaded back
-            ref_path = os.path.normpath(_inside(directory, ref_file, ref_doc, "file").absolute())
+            ref_path = os.path.normpath(_inside(directory, ref_file, ref_doc, "file",
+                                                f"the reference sound of stem '{name}'").absolute())
     model_doc = s.sub("model")
     mix_doc = doc.sub("mix")
     try:
@@ -982,6 +1122,20 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
         raise
     except FoleyError as err:
         raise ProjectError(f"the project file '{doc.json_path}' is damaged: stem '{name}': {err}") from None
+
+
+def _check_declared_length(path: Path, name: str, sr: int, n_samples: int) -> None:
+    """Compare the file's header with project.json before decoding it (a file far longer than
+    the project says is refused without being read into memory)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(_real(path)))
+    except (RuntimeError, sf.LibsndfileError):
+        return      # not a format soundfile reads: read_audio says what is wrong
+    if info.frames != n_samples or info.samplerate != sr:
+        raise ProjectError(f"stem '{name}': its audio file '{path.name}' does not match the project "
+                           f"({info.frames} samples at {info.samplerate} Hz instead of {n_samples} at {sr} Hz)")
 
 
 def _track_id(m: _Doc) -> str | None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -14,7 +17,8 @@ import pytest
 import soundfile as sf
 
 from foley_core import mixing
-from foley_core.project import GenerationSettings, MixSettings, Project, Reference, Stem, save_project
+from foley_core.project import (GenerationSettings, MixSettings, Project, Reference, Stem, load_project,
+                                save_project)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -149,3 +153,196 @@ def test_bad_lufs_value_is_a_usage_error(tmp_path, capsys):
         in_process(capsys, saved_project(tmp_path), "--out", tmp_path / "m.wav", "--lufs", "loud")
     assert exit_info.value.code == 2
     assert "LUFS" in capsys.readouterr().err
+
+
+# --- outputs never overwrite the project ------------------------------------------------------
+
+
+def _stem_file(project_dir: Path) -> Path:
+    return project_dir / json.loads((project_dir / "project.json").read_text())["stems"][0]["audio"]["file"]
+
+
+def test_an_output_onto_a_file_of_the_project_is_refused_before_any_work(tmp_path, capsys):
+    video = tmp_path / "film.mp4"
+    video.write_bytes(b"the user's only copy of the film")      # never opened: refused before
+    project_dir = saved_project(tmp_path, video)
+    stem = _stem_file(project_dir)
+    before = {p: p.read_bytes() for p in project_dir.rglob("*") if p.is_file()}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "hard.wav").hardlink_to(stem)
+    (tmp_path / "out" / "link.mp4").symlink_to(video)
+    cases = [
+        (["--out", stem], ["--out", "same file as a file of the project's stem 'ball bounce'"]),
+        (["--out", tmp_path / "out" / "hard.wav"], ["--out", "ball bounce"]),              # a hard link
+        (["--mp4", video], ["--mp4", "same file as the project's video"]),
+        (["--out", tmp_path / "mix.wav", "--mp4", tmp_path / "out" / "link.mp4"], ["--mp4", "project's video"]),
+    ]
+    for args, needles in cases:
+        code, out, err = in_process(capsys, project_dir, *args)
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert all(n in err for n in needles), err
+    # two outputs that are one file (through a link) are refused too
+    (tmp_path / "out" / "stems.zip").write_bytes(b"older archive")
+    (tmp_path / "out" / "also.mp4").symlink_to(tmp_path / "out" / "stems.zip")
+    code, out, err = in_process(capsys, project_dir, "--stems", tmp_path / "out" / "stems.zip",
+                                "--mp4", tmp_path / "out" / "also.mp4")
+    assert code == 2 and "--stems and --mp4 are the same file" in err
+    assert {p: p.read_bytes() for p in project_dir.rglob("*") if p.is_file()} == before
+    assert video.read_bytes() == b"the user's only copy of the film"
+    assert not (tmp_path / "mix.wav").exists() and not (tmp_path / "m.wav").exists()
+    code, out, err = in_process(capsys, project_dir, "--out", tmp_path / "mix.wav")   # the project still renders
+    assert code == 0, err
+
+
+def test_a_project_with_out_of_range_settings_is_one_line_not_a_traceback(tmp_path):
+    project_dir = saved_project(tmp_path)
+    doc = json.loads((project_dir / "project.json").read_text())
+    doc["stems"][0]["mix"]["gain_db"] = 1e308
+    (project_dir / "project.json").write_text(json.dumps(doc))
+    proc = launch(project_dir, "--out", tmp_path / "mix.wav")
+    assert_one_error_line(proc, "stem 'ball bounce'", "gain (dB) must be between -60 and 24")
+    assert not (tmp_path / "mix.wav").exists()
+
+
+# --- a killed render leaves nothing behind ------------------------------------------------------
+
+
+def _long_project(tmp_path: Path, seconds: float = 8.0) -> Path:
+    """A project whose MP4 takes ffmpeg seconds (an MJPEG video is re-encoded to H.264) while
+    the Python part stays short (two noise stems): a test that kills the render during ffmpeg
+    pays for that part only."""
+    from foley_core import media
+
+    video = tmp_path / "long.avi"
+    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"testsrc=s=640x480:r=25:d={seconds}", "-c:v", "mjpeg", "-q:v", "8", str(video)],
+                   check=True, timeout=60)
+    rng = np.random.default_rng(0)
+    p = Project(name="long", video_path=video, video_duration_s=seconds)
+    for k in range(2):
+        p.add_stem(Stem((0.1 * rng.standard_normal(int(seconds * SR))).astype(np.float32), SR,
+                        settings=GenerationSettings(caption=f"noise {k}")))
+    save_project(p, tmp_path / "long")
+    return tmp_path / "long"
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live child processes of `pid` and their command names (from /proc)."""
+    kids = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if int(rest[1]) == pid and rest[0] != "Z":
+            kids[int(stat.parent.name)] = name
+    return kids
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _render_until_ffmpeg_runs(project_dir: Path, out: Path, env: dict) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, str(REPO / "launch.py"), "render", str(project_dir),
+                             "--out", str(out / "mix.wav"), "--stems", str(out / "stems.zip"),
+                             "--mp4", str(out / "film.mp4")], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ffmpeg = [pid for pid, name in _children(proc.pid).items() if "ffmpeg" in name]
+        if ffmpeg:
+            return proc, ffmpeg[0]
+        assert proc.poll() is None, f"the render ended before ffmpeg started: {proc.communicate()}"
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("ffmpeg never started")
+
+
+def _gone(pid: int, timeout_s: float = 1.0) -> bool:
+    # ffmpeg still has seconds of work when the render is killed: alive after 1 s is an orphan
+    deadline = time.monotonic() + timeout_s
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _running(pid)
+
+
+def _leftovers(out: Path, tmp: Path) -> list[str]:
+    return sorted([p.name for p in out.iterdir()] + [p.name for p in tmp.iterdir()])
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+
+
+@needs_proc
+def test_sigterm_during_a_render_removes_every_temporary_file_and_stops_ffmpeg(tmp_path):
+    project_dir = _long_project(tmp_path)
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    tmp.mkdir()
+    proc, ffmpeg = _render_until_ffmpeg_runs(project_dir, out, {**os.environ, "TMPDIR": str(tmp)})
+    assert _leftovers(out, tmp)                     # caught mid-write: temporary files exist
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert _gone(ffmpeg), "ffmpeg outlived the render"
+    assert _leftovers(out, tmp) == []
+    assert proc.returncode == 143 and "Traceback" not in err, err
+
+
+@needs_proc
+def test_after_sigkill_ffmpeg_dies_too_and_the_next_render_sweeps_the_leftovers(tmp_path, capsys, monkeypatch):
+    project_dir = _long_project(tmp_path)
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc, ffmpeg = _render_until_ffmpeg_runs(project_dir, out, env)
+    (out / ".foley-tmp-notapid-keep.wav").write_bytes(b"")        # not a temp file of ours: kept
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert _gone(ffmpeg), "ffmpeg outlived the killed render"
+    left = _leftovers(out, tmp)                     # a SIGKILL cannot be cleaned up after at once
+    assert any(n.startswith(f".foley-tmp-{proc.pid}-") for n in left), left
+    assert any(n.startswith(f"foley-work-{proc.pid}-") for n in left), left
+
+    # the next render (of any project) into the same folder removes what the dead one left
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))          # what TMPDIR was for the killed one
+    code, _, err = in_process(capsys, saved_project(tmp_path), "--out", out / "mix.wav")
+    assert code == 0, err
+    assert _leftovers(out, tmp) == [".foley-tmp-notapid-keep.wav", "mix.wav"]
+
+
+def test_the_summary_names_stems_that_lie_outside_the_video(tmp_path, capsys):
+    video = tmp_path / "film.mp4"
+    video.write_bytes(b"not opened for a WAV")
+    project = load_project(saved_project(tmp_path, video))
+    project.stems[0].mix = MixSettings(offset_s=5.0)            # the video lasts 1.6 s
+    project.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="early", mix=MixSettings(offset_s=-0.5)))
+    project.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="heard", mix=MixSettings(offset_s=1.0)))
+    save_project(project, tmp_path / "proj")
+    code, out, err = in_process(capsys, tmp_path / "proj", "--out", tmp_path / "mix.wav")
+    assert code == 0, err
+    assert json.loads(out)["stems_outside_timeline"] == ["ball bounce", "early"]
+
+
+def test_a_mask_bomb_inside_a_project_is_one_line(tmp_path, capsys):
+    pytest.importorskip("foley_core.images", reason="the safe mask reader (issue 13, the CLI's branch)")
+    import media_fixtures
+
+    from foley_core.project import MaskSpec
+
+    p = Project(name="bomb")
+    p.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="knock", settings=GenerationSettings(
+        caption="a knock", mask=MaskSpec(kind="image", image=np.ones((12, 16), np.float32)))))
+    save_project(p, tmp_path / "proj")
+    media_fixtures.make_png_bomb(next((tmp_path / "proj" / "stems").glob("*_mask.png")))
+    code, out, err = in_process(capsys, tmp_path / "proj", "--out", tmp_path / "mix.wav")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "stem 'knock'" in err and "mask image" in err
+    assert not (tmp_path / "mix.wav").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import struct
 import zipfile
@@ -213,3 +214,33 @@ def test_attribution_names_the_users_own_sound_without_its_local_path(tmp_path):
     assert "your own sound 'my_door.wav'" in attribution and "library clip 'upload/" not in attribution
     assert str(tmp_path) not in attribution and "make sure you have the right" in attribution
     assert "library clip '0ad_footstep_gravel_1'" in attribution          # library clips unchanged
+
+
+def test_temporary_files_are_named_after_their_process_and_swept_only_when_it_is_dead(tmp_path):
+    import subprocess
+    import sys
+
+    from foley_core import atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(dead.stdout)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        names = [f".foley-tmp-{dead_pid}-abc.mix.wav", f".foley-tmp-{live.pid}-abc.mix.wav",
+                 f".foley-tmp-{os.getpid()}-abc.mix.wav", ".foley-tmp-x-abc.wav", "mix.wav"]
+        for name in names:
+            (tmp_path / name).write_bytes(b"x")
+        (tmp_path / f"foley-work-{dead_pid}-q").mkdir()
+        (tmp_path / f"foley-work-{dead_pid}-q" / "audio.wav").write_bytes(b"x")
+        (tmp_path / f"foley-work-{live.pid}-q").mkdir()
+        with atomic.atomic_path(tmp_path / "out.wav") as tmp:     # a write sweeps its folder first
+            assert tmp.name.startswith(f".foley-tmp-{os.getpid()}-") and tmp.suffix == ".wav"
+            tmp.write_bytes(b"new")
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
+            ["out.wav", *names[1:]])
+        assert atomic.sweep_stale_work_dirs(tmp_path) == 1
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [f"foley-work-{live.pid}-q"]
+    finally:
+        live.kill()
+        live.wait()

@@ -474,6 +474,33 @@ DAMAGE = {
                          "mask image"),
     "duplicate ids": (lambda d: _edit_json(d, lambda doc: doc["stems"][1].update(id=doc["stems"][0]["id"])),
                       "same id"),
+    # values the studio's controls cannot make: refused on load, naming the setting
+    "huge gain": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "gain_db"], 1e308)),
+                  r"stem 'knock': the stem's gain \(dB\) must be between -60 and 24; got 1e\+308"),
+    "offset past any video": (lambda d: _edit_json(d, _set(["stems", 1, "mix", "offset_s"], 1e9)),
+                              r"stem 'footstep': the stem's offset \(s\) must be between -600 and 600"),
+    "fade too long": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "fade_in_s"], 3600)),
+                      r"fade in \(s\) must be between 0 and 60"),
+    "trim end far away": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "trim_end_s"], 1e12)),
+                          r"trim end \(s\) must be between"),
+    "steps 0": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "steps"], 0)),
+                "the number of steps must be a whole number from 1 to 200"),
+    "huge text guidance": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "text_scale"], 1e308)),
+                           "the text guidance must be between 0 and 50"),
+    "conform above 1": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "conform_strength"], 2)),
+                        "the conform strength must be between 0 and 1"),
+    "seed beyond 64 bits": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "seed"], 10**30)),
+                            "the seed must be a whole number from"),
+    "reference strength 5": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "reference", "strength"], 5)),
+                             "the reference strength must be between 0 and 1"),
+    "selection start negative": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "start_s"], -4)),
+                                 "the selection start must be between 0 and 600 s"),
+    "ceiling above 0": (lambda d: _edit_json(d, _set(["export", "ceiling_dbtp"], 1e308)),
+                        "the true-peak ceiling must be between -20 and 0 dBTP"),
+    "video of a billion seconds": (lambda d: _edit_json(d, _set(["video_duration_s"], 1e9)),
+                                   "the video duration must be between 0 and 600 s"),
+    "stem of ten hours": (lambda d: _edit_json(d, _set(["stems", 0, "audio", "n_samples"], 16_000 * 36_000)),
+                          r"stem 'knock': its audio should last up to 600 s"),
 }
 
 
@@ -487,6 +514,139 @@ def test_damaged_projects_raise_a_clear_error_and_change_nothing(case, tmp_path)
     with pytest.raises(ProjectError, match=message):
         load_project(directory)
     assert snapshot(directory) == before
+
+
+def test_settings_outside_the_studios_limits_are_refused_when_built():
+    from foley_core.mixing import MixError
+
+    for field, bad in (("gain_db", 1e308), ("gain_db", 25.0), ("offset_s", 1e9), ("offset_s", -601.0),
+                       ("fade_out_s", 61.0), ("trim_start_s", 601.0)):
+        with pytest.raises(MixError, match="must be between"):
+            MixSettings(**{field: bad})
+    for field, bad in (("steps", 0), ("steps", 201), ("steps", 2.5), ("seed", 2**64), ("text_scale", -1.0),
+                       ("video_scale", 51.0), ("conform_strength", 1.5), ("duration_s", 121.0),
+                       ("start_s", float("nan")), ("onsets_s", [500.0])):
+        with pytest.raises(FoleyError, match=r"must be|onsets"):
+            GenerationSettings(**{field: bad})
+    with pytest.raises(FoleyError, match="reference strength"):
+        Reference("c", strength=-0.1)
+    with pytest.raises(ProjectError, match="at most 600 s"):
+        Stem(np.zeros(601 * 100, np.float32), 100)
+    # the limits themselves are allowed, and numpy scalars from widgets become plain numbers
+    m = MixSettings(gain_db=np.float32(24.0), pan=-1.0, offset_s=-600.0, fade_in_s=60.0)
+    assert (m.gain_db, type(m.gain_db)) == (24.0, float)
+    g = GenerationSettings(seed=np.int64(2**62 + 3), steps=200, text_scale=50.0, conform_strength=0.0)
+    assert (g.seed, type(g.seed), g.steps) == (2**62 + 3, int, 200)
+
+
+def _link(link: Path, target: Path) -> None:
+    if link.exists() or link.is_symlink():
+        shutil.rmtree(link) if link.is_dir() and not link.is_symlink() else link.unlink()
+    link.symlink_to(target)
+
+
+def test_links_inside_a_project_may_not_lead_outside_it(tmp_path):
+    """A stem, mask, reference or folder that is a link out of the project is refused on load:
+    the check resolves links, it is not only about the text of the path."""
+    directory = tmp_path / "proj"
+    save_project(full_project(), directory)
+    original = snapshot(directory)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    secret = outside / "secret.wav"
+    audio_io.write_wav(secret, tone(1.0), SR)
+
+    wav = next(p for p in (directory / "stems").glob("*.wav") if p.name.startswith(
+        json.loads((directory / "project.json").read_text())["stems"][0]["id"]))
+    saved_wav = wav.read_bytes()
+    wav.unlink()
+    _link(wav, Path("/etc/passwd"))
+    with pytest.raises(ProjectError, match=r"the audio file of stem 'knock' \('stems/.*\.wav'\) is a link that "
+                                           r"leads outside the project folder .*/etc/passwd"):
+        load_project(directory)
+    _link(wav, secret)                              # a real WAV outside is refused all the same
+    with pytest.raises(ProjectError, match="leads outside the project folder"):
+        load_project(directory)
+    wav.unlink()
+    wav.write_bytes(saved_wav)
+
+    mask = next((directory / "stems").glob("*_mask.png"))
+    mask_bytes = mask.read_bytes()
+    (outside / "m.png").write_bytes(mask_bytes)
+    mask.unlink()
+    _link(mask, outside / "m.png")
+    with pytest.raises(ProjectError, match="the mask image of stem 'knock'.* leads outside"):
+        load_project(directory)
+    mask.unlink()
+    mask.write_bytes(mask_bytes)
+
+    # a link that stays inside the folder is fine
+    shutil.copyfile(wav, directory / "copy.wav")
+    wav.unlink()
+    _link(wav, directory / "copy.wav")
+    assert load_project(directory) == load_project(directory)
+    wav.unlink()
+    wav.write_bytes(saved_wav)
+    (directory / "copy.wav").unlink()
+    assert snapshot(directory).keys() == original.keys()
+
+    # the whole stems/ folder as a link to another folder holding the same files
+    shutil.copytree(directory / "stems", outside / "stems")
+    shutil.rmtree(directory / "stems")
+    _link(directory / "stems", outside / "stems")
+    with pytest.raises(ProjectError, match=r"a project folder \('stems'\) is a link that leads outside"):
+        load_project(directory)
+    # ...and saving into such a folder neither writes there nor deletes the files it holds
+    planted = outside / "stems" / "not-a-stem.txt"
+    planted.write_text("the user's file")
+    with pytest.raises(ProjectError, match="leads outside"):
+        save_project(full_project(), directory)
+    assert planted.read_text() == "the user's file"
+
+    # project.json itself as a link out of the folder
+    other = tmp_path / "other"
+    save_project(Project(name="o"), other)
+    (directory / "stems").unlink()
+    shutil.copytree(outside / "stems", directory / "stems")
+    (directory / "project.json").unlink()
+    _link(directory / "project.json", other / "project.json")
+    with pytest.raises(ProjectError, match=r"the project file \('project.json'\) is a link"):
+        load_project(directory)
+
+
+def test_a_linked_reference_folder_is_neither_read_nor_cleaned(tmp_path):
+    directory = tmp_path / "proj"
+    sound = audio_io.write_wav(tmp_path / "knock.wav", tone(0.3), SR)
+    p = Project(name="t")
+    p.add_stem(_stem_from(_user_reference(sound)))
+    save_project(p, directory)
+    ref_file = json.loads((directory / "project.json").read_text())["stems"][0]["settings"]["reference"]["file"]
+    hash_dir = (directory / ref_file).parent
+    outside = tmp_path / "music"
+    shutil.copytree(hash_dir, outside)
+    (outside / "song.flac").write_bytes(b"the user's song")
+    shutil.rmtree(hash_dir)
+    _link(hash_dir, outside)
+    with pytest.raises(ProjectError, match="the reference sound of stem .* leads outside"):
+        load_project(directory)
+    p.remove_stem(p.stems[0].id)            # the copy is no longer used: a save cleans references/
+    save_project(p, directory)
+    assert (outside / "song.flac").read_bytes() == b"the user's song"
+
+
+def test_the_video_may_be_outside_the_folder_but_not_a_link_out_of_media(tmp_path):
+    video = tmp_path / "film.mp4"
+    video.write_bytes(b"not really a video")       # load does not open the video
+    directory = tmp_path / "proj"
+    save_project(Project(name="v", video_path=video, video_duration_s=1.0), directory)
+    assert load_project(directory).video_path == video          # beside the folder: the user's file
+    save_project(load_project(directory), directory, copy_video=True)
+    copied = directory / "media" / "film.mp4"
+    assert load_project(directory).video_path == copied
+    copied.unlink()
+    _link(copied, Path("/etc/passwd"))
+    with pytest.raises(ProjectError, match=r"the project's video \('media/film.mp4'\) is a link that leads outside"):
+        load_project(directory)
 
 
 def test_missing_or_wrong_folders(tmp_path):

@@ -2,7 +2,9 @@
 
 Re-renders a saved project headless. All outputs or none: every output is rendered to a
 temporary file beside its target first and moved into place only when all of them succeeded.
-Prints a one-line JSON summary on stdout.
+No output may be an input: every file the project uses is compared (links resolved) before any
+work. SIGTERM removes every temporary file and stops ffmpeg; after a SIGKILL the next render
+removes what was left. Prints a one-line JSON summary on stdout.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import argparse
 import contextlib
 import json
 import math
-from pathlib import Path
 
+from foley_core import atomic
 from foley_core.atomic import atomic_path
 from foley_core.errors import ExportError
+from foley_core.outputs import check_outputs
 
 
 def _lufs(text: str) -> float | str:
@@ -45,37 +48,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MP4 with --original-audio mix: level of the original sound (dB)")
 
 
-_SUFFIX = {"mix": ".wav", "stems": ".zip", "mp4": ".mp4"}
-_OPTION = {"mix": "--out", "stems": "--stems", "mp4": "--mp4"}
-
-
-def _check_target(path_text: str, key: str) -> Path:
-    path = Path(path_text).expanduser()
-    parent = path.parent
-    option, suffix = _OPTION[key], _SUFFIX[key]
-    if path.suffix.lower() != suffix:
-        raise ExportError(f"{option} needs a file name ending in {suffix}; got '{path.name}'")
-    if path.is_dir():
-        raise ExportError(f"{option} '{path}' is a folder; give a file name")
-    if not parent.exists():
-        raise ExportError(f"cannot write {option} '{path}': the folder '{parent}' does not exist")
-    if not parent.is_dir():
-        raise ExportError(f"cannot write {option} '{path}': '{parent}' is not a folder")
-    return path
+# output key -> (argparse attribute, option, suffix of what is written)
+_OUTPUTS = {"mix": ("out", "--out", ".wav"), "stems": ("stems", "--stems", ".zip"), "mp4": ("mp4", "--mp4", ".mp4")}
 
 
 def run(args: argparse.Namespace) -> int:
+    with atomic.terminate_raises():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     # imported here: scipy and pyloudnorm would otherwise load for every command's --help
     from foley_core import export
-    from foley_core.project import load_project
+    from foley_core.project import load_project, project_files
 
-    targets = {key: value for key, value in (("mix", args.out), ("stems", args.stems), ("mp4", args.mp4))
-               if value is not None}
-    if not targets:
+    outputs = {option: getattr(args, attr) for attr, option, _ in _OUTPUTS.values() if getattr(args, attr) is not None}
+    if not outputs:
         raise ExportError("nothing to render: give --out MIX.wav, --stems STEMS.zip and/or --mp4 OUT.mp4")
-    paths = {key: _check_target(value, key) for key, value in targets.items()}
-
+    suffixes = {option: suffix for _, option, suffix in _OUTPUTS.values()}
+    check_outputs(outputs, suffixes=suffixes)          # a typo costs nothing: before the project is read
     project = load_project(args.project)
+    # No output may be a file the project uses (its stems, masks, references, video, project.json).
+    checked = check_outputs(outputs, project_files(args.project, project), suffixes=suffixes)
+    paths = {key: checked[option] for key, (_, option, _) in _OUTPUTS.items() if option in checked}
+    # what a killed earlier render left beside these outputs and in the temp folder
+    for folder in {p.parent for p in paths.values()}:
+        atomic.sweep_stale_temps(folder)
+    atomic.sweep_stale_work_dirs()
     target_lufs = export.FROM_PROJECT if args.lufs is None else (None if args.lufs == "none" else args.lufs)
     ceiling = export.FROM_PROJECT if args.ceiling is None else args.ceiling
     if "mp4" in paths and project.video_path is None:
@@ -112,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         "limited": r["limited"],
         "gain_db": round(r["gain_db"], 3),
         "n_stems": len(project.stems),
+        # placed wholly before 0 or after the video's end: they render as silence
+        "stems_outside_timeline": [s.name for s in project.stems
+                                   if s.end_s <= 0 or s.mix.offset_s >= project.duration_s],
         **summary,
     }
     print(json.dumps(line))
