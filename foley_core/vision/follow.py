@@ -284,6 +284,21 @@ def track_centres(track: Track, times_s: Sequence[float]) -> np.ndarray:
     idx = np.searchsorted(t_track, times)
     for i, (t, j) in enumerate(zip(times, idx)):
         for cand in (j - 1, j):
-            if 0 <= cand < t_track.size and abs(t_track[cand] - t) < 1e-6:
+            if 0 <= cand < t_track.size and abs(t_track[cand] - t) < 1e-4:
                 out[i] = (boxes[cand, :2] + boxes[cand, 2:]) / 2
     return out
+
+
+def track_contact_onsets(track: Track, *, fps: float, start_s: float, duration_s: float,
+                         threshold: float | None = None) -> list[float]:
+    """Contact times (seconds from start_s) of a followed track inside [start_s, start_s +
+    duration_s), timed on the video's own frame grid (fps) so unseen frames stay gaps."""
+    from foley_core.vision.contacts import CONTACT_THRESHOLD, contact_events
+
+    if not track.frames:
+        return []
+    n = int(round((track.end_s - track.start_s) * fps)) + 1
+    times = track.start_s + np.arange(n) / fps
+    events = contact_events(track_centres(track, times), times,
+                            threshold=CONTACT_THRESHOLD if threshold is None else threshold)
+    return [e.time_s - start_s for e in events if start_s <= e.time_s < start_s + duration_s]
