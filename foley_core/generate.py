@@ -177,7 +177,13 @@ def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: 
     MaskSpec) at each frame's time, `vision.curves.region_motion`."""
     from foley_core.vision.curves import region_motion
     from foley_core.vision.seed import work_size, analysis_fps_for
+    from foley_core.vision import follow
 
+    if isinstance(mask, MaskSpec) and isinstance(mask.track, follow.Track) \
+            and mask.track.source == follow.FOLLOW_SOURCE:
+        # a followed object has a centre in every frame it was seen: time its contacts from it
+        return follow.track_contact_onsets(mask.track, fps=info.fps, start_s=start_s,
+                                           duration_s=duration_s)
     size = work_size(info.width, info.height, 320)
     frames, times_s, _ = _read_frames_cached(video, info, fps=analysis_fps_for(info.fps), size=size,
                                              start_s=start_s, duration_s=duration_s)

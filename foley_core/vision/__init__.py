@@ -7,6 +7,9 @@
 - `region_seed(video, region)` / `region_motion(frames, times_s, region)` -> `MotionSeed`:
   a loudness-curve seed (relative 0..1 at 10 points/s) and contact times for a drawn mask, a box
   or a track.
+- `follow.follow(frames, times_s, frame_index=, point=|box=)` -> `Track` of one clicked object at
+  the video's own frame rate; `contacts.contact_events(centres, times_s)` -> contacts with
+  sub-frame times and a confidence (`follow.track_contact_onsets` for a followed track).
 """
 
 from foley_core.vision.curves import MotionSeed, contact_times, motion_energy, region_motion

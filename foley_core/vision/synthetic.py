@@ -143,3 +143,46 @@ def write_scene_mp4(scene: Scene, path: str | os.PathLike, *, fps: float) -> Pat
         if proc.returncode != 0:
             raise RuntimeError(f"ffmpeg failed: {proc.stderr.decode(errors='replace')[-1000:]}")
     return path
+
+
+def like_footage(frames: np.ndarray, *, seed: int, shake_px: float = 1.5, noise: float = 3.0,
+                 blur: float = 0.5, jpeg_quality: int = 45, hand: bool = True) -> np.ndarray:
+    """Make clean rendered frames (T, H, W, 3) uint8 look more like real footage, returning a copy.
+
+    Each effect is one a real clip has and a clean render lacks: hand-held camera shake (a smooth
+    random translation of up to about `shake_px`), exposure blur (each frame mixes `blur` of
+    the previous one, so a fast object smears along its path), sensor noise (`noise` grey levels),
+    a skin-coloured "hand" drifting through the picture (another mover, without contacts) and
+    JPEG compression at `jpeg_quality` (blocking and colour bleeding like H.264's).
+    """
+    rng = np.random.default_rng(seed)
+    frames = np.asarray(frames)
+    n, h, w = frames.shape[:3]
+    steps = rng.normal(0.0, 1.0, size=(n, 2))
+    kernel = np.hanning(9)
+    kernel /= kernel.sum()
+    shake = np.stack([np.convolve(steps[:, i], kernel, mode="same") for i in range(2)], axis=1)
+    shake *= shake_px / max(float(np.abs(shake).max()), 1e-6)
+    # the hand: an ellipse on a slow random path through the picture
+    hx = w * (0.2 + 0.6 * rng.random()) + np.cumsum(rng.normal(0, w / 150, n))
+    hy = h * (0.2 + 0.6 * rng.random()) + np.cumsum(rng.normal(0, h / 150, n))
+    skin = np.array([200.0, 150.0, 120.0]) * rng.uniform(0.8, 1.1)
+    axes = (max(3, w // 14), max(3, h // 9))
+    out = np.empty_like(frames)
+    prev = None
+    for i in range(n):
+        img = frames[i].astype(np.float32)
+        if hand:
+            cv2.ellipse(img, (int(hx[i]), int(hy[i])), axes, float(20 * np.sin(i / 7)), 0, 360,
+                        skin.tolist(), -1)
+        m = np.float32([[1, 0, shake[i, 0]], [0, 1, shake[i, 1]]])
+        img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        raw = img
+        if prev is not None and blur > 0:
+            img = (1 - blur) * img + blur * prev
+        prev = raw
+        img = img + rng.normal(0.0, noise, img.shape).astype(np.float32)
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1] if ok else img
+    return out

@@ -1,0 +1,304 @@
+"""Follow one object picked by the user (a click or a box on one frame) through a clip.
+
+The user picks the object a Foley artist cares about; we only have to keep hold of it. A click
+becomes a box by flood-filling the colour blob around it (`click_box`). The object is then
+followed forwards and backwards from that frame (`follow`) by a colour-and-template tracker:
+
+- a colour model: a histogram of the object's pixels against the ring of background around
+  it (Lab, coarse L); their ratio makes a per-pixel "looks like the object" map. Small, fast
+  balls blur and lose texture, but keep their colour, so this carries most of the weight;
+- a grey template of the object (normalised cross-correlation), which holds on to textured,
+  colourless objects;
+- a constant-velocity prediction that places the search window, so a similar object elsewhere
+  in the picture does not capture the track.
+
+The object's centre in each frame is the colour-weighted centroid inside the found box: a
+sub-pixel position, which the contact timing (`vision.contacts`) needs. Where neither cue finds
+the object (it left the picture, or is hidden), the frame is left out of the track, and the
+search continues at the predicted position with a growing window for up to `max_lost_s`.
+
+OpenCV 5 ships no CSRT/KCF (moved to contrib) and its MIL/Nano/Vit trackers either drift on
+small fast objects or need model files, which is why the tracker is written here on OpenCV
+primitives (flood fill, calcHist, matchTemplate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from foley_core.errors import MaskError
+from foley_core.vision.tracks import Track, TrackFrame, validate_box
+
+FOLLOW_SOURCE = "follow"
+_BINS = (8, 16, 16)                       # Lab histogram: coarse lightness, finer colour
+_RANGES = [0, 256, 0, 256, 0, 256]
+
+
+@dataclasses.dataclass
+class _Model:
+    hist: np.ndarray                      # object/background likelihood ratio per Lab bin
+    template: np.ndarray                  # grey template (h, w) float32
+    size: np.ndarray                      # (w, h) of the object box, pixels
+
+
+def _lab(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2LAB)
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _int_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    x0, y0 = int(np.clip(np.floor(x0), 0, width - 1)), int(np.clip(np.floor(y0), 0, height - 1))
+    x1 = int(np.clip(np.ceil(x1), x0 + 1, width))
+    y1 = int(np.clip(np.ceil(y1), y0 + 1, height))
+    return x0, y0, x1, y1
+
+
+def click_box(frame: np.ndarray, point: Sequence[float], *, tolerance: int = 14,
+              max_frac: float = 0.15) -> np.ndarray:
+    """The box [x0, y0, x1, y1] (pixels) of the colour blob under a click at point (x, y).
+
+    The blob is a flood fill in Lab from the clicked pixel (each neighbour within `tolerance`
+    of the clicked colour). If the fill leaks into the background (more than `max_frac` of the
+    frame's width or height) or finds almost nothing, a box of 1/20 of the frame's diagonal
+    around the click is used instead: the tracker still has the object's colour at its centre.
+    Raises MaskError if the point is not inside the frame.
+    """
+    frame = np.asarray(frame)
+    height, width = frame.shape[:2]
+    x, y = (float(v) for v in point)
+    if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < width and 0 <= y < height):
+        raise MaskError(f"The click ({x:g}, {y:g}) is outside the {width}x{height} picture; "
+                        "click on the object.")
+    fallback = max(6.0, float(np.hypot(width, height)) / 20.0)
+    plain = _fill_box(cv2.GaussianBlur(_lab(frame), (3, 3), 0), x, y, tolerance, max_frac)
+    # mean-shift smoothing merges an object's texture (stripes, checks) into one colour region,
+    # so the fill takes the whole object rather than one of its squares; but near a surface of
+    # a similar colour (blurred, compressed footage) it can also merge the object with it, so
+    # the plain fill is kept unless it is a small part (a texture cell) of the smoothed one
+    smooth = cv2.pyrMeanShiftFiltering(np.ascontiguousarray(frame), 6, 28)
+    merged = _fill_box(cv2.GaussianBlur(_lab(smooth), (3, 3), 0), x, y, tolerance, max_frac)
+    area = (lambda b: 0.0 if b is None else float((b[2] - b[0]) * (b[3] - b[1])))
+    box = merged if area(plain) < 0.3 * area(merged) else plain
+    if box is not None:
+        # never smaller than a few pixels: the template needs some context
+        grow = np.maximum(0.0, 6.0 - np.array([box[2] - box[0], box[3] - box[1]])) / 2
+        return validate_box(box + np.array([-grow[0], -grow[1], grow[0], grow[1]]), width, height)
+    half = fallback / 2
+    return validate_box([x - half, y - half, x + half, y + half], width, height)
+
+
+def _fill_box(lab: np.ndarray, x: float, y: float, tolerance: int,
+              max_frac: float) -> np.ndarray | None:
+    """Box of the flood fill of `lab` from (x, y), or None if it leaks or finds nothing."""
+    height, width = lab.shape[:2]
+    mask = np.zeros((height + 2, width + 2), np.uint8)
+    flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (255 << 8)
+    cv2.floodFill(lab, mask, (int(x), int(y)), 0, (tolerance,) * 3, (tolerance,) * 3, flags)
+    ys, xs = np.nonzero(mask[1:-1, 1:-1])
+    if xs.size < 9:
+        return None
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+    if box[2] - box[0] > max_frac * width or box[3] - box[1] > max_frac * height:
+        return None
+    return box
+
+
+def _colour_model(lab: np.ndarray, box: np.ndarray) -> np.ndarray:
+    height, width = lab.shape[:2]
+    x0, y0, x1, y1 = _int_box(box, width, height)
+    bw, bh = x1 - x0, y1 - y0
+    obj = np.zeros((height, width), np.uint8)
+    # the inner part of the box: a box around a round object has background in its corners
+    ix, iy = max(1, bw // 6), max(1, bh // 6)
+    obj[y0 + iy:max(y1 - iy, y0 + iy + 1), x0 + ix:max(x1 - ix, x0 + ix + 1)] = 1
+    ring = np.zeros_like(obj)
+    rx0, ry0 = max(0, x0 - 2 * bw), max(0, y0 - 2 * bh)
+    rx1, ry1 = min(width, x1 + 2 * bw), min(height, y1 + 2 * bh)
+    ring[ry0:ry1, rx0:rx1] = 1
+    ring[y0:y1, x0:x1] = 0
+    h_obj = cv2.calcHist([lab], [0, 1, 2], obj, list(_BINS), _RANGES)
+    h_bg = cv2.calcHist([lab], [0, 1, 2], ring, list(_BINS), _RANGES)
+    h_obj /= max(float(h_obj.sum()), 1.0)
+    h_bg /= max(float(h_bg.sum()), 1.0)
+    ratio = h_obj / (h_obj + h_bg + 1e-3)
+    # spread each colour to its neighbouring bins: lighting and compression shift colours
+    ratio = cv2.GaussianBlur(ratio.reshape(_BINS[0], -1), (3, 3), 0).reshape(_BINS)
+    return (ratio / max(float(ratio.max()), 1e-6)).astype(np.float32)
+
+
+def _likelihood(lab: np.ndarray, hist: np.ndarray) -> np.ndarray:
+    # a table lookup (cv2.calcBackProject returns zeros for this 3-D float histogram in 5.0)
+    return hist[lab[..., 0] >> 5, lab[..., 1] >> 4, lab[..., 2] >> 4]
+
+
+def _make_model(frame: np.ndarray, box: np.ndarray) -> _Model:
+    height, width = frame.shape[:2]
+    x0, y0, x1, y1 = _int_box(box, width, height)
+    return _Model(hist=_colour_model(_lab(frame), box),
+                  template=_gray(frame)[y0:y1, x0:x1].copy(),
+                  size=np.array([x1 - x0, y1 - y0], np.float64))
+
+
+def _locate(frame: np.ndarray, model: _Model, centre: np.ndarray, radius: np.ndarray,
+            ) -> tuple[np.ndarray | None, float]:
+    """Search around `centre` within `radius` (x, y) pixels. Returns (centre or None, score)."""
+    height, width = frame.shape[:2]
+    tw, th = int(model.size[0]), int(model.size[1])
+    x0 = int(max(0, np.floor(centre[0] - radius[0] - tw / 2)))
+    y0 = int(max(0, np.floor(centre[1] - radius[1] - th / 2)))
+    x1 = int(min(width, np.ceil(centre[0] + radius[0] + tw / 2)))
+    y1 = int(min(height, np.ceil(centre[1] + radius[1] + th / 2)))
+    if x1 - x0 < tw or y1 - y0 < th:
+        return None, 0.0
+    window = frame[y0:y1, x0:x1]
+    like = _likelihood(_lab(window), model.hist)
+    # fraction of object-coloured pixels in a box at each position
+    colour = cv2.boxFilter(like, -1, (tw, th), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    colour = colour[th // 2: th // 2 + window.shape[0] - th + 1,
+                    tw // 2: tw // 2 + window.shape[1] - tw + 1]
+    match = cv2.matchTemplate(_gray(window), model.template, cv2.TM_CCOEFF_NORMED)
+    match = np.nan_to_num(match, nan=0.0)
+    n = min(colour.shape[0], match.shape[0]), min(colour.shape[1], match.shape[1])
+    score = 0.6 * colour[:n[0], :n[1]] + 0.4 * np.clip(match[:n[0], :n[1]], 0.0, 1.0)
+    iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
+    best = float(score[iy, ix])
+    # sub-pixel centre: the object-coloured mass inside the found box
+    patch = like[iy:iy + th, ix:ix + tw]
+    mass = float(patch.sum())
+    if mass > 1e-3 and float(colour[iy, ix]) > 0.15:
+        ys, xs = np.mgrid[0:patch.shape[0], 0:patch.shape[1]]
+        cx = x0 + ix + float((patch * xs).sum()) / mass + 0.5
+        cy = y0 + iy + float((patch * ys).sum()) / mass + 0.5
+    else:
+        cx, cy = x0 + ix + tw / 2, y0 + iy + th / 2
+    return np.array([cx, cy]), best
+
+
+def _run(frames: np.ndarray, start: int, step: int, model: _Model, centre0: np.ndarray,
+         fps: float, *, min_score: float, max_lost_s: float) -> dict[int, np.ndarray]:
+    """Follow from frame `start` (known centre) in direction `step` (+1 or -1)."""
+    found: dict[int, np.ndarray] = {}
+    history = [(start, centre0)]
+    lost = 0
+    max_lost = max(1, int(round(max_lost_s * fps)))
+    base = np.maximum(model.size, 4.0)
+    k = start + step
+    while 0 <= k < len(frames):
+        (ka, ca) = history[-1]
+        if len(history) >= 2:
+            kb, cb = history[-2]
+            velocity = (ca - cb) / (ka - kb)          # pixels per frame, signed with k
+        else:
+            velocity = np.zeros(2)
+        predicted = ca + velocity * (k - ka)
+        radius = base * (1.0 + 0.5 * lost) + 1.5 * np.abs(velocity) * (abs(k - ka))
+        centre, score = _locate(frames[k], model, predicted, radius)
+        if centre is not None and score >= min_score:
+            found[k] = centre
+            history.append((k, centre))
+            lost = 0
+        else:
+            lost += 1
+            if lost > max_lost:
+                break
+        k += step
+    return found
+
+
+def follow(
+    frames: np.ndarray,
+    times_s: Sequence[float],
+    *,
+    frame_index: int,
+    point: Sequence[float] | None = None,
+    box: Sequence[float] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    min_score: float = 0.35,
+    max_lost_s: float = 0.5,
+    track_id: str = "picked",
+    label: str = "picked object",
+) -> Track:
+    """Follow the object picked on frame `frame_index` through all `frames`, both ways.
+
+    frames: (T, H, W, 3) uint8 RGB at `times_s` (the video's own rate, for contact timing);
+    point: a click (x, y) or box: [x0, y0, x1, y1], both in the pixels of `frames`. The
+    returned Track's boxes are in (width, height) video pixels (default: the frames' size); it
+    has a frame wherever the object was found, so a gap means "not seen". min_score: the
+    smallest combined colour/template score (0..1) that counts as found; max_lost_s: how long
+    the object may stay unseen before the search gives up in that direction.
+    Raises MaskError for a missing or malformed pick.
+    """
+    frames = np.asarray(frames)
+    times = np.asarray(times_s, dtype=np.float64)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) != len(times) or len(frames) == 0:
+        raise MaskError(f"Need frames (T, H, W, 3) with one time each; got {frames.shape} "
+                        f"and {len(times)} times.")
+    if not 0 <= int(frame_index) < len(frames):
+        raise MaskError(f"The picked frame {frame_index} is outside the clip's {len(frames)} frames.")
+    if (point is None) == (box is None):
+        raise MaskError("Pick the object with either a click (point) or a box, not both.")
+    k0 = int(frame_index)
+    fh, fw = frames.shape[1:3]
+    start_box = (click_box(frames[k0], point) if point is not None
+                 else validate_box(box, fw, fh))
+    model = _make_model(frames[k0], start_box)
+    fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 25.0
+    centre0, _ = _locate(frames[k0], model, (start_box[:2] + start_box[2:]) / 2, model.size / 4)
+    if centre0 is None:
+        centre0 = (start_box[:2] + start_box[2:]) / 2
+    found = {k0: centre0}
+    for step in (+1, -1):
+        found.update(_run(frames, k0, step, model, centre0, fps,
+                          min_score=min_score, max_lost_s=max_lost_s))
+    width = int(width or fw)
+    height = int(height or fh)
+    scale = np.array([width / fw, height / fh])
+    half = model.size / 2
+    track_frames = []
+    for k in sorted(found):
+        c = found[k]
+        b = np.concatenate([c - half, c + half]) * np.tile(scale, 2)
+        track_frames.append(TrackFrame(time_s=float(times[k]), box=b))
+    return Track(id=track_id, label=label, source=FOLLOW_SOURCE, score=1.0,
+                 frames=track_frames, width=width, height=height)
+
+
+def track_centres(track: Track, times_s: Sequence[float]) -> np.ndarray:
+    """(T, 2) box centres of `track` at exactly `times_s` (its own frame times), NaN where the
+    track has no frame: unlike interpolation, a gap stays a gap (the object was not seen)."""
+    times = np.asarray(times_s, dtype=np.float64)
+    out = np.full((times.size, 2), np.nan)
+    if not track.frames:
+        return out
+    t_track = track.times_s
+    boxes = track.boxes
+    idx = np.searchsorted(t_track, times)
+    for i, (t, j) in enumerate(zip(times, idx)):
+        for cand in (j - 1, j):
+            if 0 <= cand < t_track.size and abs(t_track[cand] - t) < 1e-4:
+                out[i] = (boxes[cand, :2] + boxes[cand, 2:]) / 2
+    return out
+
+
+def track_contact_onsets(track: Track, *, fps: float, start_s: float, duration_s: float,
+                         threshold: float | None = None) -> list[float]:
+    """Contact times (seconds from start_s) of a followed track inside [start_s, start_s +
+    duration_s), timed on the video's own frame grid (fps) so unseen frames stay gaps."""
+    from foley_core.vision.contacts import CONTACT_THRESHOLD, contact_events
+
+    if not track.frames:
+        return []
+    n = int(round((track.end_s - track.start_s) * fps)) + 1
+    times = track.start_s + np.arange(n) / fps
+    events = contact_events(track_centres(track, times), times,
+                            threshold=CONTACT_THRESHOLD if threshold is None else threshold)
+    return [e.time_s - start_s for e in events if start_s <= e.time_s < start_s + duration_s]
