@@ -15,6 +15,7 @@ Nothing here loads a model: the caller passes the query's embedding in.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -45,16 +46,24 @@ STOP_WORDS = frozenset(
 _STEMMER = snowballstemmer.stemmer("english")
 
 
+_CASE_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NON_WORD = re.compile(r"[\W_\d]+")
+
+
 def words(text: str) -> list[str]:
     """Lower-case alphabetic words: 'DOORWood_CreakOpen-03' -> ['door', 'wood', 'creak', 'open']."""
-    text = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])",
-                  " ", text)
-    return [w for w in re.split(r"[\W_\d]+", text.lower()) if w]
+    return [w for w in _NON_WORD.split(_CASE_BOUNDARY.sub(" ", text).lower()) if w]
+
+
+@functools.lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    # the pure-Python Snowball stemmer costs ~20 us a word; a library repeats its words a lot
+    return _STEMMER.stemWord(word)
 
 
 def terms(text: str) -> list[str]:
     """The stemmed, stop-word-free terms that keyword search matches on."""
-    return _STEMMER.stemWords([w for w in words(text) if w not in STOP_WORDS])
+    return [_stem(w) for w in words(text) if w not in STOP_WORDS]
 
 
 # ------------------------------------------------------------------------------ keywords
@@ -122,7 +131,7 @@ FUSIONS = (
     *(Fusion("weighted", weight=w) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)),
 )
 # Chosen on the DEV queries (benchmarks/bench_search.py --choose); see docs/BENCHMARKS.md.
-FUSION = Fusion("weighted", weight=0.5)
+FUSION = Fusion("weighted", weight=0.3)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -253,9 +262,12 @@ def audio_features(audio: np.ndarray, sr: int) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft).astype(np.float32)
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     logmel = np.log10(power @ _MEL_BASIS.T + 1e-10)
-    # keep only frames within 60 dB of the loudest: silence padding says nothing about the sound
+    # a 60 dB range below the loudest bin (as power_to_db's top_db): a take's noise floor or its
+    # digital silence, far below the sound, must not change what it is
+    logmel = np.maximum(logmel, logmel.max() - 6.0)
+    # and only frames within 60 dB of the loudest: silence padding says nothing about the sound
     energy = logmel.max(axis=1)
-    logmel = logmel[energy >= energy.max() - 6.0]
+    logmel = logmel[energy > energy.max() - 6.0]
     logmel = logmel - logmel.mean()          # level-free: a quieter take of a sound is the same sound
     motion = np.abs(np.diff(logmel, axis=0)).mean(axis=0) if logmel.shape[0] > 1 else np.zeros(_N_MELS)
     return np.concatenate([logmel.mean(axis=0), logmel.std(axis=0), motion]).astype(np.float32)
