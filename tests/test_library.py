@@ -243,9 +243,10 @@ def test_embeddings_are_cached_on_disk_by_content(tmp_path, monkeypatch):
     assert lib2.search("rain storm", k=1)[0].entry.caption == "heavy rain"
     assert calls == [3, 1, 1]                              # only the query was encoded
     (folder / "extra_thunder.wav").write_bytes((folder / "dog_bark.wav").read_bytes())
-    lib2.add_folder(folder)                                # new content, new key
+    lib2.add_folder(folder)                                # one new caption: only it is encoded
     lib2.search("thunder", k=1)
-    assert calls[-2:] == [4, 1]
+    assert calls[-2:] == [1, 1]
+    assert len(list(cache.glob("caption-embeddings-*.npy"))) == 1
 
 
 # ------------------------------------------------------------------------------ user folders

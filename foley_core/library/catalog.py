@@ -7,10 +7,15 @@ scanned for audio files of any common format; captions come from a sidecar CSV (
 `metadata.csv`, `index.csv` or `manifest.csv` with a file and a caption column) or else from file
 names, and their category is 'user'.
 
-Search ranks clips by the cosine similarity of MiniLM sentence embeddings (the engine's frozen
-caption encoder, `foley_core.model.text.SentenceEncoder`, loaded lazily once per process). The
-caption embeddings of each index are cached in memory and on disk, keyed by a hash of the model
-and the captions, so only the query is encoded after the first search.
+Search (library/search.py) fuses keyword matches (BM25 over stemmed words of captions, file names,
+categories and embedded BWF/iXML/INFO metadata) with the cosine similarity of MiniLM sentence
+embeddings (the engine's frozen caption encoder, `foley_core.model.text.SentenceEncoder`, loaded
+lazily once per process); each hit carries both scores. Caption embeddings are cached in memory and
+on disk per caption (keyed by a hash of the model and the caption), so only new captions and the
+query are encoded. `more_like_this` ranks clips by log-mel statistics of their audio.
+
+User folders are indexed incrementally: what each file held (length, rate, tags, audio features)
+is cached on disk by path, mtime and size, so a rescan reads only new or changed files.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import re
@@ -33,6 +39,7 @@ from foley_core.audio_io import check_input_file, read_audio
 from foley_core.constants import MODEL_SR
 from foley_core.errors import CaptionError, FoleyError, MediaError
 from foley_core.library.fit import check_reference_audio
+from foley_core.library import search as engine
 from foley_core.library.licences import MODIFICATION_NOTE, SOURCE_PACKAGE_VERSIONS, licence_info
 
 __all__ = [
@@ -129,8 +136,15 @@ class LibraryEntry:
 
 @dataclass(frozen=True)
 class SearchHit:
+    """A search result and why it ranks where it does: `score` orders the hits (the fused score, or
+    the audio similarity for more-like-this); `keyword` is the clip's BM25 as a fraction of the best
+    match of the query (0..1, 0 = no word in common); `semantic` the cosine of the caption's sentence
+    embedding to the query's (-1..1)."""
+
     entry: LibraryEntry
-    score: float          # cosine similarity of the caption to the query, -1..1
+    score: float
+    keyword: float = 0.0
+    semantic: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -202,31 +216,32 @@ def default_cache_dir() -> Path:
 
 
 def _caption_embeddings(captions: list[str], cache_dir: Path | None) -> np.ndarray:
-    """Embeddings of `captions`, from memory, else the disk cache, else MiniLM (then cached)."""
-    digest = hashlib.sha256("\n".join([_model_key(), *captions]).encode("utf-8")).hexdigest()
-    hit = _MEMORY_CACHE.get(digest)
-    if hit is not None:
-        return hit
-    file = cache_dir / f"caption-embeddings-{digest[:32]}.npy" if cache_dir is not None else None
-    if file is not None and file.is_file():
-        try:
-            cached = np.load(file, allow_pickle=False)
-            if cached.shape == (len(captions), 384) and np.isfinite(cached).all():
-                _MEMORY_CACHE[digest] = cached.astype(np.float32)
-                return _MEMORY_CACHE[digest]
-            log.warning("ignoring the damaged embedding cache %s (shape %s)", file, cached.shape)
-        except (OSError, ValueError) as err:
-            log.warning("ignoring the unreadable embedding cache %s: %s", file, err)
-    matrix = embed_sentences(captions)
-    _MEMORY_CACHE[digest] = matrix
-    if file is not None:
-        try:
-            with atomic_path(file) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, matrix, allow_pickle=False)
-        except OSError as err:     # a cache is an optimisation: searching still works without it
-            log.warning("cannot write the embedding cache %s: %s", file, err)
-    return matrix
+    """Embeddings of `captions`: each from memory, else the disk cache, else MiniLM (then cached).
+    Keyed per caption, so a library that gains one clip encodes only that clip's caption."""
+    model = _model_key()
+    keys = [hashlib.sha256(f"{model}\n{c}".encode("utf-8")).hexdigest()[:32] for c in captions]
+    missing = [i for i, k in enumerate(keys) if k not in _MEMORY_CACHE]
+    if missing and cache_dir is not None:
+        store = engine.VectorStore(cache_dir, _caption_store_name(model), 384)
+        for i in missing:
+            hit = store.get(keys[i])
+            if hit is not None:
+                _MEMORY_CACHE[keys[i]] = hit
+        missing = [i for i in missing if keys[i] not in _MEMORY_CACHE]
+    if missing:
+        todo = list(dict.fromkeys(captions[i] for i in missing))
+        fresh = dict(zip(todo, embed_sentences(todo)))
+        new = {keys[i]: fresh[captions[i]] for i in missing}
+        _MEMORY_CACHE.update(new)
+        if cache_dir is not None:
+            store.put(new)
+    if not keys:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([_MEMORY_CACHE[k] for k in keys]).astype(np.float32)
+
+
+def _caption_store_name(model: str) -> str:
+    return f"caption-embeddings-{hashlib.sha256(model.encode('utf-8')).hexdigest()[:16]}"
 
 
 # ------------------------------------------------------------------------------ user folders
@@ -276,6 +291,73 @@ def _read_sidecar(folder: Path) -> tuple[dict[str, dict[str, str]], list[str], P
     return rows, warnings, sidecar
 
 
+_FOLDER_CACHE_VERSION = 1
+# tags that describe the sound (a BWF/iXML description, a title): used as the caption when no
+# caption file names the clip, in this order of preference
+_CAPTION_TAGS = ("description", "ixml_bwf_description", "ixml_description", "ixml_note", "ixml_fxname", "title")
+_KEYWORD_TAGS = frozenset({*_CAPTION_TAGS, "comment", "keywords", "subject", "genre", "ixml_category",
+                           "ixml_subcategory", "ixml_catid", "ixml_keywords", "ixml_track_name", "ixml_name",
+                           "ixml_library", "ixml_show", "ixml_scene"})
+
+
+def _tag_caption(tags: dict[str, str]) -> str:
+    return next((tags[t] for t in _CAPTION_TAGS if tags.get(t)), "")
+
+
+def _known_fields(**fields) -> dict:
+    """The given LibraryEntry fields that this version of LibraryEntry has (sr, channels)."""
+    names = LibraryEntry.__dataclass_fields__
+    return {k: v for k, v in fields.items() if k in names and v is not None}
+
+
+def _scan_file(path: Path, st: os.stat_result) -> dict:
+    """Read one user sound: its length, rate, channels, audio features and metadata, or why it
+    cannot be used. This is the only place a folder scan decodes audio."""
+    rec: dict = {"mtime_ns": st.st_mtime_ns, "size": st.st_size}
+    try:
+        audio, sr = read_audio(path, mono=False)
+        mono = audio if audio.ndim == 1 else audio.mean(axis=1, dtype=np.float32)
+        check_reference_audio(mono, sr, name=f"'{path.name}'")
+    except MediaError as err:
+        rec["error"] = str(err)
+        return rec
+    tags = {k: v for k, v in engine.read_tags(path).items() if k in _KEYWORD_TAGS}
+    rec.update(seconds=audio.shape[0] / sr, sr=int(sr), channels=1 if audio.ndim == 1 else int(audio.shape[1]),
+               tags=tags, features=engine.encode_vector(engine.audio_features(mono, sr)))
+    return rec
+
+
+def _folder_cache_file(cache_dir: Path | None, folder: Path) -> Path | None:
+    if cache_dir is None:
+        return None
+    return cache_dir / f"folder-{hashlib.sha256(str(folder).encode('utf-8')).hexdigest()[:24]}.json"
+
+
+def _load_folder_records(cache_dir: Path | None, folder: Path) -> dict[str, dict]:
+    file = _folder_cache_file(cache_dir, folder)
+    if file is None or not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if data.get("version") == _FOLDER_CACHE_VERSION and data.get("folder") == str(folder):
+            return dict(data["files"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        log.warning("ignoring the unreadable folder index %s: %s", file, err)
+    return {}
+
+
+def _save_folder_records(cache_dir: Path | None, folder: Path, records: dict[str, dict]) -> None:
+    file = _folder_cache_file(cache_dir, folder)
+    if file is None:
+        return
+    try:
+        with atomic_path(file) as tmp:
+            Path(tmp).write_text(json.dumps({"version": _FOLDER_CACHE_VERSION, "folder": str(folder),
+                                             "files": records}), encoding="utf-8")
+    except OSError as err:       # a cache is an optimisation: the folder is still searchable
+        log.warning("cannot write the folder index %s: %s", file, err)
+
+
 # ------------------------------------------------------------------------------ the library
 
 _DEFAULT_CACHE = object()
@@ -302,6 +384,10 @@ class SoundLibrary:
         self._folder_labels: dict[str, str] = {}
         self._entries: list[LibraryEntry] = []
         self._by_id: dict[str, LibraryEntry] = {}
+        self._folder_records: dict[str, dict[str, dict]] = {}   # folder -> relative path -> what a scan read
+        self._extra_text: dict[str, str] = {}                    # clip id -> embedded metadata words
+        self._features: dict[str, np.ndarray] = {}               # clip id -> audio features (more-like-this)
+        self._index: engine.SearchIndex | None = None
         self.root: Path | None = None
         if bundled or root is not None:
             self.root = Path(root) if root is not None else bundled_library_root()
@@ -355,13 +441,17 @@ class SoundLibrary:
         for e in entries:
             by_id.setdefault(e.id, e)
         self._entries, self._by_id = entries, by_id
+        self._index = None
 
     def add_folder(self, path: str | os.PathLike) -> list[LibraryEntry]:
         """Add the audio files under a folder (recursively) as 'user' sounds; returns the new entries.
 
-        Each file is decoded once to check it: damaged, empty or silent files are skipped and named
-        in `warnings`. Adding a folder again rescans it. Raises MediaError if the folder does not
-        exist or holds no usable audio file.
+        Each new or changed file (by path, mtime and size) is decoded once to check it and to describe
+        its audio for more-like-this; its embedded metadata (BWF description, iXML, INFO tags) joins
+        the keywords, and a BWF/iXML description is its caption when no caption file names it. What
+        a scan read is cached (on disk under `cache_dir`), so adding the folder again re-reads only
+        new or changed files and drops deleted ones. Damaged, empty or silent files are skipped and
+        named in `warnings`. Raises MediaError if the folder does not exist or holds no usable audio.
         """
         folder = Path(path).expanduser()
         if not folder.exists():
@@ -375,31 +465,47 @@ class SoundLibrary:
         if not files:
             raise MediaError(f"No audio files in '{folder}' (looked for {', '.join(sorted(AUDIO_EXTENSIONS))}).")
         captions, warnings, sidecar = _read_sidecar(folder)
+        key = str(folder)
+        old = self._folder_records.get(key)
+        if old is None:
+            old = _load_folder_records(self.cache_dir, folder)
+        records: dict[str, dict] = {}
+        for p in files:
+            rel = p.relative_to(folder).as_posix()
+            st = p.stat()
+            rec = old.get(rel)
+            if rec is None or rec.get("mtime_ns") != st.st_mtime_ns or rec.get("size") != st.st_size:
+                rec = _scan_file(p, st)
+            records[rel] = rec
+        if records != old:
+            _save_folder_records(self.cache_dir, folder, records)
         with self._lock:
-            key = str(folder)
             label = self._folder_labels.get(key) or self._new_label(folder.name)
             entries: list[LibraryEntry] = []
             skipped: list[str] = []
             for p in files:
                 rel = p.relative_to(folder).as_posix()
-                try:
-                    audio, sr = read_audio(p)
-                    check_reference_audio(audio, sr, name=f"'{p.name}'")
-                except MediaError as err:
-                    skipped.append(f"Skipped '{p}': {err}")
+                rec = records[rel]
+                if rec.get("error"):
+                    skipped.append(f"Skipped '{p}': {rec['error']}")
                     continue
                 meta = captions.get(rel) or captions.get(p.name) or {}
+                tags = rec.get("tags") or {}
+                clip_id = f"{USER_CATEGORY}/{label}/{rel}"
                 entries.append(LibraryEntry(
-                    id=f"{USER_CATEGORY}/{label}/{rel}", path=p,
-                    caption=meta.get("caption") or caption_from_filename(p),
-                    category=USER_CATEGORY, seconds=audio.shape[0] / sr, licence=meta.get("licence", ""),
-                    attribution=meta.get("attribution", ""), file=str(p)))
+                    id=clip_id, path=p, caption=meta.get("caption") or _tag_caption(tags) or caption_from_filename(p),
+                    category=USER_CATEGORY, seconds=rec["seconds"], licence=meta.get("licence", ""),
+                    attribution=meta.get("attribution", ""), file=str(p),
+                    **_known_fields(sr=rec.get("sr"), channels=rec.get("channels"))))
+                self._extra_text[clip_id] = " ".join(tags.values())
+                self._features[clip_id] = engine.decode_vector(rec["features"])
             if sidecar is not None:
                 known = {p.relative_to(folder).as_posix() for p in files} | {p.name for p in files}
                 unknown = sorted(n for n in captions if n not in known and Path(n).name not in known)
                 if unknown:
                     warnings.append(f"The caption file '{sidecar}' names files that are not in the folder: "
                                     f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}.")
+            self._folder_records[key] = records
             if not entries:
                 raise MediaError(f"None of the {len(files)} audio files in '{folder}' can be used: "
                                  + " ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
@@ -470,33 +576,133 @@ class SoundLibrary:
         matrices = [_caption_embeddings([e.caption for e in g], cache_dir) for g in groups]
         return [e for g in groups for e in g], np.concatenate(matrices)
 
+    def keyword_text(self, entry: LibraryEntry) -> str:
+        """What keyword search matches for a clip: caption, file name and source file name (their
+        words), categories (ours and UCS) and embedded metadata."""
+        parts = [entry.caption, entry.path.stem, Path(entry.source_path.split("#")[0]).stem if entry.source_path else ""]
+        if not entry.is_user_sound:
+            parts.append(entry.category)
+        parts += [str(getattr(entry, f, "") or "") for f in ("ucs_category", "ucs_subcategory", "cat_id")]
+        parts.append(self._extra_text.get(entry.id, ""))
+        return " ".join(p for p in parts if p)
+
+    def _search_index(self) -> engine.SearchIndex:
+        with self._lock:
+            index = self._index
+        if index is not None:
+            return index
+        entries, matrix = self._embeddings()
+        index = engine.SearchIndex(entries, [self.keyword_text(e) for e in entries], matrix)
+        with self._lock:
+            if [e.id for e in self._entries] == [e.id for e in entries]:
+                self._index = index          # unless a folder was added meanwhile
+        return index
+
     def warm_up(self) -> None:
-        """Load the caption encoder and the caption embeddings now (e.g. in a background thread at
+        """Load the caption encoder and build the search index now (e.g. in a background thread at
         start-up), so that the first search answers at once."""
-        self._embeddings()
+        self._search_index()
         embed_sentences(["warm up"])
 
-    def search(self, text: str, k: int = 10, category: str | None = None) -> list[SearchHit]:
-        """The `k` clips whose captions are nearest in meaning to `text`, best first.
+    def _filters(self, index: engine.SearchIndex, category: str | None, ucs_category: str | None,
+                 min_s: float | None, max_s: float | None) -> np.ndarray | None:
+        if ucs_category is not None:
+            known = sorted({v for u in index.ucs for v in u})
+            if not isinstance(ucs_category, str) or ucs_category.strip().lower() not in known:
+                raise FoleyError(f"No clip has the UCS category or CatID {ucs_category!r}"
+                                 + (f"; known: {', '.join(known[:30])}." if known else
+                                    "; this library has no UCS names."))
+        if category is None and ucs_category is None and min_s is None and max_s is None:
+            return None
+        return index.mask(category=category, ucs_category=ucs_category, min_s=min_s, max_s=max_s)
 
-        category: only search this category. Raises CaptionError for an empty query and
-        FoleyError for an unknown category or a k below 1.
-        """
-        if not isinstance(text, str) or not text.strip():
-            raise CaptionError("Type what you are looking for (e.g. 'rain on a roof') to search the library.")
+    def _check_request(self, k: object, category: str | None, min_s: object, max_s: object) -> int:
+        """Check what needs no index (so a mistake is reported before any model loads); returns k."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise FoleyError(f"The number of results must be a whole number of at least 1, got {k!r}.")
         if category is not None:
             self._check_category(category)
-        entries, matrix = self._embeddings()
-        if not entries:
+        for name, value in (("minimum", min_s), ("maximum", max_s)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                                      or not np.isfinite(value) or value < 0):
+                raise FoleyError(f"The {name} duration must be a number of seconds of at least 0, got {value!r}.")
+        if min_s is not None and max_s is not None and min_s > max_s:
+            raise FoleyError(f"The minimum duration ({min_s:g} s) is longer than the maximum ({max_s:g} s).")
+        return int(k)
+
+    def search(self, text: str, k: int = 10, category: str | None = None, *, ucs_category: str | None = None,
+               min_s: float | None = None, max_s: float | None = None,
+               fusion: engine.Fusion | None = None) -> list[SearchHit]:
+        """The `k` clips that best match `text` (by words and by meaning), best first.
+
+        category: only this category of ours; ucs_category: only this UCS category, subcategory or
+        CatID; min_s/max_s: only clips of that duration. fusion: how keyword and semantic scores
+        combine (default `search.FUSION`, chosen by measurement). Each hit has its `keyword` and
+        `semantic` scores. Raises CaptionError for an empty query and FoleyError for an unknown
+        category, a bad duration range or a k below 1.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise CaptionError("Type what you are looking for (e.g. 'rain on a roof') to search the library.")
+        k = self._check_request(k, category, min_s, max_s)
+        index = self._search_index()
+        keep = self._filters(index, category, ucs_category, min_s, max_s)
+        if not len(index):
             return []
         query = embed_sentences([text.strip()])[0]
-        scores = matrix @ query
-        order = np.argsort(-scores, kind="stable")
-        if category is not None:
-            order = [i for i in order if entries[i].category == category]
-        return [SearchHit(entries[i], float(scores[i])) for i in list(order)[: int(k)]]
+        rows = index.search(text, query, k, keep, fusion or engine.FUSION)
+        return [SearchHit(index.entries[i], score, keyword, semantic) for i, score, keyword, semantic in rows]
+
+    def _audio_features(self, entries: list[LibraryEntry]) -> np.ndarray:
+        """Audio features of `entries` (user sounds: from their scan; library clips: read once,
+        then cached on disk by path, mtime and size)."""
+        todo = [e for e in entries if e.id not in self._features]
+        if todo:
+            store = engine.VectorStore(self.cache_dir, "audio-features-v1", engine.AUDIO_FEATURE_DIM)
+            new: dict[str, np.ndarray] = {}
+            for e in todo:
+                try:
+                    st = e.path.stat()
+                except OSError:
+                    self._features[e.id] = np.zeros(engine.AUDIO_FEATURE_DIM, dtype=np.float32)
+                    continue
+                fkey = engine.file_key(e.path, st.st_mtime_ns, st.st_size)
+                vec = store.get(fkey)
+                if vec is None:
+                    try:
+                        audio, sr = read_audio(e.path)
+                        vec = engine.audio_features(audio, sr)
+                    except MediaError as err:
+                        self._warn(f"Cannot compare with '{e.path}': {err}")
+                        vec = np.zeros(engine.AUDIO_FEATURE_DIM, dtype=np.float32)
+                    new[fkey] = vec
+                self._features[e.id] = vec
+            store.put(new)
+        return np.stack([self._features[e.id] for e in entries]) if entries else \
+            np.zeros((0, engine.AUDIO_FEATURE_DIM), dtype=np.float32)
+
+    def more_like_this(self, clip: str | os.PathLike, k: int = 10, category: str | None = None, *,
+                       ucs_category: str | None = None, min_s: float | None = None,
+                       max_s: float | None = None) -> list[SearchHit]:
+        """The `k` clips that sound most like `clip` (a clip id of this library, or a sound file),
+        best first, without the clip itself; `score` is the audio similarity (-1..1). The first call
+        reads every library clip once (cached on disk). Same filters as `search`."""
+        k = self._check_request(k, category, min_s, max_s)
+        index = self._search_index()
+        keep = self._filters(index, category, ucs_category, min_s, max_s)
+        features = self._audio_features(index.entries)
+        self_row = None
+        if isinstance(clip, str) and clip in self._by_id:
+            self_row = next((i for i, e in enumerate(index.entries) if e.id == clip), None)
+        if self_row is not None:
+            query = features[self_row]
+        else:
+            loaded = load_reference(clip, library=self)
+            query = engine.audio_features(loaded.audio, loaded.sr)
+        keep = np.ones(len(index), dtype=bool) if keep is None else keep.copy()
+        if self_row is not None:
+            keep[self_row] = False
+        rows = engine.rank_similar(features, query, k, keep)
+        return [SearchHit(index.entries[i], score) for i, score in rows]
 
 
 # ------------------------------------------------------------------------------ module level
