@@ -156,8 +156,8 @@ def test_reference_library_clip_with_default_strength(env, tmp_path):
     assert sf.info(str(out)).frames == 24000
 
 
-@pytest.mark.parametrize("case", ["missing", "not audio", "silent", "nan", "strength 1.5", "strength alone",
-                                  "unknown id"])
+@pytest.mark.parametrize("case", ["missing", "not audio", "silent", "nan", "strength 1.5",
+                                  "strength from scratch", "unknown id"])
 def test_bad_reference_exit_2_one_line_no_file(env, tmp_path, case):
     out = tmp_path / "out.wav"
     ref = {
@@ -166,7 +166,7 @@ def test_bad_reference_exit_2_one_line_no_file(env, tmp_path, case):
         "silent": lambda: reference_wav(tmp_path, "silent.wav", fill=0.0, seconds=0.5, whole=True),
         "nan": lambda: reference_wav(tmp_path, "nan.wav", fill=np.nan, subtype="FLOAT"),
         "strength 1.5": lambda: reference_wav(tmp_path),
-        "strength alone": lambda: None,
+        "strength from scratch": lambda: None,
         "unknown id": lambda: "no_such_library_clip",
     }[case]()
     args = ["--caption", "x", "--duration", "1", "--out", str(out)]
@@ -174,6 +174,8 @@ def test_bad_reference_exit_2_one_line_no_file(env, tmp_path, case):
         args += ["--reference", str(ref)]
     if case.startswith("strength"):
         args += ["--strength", "1.5" if case == "strength 1.5" else "0.5"]
+    if case == "strength from scratch":      # a strength needs a sound to start from
+        args += ["--from-scratch"]
     proc = run_cli(args, env)
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
@@ -186,3 +188,61 @@ def test_bad_reference_exit_2_one_line_no_file(env, tmp_path, case):
 def make_text(path: Path) -> Path:
     path.write_text("this is not audio\n")
     return path
+
+
+def test_default_take_reports_its_library_clips_and_from_scratch_does_not(env, tmp_path):
+    out = tmp_path / "take.wav"
+    proc = run_cli(["--caption", "footsteps on gravel", "--duration", "1", "--steps", "2",
+                    "--candidates", "2", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["source"] == "library" and len(report["references"]) == 2
+    assert len({r["id"] for r in report["references"]}) == 2
+    assert all(r["licence"] and r["attribution"] for r in report["references"])
+    proc = run_cli(["--caption", "footsteps on gravel", "--duration", "1", "--steps", "2",
+                    "--from-scratch", "--out", str(tmp_path / "scratch.wav")], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["source"] == "model" and "references" not in report and "reference" not in report
+
+
+def test_sketch_gives_curve_and_onsets(env, tmp_path):
+    sr = 16000
+    n = sr * 2
+    voice = np.zeros(n, np.float32)
+    rng = np.random.default_rng(0)
+    for t in (0.3, 0.9, 1.5):                  # three "tk" bursts
+        i = int(t * sr)
+        voice[i:i + 1600] += (rng.standard_normal(1600) * np.exp(-np.arange(1600) / 300)).astype(np.float32) * 0.5
+    sketch = tmp_path / "voice.wav"
+    sf.write(sketch, voice, sr)
+    proc = run_cli(["--caption", "a knock", "--duration", "2", "--steps", "2", "--sketch", str(sketch),
+                    "--out", str(tmp_path / "o.wav")], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["onsets_s"] == pytest.approx([0.3, 0.9, 1.5], abs=0.03)
+    assert report["sketch"]["onsets_s"] == report["onsets_s"]
+    assert "curve" in report["instructions"]["given"] and report["curve_r_after"] is not None
+    proc = run_cli(["--caption", "a knock", "--duration", "2", "--sketch", str(sketch), "--onsets", "0.5",
+                    "--out", str(tmp_path / "p.wav")], env)
+    assert proc.returncode == 2 and "--sketch gives the curve and the onsets" in proc.stderr
+
+
+def test_point_follows_the_clicked_object(env, tmp_path, media_factory):
+    from foley_core.vision.synthetic import bouncing_square, write_scene_mp4
+
+    scene = bouncing_square(duration_s=2.0, fps=25.0, seed=3)
+    video = write_scene_mp4(scene, tmp_path / "bounce.mp4", fps=25.0)
+    k = len(scene.frames) // 2
+    x0, y0, x1, y1 = scene.boxes[k]
+    proc = run_cli(["--caption", "a ball bounces", "--video", str(video), "--steps", "1",
+                    "--point", f"{(x0 + x1) / 2:.1f},{(y0 + y1) / 2:.1f}@{scene.times_s[k]:.3f}",
+                    "--out", str(tmp_path / "o.wav")], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["onsets_source"] == "video"
+    hits = np.asarray(scene.contacts_s)
+    assert len(report["onsets_s"]) == len(hits)
+    assert np.max(np.abs(np.asarray(report["onsets_s"]) - hits)) < 0.05
+    bad = run_cli(["--caption", "x", "--duration", "1", "--point", "1,2", "--out", str(tmp_path / "b.wav")], env)
+    assert bad.returncode == 2 and "need a --video" in bad.stderr

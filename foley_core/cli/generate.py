@@ -1,20 +1,26 @@
 """`launch.py generate`: make a sound stem for a video selection (or from text and a curve alone).
 
     python launch.py generate --video V.mp4 --caption "TEXT" [--negative "TEXT"]
-        [--mask MASK.png | --box x0,y0,x1,y1 | --tracks TRACKS.json --track ID]
-        [--loudness CURVE.csv] [--onsets T1,T2,...] [--no-video-onsets] [--start S] [--duration D] [--seed N] [--candidates K]
+        [--mask MASK.png | --box x0,y0,x1,y1 | --tracks TRACKS.json --track ID | --point X,Y@T]
+        [--loudness CURVE.csv] [--onsets T1,T2,...] [--sketch VOICE.wav] [--no-video-onsets]
+        [--start S] [--duration D] [--seed N] [--candidates K]
         [--steps K] [--text-scale A] [--video-scale B] [--curve-scale G] [--conform C]
-        [--reference REF.wav|LIBRARY_ID [--strength S] [--reference-fit auto|loop|oneshot]]
+        [--reference REF.wav|LIBRARY_ID | --from-scratch] [--strength S] [--reference-fit auto|loop|oneshot]
         [--model embedded|audioldm2] [--device cpu|cuda] --out OUT.wav [--mp4 OUT.mp4]
 
-With --reference the stem is made from a sound (audio-to-audio): the reference is fitted to the
-selection and the model starts from it, moving away from it by --strength (0 = the reference
-itself, 1 = ignore it). The JSON report then carries the reference's id, licence and attribution.
+A stem is made from a sound (audio-to-audio): by default the library clips that best match the
+caption (one per candidate), or --reference. The sound is fitted to the selection and the model
+starts from it, moving away from it by --strength (0 = the sound itself, 1 = ignore it). The
+JSON report carries each candidate's clip (`references`: id, licence, attribution, search rank).
+--from-scratch runs the model alone, from noise.
 
-Onsets (hits) say where sounds start. By default, with a video and a region (--mask, --box or
---track), they are the contacts that the region's motion shows (reported as `onsets_s` with `onsets_source: "video"`);
---onsets gives them by hand (seconds from the selection start) and --no-video-onsets turns the
-video's off. Models without an onset module ignore the video's and refuse --onsets.
+Onsets (hits) say where sounds start. By default, with a video and a region (--mask, --box,
+--track or --point), they are the contacts that the region's motion shows (reported as
+`onsets_s` with `onsets_source: "video"`); --point follows the clicked object through the
+selection and times its contacts from its path. --onsets gives them by hand (seconds from the
+selection start), --sketch from a voice imitation (with its loudness as the curve), and
+--no-video-onsets turns the video's off. Models without an onset module ignore the video's and
+refuse --onsets.
 
 Prints ONE JSON object on stdout. Every output is first written to a temporary file and all are
 moved into place only when everything succeeded, so an error leaves no output behind. Before any
@@ -42,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--mask", help="white-on-black PNG at the video's frame size: the sounding object")
     where.add_argument("--box", help="x0,y0,x1,y1 in video pixels: the sounding object")
     where.add_argument("--tracks", help="tracks JSON from `launch.py detect` (use with --track)")
+    where.add_argument("--point", metavar="X,Y@T",
+                       help="click on the sounding object: x,y in video pixels on the frame at T "
+                            "seconds (e.g. 320,240@1.5); it is followed through the selection and "
+                            "its contacts time the hits")
     parser.add_argument("--track", help="id of the track in --tracks to follow")
     parser.add_argument("--loudness", help="CSV with header time_s,value: relative loudness 0..1, times in "
                                            "seconds from the selection start (--start)")
@@ -50,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default with a video and a region: the contacts its motion shows)")
     parser.add_argument("--no-video-onsets", action="store_true",
                         help="do not place onsets at the video's contacts")
+    parser.add_argument("--sketch", metavar="VOICE.wav",
+                        help="a vocal sketch (a voice imitation such as 'tk tk tsssh', from the "
+                             "selection start): its loudness becomes the curve and its syllable "
+                             "starts the onsets (replaces --loudness and --onsets)")
     parser.add_argument("--start", type=float, default=0.0, help="selection start in seconds (default 0)")
     parser.add_argument("--duration", type=float, help="selection length in seconds (default: to the end)")
     parser.add_argument("--seed", type=int, default=0)
@@ -62,10 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the model's measured value; 1 = none)")
     parser.add_argument("--conform", type=float, help="loudness conform strength 0..1 (default 1 with a curve)")
     parser.add_argument("--reference", help="a sound to start from: an audio file (wav, flac, mp3, ogg, ...; "
-                                            "any rate) or a library clip id")
+                                            "any rate) or a library clip id (default: the library "
+                                            "clips that best match --caption, one per candidate)")
     parser.add_argument("--strength", type=float,
-                        help="how far to move from --reference: 0 keeps it, 1 ignores it "
-                             f"(default {constants.DEFAULT_REFERENCE_STRENGTH:g})")
+                        help="how far to move from the reference (given or picked from the library): "
+                             f"0 keeps it, 1 ignores it (default {constants.DEFAULT_REFERENCE_STRENGTH:g})")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="no library sound: the model alone makes the sound from noise (it follows "
+                             "the curve, onsets and video, but not yet what the caption names)")
     parser.add_argument("--reference-fit", default="auto",
                         help="fitting a shorter reference: auto (default), loop or oneshot (pad with silence)")
     parser.add_argument("--model", default="embedded", help="embedded (default) or audioldm2")
@@ -109,6 +127,40 @@ def _parse_onsets(text: str) -> list[float]:
                          f"got '{text}'") from None
 
 
+def _parse_point(text: str) -> tuple[tuple[float, float], float]:
+    """'x,y@t' -> ((x, y), t): a click in video pixels on the frame at t seconds."""
+    import math
+
+    from foley_core.errors import MaskError
+
+    try:
+        where, when = text.split("@")
+        x, y = (float(v) for v in where.split(","))
+        t = float(when)
+    except ValueError:
+        raise MaskError(f"--point must be x,y@t: a click in video pixels on the frame at t seconds, "
+                        f"e.g. 320,240@1.5; got '{text}'") from None
+    if not all(math.isfinite(v) for v in (x, y, t)):
+        raise MaskError(f"--point must be finite numbers, got '{text}'")
+    return (x, y), t
+
+
+def _read_sketch(args: argparse.Namespace):
+    """(curve, onsets_s) of the --sketch recording over the selection (the video's rest, or
+    --duration)."""
+    from foley_core.audio_io import read_audio
+    from foley_core.sketch import sketch_conditions
+
+    duration_s = args.duration
+    if duration_s is None:
+        from foley_core.media import probe_video
+
+        duration_s = probe_video(args.video).duration_s - args.start
+    audio, sr = read_audio(args.sketch)
+    curve, onsets = sketch_conditions(audio, sr, duration_s)
+    return curve, [float(t) for t in onsets]
+
+
 def _output_paths(out: str, candidates: int) -> dict[str, Path]:
     """The files --out names, by a label for messages: OUT itself, or OUT-1 .. OUT-K."""
     path = Path(out)
@@ -120,7 +172,7 @@ def _output_paths(out: str, candidates: int) -> dict[str, Path]:
 
 # option -> what it names, for "not found" / "not a regular file" messages
 _INPUT_FILES = {"--video": "video file", "--mask": "mask image", "--loudness": "curve file",
-                "--tracks": "tracks file"}
+                "--tracks": "tracks file", "--sketch": "sketch recording"}
 
 
 def _check_input_files(args: argparse.Namespace) -> dict[str, str]:
@@ -187,14 +239,19 @@ def run(args: argparse.Namespace) -> int:
     if args.video is None:
         if args.duration is None:
             raise TimeRangeError("without --video, give the length of the sound with --duration")
-        if args.mask or args.box or args.tracks:
-            raise MaskError("--mask, --box and --tracks need a --video")
+        if args.mask or args.box or args.tracks or args.point:
+            raise MaskError("--mask, --box, --tracks and --point need a --video")
         if args.mp4:
             raise MediaError("--mp4 needs a --video to put the sound on")
     if args.track and not args.tracks:
         raise MaskError("--track needs --tracks TRACKS.json")
-    if args.strength is not None and args.reference is None:
-        raise FoleyError("--strength needs --reference (the sound to start from)")
+    if args.from_scratch and args.reference is not None:
+        raise FoleyError("--from-scratch and --reference contradict each other; leave one out")
+    if args.from_scratch and args.strength is not None:
+        raise FoleyError("--strength needs a sound to start from; leave out --from-scratch")
+    if args.sketch and (args.loudness or args.onsets is not None):
+        raise FoleyError("--sketch gives the curve and the onsets; leave out --loudness and --onsets")
+    point = None if args.point is None else _parse_point(args.point)
     # before any work: no output may overwrite an input or another output, each is named for
     # what is written there, and each folder exists and is writable
     labelled = _output_paths(args.out, args.candidates)
@@ -210,10 +267,12 @@ def run(args: argparse.Namespace) -> int:
         from foley_core.loudness import read_curve_csv
 
         curve = read_curve_csv(args.loudness)
+    onsets_s = None if args.onsets is None else _parse_onsets(args.onsets)
+    if args.sketch:
+        curve, onsets_s = _read_sketch(args)
 
     if args.onsets is not None and args.no_video_onsets:
         raise FoleyError("--onsets already replaces the video's onsets; leave out --no-video-onsets")
-    onsets_s = None if args.onsets is None else _parse_onsets(args.onsets)
 
     mask = None
     if args.mask or args.box or args.tracks:
@@ -229,6 +288,13 @@ def run(args: argparse.Namespace) -> int:
             from foley_core.vision.tracks import load_tracks
 
             mask = MaskSpec(track=load_tracks(args.tracks)[args.track])
+    if point is not None:
+        from foley_core.generate import MaskSpec
+        from foley_core.vision.follow import follow_in_video
+
+        (x, y), t = point
+        mask = MaskSpec(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
+                                              duration_s=args.duration))
 
     if args.model_dir:
         os.environ["FOLEY_EMBEDDED_DIR"] = args.model_dir
@@ -246,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
                           seed=args.seed, candidates=args.candidates, steps=args.steps,
                           text_scale=args.text_scale, video_scale=args.video_scale,
                           curve_scale=args.curve_scale, conform=args.conform, reference=args.reference, strength=args.strength,
-                          reference_fit=args.reference_fit, model=args.model, device=args.device)
+                          reference_fit=args.reference_fit, source="model" if args.from_scratch else "auto",
+                          model=args.model, device=args.device)
         from foley_core.atomic import atomic_path
         from foley_core.audio_io import write_wav
 
@@ -283,9 +350,13 @@ def run(args: argparse.Namespace) -> int:
         "windows": meta["windows"],
         "onsets_s": meta["onsets_s"],
         "onsets_source": meta["onsets_source"],
+        "source": meta["source"],
     }
     if meta["reference"] is not None:
-        report.update({"strength": meta["strength"], "reference": meta["reference"]})
+        report.update({"strength": meta["strength"], "reference": meta["reference"],
+                       "references": meta["references"]})
+    if args.sketch:
+        report["sketch"] = {"file": args.sketch, "onsets_s": [round(float(t), 4) for t in onsets_s]}
     if curve is not None:
         report.update({"conform": meta["conform"], "curve_r_before": meta["curve_r_before"],
                        "curve_r_after": meta["curve_r_after"]})

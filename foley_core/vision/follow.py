@@ -302,3 +302,36 @@ def track_contact_onsets(track: Track, *, fps: float, start_s: float, duration_s
     events = contact_events(track_centres(track, times), times,
                             threshold=CONTACT_THRESHOLD if threshold is None else threshold)
     return [e.time_s - start_s for e in events if start_s <= e.time_s < start_s + duration_s]
+
+
+# Frames are followed at most this wide: a ball of a few pixels at 640 px is still a blob, and
+# a 4K clip would otherwise cost 20x the time for no better timing (timing is per frame).
+FOLLOW_MAX_SIDE = 640
+
+
+def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None = None,
+                    box: Sequence[float] | None = None, start_s: float = 0.0,
+                    duration_s: float | None = None) -> Track:
+    """Follow the object picked at video time `time_s` (a click `point` (x, y) or a `box`
+    [x0, y0, x1, y1] in video pixels) through the selection [start_s, start_s + duration_s),
+    read at the video's own frame rate. The Track's boxes are in video pixels; use it as the
+    region (`MaskSpec(track=...)`): its contacts then time the stem's onsets."""
+    from foley_core.errors import TimeRangeError
+    from foley_core.media import probe_video, read_frames
+    from foley_core.vision.seed import work_size
+
+    info = probe_video(video)
+    end_s = info.duration_s if duration_s is None else start_s + duration_s
+    if not start_s <= time_s < end_s:
+        raise TimeRangeError(f"the picked frame at {time_s:.3f} s is outside the selection "
+                             f"{start_s:.3f}-{end_s:.3f} s; pick the object on a frame inside it")
+    size = work_size(info.width, info.height, FOLLOW_MAX_SIDE)
+    frames, times = read_frames(video, fps=info.fps, size=size, start_s=start_s, duration_s=duration_s)
+    scale = np.array([size[0] / info.width, size[1] / info.height] * 2)
+    k = int(np.argmin(np.abs(times - time_s)))
+    pick = {}
+    if point is not None:
+        pick["point"] = np.asarray(point, np.float64) * scale[:2]
+    if box is not None:
+        pick["box"] = np.asarray(box, np.float64) * scale
+    return follow(frames, times, frame_index=k, width=info.width, height=info.height, **pick)
