@@ -424,7 +424,11 @@ class Studio:
     def _stem_editor_updates(self, sess: Session, stem_id: str | None) -> dict:
         c = self.c
         if stem_id is None:
-            return gr.skip()
+            # {} and not gr.skip(): callers merge this into a {component: value} dict, and
+            # gradio refuses a dict whose keys are not all components (gr.skip() is
+            # {"__type__": "update"}): the whole event failed, every output marked as errored.
+            # Outputs left out of the dict are skipped anyway.
+            return {}
         m = sess.stem(stem_id).mix
         return {c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s,
                 c.trim_start: m.trim_start_s, c.trim_end: m.trim_end_s, c.fade_in: m.fade_in_s,
