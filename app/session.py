@@ -1025,15 +1025,15 @@ def _check_mix(mix: dict, stem) -> dict:
         if value is None and key == "trim_end_s":
             out[key] = None
             continue
+        label, lo, hi = _mix_limits(key)
         try:
             v = float(value)
         except (TypeError, ValueError):
-            raise FoleyError(f"{_LABELS[key]} must be a number; got {value!r}.") from None
+            raise FoleyError(f"{label} must be a number; got {value!r}.") from None
         if not math.isfinite(v):
-            raise FoleyError(f"{_LABELS[key]} must be a finite number; got {value!r}.")
-        lo, hi = _LIMITS[key]
+            raise FoleyError(f"{label} must be a finite number; got {value!r}.")
         if not lo <= v <= hi:
-            raise FoleyError(f"{_LABELS[key]} must be between {lo:g} and {hi:g}; got {v:g}.")
+            raise FoleyError(f"{label} must be between {lo:g} and {hi:g}; got {v:g}.")
         out[key] = v
     length = stem.source_duration_s
     trim_start = out.get("trim_start_s", stem.mix.trim_start_s)
@@ -1047,12 +1047,11 @@ def _check_mix(mix: dict, stem) -> dict:
     return out
 
 
-_LABELS = {"gain_db": "Gain (dB)", "pan": "Pan", "offset_s": "Offset (s)",
-           "trim_start_s": "Trim start (s)", "trim_end_s": "Trim end (s)",
-           "fade_in_s": "Fade in (s)", "fade_out_s": "Fade out (s)"}
-_LIMITS = {"gain_db": (-60.0, 24.0), "pan": (-1.0, 1.0), "offset_s": (-600.0, 600.0),
-           "trim_start_s": (0.0, 600.0), "trim_end_s": (0.0, 600.0), "fade_in_s": (0.0, 60.0),
-           "fade_out_s": (0.0, 60.0)}
+def _mix_limits(key: str) -> tuple[str, float, float]:
+    """(label, lowest, highest) of a mix setting: constants.MIX_LIMITS, the limits project.json
+    and render obey too, with the label capitalised to start a message."""
+    label, lo, hi = constants.MIX_LIMITS[key]
+    return label[:1].upper() + label[1:], lo, hi
 
 
 def search_query(text: str | None, caption: str | None = "") -> str:

@@ -302,9 +302,12 @@ class Studio:
             with gr.Row():
                 # Numbers, not sliders: a slider clamps a typed 1000 to its end while its box
                 # still shows 1000; the session refuses an out-of-range value with a message.
-                c.gain = gr.Number(0.0, label="Gain (dB, −60 … +24)", precision=1,
-                                   elem_id="stem-gain")
-                c.pan = gr.Number(0.0, label="Pan (L−1 … R+1)", precision=2, elem_id="stem-pan")
+                _, gain_lo, gain_hi = constants.MIX_LIMITS["gain_db"]
+                _, pan_lo, pan_hi = constants.MIX_LIMITS["pan"]
+                c.gain = gr.Number(0.0, label=f"Gain (dB, {gain_lo:g} … {gain_hi:+g})".replace(
+                                       "-", "−"), precision=1, elem_id="stem-gain")
+                c.pan = gr.Number(0.0, label=f"Pan (L{pan_lo:g} … R{pan_hi:+g})".replace("-", "−"),
+                                  precision=2, elem_id="stem-pan")
                 c.offset = gr.Number(0.0, label="Offset: starts at (s)", precision=2,
                                      elem_id="stem-offset")
                 c.mute = gr.Checkbox(label="Mute", elem_id="stem-mute")
@@ -424,7 +427,11 @@ class Studio:
     def _stem_editor_updates(self, sess: Session, stem_id: str | None) -> dict:
         c = self.c
         if stem_id is None:
-            return gr.skip()
+            # {} and not gr.skip(): callers merge this into a {component: value} dict, and
+            # gradio refuses a dict whose keys are not all components (gr.skip() is
+            # {"__type__": "update"}): the whole event failed, every output marked as errored.
+            # Outputs left out of the dict are skipped anyway.
+            return {}
         m = sess.stem(stem_id).mix
         return {c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s,
                 c.trim_start: m.trim_start_s, c.trim_end: m.trim_end_s, c.fade_in: m.fade_in_s,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -223,6 +224,7 @@ def _rms_db(audio: np.ndarray, sr: int, start_s: float, end_s: float) -> float:
 
 def test_studio_end_to_end(server, context, tmp_path):
     from foley_core import audio_io, media
+    from foley_core.constants import DEFAULT_REFERENCE_STRENGTH
 
     page = context.new_page()
     studio = Studio(page, server)
@@ -315,7 +317,17 @@ def test_studio_end_to_end(server, context, tmp_path):
     reloaded = json.loads(page.locator("#loudness-curve .lc-root").get_attribute("data-curve"))
     assert np.argmax(reloaded["values"]) / len(reloaded["values"]) == pytest.approx(
         np.argmax(values) / len(values), abs=0.05)
-    expect(page.locator("#reference-info")).to_contain_text("Reference: none")
+    # no clip was chosen for it, so generation started from a clip the caption retrieved (the
+    # default since "Retrieval by default"): that clip, at the default strength, comes back, and
+    # not the second stem's clip that was in use
+    default_strength = f"strength {DEFAULT_REFERENCE_STRENGTH:g}"
+    expect(page.locator("#reference-info")).to_contain_text(default_strength, timeout=WAIT_MS)
+    first_ref = re.match(r'Reference: library clip "([^"]+)"',
+                         page.locator("#reference-info").inner_text().strip())
+    assert first_ref and first_ref[1] != clip_caption, page.locator("#reference-info").inner_text()
+    expect(page.locator("#stems-table")).to_contain_text(
+        f"library: {first_ref[1]}, {default_strength}")
+    expect(page.locator("#reference-results input:checked")).to_have_count(1)
     studio.idle()
     # ... and the second's: its reference clip and strength come back
     page.locator("#stem-select input").click()

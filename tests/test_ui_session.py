@@ -7,6 +7,7 @@ exact) except in one test that runs the real embedded backend for a few steps.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 
@@ -608,3 +609,26 @@ def test_trim_in_the_stem_editor(sess, square_video, fake_engine):
     assert views.trim_text(sess.project.stems[0].mix) == ""
     with pytest.raises(FoleyError, match="past the end"):
         sess.update_stem(stem.id, trim_start_s=5.0)
+
+
+def test_stem_edits_obey_the_project_mix_limits(sess, square_video, fake_engine, monkeypatch):
+    """The studio refuses what constants.MIX_LIMITS refuses (the limits project.json and render
+    obey), not a copy of them: every edge is accepted, just past it is refused in plain words."""
+    from foley_core import constants
+
+    sess.load_video(square_video)
+    sess.generate(caption="tick", steps=1)
+    stem = sess.keep_candidate(0)
+    for key, (label, lo, hi) in constants.MIX_LIMITS.items():
+        if key.startswith("trim"):
+            continue                          # checked against the stem's length as well
+        for edge in (lo, hi):
+            sess.update_stem(stem.id, **{key: edge})
+            assert getattr(sess.stem(stem.id).mix, key) == edge
+        with pytest.raises(FoleyError, match=rf"(?i)^{re.escape(label)} must be between"):
+            sess.update_stem(stem.id, **{key: hi + 1})
+        sess.update_stem(stem.id, **{key: 0.0})
+    tighter = {**constants.MIX_LIMITS, "gain_db": ("gain (dB)", -12.0, 6.0)}
+    monkeypatch.setattr(constants, "MIX_LIMITS", tighter)
+    with pytest.raises(FoleyError, match=r"Gain \(dB\) must be between -12 and 6; got 10\."):
+        sess.update_stem(stem.id, gain_db=10)

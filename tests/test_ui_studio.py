@@ -337,3 +337,34 @@ def test_a_new_video_starts_a_new_project_and_keeps_the_old_one(demo, loaded, to
     from app.session import describe_autosave
 
     assert describe_autosave(old_dir).startswith("1 stem(s) on square.mp4")
+
+
+# ---------------------------------------------------------------------- what gradio accepts back
+def _sent_to_browser(demo, name, out):
+    """What gradio makes of a handler's return value for the event it is wired to (its own
+    postprocessing: a dict whose keys are not all components fails the whole event)."""
+    import asyncio
+
+    fn = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", None) == name)
+    return dict(zip(fn.outputs, asyncio.run(demo.postprocess_data(fn, out, None))))
+
+
+def test_a_video_without_stems_reaches_the_page(demo, loaded, told, media_factory):
+    """A first video (no stem yet) updates the page: its info line names it. The browser test
+    stayed on "No video loaded" when the stem editor's empty update was a gr.skip() merged into
+    the component dict."""
+    c = demo_components(demo)
+    other = media_factory("make_video", "other.mp4", seconds=2.0, fps=25, size=(160, 120))
+    out = _handler(demo, "on_video")(loaded, str(other), {"autosaves": []})
+    sent = _sent_to_browser(demo, "on_video", out)
+    assert "other.mp4" in sent[c.video_md] and told == []
+    assert sent[c.gain] == gr.skip()                   # no stem: its editor is left as it was
+
+
+def test_deleting_the_last_stem_reaches_the_page(demo, loaded, told, monkeypatch):
+    c = demo_components(demo)
+    stem = _keep_a_take(loaded, monkeypatch)
+    out = _handler(demo, "on_stem_delete")(loaded, stem.id, "streaming (-14 LUFS)", False)
+    sent = _sent_to_browser(demo, "on_stem_delete", out)
+    assert loaded.project.stems == [] and told == []
+    assert sent[c.stem_pick]["choices"] == [] and sent[c.gain] == gr.skip()
