@@ -55,6 +55,11 @@ _SHOT_KEYS = {"id", "video", "selection", "start_s", "duration_s", "stems", "luf
 _STEM_KEYS = {"caption", "negative_caption", "seed", "steps", "text_scale", "video_scale", "curve_scale",
               "conform_strength", "video_onsets", "onsets_s", "model", "mask", "curve", "reference",
               "start_s", "duration_s", "mix", "name"}
+# Ray replaces a node address of 127.0.0.1 by the machine's network address; another loopback
+# address is kept, so that every connection between the local Ray's processes stays on the
+# loopback interface (Linux answers on all of 127/8; other systems only on 127.0.0.1). Ray 2.60's
+# servers still listen on all interfaces: firewall the machine if that matters.
+LOCAL_NODE_IP = "127.0.0.2" if sys.platform.startswith("linux") else "127.0.0.1"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -207,27 +212,30 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         if not isinstance(ref_raw, dict):
             _fail(where, "'reference' should be a library clip id, a file, or an object with clip_id/path")
         clip_id = _get(ref_raw, "clip_id", "str", rwhere, "")
-        path_text = _get(ref_raw, "file", "str", rwhere, None) or _get(ref_raw, "path", "str", rwhere, "")
+        path_text = _get(ref_raw, "path", "str", rwhere, "")
+        file_text = _get(ref_raw, "file", "str", rwhere, None) or ""   # the studio's copy, if any
         strength = _get(ref_raw, "strength", "number", rwhere, None)
         if strength is not None and not 0.0 <= strength <= 1.0:
             _fail(rwhere, f"'strength' should be from 0 to 1, got {strength:g}")
         fit = _get(ref_raw, "fit", "str", rwhere, "auto")
         if fit not in ("auto", "loop", "oneshot"):
             _fail(rwhere, f"'fit' should be auto, loop or oneshot, got '{fit}'")
-        candidate = Path(path_text or clip_id).expanduser()
-        candidate = candidate if candidate.is_absolute() else base / candidate
-        if (path_text or clip_id) and candidate.is_file():
-            # a studio-saved library clip stores its path inside the library: prefer the clip id
-            if clip_id and path_text and not Path(path_text).is_absolute() and clip_id in library():
-                reference = {"clip_id": clip_id}
-            else:
-                file = Path(os.path.abspath(candidate))
-                inputs.append(file)
-                reference = {"file": str(file)}
-        elif clip_id and clip_id in library():
+        found = None
+        for text in (path_text, file_text, clip_id):
+            p = Path(text).expanduser()
+            p = p if p.is_absolute() else base / p
+            if text and p.is_file():
+                found = Path(os.path.abspath(p))
+                break
+        # The studio saves a library clip with its path inside the library (relative) and the
+        # user's own sound with an absolute path: a known clip id wins unless the path is absolute.
+        if clip_id and not Path(path_text).is_absolute() and clip_id in library():
             reference = {"clip_id": clip_id}
+        elif found is not None:
+            inputs.append(found)
+            reference = {"file": str(found)}
         else:
-            _fail(rwhere, f"no library clip '{clip_id}' and no file '{path_text or clip_id}'")
+            _fail(rwhere, f"no library clip '{clip_id}' and no file '{path_text or file_text or clip_id}'")
         reference.update(strength=strength, fit=fit)
 
     onsets = _numbers(raw, "onsets_s", where, default=None)
@@ -717,9 +725,8 @@ def _render_on_ray(todo: list[Shot], out_dir: Path, options: BatchOptions, lines
         init_kwargs: dict = dict(include_dashboard=options.dashboard, log_to_driver=False,
                                  runtime_env={"env_vars": env}, configure_logging=False)
         if local:
-            # only loopback: the offline rule allows no network beyond 127.0.0.1
             init_kwargs.update(num_cpus=options.workers * threads, num_gpus=gpus * options.workers,
-                               _node_ip_address="127.0.0.1")
+                               _node_ip_address=LOCAL_NODE_IP)
             if options.dashboard:
                 init_kwargs["dashboard_host"] = "127.0.0.1"
         else:
