@@ -336,8 +336,8 @@ def _csv_rows(path: Path) -> list[dict]:
             elif key == "box":
                 stem["mask"] = {"kind": "box", "box": nums(key)}
             elif key == "reference":
-                stem.setdefault("reference", {})["clip_id" if "/" not in value and "." not in value
-                                                  else "path"] = value
+                # a library clip id or a file: resolved (and checked) with the JSON form's rules
+                stem.setdefault("reference", {}).update(clip_id=value, path=value)
             elif key in ("strength",):
                 stem.setdefault("reference", {})[key] = num(key)
             elif key == "fit":
@@ -433,6 +433,8 @@ def load_shot_list(path: str | os.PathLike) -> list[Shot]:
         request = {
             "version": REQUEST_VERSION, "id": shot_id,
             "video": {"path": str(video), "size": st.st_size, "mtime_ns": st.st_mtime_ns},
+            # a reference sound or mask image replaced under the same name is a new request
+            "files": {str(p): [p.stat().st_size, p.stat().st_mtime_ns] for p in inputs[1:]},
             "start_s": round(start_s, 6), "duration_s": round(duration_s, 6),
             "lufs": None if lufs is None else float(lufs), "ceiling_dbtp": ceiling,
             "stems": stems,

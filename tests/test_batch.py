@@ -216,3 +216,14 @@ def test_a_studio_saved_stem_is_a_valid_request(inputs, tmp_path):
     assert (stem["seed"], stem["steps"], stem["mask"]["box"]) == (5, 3, [1.0, 2.0, 30.0, 40.0])
     assert stem["reference"]["strength"] == 0.3 and Path(stem["reference"]["file"]).is_file()
     assert stem["curve"]["values"] == pytest.approx([0.1, 1.0, 0.5])
+
+
+def test_a_replaced_reference_file_is_a_new_request(inputs, tmp_path):
+    shutil.copy(inputs / "clip.mp4", tmp_path / "clip.mp4")
+    shutil.copy(inputs / "knock.wav", tmp_path / "ref.wav")
+    (tmp_path / "list.json").write_text(json.dumps({"shots": [{"id": "a", "video": "clip.mp4", "stems": [
+        {"caption": "a knock", "reference": "ref.wav"}]}]}))
+    before = load_shot_list(tmp_path / "list.json")[0].request_sha256
+    assert load_shot_list(tmp_path / "list.json")[0].request_sha256 == before      # stable
+    shutil.copy(inputs / "broken.wav", tmp_path / "ref.wav")                       # same name, new sound
+    assert load_shot_list(tmp_path / "list.json")[0].request_sha256 != before
