@@ -47,6 +47,36 @@ def test_shards_are_disjoint_halves_of_every_global_batch():
         ShardedBatchSampler(sampler, 2, 2)
 
 
+@pytest.mark.parametrize("stage", ["ldm", "vae"])
+def test_per_item_seeds_make_the_halves_average_to_the_whole_batch(stage):
+    """The property the 2-process run rests on, in one process: with per-item generators the
+    mean of the two halves' losses is the whole batch's loss (a shared generator gives the
+    second half other noise than it gets in the whole batch)."""
+    from foley_core.model.configs import tiny_config
+    from foley_core.pipeline import FoleyPipeline
+    from foley_core.training.data import ClipCollator
+    from foley_core.training.trainer import _item_generators, _noise_scheduler, ldm_loss, vae_loss
+
+    pipe = FoleyPipeline.from_config(tiny_config())
+    ds = ToyClipDataset(4, duration_s=1.0, video=True, frame_size=32)
+    collate = ClipCollator(video_fps=20, frame_size=(32, 32))
+    whole, halves = collate([ds[i] for i in range(4)]), [collate([ds[i] for i in r]) for r in ((0, 1), (2, 3))]
+    ns = _noise_scheduler(pipe)
+    p_drop = {"text": 0.3, "video": 0.3, "curve": 0.3, "onsets": 0.3}
+
+    def loss(batch, generator):
+        if stage == "vae":
+            return vae_loss(pipe, batch["audio"], kl_weight=1e-3, generator=generator)[0].item()
+        return ldm_loss(pipe, batch, noise_scheduler=ns, p_drop=p_drop, generator=generator).item()
+
+    with torch.no_grad():
+        full = loss(whole, _item_generators(0, 7, 0, 4))
+        split = [loss(h, _item_generators(0, 7, 2 * k, 2)) for k, h in enumerate(halves)]
+        shared = [loss(h, torch.Generator().manual_seed(0)) for h in halves]
+    assert (split[0] + split[1]) / 2 == pytest.approx(full, rel=TOLERANCES["loss_rel"])
+    assert (shared[0] + shared[1]) / 2 != pytest.approx(full, rel=1e-3)
+
+
 def _train_args(config: Path, out: Path, steps: int) -> list[str]:
     return ["train", "--data", "toy", "--stage", "ldm", "--config", str(config), "--out", str(out),
             "--steps", str(steps), "--batch-size", str(BATCH), "--lr", str(LR), "--threads", "1",
