@@ -704,7 +704,10 @@ def run_batch(shot_list: str | os.PathLike, options: BatchOptions,
 
 def _render_on_ray(todo: list[Shot], out_dir: Path, options: BatchOptions, lines: list[dict],
                    log: Callable[[str], None], total: int) -> dict:
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise FoleyError("batch rendering needs Ray: pip install -r requirements.txt (ray)") from None
 
     extra: dict = {}
     started_here = not ray.is_initialized()
