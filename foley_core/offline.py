@@ -17,6 +17,8 @@ _ALWAYS = {
     "YOLO_AUTOINSTALL": "False",  # ultralytics would otherwise pip-install its git `clip` package
     "TOKENIZERS_PARALLELISM": "false",
 }
+# Ray (launch.py batch) would otherwise report usage statistics to anyscale.com: always off.
+_FORCED = {"RAY_USAGE_STATS_ENABLED": "0"}
 _HUB_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
@@ -30,6 +32,7 @@ def configure(allow_downloads: bool | None = None) -> None:
         os.environ["FOLEY_ALLOW_DOWNLOADS"] = "1"
     for key, value in _ALWAYS.items():
         os.environ.setdefault(key, value)
+    os.environ.update(_FORCED)
     if not downloads_allowed():
         for key, value in _HUB_OFFLINE.items():
             os.environ[key] = value

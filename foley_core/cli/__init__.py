@@ -37,6 +37,7 @@ COMMANDS = {
     "detect": ("foley_core.cli.detect", "seed masks, tracks and motion curves from a video"),
     "train": ("foley_core.cli.train", "train the embedded model (VAE, LDM with MAM and TLM)"),
     "eval": ("foley_core.cli.evaluate", "run the evaluation harness and write JSON + markdown"),
+    "batch": ("foley_core.cli.batch", "render a shot list (JSON or CSV) in parallel on Ray"),
 }
 
 

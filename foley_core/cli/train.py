@@ -8,6 +8,11 @@
 Stage "decoder" fine-tunes the VAE's decoder of an --init model with its encoder frozen (the
 latents, and so the LDM trained on them, stay valid); it takes --vae-steps and its own --out.
 
+On several processes (CPU or GPUs, one machine or several), start it with accelerate:
+    accelerate launch --multi_gpu --num_processes 2 launch.py train --device cpu ...
+--batch-size is then the global batch, split evenly over the processes (README, "Training on
+several processes").
+
 Data: "sim" = the sound library with simulated audio-visual scenes (foley_core.data), "sfx" =
 library audio only (no video condition), "toy" = synthetic beeps and bursts (smoke runs).
 Training resumes from OUT/checkpoint when it exists. Prints one JSON line per log step and a

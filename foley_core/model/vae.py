@@ -46,6 +46,18 @@ class ResBlock1D(nn.Module):
         return h + self.skip(x)
 
 
+def batch_randn(shape, generator: torch.Generator | list[torch.Generator] | None = None,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normal noise of `shape`; with a list of generators, item i of the batch (dim 0) is drawn
+    from generator i alone, so an item's noise does not depend on which other items share its
+    batch (training split over several processes then draws what one process would)."""
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]:
+            raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+        return torch.stack([torch.randn(tuple(shape[1:]), generator=g, dtype=dtype) for g in generator])
+    return torch.randn(tuple(shape), generator=generator, dtype=dtype)
+
+
 class DiagonalGaussianDistribution:
     """Gaussian posterior from (B, 2C, T) moments: mean and log-variance halves."""
 
@@ -56,8 +68,9 @@ class DiagonalGaussianDistribution:
         self.std = torch.exp(0.5 * self.logvar)
         self.var = torch.exp(self.logvar)
 
-    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        noise = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype).to(self.mean.device)
+    def sample(self, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        """A posterior sample; `generator` may be one per batch item (see `batch_randn`)."""
+        noise = batch_randn(self.mean.shape, generator, dtype=self.mean.dtype).to(self.mean.device)
         return self.mean + self.std * noise
 
     def mode(self) -> torch.Tensor:

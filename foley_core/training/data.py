@@ -94,6 +94,39 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         return len(self._batches())
 
 
+class ShardedBatchSampler(torch.utils.data.Sampler):
+    """Process `rank`'s share of every batch of `sampler`, for training on `world` processes.
+
+    Every process draws the same global batches (same seed and epoch) and takes the contiguous
+    slice `rank` of each, so the processes together see exactly the batch one process would:
+    with the gradients averaged (DDP), a step equals the one-process step on the whole batch.
+    A batch is first cut to a multiple of `world` (the few left over are skipped this epoch),
+    so every share has the same size and the average weighs every item alike.
+    """
+
+    def __init__(self, sampler: BucketBatchSampler, world: int, rank: int):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in 0..{world - 1}")
+        self.sampler, self.world, self.rank = sampler, world, rank
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def shares(self) -> list[list[int]]:
+        out = []
+        for batch in self.sampler._batches():
+            share = len(batch) // self.world
+            if share:
+                out.append(batch[self.rank * share:(self.rank + 1) * share])
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.shares())
+
+    def __len__(self) -> int:
+        return len(self.shares())
+
+
 def _fit(x: np.ndarray, n: int, axis: int = 0) -> np.ndarray:
     """Crop or zero-pad `x` to length `n` along `axis`."""
     if x.shape[axis] >= n:

@@ -40,7 +40,9 @@ from foley_core.events import detect_onsets
 from foley_core.loudness import relative_loudness
 from foley_core.model.unet import null_visual_mask
 from foley_core.pipeline import FoleyPipeline
-from foley_core.training.data import DEFAULT_BUCKETS_S, BucketBatchSampler, ClipCollator, ClipDataset
+from foley_core.model.vae import batch_randn
+from foley_core.training.data import (DEFAULT_BUCKETS_S, BucketBatchSampler, ClipCollator, ClipDataset,
+                                      ShardedBatchSampler)
 
 log = logging.getLogger(__name__)
 STATE_FILE = "training_state.pt"
@@ -95,8 +97,8 @@ class LDMModules(nn.Module):
         self.unet, self.mam, self.tlm = pipe.unet, pipe.mam, pipe.tlm
         object.__setattr__(self, "pipe", pipe)          # not a submodule: the VAE stays frozen
 
-    def forward(self, batch: dict, noise_scheduler, p_drop: dict[str, float]) -> torch.Tensor:
-        return ldm_loss(self.pipe, batch, noise_scheduler=noise_scheduler, p_drop=p_drop)
+    def forward(self, batch: dict, noise_scheduler, p_drop: dict[str, float], generator=None) -> torch.Tensor:
+        return ldm_loss(self.pipe, batch, noise_scheduler=noise_scheduler, p_drop=p_drop, generator=generator)
 
 
 class VAEModule(nn.Module):
@@ -114,10 +116,10 @@ class VAEModule(nn.Module):
                 part.requires_grad_(False)
         object.__setattr__(self, "pipe", pipe)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, generator=None) -> torch.Tensor:
         if self.decoder_only:
-            return decoder_loss(self.pipe, audio)[0]
-        return vae_loss(self.pipe, audio, kl_weight=self.kl_weight)[0]
+            return decoder_loss(self.pipe, audio, generator=generator)[0]
+        return vae_loss(self.pipe, audio, kl_weight=self.kl_weight, generator=generator)[0]
 
 
 def encoder_parts(vae) -> tuple[nn.Module, ...]:
@@ -188,7 +190,11 @@ def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[
         curves = curves_for(batch["audio"], pipe.sr)
     curves = curves.to(device)
 
+    per_item = isinstance(generator, (list, tuple))
+
     def keep(p: float) -> torch.Tensor:
+        if per_item:
+            return torch.stack([torch.rand((), generator=g) for g in generator]) >= p
         return torch.rand(bsz, generator=generator) >= p
 
     drop_all = ~keep(p_drop.get("all", 0.0))
@@ -197,8 +203,12 @@ def ldm_loss(pipe: FoleyPipeline, batch: dict, *, noise_scheduler, p_drop: dict[
     curve_present = keep(p_drop.get("curve", 0.0)) & ~drop_all
     onsets_present = keep(p_drop.get("onsets", 0.0)) & ~drop_all
 
-    noise = torch.randn(z0.shape, generator=generator).to(device)
-    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator).to(device)
+    noise = batch_randn(z0.shape, generator).to(device)
+    n_train = noise_scheduler.config.num_train_timesteps
+    if per_item:
+        timesteps = torch.stack([torch.randint(0, n_train, (), generator=g) for g in generator]).to(device)
+    else:
+        timesteps = torch.randint(0, n_train, (bsz,), generator=generator).to(device)
     z_t = noise_scheduler.add_noise(z0, noise, timesteps)
 
     captions = [c if (c and p) else None for c, p in zip(batch["captions"], text_present.tolist())]
@@ -280,14 +290,24 @@ def load_training_state(checkpoint: str | Path) -> dict:
 
 # ------------------------------------------------------------------------------ loop
 
-def _loader(dataset: ClipDataset, pipe: FoleyPipeline, config: TrainConfig):
+def _loader(dataset: ClipDataset, pipe: FoleyPipeline, config: TrainConfig, world: int = 1, rank: int = 0):
     sampler = BucketBatchSampler(dataset, config.batch_size, buckets_s=config.buckets_s, seed=config.seed,
                                  max_batch_seconds=config.max_batch_seconds)
+    if world > 1:
+        sampler = ShardedBatchSampler(sampler, world, rank)
     collate = ClipCollator(sr=pipe.sr, video_fps=pipe.video_fps, frame_size=pipe.frame_size,
                            max_duration_s=pipe.window_s)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
                                          num_workers=config.num_workers)
     return loader, sampler
+
+
+def _item_generators(seed: int, step: int, first: int, n: int) -> list[torch.Generator]:
+    """One generator per item of a step's batch, seeded by (seed, step, the item's position in
+    the global batch): the noise, timestep and condition dropout an item gets do not depend on
+    how the global batch is split over processes."""
+    return [torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, first + i]).generate_state(1)[0]))
+            for i in range(n)]
 
 
 def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
@@ -301,7 +321,13 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
-    accelerator = Accelerator(cpu=config.device == "cpu")
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # Some conditioning parameters get no gradient in a step (a dropped condition, clips without
+    # video): DDP must not wait for them.
+    accelerator = Accelerator(cpu=config.device == "cpu",
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    world, rank = accelerator.num_processes, accelerator.process_index
 
     if config.stage in ("vae", "decoder"):
         model: nn.Module = VAEModule(pipe, config.kl_weight, decoder_only=config.stage == "decoder")
@@ -345,10 +371,8 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
 
     model, optimizer = accelerator.prepare(model, optimizer)
     pipe.to(accelerator.device)
-    loader, sampler = _loader(dataset, pipe, config)
-    if accelerator.num_processes > 1:
-        # several GPUs: each process takes its own share of every epoch's bucketed batches
-        loader = accelerator.prepare_data_loader(loader)
+    # several processes: each takes its share of every global batch (ShardedBatchSampler)
+    loader, sampler = _loader(dataset, pipe, config, world, rank)
     noise_scheduler = _noise_scheduler(pipe) if config.stage == "ldm" else None
     p_drop = {"text": config.p_drop_text, "video": config.p_drop_video, "curve": config.p_drop_curve,
               "onsets": config.p_drop_onsets, "all": config.p_drop_all}
@@ -361,11 +385,12 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
         sampler.set_epoch(epoch)
         for batch in loader:
             t0 = time.perf_counter()
+            generators = _item_generators(config.seed, step, rank * len(batch["audio"]), len(batch["audio"]))
             with accelerator.accumulate(model):
                 if config.stage in ("vae", "decoder"):
-                    loss = model(batch["audio"].to(accelerator.device))
+                    loss = model(batch["audio"].to(accelerator.device), generators)
                 else:
-                    loss = model(batch, noise_scheduler, p_drop)
+                    loss = model(batch, noise_scheduler, p_drop, generators)
                 accelerator.backward(loss)
                 if config.grad_clip:
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -374,10 +399,14 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
             if ema is not None:
                 ema.step(model.parameters())
             step += 1
-            losses.append(loss.item())
+            # the loss of the whole global batch: the mean of the equal shares' means
+            losses.append((accelerator.reduce(loss.detach(), reduction="mean") if world > 1 else loss).item())
             if on_log is not None and (step % config.log_every == 0 or step == 1):
-                on_log({"stage": config.stage, "step": step, "loss": losses[-1],
-                        "seconds_per_step": time.perf_counter() - t0, "duration_s": batch["duration_s"]})
+                row = {"stage": config.stage, "step": step, "loss": losses[-1],
+                       "seconds_per_step": time.perf_counter() - t0, "duration_s": batch["duration_s"]}
+                if world > 1:
+                    row.update(process=rank, processes=world, items=len(batch["audio"]))
+                on_log(row)
             out_of_time = config.max_minutes is not None and \
                 (time.monotonic() - start_time) / 60 >= config.max_minutes
             if step >= config.max_steps or out_of_time:
@@ -388,7 +417,8 @@ def train(pipe: FoleyPipeline, dataset: ClipDataset, config: TrainConfig, *,
                 last_checkpoint = time.monotonic()
         epoch += 1
     if config.stage == "vae":
-        set_latent_scale(pipe, loader)
+        # from the global batches, so that every process (and a one-process run) sets the same scale
+        set_latent_scale(pipe, _loader(dataset, pipe, config)[0] if world > 1 else loader)
     model.eval()
     ckpt_path = _save(pipe, accelerator, model, optimizer, config, step, losses, ema)
     if ema is not None:
