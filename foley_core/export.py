@@ -163,10 +163,14 @@ def _readme(project: Project, entries: list[tuple[str, Stem, float]], excluded: 
         lines.append("  There are no stems in this export.")
     else:
         rate_text = ", ".join(f"{sr} Hz" for sr in rates)
-        lines.append(f"  The session and these files run at {EXPORT_SR} Hz, but the stems' audio was generated at "
-                     f"{rate_text} and")
-        lines.append(f"  upsampled to {EXPORT_SR // 1000} kHz for delivery. The model's native rate is {MODEL_SR} Hz, "
-                     f"i.e. at most {MODEL_SR // 2000} kHz of bandwidth.")
+        lines.append(f"  The session and these files run at {EXPORT_SR} Hz; the stems' audio was made at {rate_text}.")
+        if min(rates) < EXPORT_SR:
+            lines.append(f"  Stems below {EXPORT_SR // 1000} kHz were upsampled for delivery; upsampling adds no "
+                         "detail above their own bandwidth.")
+        lines.append(f"  The model's native rate is {MODEL_SR} Hz (at most {MODEL_SR // 2000} kHz of bandwidth); "
+                     "stems made from a reference")
+        lines.append("  sound at a higher rate keep its bandwidth (its band above about 7 kHz, following the "
+                     "model's level).")
         if max(rates) < EXPORT_SR:
             lines.append(f"  There is no content above {max(rates) / 2000:g} kHz: upsampling adds no "
                          "detail; this is expected, not a fault of the export.")

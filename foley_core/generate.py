@@ -11,6 +11,11 @@ audio-to-audio (SDEdit): the reference is fitted to the selection (`library.fit_
 window starts from its slice of it, noised to `strength`, and is denoised with the stem's caption,
 masked video and curve. strength 0 returns the fitted reference itself (conformed to the curve if
 asked), strength 1 is plain generation.
+
+Takes made from a reference keep its bandwidth: they run at the reference's rate (capped at
+48 kHz; `fullband.output_rate`), the model's 16 kHz band below a crossover near 7 kHz and the
+fitted reference above it, gained to follow the model's level (`fullband.compose_full_band`).
+Without a reference (or from a 16 kHz one) the take is at the model's rate.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from foley_core import constants, loudness
+from foley_core import constants, fullband, loudness
 from foley_core.backends import Backend, VideoCondition, check_device, get_backend, reference_steps
 from foley_core.errors import (
     CurveError,
@@ -75,6 +80,8 @@ class MaskSpec:
 class GenerationResult:
     """`audios`: one float32 mono array per candidate at `sr`; `metadata`: see `generate`.
 
+    `sr` is the take's rate: the model's (16 kHz) without a reference, else the references'
+    highest rate capped at 48 kHz (never below the model's).
     `reference_audios`: with a reference, the fitted reference each candidate started from
     (float32 at `sr`, before any conform); None without one.
     """
@@ -566,7 +573,9 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
             run per window x windows).
         cancel: a callable returning True or a threading.Event; raises GenerationCancelled.
 
-    Returns a GenerationResult; `metadata` holds duration_s, sr, seed/seeds, model (name and
+    Returns a GenerationResult; `metadata` holds duration_s, sr (the take's rate), model_sr,
+    full_band (content above the model's band, from the reference) and high_band (how that band
+    was made; None when there is none), seed/seeds, model (name and
     whether its weights are trained), steps and steps_run, scales, windows, timings_s per stage,
     the curve correlation before/after conform per candidate, which instructions were obeyed,
     and `strength` and `reference` (None without one; else id, path, caption, library_clip,
@@ -707,19 +716,28 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         audio_in, sr_in, entry_in = given_ref
         # decided once, so the metadata says what the fit did (and candidates share it)
         refs = [_CandidateReference(audio_in, sr_in, entry_in, fit_kind(audio_in, sr_in, reference_fit))] * candidates
-    ref_full = None
+    ref_full = None          # the fitted references at the model's rate: what the model starts from
+    ref_out = None           # the same fits at the take's rate (out_sr)
     ref_placed = False
+    # The take keeps its references' bandwidth: it runs at their rate (capped at 48 kHz), the
+    # model's band below the crossover and the reference's above it (`fullband`).
+    out_sr = fullband.output_rate(sr, [r.sr for r in refs])
+    n_out = int(round(duration_s * out_sr))
     if refs:
         from foley_core.library import fit_reference
 
         t0 = time.perf_counter()
         ref_placed = bool(onsets_s) and any(r.kind == "oneshot" for r in refs)
-        ref_full = np.stack([fit_reference(r.audio, r.sr, duration_s=duration_s, target_sr=sr,
-                                           mode="oneshot" if r.kind == "oneshot" else "loop", seed=s,
-                                           onsets_s=onsets_s) for r, s in zip(refs, seeds)])
+        # Fitted once, at the take's rate; the model's input is that fit resampled, so placement,
+        # trims and loops are the same in both bands.
+        ref_out = np.stack([fit_reference(r.audio, r.sr, duration_s=duration_s, target_sr=out_sr,
+                                          mode="oneshot" if r.kind == "oneshot" else "loop", seed=s,
+                                          onsets_s=onsets_s) for r, s in zip(refs, seeds)])
+        if ref_out.shape[1] != n_out:       # fit_reference promises round(duration_s * target_sr)
+            raise FoleyError(f"the fitted reference has {ref_out.shape[1]} samples instead of {n_out}")
+        ref_full = ref_out if out_sr == sr else np.stack(
+            [fullband.to_model_rate(r, out_sr, sr, n_samples) for r in ref_out])
         timings["reference"] += time.perf_counter() - t0
-        if ref_full.shape[1] != n_samples:       # fit_reference promises round(duration_s * sr)
-            raise FoleyError(f"the fitted reference has {ref_full.shape[1]} samples instead of {n_samples}")
     model_onsets = use_model and supports_onsets
     if not (model_onsets or ref_placed):
         onsets_s = onsets_source = None                 # nothing used them
@@ -791,12 +809,21 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
 
     # ---- join, level, conform
     t0 = time.perf_counter()
+    high_band = None
     if parts:
         audio, join_gains = join_windows(parts, n_samples, sr)
+        if not np.all(np.isfinite(audio)):
+            raise FoleyError(f"the {backend.name} model produced invalid samples (NaN); try another seed")
+        if out_sr != sr:
+            # after the join, so the high band follows the joins' level match too
+            t1 = time.perf_counter()
+            audio = np.stack([fullband.compose_full_band(a, sr, r_out, out_sr, r_model)
+                              for a, r_out, r_model in zip(audio, ref_out, ref_full)])
+            high_band = fullband.describe_high_band()
+            timings["full_band"] += time.perf_counter() - t1
     else:
-        audio, join_gains = ref_full.copy(), []
-    if not np.all(np.isfinite(audio)):
-        raise FoleyError(f"the {backend.name} model produced invalid samples (NaN); try another seed")
+        audio, join_gains = ref_out.copy(), []
+        high_band = "the fitted reference itself (strength 0: no model, no vocoder)" if out_sr > sr else None
     # Headroom before conform: conform never raises a peak above its input's, so the take ends
     # at most at TAKE_PEAK_DBFS.
     peak_scaled_db = []
@@ -814,10 +841,10 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
     if curve_full is not None:
         t0 = time.perf_counter()
         for k in range(candidates):
-            r_before[k] = round(loudness.curve_correlation(audio[k], sr, curve_full), 4)
+            r_before[k] = round(loudness.curve_correlation(audio[k], out_sr, curve_full), 4)
             if conform > 0:
-                audio[k] = loudness.conform(audio[k], sr, curve_full, strength=conform)
-            r_after[k] = round(loudness.curve_correlation(audio[k], sr, curve_full), 4)
+                audio[k] = loudness.conform(audio[k], out_sr, curve_full, strength=conform)
+            r_after[k] = round(loudness.curve_correlation(audio[k], out_sr, curve_full), 4)
         timings["conform"] += time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_total
 
@@ -827,6 +854,7 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         {**_reference_metadata(r.entry, strength=strength, steps_run=steps_run, fit=reference_fit,
                                source_s=r.audio.shape[0] / r.sr, source_sr=r.sr, detail_restored=detail_restored),
          "kind": r.kind, "placed_at_onsets": bool(onsets_s) and r.kind == "oneshot",
+         "full_band": min(r.sr, out_sr) > sr,
          **({} if r.rank is None else {"rank": r.rank, "score": round(r.score, 4)})}
         for r in refs]
     given = []
@@ -857,7 +885,11 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         enforced.append("onsets (the reference placed at each)")
     metadata = {
         "duration_s": round(duration_s, 6),
-        "sr": sr,
+        "sr": out_sr,
+        "model_sr": sr,
+        # content above the model's band: from a reference at more than the model's rate
+        "full_band": out_sr > sr and any(r.sr > sr for r in refs),
+        "high_band": high_band,
         "seed": seed,
         "seeds": seeds,
         "candidates": candidates,
@@ -896,5 +928,5 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         },
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
-    return GenerationResult(audios=[a.astype(np.float32) for a in audio], sr=sr, metadata=metadata,
-                            reference_audios=None if ref_full is None else list(ref_full))
+    return GenerationResult(audios=[a.astype(np.float32) for a in audio], sr=out_sr, metadata=metadata,
+                            reference_audios=None if ref_out is None else list(ref_out))

@@ -15,6 +15,7 @@ from foley_core import generate as gen
 from foley_core.backends import WindowOutput, get_backend, reference_steps
 from foley_core.errors import FoleyError, GenerationCancelled, MediaError
 from foley_core.generate import generate
+from foley_core.fullband import to_model_rate
 from foley_core.library import default_library, fit_reference
 from foley_core.model.configs import tiny_config
 from foley_core.project import Reference
@@ -123,14 +124,19 @@ def test_odd_rates_and_lengths_reach_each_window_at_the_right_length(ref_files, 
     calls = []
     result = generate(caption="a knock", duration_s=3.3, reference=str(ref_files[name]), strength=0.5,
                       seed=4, candidates=2, steps=4, model=spy, progress=lambda s, n: calls.append((s, n)))
-    # the fitted reference of candidate i is fit_reference with seed + i, at the model's rate
+    # the fitted reference of candidate i is fit_reference with seed + i, at the take's rate (the
+    # reference's, never below the model's); the model sees that same fit at its own rate
     audio, sr = read_mono(ref_files[name])
     assert sr != SR
-    fitted = [fit_reference(audio, sr, duration_s=3.3, seed=s) for s in (4, 5)]
+    out_sr = max(sr, SR)
+    assert result.sr == out_sr
+    fitted_out = [fit_reference(audio, sr, duration_s=3.3, target_sr=out_sr, seed=s) for s in (4, 5)]
+    fitted = [to_model_rate(f, out_sr, SR, round(3.3 * SR)) for f in fitted_out]
     assert len(result.reference_audios) == 2
-    for got, want in zip(result.reference_audios, fitted):
-        assert got.shape == (round(3.3 * SR),)
+    for got, want in zip(result.reference_audios, fitted_out):
+        assert got.shape == (round(3.3 * out_sr),)
         np.testing.assert_array_equal(got, want)
+    assert all(a.shape == (round(3.3 * out_sr),) for a in result.audios)
     # windows (0, 2), (1, 2), (2, 1.3) each get their own slice, one row per candidate
     assert [c["duration_s"] for c in spy.calls] == [2.0, 2.0, pytest.approx(1.3)]
     for call, start_s in zip(spy.calls, (0.0, 1.0, 2.0)):
@@ -173,7 +179,9 @@ def test_strength_zero_is_the_fitted_reference(ref_files):
     ref = ((0.5 * steady / np.abs(steady).max()).astype(np.float32), 22050)
     result = generate(caption="a knock", duration_s=2.5, reference=ref, strength=0.0, candidates=2, steps=5,
                       model=spy, progress=lambda s, n: calls.append(s))
-    fitted = fit_reference(ref[0], ref[1], duration_s=2.5, seed=0)
+    # the fitted reference at the reference's own rate (22.05 kHz), not through the model's 16 kHz
+    fitted = fit_reference(ref[0], ref[1], duration_s=2.5, target_sr=22050, seed=0)
+    assert result.sr == 22050
     np.testing.assert_array_equal(result.audios[0], fitted)
     assert spy.calls == [] and calls == []               # no model ran
     meta = result.metadata
@@ -184,7 +192,7 @@ def test_strength_zero_is_the_fitted_reference(ref_files):
     # conformed to the curve when a curve is given (conform defaults to 1 with a curve)
     curve = np.concatenate([np.full(12, 0.1), np.ones(6), np.full(7, 0.3)]).astype(np.float32)
     shaped = generate(caption="a knock", duration_s=2.5, reference=ref, strength=0.0, curve=curve, model=spy)
-    expected = loudness.conform(fitted, SR, gen.prepare_curve(curve, 2.5), strength=1.0)
+    expected = loudness.conform(fitted, 22050, gen.prepare_curve(curve, 2.5), strength=1.0)
     np.testing.assert_array_equal(shaped.audios[0], expected)
     assert shaped.metadata["curve_r_after"][0] > max(0.9, shaped.metadata["curve_r_before"][0])
     off = generate(caption="a knock", duration_s=2.5, reference=ref, strength=0.0, curve=curve, conform=0.0,

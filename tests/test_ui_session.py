@@ -632,3 +632,30 @@ def test_stem_edits_obey_the_project_mix_limits(sess, square_video, fake_engine,
     monkeypatch.setattr(constants, "MIX_LIMITS", tighter)
     with pytest.raises(FoleyError, match=r"Gain \(dB\) must be between -12 and 6; got 10\."):
         sess.update_stem(stem.id, gain_db=10)
+
+
+def test_a_48k_reference_makes_a_48k_stem_through_the_session(sess, square_video, tmp_path):
+    """The real engine at strength 0 (no model): the candidate, the kept stem, the session's mix,
+    its autosave and a restored session all keep the 48 kHz take and its band above 8 kHz."""
+    sr = 48_000
+    noise = np.random.default_rng(0).standard_normal(2 * sr)
+    sf.write(tmp_path / "hiss.wav", (0.3 * noise / np.abs(noise).max()).astype(np.float32), sr)
+    sess.load_video(square_video)
+    sess.upload_reference(tmp_path / "hiss.wav")
+    cands = sess.generate(caption="a hiss", steps=1, strength=0.0)
+    assert cands[0].sr == sr and cands[0].reference_audio.shape == cands[0].audio.shape
+    stem = sess.keep_candidate(0)
+    assert stem.sr == sr and np.array_equal(stem.audio, cands[0].audio)
+
+    def share_above_9k(x, rate):
+        spec = np.abs(np.fft.rfft(np.asarray(x, np.float64))) ** 2
+        f = np.fft.rfftfreq(len(x), 1 / rate)
+        return spec[f >= 9_000].sum() / spec.sum()
+
+    mix = sess.mix(sr=constants.EXPORT_SR)[:, 0]
+    assert share_above_9k(mix, constants.EXPORT_SR) > 0.5          # white: 62 % of it lies above 9 kHz
+    other = Session(work_root=tmp_path / "w-other", autosave_root=tmp_path / "a-other")
+    other.restore(sess.autosave_dir)
+    assert other.project.stems[0].sr == sr
+    assert np.array_equal(other.project.stems[0].audio, stem.audio)
+    other.close()
