@@ -140,7 +140,7 @@ def test_batch_renders_on_ray_reports_retries_and_skips_on_rerun(inputs, tmp_pat
      "shot 'a' stems[0] reference: no library clip 'no_such_clip'"),
     (lambda s: s["shots"][0]["stems"][0].update(mask={"kind": "box", "box": [1, 2]}),
      "shot 'a' stems[0] mask: 'box' should be a list of 4 numbers"),
-    (lambda s: s["shots"][0]["stems"][0].update(mix={"pan": 3}), "shot 'a' stems[0]: pan must be between"),
+    (lambda s: s["shots"][0]["stems"][0].update(mix={"pan": 3}), "shot 'a' stems[0]: the stem's pan must be between"),
 ])
 def test_shot_list_is_validated_before_ray(inputs, tmp_path, edit, expected, monkeypatch):
     import ray

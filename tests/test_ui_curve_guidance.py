@@ -206,5 +206,14 @@ def test_search_button_with_an_empty_box_searches_by_the_caption(built, sess):
     assert " · footsteps · " in out[c.ref_results].choices[0][0] and out[c.ref_query] == "footsteps"
     import gradio as gr
 
-    with pytest.raises(gr.Error, match="or a caption"):
-        handlers["on_ref_search"](sess, " ", "", "all categories")
+    from app import studio as studio_module
+
+    told = []
+    mp = pytest.MonkeyPatch()
+    mp.setattr(studio_module, "notify", lambda level, msg, **kw: told.append((level, msg)))
+    try:
+        # refused with a message, every output left as it was (the studio's error rule)
+        assert handlers["on_ref_search"](sess, " ", "", "all categories") == gr.skip()
+    finally:
+        mp.undo()
+    assert told and told[-1][0] == "warning" and "or a caption" in told[-1][1]
