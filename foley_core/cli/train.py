@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -69,6 +70,13 @@ def _dataset(args, pipe):
     return SimSceneDataset(library, "train", seed=args.seed, fps=pipe.video_fps, size=pipe.frame_size[0])
 
 
+def _print_row(row: dict) -> None:
+    # One write per line: with several processes on one pipe, print()'s separate writes of the
+    # text and its newline interleave; a single write under PIPE_BUF bytes is atomic.
+    sys.stdout.write(json.dumps(row) + "\n")
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                           max_steps=args.steps if stage == "ldm" else args.vae_steps, seed=args.seed,
                           checkpoint_every_min=args.checkpoint_every, max_minutes=args.minutes,
                           num_workers=args.workers, device=args.device, resume=not args.no_resume)
-        result = train(pipe, dataset, cfg, on_log=lambda row: print(json.dumps(row), flush=True))
+        result = train(pipe, dataset, cfg, on_log=_print_row)
         summary["stages"][stage] = {"steps": result.step, "seconds": round(result.seconds, 1),
                                     "last_loss": result.losses[-1] if result.losses else None,
                                     "checkpoint": result.checkpoint}
