@@ -60,16 +60,18 @@ def _stale_pid(name: str, prefix: str) -> bool:
     return pid != os.getpid() and not _pid_alive(pid)
 
 
+def _stale_entries(folder: str | os.PathLike, prefix: str) -> list[os.DirEntry]:
+    """The entries of `folder` named `<prefix><pid>-*` whose process is dead (none if unreadable)."""
+    try:
+        return [e for e in os.scandir(folder) if _stale_pid(e.name, prefix)]
+    except OSError:
+        return []
+
+
 def sweep_stale_temps(folder: str | os.PathLike) -> int:
     """Remove the `.foley-tmp-<pid>-*` files a dead process left in `folder`; return how many."""
     removed = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    for entry in entries:
-        if not _stale_pid(entry.name, TEMP_PREFIX):
-            continue
+    for entry in _stale_entries(folder, TEMP_PREFIX):
         try:
             if entry.is_dir(follow_symlinks=False):
                 continue
@@ -84,13 +86,9 @@ def sweep_stale_work_dirs(base: str | os.PathLike | None = None) -> int:
     """Remove this user's `foley-work-<pid>-*` folders whose process is dead; return how many."""
     base = Path(base) if base is not None else Path(tempfile.gettempdir())
     removed = 0
-    try:
-        entries = list(os.scandir(base))
-    except OSError:
-        return 0
-    for entry in entries:
+    for entry in _stale_entries(base, WORK_PREFIX):
         try:
-            if not (_stale_pid(entry.name, WORK_PREFIX) and entry.is_dir(follow_symlinks=False)
+            if not (entry.is_dir(follow_symlinks=False)
                     and entry.stat(follow_symlinks=False).st_uid == os.getuid()):
                 continue
         except OSError:
