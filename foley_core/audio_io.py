@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from foley_core import constants
+from foley_core import bwf, constants
 from foley_core.atomic import atomic_path
 from foley_core.errors import FoleyError, MediaError
 
@@ -348,11 +348,27 @@ def _check_finite(audio: np.ndarray, sr: int, path: Path) -> None:
                          "the settings.")
 
 
-def write_export_wav(path: str | os.PathLike, audio: np.ndarray, sr: int) -> Path:
-    """Write a delivery WAV: resampled to EXPORT_SR (48 kHz) if needed, 24-bit PCM, mono or stereo as given."""
+def write_export_wav(path: str | os.PathLike, audio: np.ndarray, sr: int, *, bext: bwf.Bext | None = None,
+                     ixml: bytes | None = None) -> Path:
+    """Write a delivery WAV: resampled to EXPORT_SR (48 kHz) if needed, 24-bit PCM, mono or stereo as given.
+
+    With `bext` (and optionally an `ixml` document) it is a Broadcast WAV: those chunks sit between
+    `fmt ` and `data`; `bext.time_reference` counts samples at 48 kHz.
+    """
     _check_sr(sr, "sr")
     audio = _as_audio_array(audio)
     if sr != constants.EXPORT_SR:
         _check_finite(audio, sr, Path(path))    # before soxr spreads a NaN over its whole filter
         audio = resample(audio, sr, constants.EXPORT_SR)
-    return write_wav(path, audio, constants.EXPORT_SR, subtype=constants.EXPORT_SUBTYPE)
+    path = write_wav(path, audio, constants.EXPORT_SR, subtype=constants.EXPORT_SUBTYPE)
+    chunks = {}
+    if bext is not None:
+        chunks[b"bext"] = bext.to_bytes()
+    if ixml is not None:
+        chunks[b"iXML"] = ixml
+    if chunks:
+        try:
+            bwf.add_chunks(path, chunks)
+        except OSError as err:
+            raise MediaError(f"Cannot write '{path}': {err.strerror or err}.") from None
+    return path

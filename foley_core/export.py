@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from foley_core import audio_io, media, mixing
+from foley_core import audio_io, bwf, media, mixing
 from foley_core.atomic import atomic_path, work_dir
 from foley_core.constants import EXPORT_SR, MODEL_SR
 from foley_core.errors import ExportError
@@ -80,10 +80,21 @@ def export_mix_wav(project: Project, path: str | os.PathLike, *,
     mastered = mastered or master_project(project, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
     try:
         with atomic_path(path) as tmp:
-            audio_io.write_export_wav(tmp, mastered.audio, mastered.sr)
+            audio_io.write_export_wav(tmp, mastered.audio, mastered.sr, **_bwf(project, "mix", 0))
     except OSError as err:
         raise _os_error(path, err) from None
     return {**mastered.report, "path": str(path), "sr": EXPORT_SR, "bits": 24, "channels": 2}
+
+
+# EBU R 98 coding history of every file we write: linear PCM, 48 kHz, 24-bit, stereo
+_CODING_HISTORY = f"A=PCM,F={EXPORT_SR},W=24,M=stereo,T={bwf.ORIGINATOR}\r\n"
+
+
+def _bwf(project: Project, what: str, time_reference: int) -> dict:
+    """The `bext` and iXML chunks of an exported WAV (keyword arguments of write_export_wav)."""
+    bext = bwf.Bext(description=f"{what} - {project.name}", time_reference=time_reference,
+                    coding_history=_CODING_HISTORY)
+    return {"bext": bext, "ixml": bwf.ixml(project.name, what)}
 
 
 def slugify(text: str, max_len: int = 40) -> str:
@@ -227,7 +238,7 @@ def export_stems_zip(project: Project, path: str | os.PathLike, *,
         with work_dir("stems-") as work, atomic_path(path) as tmp:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
                 mix_file = Path(work) / MIX_NAME
-                audio_io.write_export_wav(mix_file, mastered.audio, mastered.sr)
+                audio_io.write_export_wav(mix_file, mastered.audio, mastered.sr, **_bwf(project, "mix", 0))
                 zf.write(mix_file, MIX_NAME)
                 mix_file.unlink()
                 bounces = [r for r, p in zip(rendered, plays) if p]
@@ -239,7 +250,8 @@ def export_stems_zip(project: Project, path: str | os.PathLike, *,
                     peak_db = mixing.gain_to_db(peak) if peak > 0 else -np.inf
                     entries.append((name, stem, peak_db))
                     f = Path(work) / name
-                    audio_io.write_export_wav(f, audio, EXPORT_SR)
+                    # full length from the project's time 0, so the time reference is 0
+                    audio_io.write_export_wav(f, audio, EXPORT_SR, **_bwf(project, stem.name, 0))
                     zf.write(f, name)
                     f.unlink()
                 zf.writestr("README.txt", _readme(project, entries, excluded, mastered, n_samples))
