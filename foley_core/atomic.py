@@ -152,6 +152,32 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
             tmp_path.unlink()
 
 
+_DIR_SUFFIX = ".dir"
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; on success it is renamed to `target`.
+
+    `target` must not exist, or be an empty folder (a rename replaces only an empty one), so a
+    folder of outputs never mixes with what was there. On any exception the temporary folder and
+    everything in it is removed. Such folders left by a dead process are removed first.
+    """
+    target = Path(target)
+    for entry in _stale_entries(target.parent, TEMP_PREFIX):
+        if entry.name.endswith(_DIR_SUFFIX) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-",
+                                suffix=f".{target.name[:_MAX_NAME_PART]}{_DIR_SUFFIX}", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)
+    try:
+        yield tmp
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

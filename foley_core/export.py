@@ -1,14 +1,19 @@
-"""Deliverables: the mastered mix as WAV, a stems zip for a DAW, and the MP4 with the new sound.
+"""Deliverables: the mastered mix as WAV, a stems zip, a DAW session, and the MP4 with the new sound.
 
-All WAVs are standard RIFF WAV, 48 kHz, 24-bit PCM, stereo, starting at the video's time 0 and
-lasting the whole video (or, without a video, until the last stem ends), so they line up in any
-DAW. Every output is written atomically: a failure leaves no partial file and keeps an older one.
+All WAVs are Broadcast WAVs (RIFF WAV with a `bext` chunk), 48 kHz, 24-bit PCM, stereo. The mix
+and the stems zip's files start at the video's time 0 and last the whole video (or, without a
+video, until the last stem ends), so they line up in any DAW. The DAW session (a Reaper `.rpp`
+with one track per stem) holds each stem only where it sounds, placed at its offset; its `bext`
+time reference says the same for other DAWs. Every output is written atomically: a failure
+leaves no partial file and keeps an older one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import uuid
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -19,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from foley_core import audio_io, bwf, media, mixing
-from foley_core.atomic import atomic_path, work_dir
+from foley_core.atomic import atomic_dir, atomic_path, work_dir
 from foley_core.constants import EXPORT_SR, MODEL_SR
 from foley_core.errors import ExportError
 from foley_core.library.catalog import UPLOAD_CATEGORY
@@ -293,3 +298,177 @@ def export_mp4(project: Project, path: str | os.PathLike, *, original_audio: str
     except OSError as err:
         raise _os_error(path, err) from None
     return {**mastered.report, "path": str(path), "original_audio": original_audio}
+
+
+# --- DAW session --------------------------------------------------------------------------------
+
+SESSION_AUDIO_DIR = "audio"
+SESSION_VIDEO_DIR = "video"
+
+
+@dataclass
+class SessionTrack:
+    """One stem of a DAW session: its file (relative to the session folder) and where it sits."""
+
+    name: str
+    file: str
+    position_s: float
+    length_s: float
+    gain_db: float
+    mute: bool
+    solo: bool
+    guid: str
+
+
+def _stem_region(stem: Stem, duration_s: float) -> tuple[int, np.ndarray] | None:
+    """(first sample on the timeline, audio) of the part of `stem` inside [0, duration_s) at 48 kHz,
+    with its trim, fades and pan but not its gain (the DAW track's volume carries that); None
+    when none of it is inside."""
+    m = stem.mix
+    # a negative offset cuts the head, as in the mix; a positive one is the file's position
+    audio = mixing.render_stem(stem.audio, stem.sr, gain_db=0.0, pan=m.pan, offset_s=min(0.0, m.offset_s),
+                               trim_start_s=m.trim_start_s, trim_end_s=m.trim_end_s, fade_in_s=m.fade_in_s,
+                               fade_out_s=m.fade_out_s, out_sr=EXPORT_SR)
+    start = max(0, int(round(m.offset_s * EXPORT_SR)))
+    audio = audio[:max(0, int(round(duration_s * EXPORT_SR)) - start)]
+    return (start, audio) if audio.shape[0] else None
+
+
+def _guid(seed: str) -> str:
+    # stable per stem, so a session exported twice names its tracks the same way
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"foley-studio:{seed}")).upper() + "}"
+
+
+def rpp_string(text: str) -> str:
+    """A string as Reaper's .rpp writes it: quoted with ", ' or ` (whichever it does not hold)."""
+    text = " ".join(str(text).split())          # one line: .rpp is line-based
+    for quote in ('"', "'", "`"):
+        if quote not in text:
+            return f"{quote}{text}{quote}"
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _seconds(value: float) -> str:
+    return format(float(value), ".12g")
+
+
+def reaper_project(project: Project, tracks: list[SessionTrack], *, video: tuple[str, float] | None,
+                   notes: str) -> str:
+    """The text of a Reaper project: the video (if any) on a track of its own, then one track per
+    stem with its name, volume (gain), mute/solo and one item at its position."""
+    lines = [f'<REAPER_PROJECT 0.1 "6.0" {int(datetime.now(timezone.utc).timestamp())}',
+             "  RIPPLE 0", f"  SAMPLERATE {EXPORT_SR} 0 0", "  TEMPO 120 4 4",
+             "  PANLAW 1",         # 0 dB at the centre: the stem files already hold their pan
+             "  <NOTES 0 2", *[f"    |{line}" for line in notes.splitlines()], "  >"]
+
+    def track(name: str, guid: str, volume: float, mute: bool, solo: bool, item: list[str]) -> None:
+        lines.extend([f"  <TRACK {guid}", f"    NAME {rpp_string(name)}",
+                      f"    VOLPAN {_seconds(volume)} 0 -1 -1 1",
+                      f"    MUTESOLO {int(mute)} {2 if solo else 0} 0", "    NCHAN 2", *item, "  >"])
+
+    def item(name: str, file: str, kind: str, position_s: float, length_s: float, guid: str) -> list[str]:
+        return ["    <ITEM", f"      POSITION {_seconds(position_s)}", f"      LENGTH {_seconds(length_s)}",
+                "      SOFFS 0", f"      NAME {rpp_string(name)}", f"      IGUID {guid}",
+                f"      <SOURCE {kind}", f"        FILE {rpp_string(file)}", "      >", "    >"]
+
+    if video is not None:
+        file, length_s = video
+        # the picture to work against; its own sound starts silent (volume 0), raise it to hear it
+        guid = _guid(f"{project.created_at}:video")
+        track("Video", guid, 0.0, False, False, item(Path(file).name, file, "VIDEO", 0.0, length_s, guid))
+    for t in tracks:
+        track(t.name, t.guid, mixing.db_to_gain(t.gain_db), t.mute, t.solo,
+              item(t.name, t.file, "WAVE", t.position_s, t.length_s, _guid(t.guid)))
+    lines.append(">")
+    return "\n".join(lines) + "\n"
+
+
+def _session_notes(project: Project, tracks: list[SessionTrack], outside: list[Stem]) -> str:
+    lines = [f"Foley studio session: {project.name}",
+             f"Exported {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
+             "",
+             f"One track per stem; each file ({EXPORT_SR} Hz, 24-bit, stereo Broadcast WAV) holds the stem "
+             "where it sounds,",
+             "with its trim, fades and pan, at unity gain; the track's volume is the stem's gain and its "
+             "mute/solo are the studio's.",
+             "The bext time reference of each file is its position in samples from the project's time 0, so "
+             "'spot to original time' in other DAWs places it the same way.",
+             "The tracks together, with mute and solo as set here, are the studio's mix before mastering."]
+    if outside:
+        lines += ["", "Left out (placed wholly outside the timeline):", *[f"  {s.name}" for s in outside]]
+    return "\n".join(lines) + "\n"
+
+
+def _write_session(project: Project, folder: Path, include_video: bool) -> dict:
+    """Write the session's files into the (empty) `folder`; return the report."""
+    if project.duration_s <= 0:
+        raise ExportError(f"nothing to export: project {project.name!r} has no video and no stems")
+    names = stem_file_names(project.stems)
+    (folder / SESSION_AUDIO_DIR).mkdir()
+    tracks: list[SessionTrack] = []
+    outside: list[Stem] = []
+    entries: list[tuple[str, Stem, float]] = []
+    for name, stem in zip(names, project.stems):
+        region = _stem_region(stem, project.duration_s)
+        if region is None:
+            outside.append(stem)
+            continue
+        start, audio = region
+        rel = f"{SESSION_AUDIO_DIR}/{name}"
+        audio_io.write_export_wav(folder / rel, audio, EXPORT_SR, **_bwf(project, stem.name, start))
+        tracks.append(SessionTrack(stem.name, rel, start / EXPORT_SR, audio.shape[0] / EXPORT_SR,
+                                   stem.mix.gain_db, stem.mix.mute, stem.mix.solo, _guid(stem.id)))
+        entries.append((rel, stem, 0.0))
+    video = None
+    if include_video and project.video_path is not None and project.video_path.is_file():
+        rel_video = f"{SESSION_VIDEO_DIR}/{project.video_path.name}"
+        (folder / SESSION_VIDEO_DIR).mkdir()
+        with atomic_path(folder / rel_video) as tmp:
+            shutil.copyfile(project.video_path, tmp)
+        video = (rel_video, project.duration_s)
+    rpp_name = f"{slugify(project.name, 60)}.rpp"
+    notes = _session_notes(project, tracks, outside)
+    with atomic_path(folder / rpp_name) as tmp:
+        tmp.write_text(reaper_project(project, tracks, video=video, notes=notes), encoding="utf-8")
+    with atomic_path(folder / "README.txt") as tmp:
+        tmp.write_text(notes, encoding="utf-8")
+    attribution = _attribution(entries)
+    if attribution is not None:
+        with atomic_path(folder / "ATTRIBUTION.txt") as tmp:
+            tmp.write_text(attribution, encoding="utf-8")
+    return {"rpp": rpp_name, "tracks": [t.__dict__.copy() for t in tracks],
+            "video": video[0] if video else None, "outside_timeline": [s.name for s in outside]}
+
+
+def export_daw_session(project: Project, path: str | os.PathLike, *, include_video: bool = True) -> dict:
+    """Write a DAW session: a Reaper .rpp, one Broadcast WAV per stem at its offset, the video.
+
+    `path` ending in `.zip`: a zip holding one folder named after the project; otherwise a
+    folder, which must not exist yet (or be empty). Every stem gets a track (muted ones muted),
+    except stems placed wholly outside the timeline (listed in the report). Returns a report:
+    path, the .rpp's and every file's path inside the session, the tracks.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise ExportError(f"cannot write the DAW session into '{path}': it exists and is not an empty "
+                              "folder; give a new folder name (or a name ending in .zip)")
+        if not path.parent.is_dir():
+            raise ExportError(f"cannot write the DAW session '{path}': the folder '{path.parent}' does not exist")
+    try:
+        if path.suffix.lower() == ".zip":
+            top = slugify(project.name, 60)
+            with work_dir("daw-") as work, atomic_path(path) as tmp:
+                report = _write_session(project, work, include_video)
+                files = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+                    for rel in files:
+                        zf.write(work / rel, f"{top}/{rel}")
+            files = [f"{top}/{rel}" for rel in files]
+        else:
+            with atomic_dir(path) as tmp:
+                report = _write_session(project, tmp, include_video)
+                files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+    except OSError as err:
+        raise _os_error(path, err) from None
+    return {"path": str(path), "files": files, **report}

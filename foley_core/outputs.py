@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 
 from foley_core.errors import ExportError
 
-__all__ = ["OutputClashError", "same_file", "check_outputs"]
+__all__ = ["OutputClashError", "same_file", "check_outputs", "check_output_folder"]
 
 
 class OutputClashError(ExportError):
@@ -41,14 +41,18 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def _check_folder(label: str, path: Path) -> None:
-    parent = path.parent
     if path.is_dir():
         raise ExportError(f"{label} '{path}' is a folder; give a file name")
+    _check_parent(label, path)
+
+
+def _check_parent(label: str, path: Path) -> None:
+    parent = path.parent
     if not parent.exists():
         raise ExportError(f"cannot write {label} '{path}': the folder '{parent}' does not exist")
     if not parent.is_dir():
         raise ExportError(f"cannot write {label} '{path}': '{parent}' is not a folder")
-    if path.exists() and not path.is_file():
+    if path.exists() and not path.is_file() and not path.is_dir():
         raise ExportError(f"cannot write {label} '{path}': it exists and is not a regular file")
     # A real probe, not os.access: root passes os.access on a read-only mount or folder mode.
     try:
@@ -100,3 +104,21 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike],
                 raise OutputClashError(f"{label} and {other} are the same file '{path}'; give each "
                                        f"output its own name")
     return checked
+
+
+def check_output_folder(label: str, value: str | os.PathLike,
+                        other_outputs: Mapping[str, str | os.PathLike] = ()) -> Path:
+    """Check a folder a command will create: it must not exist yet (or be empty, so nothing in it
+    is overwritten or an input), its parent must be an existing writable folder, and no other
+    output may be written inside it. Returns it as a Path; writes nothing."""
+    path = Path(value).expanduser()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ExportError(f"{label} '{path}' already exists and is not an empty folder; give a new folder "
+                          "name (an export never writes over files)")
+    if path.is_symlink():
+        raise ExportError(f"{label} '{path}' is a link; give a new folder name")
+    _check_parent(label, path)
+    for other, other_path in dict(other_outputs).items():
+        if _resolved(Path(other_path)).is_relative_to(_resolved(path)):
+            raise OutputClashError(f"{other} '{other_path}' is inside {label} '{path}'; write it elsewhere")
+    return path

@@ -1,4 +1,4 @@
-"""`python launch.py render PROJECT_DIR --out MIX.wav [--stems STEMS.zip] [--mp4 OUT.mp4]`.
+"""`python launch.py render PROJECT_DIR --out MIX.wav [--stems STEMS.zip] [--mp4 OUT.mp4] [--daw DIR]`.
 
 Re-renders a saved project headless. All outputs or none: every output is rendered to a
 temporary file beside its target first and moved into place only when all of them succeeded.
@@ -17,7 +17,7 @@ import math
 from foley_core import atomic
 from foley_core.atomic import atomic_path
 from foley_core.errors import ExportError
-from foley_core.outputs import check_outputs
+from foley_core.outputs import check_output_folder, check_outputs
 
 
 def _lufs(text: str) -> float | str:
@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="MIX.wav", help="write the mastered mix (48 kHz, 24-bit, stereo WAV)")
     parser.add_argument("--stems", metavar="STEMS.zip", help="write a zip of the stems, the mix, README and attribution")
     parser.add_argument("--mp4", metavar="OUT.mp4", help="write the video with the mastered mix as its sound")
+    parser.add_argument("--daw", metavar="DIR|DAW.zip",
+                        help="write a DAW session: a Reaper .rpp with one track per stem at its offset, the "
+                             "stems as Broadcast WAVs and the video, into a new folder (or a .zip)")
     parser.add_argument("--lufs", type=_lufs, default=None, metavar="LUFS|none",
                         help="loudness target: -23 (EBU R128), -16 / -14 (web), or 'none' "
                              "(default: the project's setting)")
@@ -63,16 +66,25 @@ def _run(args: argparse.Namespace) -> int:
     from foley_core.project import load_project, project_files
 
     outputs = {option: getattr(args, attr) for attr, option, _ in _OUTPUTS.values() if getattr(args, attr) is not None}
-    if not outputs:
-        raise ExportError("nothing to render: give --out MIX.wav, --stems STEMS.zip and/or --mp4 OUT.mp4")
-    suffixes = {option: suffix for _, option, suffix in _OUTPUTS.values()}
+    # a DAW session is a zip (checked as a file) or a new folder (checked as one)
+    daw_folder = args.daw if args.daw is not None and not str(args.daw).lower().endswith(".zip") else None
+    if args.daw is not None and daw_folder is None:
+        outputs["--daw"] = args.daw
+    if not outputs and daw_folder is None:
+        raise ExportError("nothing to render: give --out MIX.wav, --stems STEMS.zip, --mp4 OUT.mp4 and/or "
+                          "--daw DIR")
+    suffixes = {option: suffix for _, option, suffix in _OUTPUTS.values()} | {"--daw": ".zip"}
     check_outputs(outputs, suffixes=suffixes)          # a typo costs nothing: before the project is read
+    if daw_folder is not None:
+        daw_folder = check_output_folder("--daw", daw_folder, outputs)
     project = load_project(args.project)
     # No output may be a file the project uses (its stems, masks, references, video, project.json).
     checked = check_outputs(outputs, project_files(args.project, project), suffixes=suffixes)
     paths = {key: checked[option] for key, (_, option, _) in _OUTPUTS.items() if option in checked}
+    if "--daw" in checked:
+        paths["daw"] = checked["--daw"]
     # what a killed earlier render left beside these outputs and in the temp folder
-    for folder in {p.parent for p in paths.values()}:
+    for folder in {p.parent for p in paths.values()} | ({daw_folder.parent} if daw_folder else set()):
         atomic.sweep_stale_temps(folder)
     atomic.sweep_stale_work_dirs()
     target_lufs = export.FROM_PROJECT if args.lufs is None else (None if args.lufs == "none" else args.lufs)
@@ -86,6 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         # Each atomic_path moves its file into place only when the whole block succeeded.
         with contextlib.ExitStack() as stack:
             tmp = {key: stack.enter_context(atomic_path(p)) for key, p in paths.items()}
+            if daw_folder is not None:
+                tmp["daw"] = stack.enter_context(atomic.atomic_dir(daw_folder))
             if "mix" in tmp:
                 export.export_mix_wav(project, tmp["mix"], mastered=mastered)
             if "stems" in tmp:
@@ -93,6 +107,10 @@ def _run(args: argparse.Namespace) -> int:
                 summary["stems_files"] = stems_report["files"]
                 summary["excluded_stems"] = stems_report["excluded_stems"]
                 summary["clipped_stems"] = stems_report["clipped_stems"]
+            if "daw" in tmp:
+                daw_report = export.export_daw_session(project, tmp["daw"])
+                summary["daw_rpp"] = daw_report["rpp"]
+                summary["daw_tracks"] = [t["name"] for t in daw_report["tracks"]]
             if "mp4" in tmp:
                 export.export_mp4(project, tmp["mp4"], mastered=mastered, original_audio=args.original_audio,
                                   original_gain_db=args.original_gain_db)
@@ -101,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
 
     r = mastered.report
     line = {
-        "outputs": {key: str(p) for key, p in paths.items()},
+        "outputs": {key: str(p) for key, p in paths.items()} | ({"daw": str(daw_folder)} if daw_folder else {}),
         "lufs": r["lufs_after"],
         "true_peak_dbtp": r["true_peak_dbtp_after"],
         "duration_s": round(r["duration_s"], 6),
