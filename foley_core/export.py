@@ -110,9 +110,14 @@ def slugify(text: str, max_len: int = 40) -> str:
 
 
 def stem_file_names(stems: list[Stem]) -> list[str]:
-    """`01_<slug of caption>.wav`, numbered in project order."""
+    """`01_<slug of the stem's name>.wav`, numbered in project order.
+
+    A stem's name is its caption's first words unless the user renamed it. The number keeps the
+    names unique and the slug keeps them safe: ASCII letters, digits and '_' only, so no path
+    separator, no dot file and no name Windows reserves (CON, NUL, ...) can come out.
+    """
     width = max(2, len(str(len(stems))))
-    return [f"{k + 1:0{width}d}_{slugify(s.caption or s.name)}.wav" for k, s in enumerate(stems)]
+    return [f"{k + 1:0{width}d}_{slugify(s.name)}.wav" for k, s in enumerate(stems)]
 
 
 def _fmt_pan(pan: float) -> str:

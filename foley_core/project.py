@@ -57,6 +57,9 @@ MASK_KINDS = ("none", "box", "image", "track")
 MAX_CURVE_SCALE = MAX_GUIDANCE_SCALE      # the range generate() accepts for curve guidance (0..50)
 SEED_RANGE = (-(2**63), 2**63 - 1)         # a seed is stored as a 64-bit whole number
 MAX_STEM_SR = audio_io.MAX_SR              # the highest sample rate a stem file may declare
+DEFAULT_PROJECT_NAME = "Untitled"
+MAX_NAME_CHARS = 80                         # a project's or stem's name (a track name in a DAW)
+CAPTION_NAME_CHARS = 40                     # a stem's default name: its caption, cut to this
 
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,21 @@ log = logging.getLogger(__name__)
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def display_name(text: str, max_chars: int = MAX_NAME_CHARS) -> str:
+    """`text` as a one-line name: control characters dropped, spaces collapsed, cut at a word
+    boundary to at most `max_chars` characters ('' if nothing is left)."""
+    if not isinstance(text, str):
+        raise ProjectError(f"a name must be text; got {type(text).__name__}")
+    words = "".join(c if c.isprintable() else " " for c in text).split()
+    out = ""
+    for word in words:
+        candidate = f"{out} {word}" if out else word
+        if len(candidate) > max_chars:
+            return out or word[:max_chars]
+        out = candidate
+    return out
 
 
 def _readonly(array: np.ndarray, dtype=np.float32) -> np.ndarray:
@@ -350,8 +368,7 @@ class Stem(_ArrayEq):
             raise ProjectError(f"a stem id must be letters, digits, '-' or '_'; got {self.id!r}")
         self.sr = int(self.sr)
         self.audio = _readonly(audio)
-        if not self.name:
-            self.name = self.settings.caption or "stem"
+        self.name = display_name(self.name) or self.default_name()
 
     @classmethod
     def new(cls, audio: np.ndarray, sr: int, settings: GenerationSettings, **kwargs: Any) -> "Stem":
@@ -362,6 +379,15 @@ class Stem(_ArrayEq):
     @property
     def caption(self) -> str:
         return self.settings.caption
+
+    def default_name(self) -> str:
+        """The name a stem gets from its caption: its first words, up to CAPTION_NAME_CHARS."""
+        return display_name(self.settings.caption, CAPTION_NAME_CHARS) or "stem"
+
+    def rename(self, name: str) -> str:
+        """Give the stem a name (export file names, DAW track names); '' goes back to the default."""
+        self.name = display_name(name) or self.default_name()
+        return self.name
 
     @property
     def source_duration_s(self) -> float:
@@ -421,6 +447,7 @@ class Project(_ArrayEq):
     modified_at: str = field(default_factory=_now)
 
     def __post_init__(self) -> None:
+        self.name = display_name(self.name) or DEFAULT_PROJECT_NAME
         if self.video_path is not None:
             self.video_path = Path(self.video_path).expanduser().absolute()
         if self.video_duration_s is not None:
@@ -435,6 +462,11 @@ class Project(_ArrayEq):
                                       ProjectError, " s"),
                               _number(self.selection[1], "the selection length", 0.0, MAX_VIDEO_SECONDS,
                                       ProjectError, " s"))
+
+    def rename(self, name: str) -> str:
+        """Name the project (export folder, DAW session and BWF descriptions); '' = 'Untitled'."""
+        self.name = display_name(name) or DEFAULT_PROJECT_NAME
+        return self.name
 
     # stems
     def stem(self, stem_id: str) -> Stem:
@@ -930,7 +962,7 @@ def load_project(directory: str | os.PathLike) -> Project:
     stems = [_stem_from_json(_Doc(raw, f"stems[{k}]", json_path), directory) for k, raw in enumerate(stems_raw)]
     try:
         project = Project(
-            name=doc.get("name", "str"),
+            name=doc.get("name", "str", DEFAULT_PROJECT_NAME),
             video_path=video_path,
             video_duration_s=video_duration_s,
             selection=tuple(selection) if selection is not None else None,
@@ -1026,7 +1058,8 @@ def _inside(directory: Path, rel: str, doc: _Doc, key: str, what: str) -> Path:
 
 
 def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
-    name = doc.get("name", "str")
+    # messages name a stem saved without a name by its place; Stem names it from its caption
+    name = doc.get("name", "str", "") or doc.where
     audio_doc = doc.sub("audio")
     rel = audio_doc.get("file", "str")
     sr = audio_doc.get("sr", "int")
@@ -1116,7 +1149,8 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             fade_out_s=mix_doc.get("fade_out_s", "number"), mute=mix_doc.get("mute", "bool"),
             solo=mix_doc.get("solo", "bool"),
         )
-        return Stem(audio=audio, sr=sr, settings=settings, mix=mix, name=name, id=doc.get("id", "str"),
+        return Stem(audio=audio, sr=sr, settings=settings, mix=mix, name=doc.get("name", "str", ""),
+                    id=doc.get("id", "str"),
                     created_at=doc.get("created_at", "str"), metrics=doc.get("metrics", "dict"))
     except ProjectError:
         raise
