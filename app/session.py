@@ -871,6 +871,14 @@ class Session:
         export.export_stems_zip(self.project, out)
         return out
 
+    def export_daw(self) -> tuple[Path, dict]:
+        """The DAW session as a zip: a Reaper .rpp, the stems as BWFs at their offsets, the video."""
+        from foley_core import export
+
+        self._require_stems()
+        out = self._export_path("daw-session.zip")
+        return out, export.export_daw_session(self.project, out)
+
     def export_mp4(self, target_lufs: float | None, original_audio: str = "drop") -> Path:
         from foley_core import export
 

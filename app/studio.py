@@ -347,6 +347,7 @@ class Studio:
                 c.export_wav = gr.Button("Export mix WAV (48 kHz / 24-bit)", elem_id="export-wav-btn")
                 c.export_stems = gr.Button("Export stems zip", elem_id="export-stems-btn")
                 c.export_mp4 = gr.Button("Export MP4", elem_id="export-mp4-btn")
+                c.export_daw = gr.Button("Export DAW session (Reaper)", elem_id="export-daw-btn")
                 c.orig_audio = gr.Radio([("drop the original sound", "drop"),
                                          ("keep it as a 2nd track", "track"),
                                          ("mix it underneath", "mix")], value="drop",
@@ -1004,6 +1005,20 @@ class Studio:
                            concurrency_limit=2)
         c.project_save.click(exporter("project"), exp_inputs, exp_outs, concurrency_id="export",
                              concurrency_limit=2)
+
+        @user_errors
+        def on_export_daw(sess, progress=gr.Progress()):
+            sess = _need(sess)
+            progress(0.2, desc="exporting the DAW session")
+            path, rep = sess.export_daw()
+            left_out = (f" Left out (wholly outside the timeline): {', '.join(rep['outside_timeline'])}."
+                        if rep["outside_timeline"] else "")
+            text = (f"DAW session zip: open {rep['rpp']} in Reaper; {len(rep['tracks'])} stem track(s) at their "
+                    "offsets (Broadcast WAVs whose time reference also places them in other DAWs)"
+                    f"{', and the video' if rep['video'] else ''}.{left_out}")
+            return {c.export_file: str(path), c.export_md: text}
+
+        c.export_daw.click(on_export_daw, [S], exp_outs, concurrency_id="export", concurrency_limit=2)
 
         @user_errors
         def on_project_load(sess, path, target, loop):

@@ -459,7 +459,8 @@ def export_daw_session(project: Project, path: str | os.PathLike, *, include_vid
             raise ExportError(f"cannot write the DAW session into '{path}': it exists and is not an empty "
                               "folder; give a new folder name (or a name ending in .zip)")
         if not path.parent.is_dir():
-            raise ExportError(f"cannot write the DAW session '{path}': the folder '{path.parent}' does not exist")
+            raise ExportError(f"cannot write the DAW session '{path}': the folder '{path.parent}' "
+                              "does not exist")
     try:
         if path.suffix.lower() == ".zip":
             top = slugify(project.name, 60)

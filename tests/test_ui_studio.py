@@ -13,7 +13,8 @@ from foley_core.errors import MediaError
 
 CONTRACT = ["video-input", "frame-slider", "mask-editor", "loudness-curve", "caption", "seed",
             "generate-btn", "candidate-audio", "add-stem-btn", "stems-table", "mix-audio",
-            "export-wav-btn", "export-mp4-btn", "export-file", "project-save-btn", "project-load",
+            "export-wav-btn", "export-mp4-btn", "export-daw-btn", "export-file", "project-save-btn",
+            "project-load",
             "reference-search", "reference-results", "reference-upload", "reference-strength",
             "stem-trim-start", "stem-trim-end"]
 
@@ -368,3 +369,25 @@ def test_deleting_the_last_stem_reaches_the_page(demo, loaded, told, monkeypatch
     sent = _sent_to_browser(demo, "on_stem_delete", out)
     assert loaded.project.stems == [] and told == []
     assert sent[c.stem_pick]["choices"] == [] and sent[c.gain] == gr.skip()
+
+
+def test_the_daw_export_button_gives_a_session_zip(demo, loaded, told, monkeypatch):
+    import zipfile
+
+    from tests.test_daw_session import parse_rpp, tracks_of
+
+    c = demo_components(demo)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert by_id["export-daw-btn"] is c.export_daw
+    out = _handler(demo, "on_export_daw")(loaded, progress=lambda *a, **k: None)   # no stem yet
+    assert out == gr.skip() and "no stems yet" in told[-1][1]
+    stem = _keep_a_take(loaded, monkeypatch, caption="a knock on wood")
+    loaded.project.rename("Reel 1")
+    out = _handler(demo, "on_export_daw")(loaded, progress=lambda *a, **k: None)
+    sent = _sent_to_browser(demo, "on_export_daw", out)
+    assert "reel_1.rpp" in sent[c.export_md] and "and the video" in sent[c.export_md]
+    with zipfile.ZipFile(out[c.export_file]) as zf:
+        (track,) = [t for t in tracks_of(parse_rpp(zf.read("reel_1/reel_1.rpp").decode())) if t["kind"] == "WAVE"]
+        assert f"reel_1/{track['file']}" in zf.namelist()
+    assert track["name"] == stem.name == "a knock on wood"
+    assert track["position_s"] == stem.mix.offset_s == 1.0            # where the selection started

@@ -119,7 +119,8 @@ def _run(args: argparse.Namespace) -> int:
 
     r = mastered.report
     line = {
-        "outputs": {key: str(p) for key, p in paths.items()} | ({"daw": str(daw_folder)} if daw_folder else {}),
+        "outputs": {key: str(p) for key, p in paths.items()}
+        | ({"daw": str(daw_folder)} if daw_folder else {}),
         "lufs": r["lufs_after"],
         "true_peak_dbtp": r["true_peak_dbtp_after"],
         "duration_s": round(r["duration_s"], 6),
