@@ -189,3 +189,21 @@ def test_render_cli_refuses_the_project_folder_and_an_output_inside_the_session(
     code, out, err = in_process(capsys, project_dir, "--daw", tmp_path / "d", "--out", tmp_path / "d" / "m.wav")
     assert code == 2 and "inside --daw" in err     # ...but not with another output in it
     assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_render_cli_writes_a_session_zip_and_refuses_one_file_for_two_outputs(tmp_path, capsys):
+    project_dir = saved_project(tmp_path)
+    code, out, err = in_process(capsys, project_dir, "--daw", tmp_path / "s.zip", "--stems", tmp_path / "s.zip")
+    assert code == 2 and "same file" in err and not (tmp_path / "s.zip").exists()
+    code, out, err = in_process(capsys, project_dir, "--daw", tmp_path / "s.zip", "--stems", tmp_path / "t.zip")
+    assert code == 0, err
+    with zipfile.ZipFile(tmp_path / "s.zip") as zf:
+        (track,) = tracks_of(parse_rpp(zf.read("cli/cli.rpp").decode()))
+        assert f"cli/{track['file']}" in zf.namelist() and track["position_s"] == 0.4
+
+
+def test_a_session_folder_left_by_a_killed_export_is_removed_by_the_next(tmp_path):
+    stale = tmp_path / ".foley-tmp-999999999-s.dir"      # no such process
+    (stale / "audio").mkdir(parents=True)
+    export.export_daw_session(make_project(), tmp_path / "s")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
