@@ -404,8 +404,9 @@ def _session_notes(project: Project, tracks: list[SessionTrack], outside: list[S
     return "\n".join(lines) + "\n"
 
 
-def _write_session(project: Project, folder: Path, include_video: bool) -> dict:
-    """Write the session's files into the (empty) `folder`; return the report."""
+def _write_session(project: Project, folder: Path, include_video: bool, copy_video: bool = True) -> dict:
+    """Write the session's files into the (empty) `folder`; return the report. Without
+    `copy_video` the .rpp names the video's place in the session but the caller puts it there."""
     if project.duration_s <= 0:
         raise ExportError(f"nothing to export: project {project.name!r} has no video and no stems")
     names = stem_file_names(project.stems)
@@ -427,9 +428,10 @@ def _write_session(project: Project, folder: Path, include_video: bool) -> dict:
     video = None
     if include_video and project.video_path is not None and project.video_path.is_file():
         rel_video = f"{SESSION_VIDEO_DIR}/{project.video_path.name}"
-        (folder / SESSION_VIDEO_DIR).mkdir()
-        with atomic_path(folder / rel_video) as tmp:
-            shutil.copyfile(project.video_path, tmp)
+        if copy_video:
+            (folder / SESSION_VIDEO_DIR).mkdir()
+            with atomic_path(folder / rel_video) as tmp:
+                shutil.copyfile(project.video_path, tmp)
         video = (rel_video, project.duration_s)
     rpp_name = f"{slugify(project.name, 60)}.rpp"
     notes = _session_notes(project, tracks, outside)
@@ -465,12 +467,15 @@ def export_daw_session(project: Project, path: str | os.PathLike, *, include_vid
         if path.suffix.lower() == ".zip":
             top = slugify(project.name, 60)
             with work_dir("daw-") as work, atomic_path(path) as tmp:
-                report = _write_session(project, work, include_video)
-                files = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
+                # the video (up to hundreds of MB) goes into the zip from where it is, not via a copy
+                report = _write_session(project, work, include_video, copy_video=False)
+                sources = {p.relative_to(work).as_posix(): p for p in work.rglob("*") if p.is_file()}
+                if report["video"] is not None:
+                    sources[report["video"]] = project.video_path
                 with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-                    for rel in files:
-                        zf.write(work / rel, f"{top}/{rel}")
-            files = [f"{top}/{rel}" for rel in files]
+                    for rel in sorted(sources):
+                        zf.write(sources[rel], f"{top}/{rel}")
+            files = [f"{top}/{rel}" for rel in sorted(sources)]
         else:
             with atomic_dir(path) as tmp:
                 report = _write_session(project, tmp, include_video)

@@ -207,3 +207,15 @@ def test_a_session_folder_left_by_a_killed_export_is_removed_by_the_next(tmp_pat
     (stale / "audio").mkdir(parents=True)
     export.export_daw_session(make_project(), tmp_path / "s")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+@pytest.mark.skipif(not VIDEO.is_file(), reason="shared videos not present")
+def test_a_session_zip_holds_the_video_where_the_rpp_says(tmp_path):
+    video = tmp_path / "clip.mp4"
+    shutil.copyfile(VIDEO, video)
+    report = export.export_daw_session(make_project(video, duration_s=1.6), tmp_path / "s.zip")
+    with zipfile.ZipFile(tmp_path / "s.zip") as zf:
+        assert zf.namelist() == report["files"]
+        tracks = tracks_of(parse_rpp(zf.read("export_test/export_test.rpp").decode()))
+        assert tracks[0]["kind"] == "VIDEO"
+        assert zf.read(f"export_test/{tracks[0]['file']}") == video.read_bytes()
