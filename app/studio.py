@@ -1150,13 +1150,19 @@ def build_app(*, work_root: str | Path | None = None) -> gr.Blocks:
     return Studio(work_root=work_root).build()
 
 
+def notices_js() -> str:
+    """The page script that shows one message at a time for NOTICE_S (see static/notices.js)."""
+    js = (STATIC_DIR / "notices.js").read_text(encoding="utf-8")
+    return js.replace("__NOTICE_MS__", str(int(NOTICE_S * 1000)))
+
+
 def launch_kwargs() -> dict:
     """Arguments for `Blocks.launch` that keep the page offline and styled, and bound what a
     browser may upload (constants.MAX_UPLOAD_BYTES per file)."""
     from starlette.middleware import Middleware
 
     limit = int(constants.MAX_UPLOAD_BYTES)
-    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"],
+    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"], "js": notices_js(),
             # gradio counts the bytes as they stream in and drops the temp file past the limit
             "max_file_size": limit,
             # ... and this refuses a request that announces more before a byte is written

@@ -397,6 +397,33 @@ def test_another_browser_has_its_own_project(server, browser):
     ctx.close()
 
 
+def test_a_new_message_replaces_the_old_one(server, browser):
+    """Gradio groups toasts of one type: a new warning was listed under an older one still open
+    and closed on the older one's timer. The studio shows the newest message alone, for its
+    whole duration."""
+    from app.studio import NOTICE_S
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    Studio(page, server).open()
+    notice = page.locator("#studio-notice")
+    page.click("#generate-btn")                          # no video yet
+    expect(notice).to_contain_text("Load a video first", timeout=WAIT_MS)
+    page.wait_for_timeout(NOTICE_S * 1000 // 2)
+    page.click("#export-wav-btn")                        # no stems yet
+    expect(notice).to_contain_text("no stems yet", timeout=WAIT_MS)
+    expect(notice).not_to_contain_text("Load a video first")
+    shown = time.monotonic()
+    # past the first message's end: the second one is still there, alone
+    page.wait_for_timeout(NOTICE_S * 1000 // 2 + 1500)
+    if time.monotonic() - shown < NOTICE_S - 1.0:
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text("no stems yet")
+    expect(notice).to_be_hidden(timeout=NOTICE_S * 1000 + 5000)
+    assert page.locator(".toast-wrap:visible").count() == 0
+    ctx.close()
+
+
 def test_reopening_offers_the_autosave(server, context):
     """Runs after the end-to-end test in the same browser: the project it made was autosaved."""
     page = context.new_page()
