@@ -253,7 +253,7 @@ class FoleyPipeline:
         if not index.is_file():
             raise ModelUnavailableError(
                 f"no saved model in {directory} (model_index.json is missing): train one with "
-                "`python launch.py train` or point to a folder written by save_pretrained")
+                "`python -m foley_lab train` or point to a folder written by save_pretrained")
         config = {"pipeline": json.loads(index.read_text())["pipeline"]}
         for name in ("mel", "vae", "unet", "mam", "tlm", "scheduler", "text_encoder", "vocoder"):
             config[name] = json.loads((directory / name / "config.json").read_text())

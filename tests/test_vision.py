@@ -20,7 +20,7 @@ from foley_core.vision import (
 from foley_core.vision import detect_yolo
 from foley_core.vision.curves import energy_curve, motion_energy
 from foley_core.vision.motion import motion_tracks
-from foley_core.vision.synthetic import bouncing_square, write_scene_mp4
+from foley_lab.synthetic import bouncing_square, write_scene_mp4
 from foley_core.vision.tracks import box_iou, interpolate_boxes
 
 torch.set_num_threads(1)

@@ -8,7 +8,7 @@ Two test sets, both held out from training:
   1 on that output gives the "+ conform" row (exactly what `generate(conform=1)` does; a test
   checks it). Measured: loudness r / MAE against the swapped curve, tagger category accuracy
   against the caption's category, Frechet distance of tagger embeddings to ALL real val clips.
-- SIMULATED SCENES (`foley_core.data.evalset.build_eval_set`: val-split audio, fixed seeds,
+- SIMULATED SCENES (`foley_lab.data.evalset.build_eval_set`: val-split audio, fixed seeds,
   rendered to MP4 and read back through `generate`): discrete single-target scenes give onset F1
   (+-100 ms) against the target's intended events and AV-Align against the visual contact times
   of the target's mask track, with NO curve so the video pathway gets the credit; two-object
@@ -36,8 +36,8 @@ from foley_core import loudness
 from foley_core.atomic import write_text_atomic
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
-from foley_core.evaluation import metrics
-from foley_core.evaluation.references import CaptionRetriever, fit_length, shaped_noise
+from foley_lab.evaluation import metrics
+from foley_lab.evaluation.references import CaptionRetriever, fit_length, shaped_noise
 
 __all__ = ["EvalConfig", "ROWS", "SCENE_ROWS", "run_evaluation", "results_to_markdown", "write_results",
            "select_val_clips", "swap_partners", "stretch_curve", "swapped_curves", "curve_span",
@@ -324,7 +324,7 @@ def scene_dir(cfg: EvalConfig, out_path: Path) -> Path:
 
 
 def ensure_scenes(cfg: EvalConfig, library, folder: Path, progress: ProgressFn) -> dict:
-    from foley_core.data.evalset import MANIFEST_NAME, build_eval_set
+    from foley_lab.data.evalset import MANIFEST_NAME, build_eval_set
 
     manifest_path = folder / MANIFEST_NAME
     if manifest_path.is_file():
@@ -353,7 +353,7 @@ def _read_wav(path: Path) -> np.ndarray:
 
 def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriever,
                  col: _Collector, progress: ProgressFn) -> dict[str, Any]:
-    from foley_core.data.simulate import mask_centroids
+    from foley_lab.data.simulate import mask_centroids
     from foley_core.events import detect_onsets, visual_contact_times
 
     fps = float(manifest["fps"])
@@ -429,7 +429,7 @@ def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriev
 def _speed_task(backend, cfg: EvalConfig, library, folder: Path, progress: ProgressFn
                 ) -> dict[str, Any]:
     """Seconds per 8 s stem with caption, video, mask and curve (conform on, the default)."""
-    from foley_core.data.simulate import render_scene_video, simulate_scene
+    from foley_lab.data.simulate import render_scene_video, simulate_scene
 
     duration_s = 8.0
     val_clips = library.clips("val")
@@ -465,8 +465,8 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
     backend: a loaded Backend to evaluate instead of `cfg.model` / `cfg.weights`.
     retriever_encoder: captions -> unit vectors, instead of MiniLM (tests).
     """
-    from foley_core.data.sfx import SfxLibrary
-    from foley_core.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
+    from foley_lab.data.sfx import SfxLibrary
+    from foley_lab.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
 
     cfg.check()
     progress = progress or (lambda msg: None)

@@ -40,11 +40,11 @@ import numpy as np
 from foley_core.atomic import write_text_atomic
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
-from foley_core.evaluation import metrics
-from foley_core.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, curve_span,
+from foley_lab.evaluation import metrics
+from foley_lab.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, curve_span,
                                            item_duration_s, load_backend, select_val_clips,
                                            swapped_curves)
-from foley_core.evaluation.references import fit_length
+from foley_lab.evaluation.references import fit_length
 
 __all__ = ["SweepConfig", "DEFAULT_STRENGTHS", "IDENTITY_RATIO", "RULE", "parse_strengths",
            "check_strengths", "choose_strength", "run_reference_sweep", "sweep_to_markdown",
@@ -266,9 +266,9 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
 
     backend: a loaded Backend to use instead of `cfg.model` / `cfg.weights`.
     """
-    from foley_core.data.sfx import SfxLibrary
-    from foley_core.evaluation.harness import ensure_scenes, json_safe, load_masks, scene_dir
-    from foley_core.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
+    from foley_lab.data.sfx import SfxLibrary
+    from foley_lab.evaluation.harness import ensure_scenes, json_safe, load_masks, scene_dir
+    from foley_lab.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
 
     cfg.check()
     progress = progress or (lambda msg: None)

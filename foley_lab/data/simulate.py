@@ -770,7 +770,7 @@ def make_selectivity_scene(audio_a: Any, audio_b: Any, sr: int = MODEL_SR, *, se
             f"apart in a {duration_s:g} s window after {n_tries} tries; pick sounds with fewer "
             "onsets or a longer duration_s."
         )
-    from foley_core.data.augment import place
+    from foley_lab.data.augment import place
 
     placed_a = place(a, n_samples, int(round(off_a * sr)))
     placed_b = place(b, n_samples, int(round(off_b * sr)))

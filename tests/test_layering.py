@@ -1,0 +1,84 @@
+"""Who may import whom, read from the source (an AST scan of every import statement, including
+the ones inside functions): foley_core is the product library and imports neither the UI
+(gradio, app) nor the research package (foley_lab); foley_lab builds on foley_core.
+Also: `launch.py train|eval` points to the research package's own entry point."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# package -> top-level modules it must never import
+FORBIDDEN = {
+    "foley_core": {"gradio", "app", "foley_lab"},
+    "foley_lab": {"gradio", "app"},
+}
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in the file; relative imports are resolved
+    against the file's package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = path.relative_to(REPO).with_suffix("").parts[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                name = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                name = node.module or ""
+            found.append((node.lineno, name))
+    return sorted(found)
+
+
+def violations(package: str) -> list[str]:
+    bad = []
+    for path in sorted((REPO / package).rglob("*.py")):
+        for line, name in imported_modules(path):
+            if name.split(".")[0] in FORBIDDEN[package]:
+                bad.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+    return bad
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_never_imports_a_higher_layer(package):
+    assert (REPO / package / "__init__.py").is_file()
+    assert violations(package) == []
+
+
+def test_the_scan_sees_function_level_and_relative_imports(tmp_path, monkeypatch):
+    # not vacuous: a lazy import inside a function and a relative one are both found
+    fake = tmp_path / "foley_core" / "sub"
+    fake.mkdir(parents=True)
+    (tmp_path / "foley_core" / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "m.py").write_text("def f():\n    import foley_lab.training\n\nfrom ..x import y\n"
+                               "from gradio import Blocks\n")
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    assert violations("foley_core") == ["foley_core/sub/m.py:2 imports foley_lab.training",
+                                        "foley_core/sub/m.py:5 imports gradio"]
+    assert imported_modules(fake / "m.py")[1] == (4, "foley_core.x")
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_launch_points_research_commands_to_the_lab(command, capsys):
+    import launch
+
+    assert launch.main([command, "--out", "x", "--steps", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: '{command}' moved to the research package; run: python -m foley_lab {command} ..."]
+
+
+def test_lab_entry_point_has_the_research_commands():
+    from foley_lab.cli import build_parser
+
+    choices = build_parser()._subparsers._group_actions[0].choices
+    assert set(choices) == {"train", "eval"}
+    assert choices["train"].get_default("_module") == "foley_lab.cli.train"
+    assert choices["eval"].get_default("_module") == "foley_lab.cli.evaluate"
