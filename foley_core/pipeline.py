@@ -48,7 +48,6 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from safetensors.torch import load_file, save_file
 
 from foley_core.atomic import atomic_path, write_text_atomic
-from foley_core.backends import reference_steps
 from foley_core.errors import GenerationCancelled, ModelUnavailableError
 from foley_core.model.conditioning import (
     MaskAttentionModule,
@@ -61,6 +60,7 @@ from foley_core.model.text import CachedTextEncoder, text_encoder_from_config
 from foley_core.model.unet import FoleyUNet1DConditionModel, null_visual_mask
 from foley_core.model.vae import MelVAE
 from foley_core.model.vocoder import Vocoder, save_vocoder, vocoder_from_config
+from foley_core.sdedit import reference_steps
 
 BRANCH_MODES = ("batched", "sequential")
 DEFAULT_PIPELINE_CONFIG = {

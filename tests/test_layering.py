@@ -46,6 +46,21 @@ def violations(package: str) -> list[str]:
     return bad
 
 
+# the model layer under the backends: the backends drive the pipeline, never the reverse
+LOWER = {"foley_core/pipeline.py": ("foley_core.backends", "foley_core.generate"),
+         "foley_core/model": ("foley_core.backends", "foley_core.generate", "foley_core.pipeline")}
+
+
+@pytest.mark.parametrize("where", sorted(LOWER))
+def test_pipeline_and_model_never_import_the_layers_above(where):
+    root = REPO / where
+    paths = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    assert paths
+    bad = [f"{p.relative_to(REPO)}:{line} imports {name}" for p in paths for line, name in imported_modules(p)
+           if any(name == up or name.startswith(up + ".") for up in LOWER[where])]
+    assert bad == []
+
+
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_never_imports_a_higher_layer(package):
     assert (REPO / package / "__init__.py").is_file()
