@@ -422,6 +422,35 @@ def test_conform_row_equals_generate_with_conform(tiny_model_dir):
     assert np.allclose(loudness.conform(off, SR, curve, strength=1.0), on, atol=1e-6)
 
 
+def test_harness_and_sweep_share_one_set_up(tiny_model_dir, tmp_path, monkeypatch):
+    """The harness and the reference sweep take their library, tagger and backend from
+    `eval_setup`: a given backend is used as it is, the model `cfg` names is loaded otherwise."""
+    if not (SHARED / "sfx" / "manifest.csv").is_file():
+        pytest.skip(f"shared data not found at {SHARED}")
+    from foley_lab.evaluation import harness, reference_sweep
+
+    given = object()
+    setup = harness.eval_setup(EvalConfig(weights=str(tiny_model_dir)), backend=given)
+    assert setup.backend is given and setup.tagger_dir == DEFAULT_TAGGER_DIR
+    assert setup.tagger.categories and setup.library.clips("val")
+    loaded = harness.eval_setup(EvalConfig(weights=str(tiny_model_dir)), progress=lambda m: None)
+    assert loaded.backend.name == "embedded" and loaded.backend.trained is False
+
+    calls = []
+
+    def spy(cfg, **kw):
+        calls.append(type(cfg).__name__)
+        raise RuntimeError("stop after the set-up")
+
+    monkeypatch.setattr(harness, "eval_setup", spy)
+    monkeypatch.setattr(reference_sweep, "eval_setup", spy)
+    for run, cfg in ((harness.run_evaluation, EvalConfig(weights=str(tiny_model_dir))),
+                     (reference_sweep.run_reference_sweep, reference_sweep.SweepConfig(weights=str(tiny_model_dir)))):
+        with pytest.raises(RuntimeError, match="stop after the set-up"):
+            run(cfg, out_path=tmp_path / "r.json")
+    assert calls == ["EvalConfig", "SweepConfig"]
+
+
 def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
     if not (SHARED / "sfx" / "manifest.csv").is_file():
         pytest.skip(f"shared data not found at {SHARED}")

@@ -1,10 +1,14 @@
 """Who may import whom, read from the source (an AST scan of every import statement, including
 the ones inside functions): foley_core is the product library and imports neither the UI
 (gradio, app) nor the research package (foley_lab); foley_lab builds on foley_core.
-Also: `launch.py train|eval` points to the research package's own entry point."""
+Also: `launch.py train|eval` points to the research package's own entry point, and no comment or
+docstring cites an issue number."""
 
 import ast
+import io
+import re
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -97,3 +101,33 @@ def test_lab_entry_point_has_the_research_commands():
     assert set(choices) == {"train", "eval"}
     assert choices["train"].get_default("_module") == "foley_lab.cli.train"
     assert choices["eval"].get_default("_module") == "foley_lab.cli.evaluate"
+
+
+# --- comments and docstrings say why, never which issue asked for it --------------------------
+
+ISSUE_REF = re.compile(r"\bissues? \d+|#1[0-9]\b")
+
+
+def issue_references(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    found = [(tok.start[0], tok.string) for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+             if tok.type == tokenize.COMMENT]
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node, clean=False)
+            if doc:
+                found.append((node.body[0].lineno, doc))
+    return [f"{path.relative_to(REPO)}:{line}" for line, s in sorted(found) if ISSUE_REF.search(s)]
+
+
+@pytest.mark.parametrize("package", ["foley_core", "foley_lab", "app"])
+def test_no_comment_or_docstring_cites_an_issue_number(package):
+    assert [hit for p in sorted((REPO / package).rglob("*.py")) for hit in issue_references(p)] == []
+
+
+def test_the_issue_scan_sees_comments_and_docstrings(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    f = tmp_path / "m.py"
+    f.write_text('"""Module (issue 4)."""\n\nx = "Goals (issue 4):"   # fine: a string\n\n\n'
+                 'def g():\n    """Fine."""\n    return 1  # see #12\n\n\nclass C:\n    """Per issues 7."""\n')
+    assert issue_references(f) == ["m.py:1", "m.py:8", "m.py:12"]

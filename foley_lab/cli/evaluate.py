@@ -9,7 +9,7 @@
 Writes OUT (JSON: config, rows x metrics, per-item details, goals, environment) and OUT with
 `.md` (the table) atomically, prints the table on stdout and progress on stderr (unless
 --quiet). See foley_lab/evaluation/harness.py for what each row and column means, and
-foley_lab/evaluation/reference_sweep.py for the reference-strength sweep (issue 7: one row per
+foley_lab/evaluation/reference_sweep.py for the reference-strength sweep (one row per
 strength, the chosen default and the rule).
 """
 

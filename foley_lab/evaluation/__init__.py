@@ -1,4 +1,4 @@
-"""The evaluation harness (issue 4): metrics, the audio tagger, reference rows, the runner.
+"""The evaluation harness: metrics, the audio tagger, reference rows, the runner.
 
 - `metrics`: plain metric functions (curve r / MAE, onset F1 and AV-Align, selectivity gap,
   accuracy, confusion, Frechet distance with a bootstrap interval).
