@@ -43,7 +43,7 @@ from foley_core.events import detect_onsets, onset_f1  # noqa: E402
 from foley_core.vision import detect_tracks  # noqa: E402
 from foley_core.vision.curves import region_motion  # noqa: E402
 from foley_core.vision.motion import motion_tracks  # noqa: E402
-from foley_core.vision.seed import analysis_fps_for  # noqa: E402
+from foley_core.vision.proposals import analysis_fps_for  # noqa: E402
 from foley_lab.synthetic import bouncing_square, contact_clicks, write_scene_mp4  # noqa: E402
 from foley_core.vision.tracks import interpolate_boxes, track_masks  # noqa: E402
 

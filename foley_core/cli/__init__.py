@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 COMMANDS = {
     "generate": ("foley_core.cli.generate", "generate a sound stem for a video (or text alone)"),
     "render": ("foley_core.cli.render", "re-render a saved project to WAV / stems zip / MP4"),
-    "detect": ("foley_core.cli.detect", "seed masks, tracks and motion curves from a video"),
+    "detect": ("foley_core.cli.detect", "propose masks, tracks and motion curves from a video"),
     "batch": ("foley_core.cli.batch", "render a shot list (JSON or CSV) in parallel on Ray"),
 }
 
