@@ -3,7 +3,8 @@
 
     python launch.py                 # serve the studio UI on http://127.0.0.1:7860
     python launch.py serve --port N  # the same, with options
-    python launch.py generate ...    # CLI commands: generate, render, detect, train, eval
+    python launch.py generate ...    # CLI commands: generate, render, detect, batch
+    python -m foley_lab train|eval   # research commands (launch.py train|eval points there)
 """
 
 from __future__ import annotations

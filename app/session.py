@@ -1,7 +1,7 @@
 """One browser session's studio state and the operations the UI offers (no gradio here).
 
 A `Session` holds the current project, its undo history, the loaded video, the region (a drawn
-mask or a seeded track), the curve editor's value, the last generation's candidates, and a
+mask or a proposed track), the curve editor's value, the last generation's candidates, and a
 cancel flag. Every operation calls foley_core and raises a `FoleyError` with a user-facing
 message on bad input; the gradio layer (app/studio.py) turns those into messages.
 """
@@ -152,7 +152,7 @@ class Session:
         self.frame_time_s = 0.0
         self.region = Region()
         self.region_history: list[Region] = []
-        self.tracks: dict = {}                  # id -> vision Track, from the last seeding
+        self.tracks: dict = {}                  # id -> vision Track, from the last proposal
         self.background: dict = {}              # curve editor traces: fps, motion, loudness
         self.events_s: list[float] = []         # contacts (video time) from the region's motion
         self.curve_json = curve_widget.curve_value(duration_s=0.0)
@@ -305,7 +305,7 @@ class Session:
             self.events_s = []
         return self.region
 
-    def seed_region(self, method: str = "motion", *, vocabulary: str = "", caption: str = "") -> list:
+    def propose_region(self, method: str = "motion", *, vocabulary: str = "", caption: str = "") -> list:
         """Find candidate objects in the selection: 'motion' (frame differencing, always offline)
         or 'detection' (YOLO-World; needs its weights). Each track gets its motion curve and
         contact times; the first (strongest) track becomes the region."""
@@ -314,7 +314,7 @@ class Session:
         info = self.require_video()
         start_s, end_s = self.selection
         if method not in ("motion", "detection"):
-            raise ValueError(f"unknown seeding method {method!r}")
+            raise ValueError(f"unknown proposal method {method!r}")
         source = method
         track_set = vision.detect_tracks(
             info.path, vocab=vocabulary or None, caption=(caption or "").strip() or None,
@@ -333,7 +333,7 @@ class Session:
 
     def select_track(self, track_id: str) -> Region:
         if not self.tracks:
-            raise MaskError("No tracks yet: press 'Seed from motion' or 'Seed from detection'.")
+            raise MaskError("No tracks yet: press 'Propose from motion' or 'Propose from detection'.")
         if track_id not in self.tracks:
             raise MaskError(f"There is no track {track_id!r}; choose one of "
                             f"{', '.join(self.tracks)}.")
@@ -485,7 +485,7 @@ class Session:
         if name == "hits":
             events = [e - start_s for e in self.events_s if start_s <= e <= end_s]
             if not events:
-                raise MaskError("No contacts detected in the selection: seed the region from "
+                raise MaskError("No contacts detected in the selection: propose the region from "
                                 "motion or a detection first (contacts come from its movement).")
             from foley_core.vision.curves import hits_curve
 
@@ -493,7 +493,7 @@ class Session:
         bg = curve_widget.parse_curve_value(self._curve_frame())["background"]
         motion = bg.get("motion") or []
         if not motion:
-            raise MaskError("No motion trace yet: seed the region from motion or a detection first.")
+            raise MaskError("No motion trace yet: propose the region from motion or a detection first.")
         values = np.clip(np.asarray(motion, dtype=np.float64), 0, 1)
         times = (np.arange(len(values)) + 0.5) / float(bg.get("fps", constants.CURVE_FPS))
         return times, values

@@ -164,17 +164,17 @@ class Studio:
                     with gr.Row():
                         c.mask_apply = gr.Button("Use painted mask", variant="primary",
                                                  elem_id="mask-apply-btn", size="sm")
-                        c.seed_motion = gr.Button("Seed from motion", elem_id="seed-motion-btn",
-                                                  size="sm")
-                        c.seed_detect = gr.Button("Seed from detection", elem_id="seed-detect-btn",
-                                                  size="sm")
+                        c.propose_motion = gr.Button("Propose from motion", elem_id="seed-motion-btn",
+                                                     size="sm")
+                        c.propose_detect = gr.Button("Propose from detection", elem_id="seed-detect-btn",
+                                                     size="sm")
                         c.mask_undo = gr.Button("Undo", elem_id="mask-undo-btn", size="sm")
                         c.mask_clear = gr.Button("Clear", elem_id="mask-clear-btn", size="sm")
                     with gr.Row():
                         c.vocab = gr.Textbox(label="Objects to detect (comma separated; the "
                                              "caption's nouns are added)", elem_id="detect-vocab",
                                              scale=2)
-                        c.track_pick = gr.Dropdown([], label="Seeded object", elem_id="track-select",
+                        c.track_pick = gr.Dropdown([], label="Proposed object", elem_id="track-select",
                                                    scale=1)
                     c.overlay = gr.Image(label="Region overlay at the scrub time (red = listened to)",
                                          interactive=False, elem_id="mask-overlay", height=240)
@@ -615,13 +615,13 @@ class Studio:
         c.mask_apply.click(on_mask_apply, [S, c.mask_editor, c.frame],
                            [c.overlay, c.region_md, c.track_pick])
 
-        def seeded(method: str):
+        def proposer(method: str):
             @user_errors
-            def on_seed(sess: Session, vocab: str, caption: str, t: float, progress=gr.Progress()):
+            def on_propose(sess: Session, vocab: str, caption: str, t: float, progress=gr.Progress()):
                 sess = _need(sess)
                 progress(0.1, desc="looking for moving objects" if method == "motion"
                          else "detecting objects")
-                tracks = sess.seed_region(method, vocabulary=vocab, caption=caption)
+                tracks = sess.propose_region(method, vocabulary=vocab, caption=caption)
                 labels = sorted({t_.label for t_ in tracks if t_.source != "motion"})
                 return {**self._frame_updates(sess, float(t or 0.0), editor=False),
                         c.track_pick: gr.Dropdown(
@@ -630,13 +630,13 @@ class Studio:
                         c.curve: sess.curve_json,
                         c.suggest: gr.Radio(choices=labels, value=None, visible=bool(labels))}
 
-            return on_seed
+            return on_propose
 
-        seed_outs = [c.overlay, c.region_md, c.track_pick, c.curve, c.suggest]
-        c.seed_motion.click(seeded("motion"), [S, c.vocab, c.caption, c.frame], seed_outs,
-                            concurrency_id="analysis", concurrency_limit=1)
-        c.seed_detect.click(seeded("detection"), [S, c.vocab, c.caption, c.frame], seed_outs,
-                            concurrency_id="analysis", concurrency_limit=1)
+        proposal_outs = [c.overlay, c.region_md, c.track_pick, c.curve, c.suggest]
+        c.propose_motion.click(proposer("motion"), [S, c.vocab, c.caption, c.frame], proposal_outs,
+                               concurrency_id="analysis", concurrency_limit=1)
+        c.propose_detect.click(proposer("detection"), [S, c.vocab, c.caption, c.frame], proposal_outs,
+                               concurrency_id="analysis", concurrency_limit=1)
 
         @user_errors
         def on_track(sess: Session, track_id: str | None, t: float):

@@ -177,7 +177,7 @@ def model_notice(name: str) -> str:
         parts.append("For the right kind of sound, start from a reference sound (library search or "
                      "your own file) and let the model reshape it.")
     if "video" in ignores and "curve" in obeys:
-        parts.append("To time the sound to the picture, draw the curve (or seed it from motion).")
+        parts.append("To time the sound to the picture, draw the curve (or propose it from motion).")
     parts.append(f"The model makes {constants.MODEL_SR // 1000} kHz mono audio (8 kHz bandwidth); a take started "
                  "from a 44.1 or 48 kHz sound keeps that sound's band above 8 kHz; "
                  f"exports are {constants.EXPORT_SR // 1000} kHz.")

@@ -12,7 +12,7 @@ its contacts are `vision.contacts.contact_events` at `CONTACT_THRESHOLD`. Old pa
 the stored box; scenes: the bounding box of the target's masks, padded by 4 px).
 
 Scenes: `data.simulate.simulate_sounds` (a target with 1-5 contacts in 3 s, 0-2 distractors that
-make contacts of their own, 25 fps, 160x120) passed through `vision.synthetic.like_footage`
+make contacts of their own, 25 fps, 160x120) passed through `foley_lab.synthetic.like_footage`
 (camera shake, exposure blur, noise, JPEG, a drifting "hand"), with random strengths. DEV scenes
 are seeds 0-39, held-out scenes seeds 1000-1059: the threshold is chosen on DEV only. Truth and
 predictions within 0.1 s of a scene's ends are left out (no method can see a contact without
@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from foley_core.atomic import write_text_atomic  # noqa: E402
-from foley_core.data.simulate import SoundSpec, mask_centroids, simulate_sounds  # noqa: E402
+from foley_lab.data.simulate import SoundSpec, mask_centroids, simulate_sounds  # noqa: E402
 from foley_core.events import onset_f1  # noqa: E402
 from foley_core.vision.contacts import CONTACT_THRESHOLD, contact_events  # noqa: E402
 from foley_core.vision.curves import region_motion  # noqa: E402
 from foley_core.vision.follow import follow, track_centres  # noqa: E402
-from foley_core.vision.synthetic import like_footage  # noqa: E402
+from foley_lab.synthetic import like_footage  # noqa: E402
 
 LABELS = ROOT / "benchmarks" / "data" / "real_contacts.json"
 DEV_SEEDS = range(0, 40)

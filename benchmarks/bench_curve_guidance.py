@@ -81,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from foley_core.constants import MODEL_SR
-    from foley_core.data.sfx import SfxLibrary
-    from foley_core.evaluation import metrics
-    from foley_core.evaluation.harness import (MIN_CURVE_RANGE, curve_span, item_duration_s,
+    from foley_lab.data.sfx import SfxLibrary
+    from foley_lab.evaluation import metrics
+    from foley_lab.evaluation.harness import (MIN_CURVE_RANGE, curve_span, item_duration_s,
                                                select_val_clips, swapped_curves)
-    from foley_core.evaluation.references import fit_length
-    from foley_core.evaluation.tagger import load_tagger
+    from foley_lab.evaluation.references import fit_length
+    from foley_lab.evaluation.tagger import load_tagger
     from foley_core.pipeline import FoleyPipeline
 
     pipe = FoleyPipeline.from_pretrained(args.weights)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 
-from foley_core.data.simulate import SoundSpec, simulate_sounds  # noqa: E402
+from foley_lab.data.simulate import SoundSpec, simulate_sounds  # noqa: E402
 from foley_core.events import detect_onsets  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -61,8 +61,8 @@ def main() -> None:
     if not (SHARED / "sfx" / "manifest.csv").is_file():
         print("no ../shared/sfx: library figures skipped")
         return
-    from foley_core.data.dataset import SimSceneDataset
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.dataset import SimSceneDataset
+    from foley_lab.data.sfx import SfxLibrary
 
     with tempfile.TemporaryDirectory() as cache:
         lib = SfxLibrary(SHARED / "sfx", cache_dir=cache)

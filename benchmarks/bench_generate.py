@@ -115,8 +115,8 @@ def main() -> int:
           f"{sequential / batched:.2f} (default: {pipe.config['branch_mode']})")
 
     if not args.no_train:
-        from foley_core.training import ClipCollator, ToyClipDataset, ldm_loss
-        from foley_core.training.trainer import _noise_scheduler
+        from foley_lab.training import ClipCollator, ToyClipDataset, ldm_loss
+        from foley_lab.training.trainer import _noise_scheduler
 
         torch.set_num_threads(1)
         ns = _noise_scheduler(pipe)

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from foley_core.data.simulate import (DISTRACTOR_SEPARATION_S, SoundSpec,  # noqa: E402
+from foley_lab.data.simulate import (DISTRACTOR_SEPARATION_S, SoundSpec,  # noqa: E402
                                       mask_centroids, simulate_sounds)
 from foley_core.events import visual_contact_times  # noqa: E402
 

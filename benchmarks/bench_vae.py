@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from foley_core.atomic import write_text_atomic  # noqa: E402
 from foley_core.constants import MODEL_SR  # noqa: E402
-from foley_core.data.sfx import SfxLibrary  # noqa: E402
-from foley_core.evaluation import metrics  # noqa: E402
-from foley_core.evaluation.harness import item_duration_s, select_val_clips  # noqa: E402
-from foley_core.evaluation.references import fit_length  # noqa: E402
-from foley_core.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger  # noqa: E402
+from foley_lab.data.sfx import SfxLibrary  # noqa: E402
+from foley_lab.evaluation import metrics  # noqa: E402
+from foley_lab.evaluation.harness import item_duration_s, select_val_clips  # noqa: E402
+from foley_lab.evaluation.references import fit_length  # noqa: E402
+from foley_lab.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger  # noqa: E402
 from foley_core.loudness import curve_correlation, relative_loudness  # noqa: E402
 from foley_core.pipeline import FoleyPipeline  # noqa: E402
 

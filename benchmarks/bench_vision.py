@@ -12,7 +12,7 @@
    - simulated scenes (bouncing squares, 12 seeds x restitution/drift/noise): motion contacts of
      the top track vs (a) the exact physics contacts and (b) onsets detected
      (events.detect_onsets) in a knock soundtrack rendered at those contacts;
-   - foley_core.data.simulate scenes built around real library sounds (their onsets are the
+   - foley_lab.data.simulate scenes built around real library sounds (their onsets are the
      reference; onsets closer than 4 frames are pictured once, so recall has a ceiling), with
      the region given as a drawn lane mask or as the motion track on the target;
    - real clips in ../shared/videos whose sound comes from a visible contact: only
@@ -43,8 +43,8 @@ from foley_core.events import detect_onsets, onset_f1  # noqa: E402
 from foley_core.vision import detect_tracks  # noqa: E402
 from foley_core.vision.curves import region_motion  # noqa: E402
 from foley_core.vision.motion import motion_tracks  # noqa: E402
-from foley_core.vision.seed import analysis_fps_for  # noqa: E402
-from foley_core.vision.synthetic import bouncing_square, contact_clicks, write_scene_mp4  # noqa: E402
+from foley_core.vision.proposals import analysis_fps_for  # noqa: E402
+from foley_lab.synthetic import bouncing_square, contact_clicks, write_scene_mp4  # noqa: E402
 from foley_core.vision.tracks import interpolate_boxes, track_masks  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -132,13 +132,13 @@ def bench_contacts_simulated() -> None:
 
 
 def bench_contacts_sfx_scenes(n_scenes: int) -> None:
-    """Scenes of foley_core.data.simulate around real val-split library sounds (impacts,
+    """Scenes of foley_lab.data.simulate around real val-split library sounds (impacts,
     footsteps, doors, tools), with 0-2 silent distractors that make contacts of their own."""
     try:
-        from foley_core.data.sfx import SfxLibrary
-        from foley_core.data.simulate import simulate_scene
+        from foley_lab.data.sfx import SfxLibrary
+        from foley_lab.data.simulate import simulate_scene
     except ImportError as err:
-        print(f"  simulate.py scenes: foley_core.data.simulate cannot be imported ({err}), skipped")
+        print(f"  simulate.py scenes: foley_lab.data.simulate cannot be imported ({err}), skipped")
         return
     if not (SHARED / "sfx" / "manifest.csv").is_file():
         print("  simulate.py scenes: ../shared/sfx not found, skipped")

@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from foley_core.atomic import write_text_atomic  # noqa: E402
-from foley_core.data.sfx import SfxLibrary  # noqa: E402
+from foley_lab.data.sfx import SfxLibrary  # noqa: E402
 from foley_core.loudness import loudness_signal  # noqa: E402
 from foley_core.model.mel import MelSpectrogram  # noqa: E402
 from foley_core.model.vocoder import vocoder_from_config  # noqa: E402
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
-    from foley_core.evaluation.tagger import load_tagger
+    from foley_lab.evaluation.tagger import load_tagger
 
     mel = MelSpectrogram()
     weights = Path(args.weights)

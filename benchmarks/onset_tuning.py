@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from foley_core.data.sfx import SfxLibrary  # noqa: E402
+from foley_lab.data.sfx import SfxLibrary  # noqa: E402
 from foley_core.events import detect_onsets, match_events  # noqa: E402
 
 SR = 16_000

@@ -37,7 +37,7 @@ MAX_GUIDANCE_SCALE = 50.0          # text, video and curve guidance scales: 0..5
 MAX_STEM_SECONDS = MAX_VIDEO_SECONDS
 
 # How far from a reference sound audio-to-audio generation starts (0 = the reference itself,
-# 1 = ignore it). Chosen by the strength sweep's stated rule (`python launch.py eval
+# 1 = ignore it). Chosen by the strength sweep's stated rule (`python -m foley_lab eval
 # --reference-sweep --n-val 152`, docs/BENCHMARKS.md) on the shipped model, which restores the
 # reference's detail (`reference_detail`): 0.2 and 0.4 keep identity (tagger balanced accuracy
 # 0.348 / 0.357 against 0.378 on the real references, threshold 0.8 x real = 0.302); of those,

@@ -23,14 +23,14 @@ import soundfile as sf
 from foley_core import constants
 from foley_core.atomic import atomic_path, work_dir
 from foley_core.audio_io import (
-    _as_audio_array, _av_reason, _check_sr, check_input_file, decode_audio_stream, open_container, resample,
-    to_mono,
+    _as_audio_array, _av_reason, _check_sr, check_input_file, decode_audio_stream, mono_float, open_container,
+    resample, to_mono,
 )
 from foley_core.errors import MediaError, TimeRangeError
 
 __all__ = [
     "VideoInfo", "probe_video", "video_duration_s", "read_frames", "frame_at", "read_soundtrack",
-    "mux_mp4", "MP4_COPY_CODECS", "ffmpeg_exe",
+    "mux_mp4", "write_frames_mp4", "MP4_COPY_CODECS", "ffmpeg_exe",
 ]
 
 # Video codecs an MP4 can carry as they are; anything else is re-encoded to H.264.
@@ -543,6 +543,38 @@ def mux_mp4(video_path: str | os.PathLike, audio: np.ndarray, sr: int, out_path:
     return out_path
 
 
+def write_frames_mp4(frames: np.ndarray, out_path: str | os.PathLike, *, fps: float,
+                     audio: np.ndarray | None = None, sr: int = constants.MODEL_SR,
+                     crf: int = 18) -> Path:
+    """Encode RGB frames (T, H, W, 3) uint8 as an H.264 MP4 (yuv420p, +faststart) at `fps`;
+    with `audio` (mono float at `sr`) muxed as AAC. Written atomically; return `out_path`.
+
+    yuv420p needs even frame sides: odd ones raise MediaError before anything is written.
+    """
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise MediaError(f"Frames must be a (T, H, W, 3) RGB array with T >= 1, got shape {frames.shape}.")
+    _, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        raise MediaError(f"MP4 (yuv420p) needs even frame sides; these frames are {w}x{h}. "
+                         "Render them at an even size.")
+    fps = _check_positive(fps, "fps")
+    out_path = Path(out_path)
+    with work_dir("frames-") as tmp:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{w}x{h}", "-framerate", f"{fps:g}", "-i", "-"]
+        if audio is not None:
+            wav = tmp / "audio.wav"
+            _check_sr(sr, "sr")
+            sf.write(wav, mono_float(audio, require_samples=True), sr, subtype="PCM_16")
+            cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "128k"]
+        cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
+                "-movflags", "+faststart", "-f", "mp4"]
+        with atomic_path(out_path, suffix=".mp4") as tmp_out:
+            _run_ffmpeg([*cmd, str(tmp_out)], what=f"writing '{out_path.name}'", stdin=frames.tobytes())
+    return out_path
+
+
 def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     if audio.shape[0] >= n:
         return audio[:n]
@@ -596,10 +628,10 @@ def _child_options() -> dict:
     return {"preexec_fn": functools.partial(_die_with_parent, os.getpid(), prctl)}
 
 
-def _run_ffmpeg(cmd: list[str], *, what: str) -> None:
+def _run_ffmpeg(cmd: list[str], *, what: str, stdin: bytes | None = None) -> None:
     # subprocess.run kills ffmpeg when it is interrupted (Ctrl-C, SIGTERM via atomic.terminate_raises)
     try:
-        proc = subprocess.run(cmd, capture_output=True, check=False, **_child_options())
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False, **_child_options())
     except OSError as err:
         raise MediaError(f"ffmpeg could not be started for {what}: {err}.") from None
     if proc.returncode != 0:

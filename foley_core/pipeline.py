@@ -48,7 +48,6 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from safetensors.torch import load_file, save_file
 
 from foley_core.atomic import atomic_path, write_text_atomic
-from foley_core.backends import reference_steps
 from foley_core.errors import GenerationCancelled, ModelUnavailableError
 from foley_core.model.conditioning import (
     MaskAttentionModule,
@@ -61,6 +60,7 @@ from foley_core.model.text import CachedTextEncoder, text_encoder_from_config
 from foley_core.model.unet import FoleyUNet1DConditionModel, null_visual_mask
 from foley_core.model.vae import MelVAE
 from foley_core.model.vocoder import Vocoder, save_vocoder, vocoder_from_config
+from foley_core.sdedit import reference_steps
 
 BRANCH_MODES = ("batched", "sequential")
 DEFAULT_PIPELINE_CONFIG = {
@@ -91,6 +91,26 @@ class FoleyPipelineOutput:
     mels: torch.Tensor
     latents: torch.Tensor
     timings_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Conditions:
+    """The encoded instructions of one window: text embeddings (row 0 = negative or null, row 1 =
+    caption or null), video tokens (None without video) and their frame-aligned sync signal, the
+    timing signal (curve + onsets) and, with curve guidance, its null."""
+
+    text: dict
+    has_text_term: bool
+    video_tokens: torch.Tensor | None
+    sync: torch.Tensor | None
+    length: int
+    tau_signal: torch.Tensor
+    tau_null: torch.Tensor | None
+    curve_guided: bool
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_tokens is not None
 
 
 def _save_module(module: torch.nn.Module, folder: Path, config: dict,
@@ -253,7 +273,7 @@ class FoleyPipeline:
         if not index.is_file():
             raise ModelUnavailableError(
                 f"no saved model in {directory} (model_index.json is missing): train one with "
-                "`python launch.py train` or point to a folder written by save_pretrained")
+                "`python -m foley_lab train` or point to a folder written by save_pretrained")
         config = {"pipeline": json.loads(index.read_text())["pipeline"]}
         for name in ("mel", "vae", "unet", "mam", "tlm", "scheduler", "text_encoder", "vocoder"):
             config[name] = json.loads((directory / name / "config.json").read_text())
@@ -427,6 +447,49 @@ class FoleyPipeline:
                 raises GenerationCancelled.
         """
         timings: dict[str, float] = {}
+        # 1. check inputs
+        mode, curve_scale, seeds, (n_skip, n_run), reference = self._check_inputs(
+            duration_s=duration_s, num_inference_steps=num_inference_steps, branch_mode=branch_mode,
+            curve_scale=curve_scale, seeds=seeds, reference=reference, strength=strength)
+        n_cand = len(seeds)
+        # 2. encode conditions (text, video, timing) and lay out the guidance branches
+        cond = self._encode_conditions(duration_s=duration_s, caption=caption,
+                                       negative_caption=negative_caption, frames=frames, masks=masks,
+                                       video_cache_key=video_cache_key, visual_features=visual_features,
+                                       curve=curve, onsets_s=onsets_s, curve_scale=curve_scale,
+                                       timings=timings)
+        calls = self._branch_calls(cond, mode)
+        # 3. prepare latents: pure noise, or the reference noised to the first kept timestep
+        scheduler, timesteps, latents, ref_encoded = self._prepare_latents(
+            seeds=seeds, length=cond.length, num_inference_steps=num_inference_steps, n_skip=n_skip,
+            n_run=n_run, reference=reference, duration_s=duration_s, timings=timings)
+        # 4. denoise
+        t0 = time.perf_counter()
+        latents = self._denoise(scheduler, timesteps, latents, cond, calls, n_cand=n_cand,
+                                text_scale=text_scale, video_scale=video_scale, curve_scale=curve_scale,
+                                n_run=n_run, callback=callback, cancel=cancel)
+        timings["denoise"] = time.perf_counter() - t0
+        # 5. decode latents to mels (+ the reference's detail)
+        t0 = time.perf_counter()
+        n_samples = round(duration_s * self.sr)
+        mels = self._decode(latents, n_samples=n_samples, reference=reference,
+                            reference_detail=reference_detail, n_skip=n_skip, ref_encoded=ref_encoded,
+                            duration_s=duration_s)
+        timings["decode"] = time.perf_counter() - t0
+        # 6. post-process: vocode each candidate
+        t0 = time.perf_counter()
+        audios = np.concatenate([self.vocoder(mels[k:k + 1].cpu(), n_samples, seeds[k:k + 1])
+                                 for k in range(n_cand)])
+        timings["vocoder"] = time.perf_counter() - t0
+        audios = np.asarray(audios, dtype=np.float32)      # peak handling is generate()'s job
+        return FoleyPipelineOutput(audios=audios, sr=self.sr, mels=mels.cpu(), latents=latents.cpu(),
+                                   timings_s=timings)
+
+    def _check_inputs(self, *, duration_s: float, num_inference_steps: int, branch_mode: str | None,
+                      curve_scale: float | None, seeds: Sequence[int], reference: np.ndarray | None,
+                      strength: float) -> tuple[str, float, list[int], tuple[int, int], np.ndarray | None]:
+        """(branch mode, curve scale, seeds, (steps skipped, steps run), reference as float32)
+        with the model's defaults filled in; ValueError for anything out of range."""
         if duration_s <= 0 or duration_s > self.window_s + 1e-6:
             raise ValueError(f"duration_s must be in (0, {self.window_s}], got {duration_s}")
         if num_inference_steps < 1:
@@ -442,14 +505,20 @@ class FoleyPipeline:
         n_cand = len(seeds)
         if n_cand < 1:
             raise ValueError("at least one seed is needed")
-        n_skip, n_run = reference_steps(num_inference_steps, strength if reference is not None else 1.0)
+        steps = reference_steps(num_inference_steps, strength if reference is not None else 1.0)
         if reference is not None:
             reference = np.asarray(reference, dtype=np.float32)
             rows = 1 if reference.ndim == 1 else reference.shape[0]
             if rows not in (1, n_cand):
                 raise ValueError(f"reference has {rows} rows for {n_cand} candidates (give 1 or {n_cand})")
+        return mode, curve_scale, seeds, steps, reference
 
-        # --- conditions
+    def _encode_conditions(self, *, duration_s: float, caption: str | None, negative_caption: str | None,
+                           frames: np.ndarray | None, masks: np.ndarray | None, video_cache_key: tuple | None,
+                           visual_features: tuple[torch.Tensor, torch.Tensor] | None,
+                           curve: np.ndarray | None, onsets_s: Sequence[float] | None,
+                           curve_scale: float, timings: dict[str, float]) -> "_Conditions":
+        """The encoded instructions of one window (shared by every candidate and step)."""
         t0 = time.perf_counter()
         caption = caption or None
         negative_caption = negative_caption or None
@@ -458,6 +527,7 @@ class FoleyPipeline:
 
         t0 = time.perf_counter()
         has_video = frames is not None or visual_features is not None
+        video_tokens = None
         if has_video:
             if visual_features is None:
                 visual_features = self.encode_video(frames, masks, video_cache_key)
@@ -481,23 +551,29 @@ class FoleyPipeline:
         # curve guidance contrasts "the timing instructions" (curve, onsets) with none of them
         curve_guided = (curve_t is not None or onsets is not None) and curve_scale != 1.0
         tau_null = self.tlm(None, length, batch_size=1) if curve_guided else None
+        return _Conditions(text=text, has_text_term=caption is not None or negative_caption is not None,
+                           video_tokens=video_tokens, sync=sync, length=length, tau_signal=tau_signal,
+                           tau_null=tau_null, curve_guided=curve_guided)
 
-        # --- branches: (row of `text`: 0 = negative or null, 1 = caption or null ; video? ; curve?)
-        has_text_term = caption is not None or negative_caption is not None
+    def _branch_calls(self, cond: "_Conditions", mode: str) -> list[tuple[list[tuple[int, bool, bool]], dict]]:
+        """The UNet calls of one candidate's step: (branches, their UNet keyword inputs) each.
+
+        A branch is (row of the text batch: 0 = negative or null, 1 = caption or null; video?;
+        curve?), in the order `guide` expects, the curve-less one last."""
         branches = [(0, False, True)]                                  # e(z, 0, 0)
-        if has_text_term:
+        if cond.has_text_term:
             branches.append((1, False, True))                          # e(z, c_t, 0)
-        if has_video:
-            branches.append((1 if has_text_term else 0, True, True))   # e(z, c_t, c_v)
-        if curve_guided:
+        if cond.has_video:
+            branches.append((1 if cond.has_text_term else 0, True, True))   # e(z, c_t, c_v)
+        if cond.curve_guided:
             branches.append(branches[-1][:2] + (False,))               # ... without the curve
 
         def branch_inputs(rows: list[tuple[int, bool, bool]], k: int) -> dict:
             idx = torch.tensor([r for r, _, _ in rows]).repeat_interleave(k)
-            out = {key: val[idx].to(self.device) for key, val in text.items()}
-            if has_video:
+            out = {key: val[idx].to(self.device) for key, val in cond.text.items()}
+            if cond.has_video:
                 present = torch.tensor([v for _, v, _ in rows]).repeat_interleave(k).to(self.device)
-                tokens = video_tokens.expand(len(idx), -1, -1)
+                tokens = cond.video_tokens.expand(len(idx), -1, -1)
                 null = self.mam.null_embedding.to(tokens.dtype).expand_as(tokens)
                 out["visual_tokens"] = torch.where(present[:, None, None], tokens, null)
                 out["visual_mask"] = null_visual_mask(present, tokens.shape[1])
@@ -511,77 +587,84 @@ class FoleyPipeline:
         # amplifies 1e-6 latent differences to audible ones, so candidate i must see exactly
         # the computation of a solo run with seeds[i].
         if mode == "batched":
-            calls = [(branches, branch_inputs(branches, 1))]
-        else:
-            calls = [([b], branch_inputs([b], 1)) for b in branches]
+            return [(branches, branch_inputs(branches, 1))]
+        return [([b], branch_inputs([b], 1)) for b in branches]
 
-        # --- starting point: pure noise, or the reference noised to the first kept timestep
+    def _prepare_latents(self, *, seeds: list[int], length: int, num_inference_steps: int, n_skip: int,
+                         n_run: int, reference: np.ndarray | None, duration_s: float,
+                         timings: dict[str, float]):
+        """(scheduler, timesteps to run, starting latents (K, C, length), the reference's
+        latents or None): a private copy of the scheduler, so concurrent calls do not share state."""
         scheduler = copy.deepcopy(self.scheduler)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
         noise = self.initial_noise(seeds, length)
         timesteps = scheduler.timesteps[n_skip:]
         if n_skip == 0:
-            latents = noise * scheduler.init_noise_sigma
-        else:
-            t0 = time.perf_counter()
-            ref_encoded = self.encode_audio(reference, duration_s)      # one row per reference row
-            ref_latents = ref_encoded.expand(n_cand, -1, -1)
-            timings["reference_encode"] = time.perf_counter() - t0
-            scheduler.set_begin_index(n_skip)
-            latents = ref_latents if n_run == 0 else scheduler.add_noise(ref_latents, noise, timesteps[:1])
-
-        # --- denoising
+            return scheduler, timesteps, noise * scheduler.init_noise_sigma, None
         t0 = time.perf_counter()
+        ref_encoded = self.encode_audio(reference, duration_s)      # one row per reference row
+        ref_latents = ref_encoded.expand(len(seeds), -1, -1)
+        timings["reference_encode"] = time.perf_counter() - t0
+        scheduler.set_begin_index(n_skip)
+        latents = ref_latents if n_run == 0 else scheduler.add_noise(ref_latents, noise, timesteps[:1])
+        return scheduler, timesteps, latents, ref_encoded
+
+    def _denoise(self, scheduler: SchedulerMixin, timesteps: torch.Tensor, latents: torch.Tensor,
+                 cond: "_Conditions", calls: list, *, n_cand: int, text_scale: float, video_scale: float,
+                 curve_scale: float, n_run: int, callback: Callable[[int, int], None] | None,
+                 cancel) -> torch.Tensor:
+        """The sampler loop: every step, each candidate's guided noise prediction, then one
+        scheduler step for all; raises GenerationCancelled when `cancel` asks (checked every step)."""
         for step, t in enumerate(timesteps):
             if _cancel_requested(cancel):
                 raise GenerationCancelled("generation cancelled")
             scaled = scheduler.scale_model_input(latents, t)
             # the UNet input of each (video?, curve?) branch: z + tau_signal (or its null) + sync
             inputs_by = {}
-            for curve_on in ((True, False) if curve_guided else (True,)):
+            for curve_on in ((True, False) if cond.curve_guided else (True,)):
                 z = TimeLoudnessModule.add_to_latent(
-                    scaled, (tau_signal if curve_on else tau_null).expand(n_cand, -1, -1))
+                    scaled, (cond.tau_signal if curve_on else cond.tau_null).expand(n_cand, -1, -1))
                 inputs_by[(False, curve_on)] = z
-                inputs_by[(True, curve_on)] = z + sync if sync is not None else z
-            guided = []
-            for k in range(n_cand):
-                eps_parts = []
-                for rows, inputs in calls:
-                    x = torch.cat([inputs_by[(v, c)][k:k + 1] for _, v, c in rows])
-                    eps_parts.extend(self.unet(x, t, **inputs).sample.chunk(len(rows)))
-                eps = self.guide(eps_parts[:len(eps_parts) - curve_guided], has_text_term, has_video,
-                                 text_scale, video_scale)
-                if curve_guided:
-                    eps = eps + (curve_scale - 1.0) * (eps_parts[-2] - eps_parts[-1])
-                guided.append(eps)
+                inputs_by[(True, curve_on)] = z + cond.sync if cond.sync is not None else z
+            guided = [self._guided_eps(inputs_by, k, t, cond, calls, text_scale=text_scale,
+                                       video_scale=video_scale, curve_scale=curve_scale)
+                      for k in range(n_cand)]
             latents = scheduler.step(torch.cat(guided), t, latents).prev_sample
             if callback is not None:
                 callback(step + 1, n_run)
         if _cancel_requested(cancel):
             raise GenerationCancelled("generation cancelled")
-        timings["denoise"] = time.perf_counter() - t0
+        return latents
 
-        # --- decode
-        t0 = time.perf_counter()
-        n_samples = round(duration_s * self.sr)
+    def _guided_eps(self, inputs_by: dict, k: int, t: torch.Tensor, cond: "_Conditions", calls: list, *,
+                    text_scale: float, video_scale: float, curve_scale: float) -> torch.Tensor:
+        """Candidate k's noise prediction at timestep t: its branches through the UNet, combined
+        by dual CFG (`guide`) and, if asked, curve guidance."""
+        eps_parts = []
+        for rows, inputs in calls:
+            x = torch.cat([inputs_by[(v, c)][k:k + 1] for _, v, c in rows])
+            eps_parts.extend(self.unet(x, t, **inputs).sample.chunk(len(rows)))
+        eps = self.guide(eps_parts[:len(eps_parts) - cond.curve_guided], cond.has_text_term, cond.has_video,
+                         text_scale, video_scale)
+        if cond.curve_guided:
+            eps = eps + (curve_scale - 1.0) * (eps_parts[-2] - eps_parts[-1])
+        return eps
+
+    def _decode(self, latents: torch.Tensor, *, n_samples: int, reference: np.ndarray | None,
+                reference_detail: bool | None, n_skip: int, ref_encoded: torch.Tensor | None,
+                duration_s: float) -> torch.Tensor:
+        """Normalised mels (K, n_mels, T) of the final latents, one candidate at a time."""
         scale = float(self.vae.config.scaling_factor)
         n_mel = self.mel.n_frames(n_samples)
-        mels = torch.cat([self.vae.decode(latents[k:k + 1] / scale)[..., :n_mel] for k in range(n_cand)])
+        mels = torch.cat([self.vae.decode(latents[k:k + 1] / scale)[..., :n_mel]
+                          for k in range(latents.shape[0])])
         if reference_detail is None:
             reference_detail = bool(self.config.get("reference_detail", False))
         if reference_detail and n_skip > 0:
             mels = mels + self.reference_detail(reference, duration_s, latents=ref_encoded)[..., :n_mel]
         # the model was trained on mels in [-1, 1]: clamp overshoots (an untrained model's are
         # huge) so the vocoder cannot produce overflowing magnitudes
-        mels = mels.clamp(-1.0, 1.0)
-        timings["decode"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        audios = np.concatenate([self.vocoder(mels[k:k + 1].cpu(), n_samples, seeds[k:k + 1])
-                                 for k in range(n_cand)])
-        timings["vocoder"] = time.perf_counter() - t0
-        audios = np.asarray(audios, dtype=np.float32)      # peak handling is generate()'s job
-        return FoleyPipelineOutput(audios=audios, sr=self.sr, mels=mels.cpu(), latents=latents.cpu(),
-                                   timings_s=timings)
+        return mels.clamp(-1.0, 1.0)
 
     @staticmethod
     def guide(eps: list[torch.Tensor], has_text_term: bool, has_video: bool, text_scale: float,

@@ -4,7 +4,7 @@ TLM's onset module, for further training.
     python scripts/attach_modules.py SRC_MODEL_DIR DST_MODEL_DIR
 
 The output generates exactly what the input does (each new module's output layer is zero) and its
-config records the modules, so `launch.py train --init DST_MODEL_DIR` trains them from there.
+config records the modules, so `python -m foley_lab train --init DST_MODEL_DIR` trains them from there.
 Optimizer state is not carried over (the parameter set changed).
 """
 

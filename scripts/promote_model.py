@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from foley_core.evaluation.harness import instruction_evidence, weights_digest  # noqa: E402
+from foley_lab.evaluation.harness import instruction_evidence, weights_digest  # noqa: E402
 
 SKIP = {"training_state.pt"}            # optimizer/RNG state: for resuming, not for users
 KEEP_FROM_OUT = ("MODEL_CARD.md", "TRAINING_DATA.md", "config.json")
@@ -67,7 +67,7 @@ def promote(checkpoint: Path, eval_json: Path, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", type=Path, required=True, help="evaluated model folder")
-    ap.add_argument("--eval", type=Path, required=True, help="results JSON of `launch.py eval`")
+    ap.add_argument("--eval", type=Path, required=True, help="results JSON of `python -m foley_lab eval`")
     ap.add_argument("--out", type=Path, default=Path("assets/embedded"))
     args = ap.parse_args(argv)
     print(json.dumps(promote(args.checkpoint, args.eval, args.out), indent=1))

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from foley_core.pipeline import FoleyPipeline  # noqa: E402
-from foley_core.training.trainer import encoder_parts  # noqa: E402
+from foley_lab.training.trainer import encoder_parts  # noqa: E402
 
 
 def _encoder_state(pipe: FoleyPipeline) -> dict[str, torch.Tensor]:

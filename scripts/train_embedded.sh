@@ -23,8 +23,8 @@ if [ ! -f runs/embedded/checkpoint/model_index.json ] && [ -f assets/embedded/mo
   fi
 fi
 if [ "$vae_min" != "0" ]; then
-  python launch.py train --out runs/embedded --stage vae --data sfx --vae-steps 100000 \
+  python -m foley_lab train --out runs/embedded --stage vae --data sfx --vae-steps 100000 \
     --minutes "$vae_min" --threads 1 --checkpoint-every 5 >> runs/train_vae.log 2>&1
 fi
-python launch.py train --out runs/embedded --stage ldm --data sim --steps 1000000 "${init[@]}" \
+python -m foley_lab train --out runs/embedded --stage ldm --data sim --steps 1000000 "${init[@]}" \
   --minutes "$ldm_min" --threads 1 --checkpoint-every 5 >> runs/train_ldm.log 2>&1

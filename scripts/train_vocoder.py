@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from foley_core.atomic import atomic_path  # noqa: E402
 from foley_core.constants import MODEL_SR  # noqa: E402
-from foley_core.data.sfx import SfxLibrary  # noqa: E402
+from foley_lab.data.sfx import SfxLibrary  # noqa: E402
 from foley_core.errors import FoleyError  # noqa: E402
 from foley_core.model.mel import MelSpectrogram  # noqa: E402
 from foley_core.model.vocoder import VocosModel, VocosVocoder, pad_mel_for_istft, save_vocoder  # noqa: E402

@@ -11,7 +11,7 @@ import torch
 
 from foley_core.cli import build_parser, run_command
 from foley_core.vision import detect_yolo, load_tracks, track_masks
-from foley_core.vision.synthetic import bouncing_square, write_scene_mp4
+from foley_lab.synthetic import bouncing_square, write_scene_mp4
 
 torch.set_num_threads(1)
 

@@ -229,7 +229,7 @@ def test_sketch_gives_curve_and_onsets(env, tmp_path):
 
 
 def test_point_follows_the_clicked_object(env, tmp_path, media_factory):
-    from foley_core.vision.synthetic import bouncing_square, write_scene_mp4
+    from foley_lab.synthetic import bouncing_square, write_scene_mp4
 
     scene = bouncing_square(duration_s=2.0, fps=25.0, seed=3)
     video = write_scene_mp4(scene, tmp_path / "bounce.mp4", fps=25.0)

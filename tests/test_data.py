@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from foley_core.data.augment import (SfxAudioDataset, apply_gain, bucket_batches, bucket_for,
+from foley_lab.data.augment import (SfxAudioDataset, apply_gain, bucket_batches, bucket_for,
                                      join_captions, mix, place, random_place)
-from foley_core.data.dataset import SimSceneDataset, placed_onsets
-from foley_core.data.sfx import SfxLibrary, default_sfx_root
+from foley_lab.data.dataset import SimSceneDataset, placed_onsets
+from foley_lab.data.sfx import SfxLibrary, default_sfx_root
 from foley_core.errors import FoleyError, MediaError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -1,5 +1,5 @@
 """Evaluation harness: metric functions on hand-made cases, the tagger, reference rows, and the
-`launch.py eval` command end to end on a tiny random model (quick preset)."""
+`python -m foley_lab eval` command end to end on a tiny random model (quick preset)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 from foley_core import loudness
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError, MediaError
-from foley_core.evaluation import metrics
-from foley_core.evaluation.harness import (ROWS, SCENE_ROWS, EvalConfig, select_val_clips, stretch_curve,
+from foley_lab.evaluation import metrics
+from foley_lab.evaluation.harness import (ROWS, SCENE_ROWS, EvalConfig, select_val_clips, stretch_curve,
                                            swap_partners)
-from foley_core.evaluation.references import (CaptionRetriever, coloured_noise, fit_length,
+from foley_lab.evaluation.references import (CaptionRetriever, coloured_noise, fit_length,
                                               shaped_noise)
-from foley_core.evaluation.tagger import (DEFAULT_TAGGER_DIR, AudioTagger, TrainConfig,
+from foley_lab.evaluation.tagger import (DEFAULT_TAGGER_DIR, AudioTagger, TrainConfig,
                                           load_tagger, save_tagger, tagger_features, train_tagger)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -265,7 +265,7 @@ class _ToyLibrary:
     root = "toy"
 
     def __init__(self, spec):
-        from foley_core.data.sfx import SfxClip
+        from foley_lab.data.sfx import SfxClip
 
         self._clips = [SfxClip(id=f"{split}{i}", path=Path("/nonexistent"), caption=cap,
                                category=cat, split=split, seconds=0.5)
@@ -312,7 +312,7 @@ def test_caption_retrieval_with_a_toy_encoder():
 def test_caption_retrieval_with_minilm_on_the_library():
     if not (SHARED / "sfx" / "manifest.csv").is_file():
         pytest.skip(f"shared data not found at {SHARED}")
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
 
     retriever = CaptionRetriever(SfxLibrary(SHARED / "sfx"), "train")
     got = retriever.retrieve(["a cow mooing in a field", "heavy rain on a roof",
@@ -343,7 +343,7 @@ def _toy_tagger_library():
 
 
 def test_tagger_training_is_deterministic_learns_and_round_trips(tmp_path):
-    from foley_core.evaluation.tagger import evaluate_on_split
+    from foley_lab.evaluation.tagger import evaluate_on_split
 
     lib = _toy_tagger_library()
     cfg = TrainConfig(seed=3, epochs=6, batch_size=8, lr=1e-2, channels=(8, 8), embed_dim=4,
@@ -382,7 +382,7 @@ def test_missing_tagger_is_a_clear_error(tmp_path):
 def test_committed_tagger_recognises_real_val_clips():
     if not (SHARED / "sfx" / "manifest.csv").is_file():
         pytest.skip(f"shared data not found at {SHARED}")
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
 
     tagger = load_tagger(DEFAULT_TAGGER_DIR)
     assert tagger.embed_dim == 32 and len(tagger.categories) == 19
@@ -410,7 +410,7 @@ def tiny_model_dir(tmp_path_factory):
 
 def test_conform_row_equals_generate_with_conform(tiny_model_dir):
     """The harness conforms the TLM-only output itself; that must be what generate does."""
-    from foley_core.evaluation.harness import load_backend
+    from foley_lab.evaluation.harness import load_backend
     from foley_core.generate import generate
 
     backend = load_backend("embedded", tiny_model_dir)
@@ -422,16 +422,45 @@ def test_conform_row_equals_generate_with_conform(tiny_model_dir):
     assert np.allclose(loudness.conform(off, SR, curve, strength=1.0), on, atol=1e-6)
 
 
+def test_harness_and_sweep_share_one_set_up(tiny_model_dir, tmp_path, monkeypatch):
+    """The harness and the reference sweep take their library, tagger and backend from
+    `eval_setup`: a given backend is used as it is, the model `cfg` names is loaded otherwise."""
+    if not (SHARED / "sfx" / "manifest.csv").is_file():
+        pytest.skip(f"shared data not found at {SHARED}")
+    from foley_lab.evaluation import harness, reference_sweep
+
+    given = object()
+    setup = harness.eval_setup(EvalConfig(weights=str(tiny_model_dir)), backend=given)
+    assert setup.backend is given and setup.tagger_dir == DEFAULT_TAGGER_DIR
+    assert setup.tagger.categories and setup.library.clips("val")
+    loaded = harness.eval_setup(EvalConfig(weights=str(tiny_model_dir)), progress=lambda m: None)
+    assert loaded.backend.name == "embedded" and loaded.backend.trained is False
+
+    calls = []
+
+    def spy(cfg, **kw):
+        calls.append(type(cfg).__name__)
+        raise RuntimeError("stop after the set-up")
+
+    monkeypatch.setattr(harness, "eval_setup", spy)
+    monkeypatch.setattr(reference_sweep, "eval_setup", spy)
+    for run, cfg in ((harness.run_evaluation, EvalConfig(weights=str(tiny_model_dir))),
+                     (reference_sweep.run_reference_sweep, reference_sweep.SweepConfig(weights=str(tiny_model_dir)))):
+        with pytest.raises(RuntimeError, match="stop after the set-up"):
+            run(cfg, out_path=tmp_path / "r.json")
+    assert calls == ["EvalConfig", "SweepConfig"]
+
+
 def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
     if not (SHARED / "sfx" / "manifest.csv").is_file():
         pytest.skip(f"shared data not found at {SHARED}")
     import torch
 
-    import launch
+    from foley_lab import __main__ as lab
 
     threads = torch.get_num_threads()
     out = tmp_path / "results" / "eval.json"
-    code = launch.main(["eval", "--quick", "--weights", str(tiny_model_dir), "--n-val", "4",
+    code = lab.main(["eval", "--quick", "--weights", str(tiny_model_dir), "--n-val", "4",
                         "--n-scenes", "3", "--n-selectivity", "1", "--steps", "2",
                         "--bootstrap", "20", "--threads", "1", "--quiet", "--scenes-dir",
                         str(tmp_path / "scenes"), "--out", str(out)])
@@ -479,7 +508,7 @@ def test_eval_command_end_to_end_quick(tiny_model_dir, tmp_path, capsys):
 
 
 def test_eval_command_bad_inputs(tmp_path, capsys, tiny_model_dir):
-    import launch
+    from foley_lab import __main__ as lab
 
     cases = [
         (["--out", str(tmp_path / "eval.txt")], ".json"),
@@ -489,7 +518,7 @@ def test_eval_command_bad_inputs(tmp_path, capsys, tiny_model_dir):
           "--out", str(tmp_path / "c.json")], "tagger"),
     ]
     for argv, needle in cases:
-        code = launch.main(["eval", "--quick", "--quiet", *argv])
+        code = lab.main(["eval", "--quick", "--quiet", *argv])
         err = capsys.readouterr().err.strip()
         assert code == 2, argv
         assert len(err.splitlines()) == 1 and needle in err, err

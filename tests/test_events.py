@@ -96,7 +96,7 @@ def test_onsets_bad_audio(bad, match):
 
 @pytest.mark.skipif(not (SHARED / "sfx" / "manifest.csv").is_file(), reason="no shared sfx")
 def test_onsets_of_real_clips_placed_at_known_times():
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
 
     lib = SfxLibrary(SHARED / "sfx")
     clips = [c for c in lib.clips("val") if c.category in ("impact", "footsteps")

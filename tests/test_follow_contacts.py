@@ -12,7 +12,7 @@ from foley_core.errors import CurveError, MaskError
 from foley_core.events import onset_f1
 from foley_core.vision.contacts import contact_events
 from foley_core.vision.follow import click_box, follow, track_centres
-from foley_core.vision.synthetic import bouncing_square, like_footage
+from foley_lab.synthetic import bouncing_square, like_footage
 
 
 @pytest.fixture(scope="module")

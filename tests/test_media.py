@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 
 import av
 import numpy as np
@@ -450,3 +451,38 @@ def test_mux_ffmpeg_failure_keeps_previous_output(clip, tmp_path, monkeypatch):
         mux_mp4(src, _new_audio(), 16000, out)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+# --- frames -> MP4 (the one writer: simulated scenes and synthetic fixtures call it) --------------
+
+def test_write_frames_mp4_round_trip_with_and_without_audio(tmp_path):
+    rng = np.random.default_rng(3)
+    frames = np.zeros((12, 32, 48, 3), np.uint8)
+    for i in range(12):                                  # a bright block moving right
+        frames[i, 8:24, 2 * i:2 * i + 12] = (200, 120, 40)
+    out = media.write_frames_mp4(frames, tmp_path / "f.mp4", fps=12.0)
+    info = probe_video(out)
+    assert (info.width, info.height) == (48, 32) and info.fps == pytest.approx(12.0)
+    assert not info.has_audio and info.duration_s == pytest.approx(1.0, abs=0.01)
+    back, _ = read_frames(out, fps=12.0, size=None)
+    assert back.shape == frames.shape
+    assert np.abs(back.astype(float) - frames.astype(float)).mean() < 4.0
+    audio = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    with_audio = media.write_frames_mp4(frames, tmp_path / "a.mp4", fps=12.0, audio=audio, sr=16000)
+    assert probe_video(with_audio).has_audio
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "f.mp4"]    # no temporaries
+
+
+@pytest.mark.parametrize("frames, needle", [
+    (np.zeros((4, 31, 32, 3), np.uint8), "even"),
+    (np.zeros((0, 32, 32, 3), np.uint8), "T >= 1"),
+    (np.zeros((4, 32, 32), np.uint8), "(T, H, W, 3)"),
+])
+def test_write_frames_mp4_refuses_bad_frames_before_writing(frames, needle, tmp_path):
+    target = tmp_path / "bad.mp4"
+    with pytest.raises(MediaError, match=re.escape(needle)):
+        media.write_frames_mp4(frames, target, fps=10.0)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(MediaError, match="fps"):
+        media.write_frames_mp4(np.zeros((2, 8, 8, 3), np.uint8), target, fps=0)
+    assert not list(tmp_path.iterdir())

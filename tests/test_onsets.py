@@ -11,8 +11,8 @@ from foley_core.errors import CurveError, FoleyError
 from foley_core.model.conditioning import onset_track
 from foley_core.model.configs import tiny_config
 from foley_core.pipeline import FoleyPipeline
-from foley_core.training import ClipCollator, ToyClipDataset, ldm_loss
-from foley_core.training.trainer import _noise_scheduler
+from foley_lab.training import ClipCollator, ToyClipDataset, ldm_loss
+from foley_lab.training.trainer import _noise_scheduler
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.usefixtures("tiny_model")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from foley_core.evaluation.harness import OBEYS_RULE, instruction_evidence, weights_digest
+from foley_lab.evaluation.harness import OBEYS_RULE, instruction_evidence, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 """The reference-strength sweep (issue 7): the choice rule on hand-made rows, strength parsing,
-and `launch.py eval --reference-sweep` end to end on a tiny random model with real val clips."""
+and `python -m foley_lab eval --reference-sweep` end to end on a tiny random model with real val clips."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from foley_core import loudness
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
-from foley_core.evaluation import metrics
-from foley_core.evaluation.harness import stretch_curve
-from foley_core.evaluation.reference_sweep import (NOT_KEPT, RULE, SweepConfig, choose_strength,
+from foley_lab.evaluation import metrics
+from foley_lab.evaluation.harness import stretch_curve
+from foley_lab.evaluation.reference_sweep import (NOT_KEPT, RULE, SweepConfig, choose_strength,
                                                    parse_strengths)
-from foley_core.evaluation.references import fit_length
+from foley_lab.evaluation.references import fit_length
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SR = MODEL_SR
@@ -102,7 +102,7 @@ def tiny_model_dir(tmp_path_factory):
 def test_strength_one_is_text_only(tiny_model_dir):
     """The text-only row is generate() without the reference: that must be what strength 1 with
     the reference gives (same seed), so the row is the sweep's endpoint."""
-    from foley_core.evaluation.harness import load_backend
+    from foley_lab.evaluation.harness import load_backend
     from foley_core.generate import generate
 
     backend = load_backend("embedded", tiny_model_dir)
@@ -129,14 +129,14 @@ def sweep_run(tiny_model_dir, tmp_path_factory):
 
     import torch
 
-    import launch
+    from foley_lab import __main__ as lab
 
     tmp = tmp_path_factory.mktemp("sweep")
     out = tmp / "results" / "reference_sweep.json"
     threads = torch.get_num_threads()
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = launch.main(["eval", "--reference-sweep", "--quick", "--weights",
+        code = lab.main(["eval", "--reference-sweep", "--quick", "--weights",
                             str(tiny_model_dir), "--n-val", "3", "--n-scenes", "3",
                             "--n-selectivity", "0", "--steps", "2", "--strengths", "0,0.5,1",
                             "--bootstrap", "20", "--threads", "1", "--scenes-dir",
@@ -181,7 +181,7 @@ def test_sweep_command_writes_every_row(sweep_run):
     assert RULE in md
 
     # references: val split only, curves from another category, scenes of another clip
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
 
     lib = SfxLibrary(SHARED / "sfx")
     items = results["semantics_items"]
@@ -209,7 +209,7 @@ def test_sweep_command_writes_every_row(sweep_run):
 def test_strength_zero_row_is_the_fitted_reference(sweep_run):
     """Recompute the strength 0 numbers from scratch: the fitted reference (seed of the item)
     against the swapped curve, and, placed at the scene's contacts, against its events."""
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
     from foley_core.library import fit_reference
 
     assert sweep_run["code"] == 0, sweep_run["stderr"]
@@ -233,7 +233,7 @@ def test_strength_zero_row_is_the_fitted_reference(sweep_run):
 
 
 def test_sweep_command_bad_strengths_exit_2(tmp_path, capsys, tiny_model_dir):
-    import launch
+    from foley_lab import __main__ as lab
 
     cases = [
         (["--reference-sweep", "--strengths", "0,abc"], "not a number"),
@@ -245,7 +245,7 @@ def test_sweep_command_bad_strengths_exit_2(tmp_path, capsys, tiny_model_dir):
         (["--reference-sweep", "--n-val", "1"], "--n-val"),
     ]
     for argv, needle in cases:
-        code = launch.main(["eval", "--quick", "--quiet", "--weights", str(tiny_model_dir),
+        code = lab.main(["eval", "--quick", "--quiet", "--weights", str(tiny_model_dir),
                             *argv, "--out", str(tmp_path / "sweep.json")])
         err = capsys.readouterr().err.strip()
         assert code == 2, argv

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from foley_core.backends import INSTRUCTIONS
 from foley_core.backends.embedded import DEFAULT_DIR, EmbeddedBackend
-from foley_core.evaluation.harness import OBEYS_RULE, weights_digest
+from foley_lab.evaluation.harness import OBEYS_RULE, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
 

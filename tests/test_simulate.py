@@ -1,4 +1,4 @@
-"""Simulated audio-visual scenes (foley_core.data.simulate) and the held-out eval set."""
+"""Simulated audio-visual scenes (foley_lab.data.simulate) and the held-out eval set."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from foley_core.data.simulate import (DISTRACTOR_SEPARATION_S, MIN_CONTACT_GAP_FRAMES,
+from foley_lab.data.simulate import (DISTRACTOR_SEPARATION_S, MIN_CONTACT_GAP_FRAMES,
                                       SimulationError, SoundSpec, contact_frames, is_sustained,
                                       make_selectivity_scene, mask_centroids,
                                       render_scene_video, simulate_scene, simulate_sounds)
@@ -327,8 +327,8 @@ def test_render_scene_video_refuses_odd_sizes_without_leaving_files(tmp_path):
 
 @pytest.mark.skipif(not HAS_SFX, reason="no shared sfx library")
 def test_real_clip_scene_and_eval_set(tmp_path):
-    from foley_core.data.evalset import MANIFEST_NAME, build_eval_set
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.evalset import MANIFEST_NAME, build_eval_set
+    from foley_lab.data.sfx import SfxLibrary
 
     lib = SfxLibrary(SHARED / "sfx", cache_dir=tmp_path / "cache")
     clip = next(c for c in lib.clips("val", category="footsteps") if 0.3 < c.seconds < 1.0)

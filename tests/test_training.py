@@ -11,7 +11,7 @@ import torch
 from repo_modules import load_repo_module
 from foley_core.model.configs import tiny_config
 from foley_core.pipeline import FoleyPipeline
-from foley_core.training import (
+from foley_lab.training import (
     BucketBatchSampler,
     ClipCollator,
     ToyClipDataset,
@@ -21,7 +21,7 @@ from foley_core.training import (
     train,
     vae_loss,
 )
-from foley_core.training.trainer import _noise_scheduler, load_training_state
+from foley_lab.training.trainer import _noise_scheduler, load_training_state
 
 torch.set_num_threads(1)
 
@@ -131,7 +131,8 @@ def test_condition_dropout_reaches_the_unet(dataset, monkeypatch):
 
 
 def test_train_command_toy_data_and_export(tmp_path, capsys):
-    from foley_core.cli import build_parser, run_command
+    from foley_core.cli import run_command
+    from foley_lab.cli import build_parser
     from foley_core.model.configs import write_tiny_model_dir
 
     config = write_tiny_model_dir(tmp_path / "tiny") / "config.json"
@@ -174,8 +175,8 @@ def test_ldm_checkpoint_holds_ema_weights_and_resume_restores_raw(dataset, tmp_p
 
 
 def test_decoder_stage_trains_the_decoder_alone_and_keeps_the_latent_space(dataset, tmp_path):
-    from foley_core.training import decoder_loss
-    from foley_core.training.trainer import encoder_parts
+    from foley_lab.training import decoder_loss
+    from foley_lab.training.trainer import encoder_parts
 
     pipe = FoleyPipeline.from_config(tiny_config())
     train(pipe, dataset, TrainConfig(stage="vae", out_dir=str(tmp_path / "vae"), max_steps=10,
@@ -243,7 +244,8 @@ def test_decoder_stage_refuses_another_stages_run_folder(dataset, tmp_path):
 
 
 def test_train_command_decoder_stage_needs_a_model(tmp_path, capsys):
-    from foley_core.cli import build_parser, run_command
+    from foley_core.cli import run_command
+    from foley_lab.cli import build_parser
     from foley_core.model.configs import write_tiny_model_dir
 
     config = write_tiny_model_dir(tmp_path / "tiny") / "config.json"

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from foley_core.training.data import BucketBatchSampler, ShardedBatchSampler, ToyClipDataset
+from foley_lab.training.data import BucketBatchSampler, ShardedBatchSampler, ToyClipDataset
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS, BATCH, LR = 3, 4, 2e-4
@@ -54,8 +54,8 @@ def test_per_item_seeds_make_the_halves_average_to_the_whole_batch(stage):
     second half other noise than it gets in the whole batch)."""
     from foley_core.model.configs import tiny_config
     from foley_core.pipeline import FoleyPipeline
-    from foley_core.training.data import ClipCollator
-    from foley_core.training.trainer import _item_generators, _noise_scheduler, ldm_loss, vae_loss
+    from foley_lab.training.data import ClipCollator
+    from foley_lab.training.trainer import _item_generators, _noise_scheduler, ldm_loss, vae_loss
 
     pipe = FoleyPipeline.from_config(tiny_config())
     ds = ToyClipDataset(4, duration_s=1.0, video=True, frame_size=32)
@@ -91,7 +91,7 @@ def _run(cmd: list[str], tmp_path: Path) -> list[dict]:
 
 
 def _state(run: Path) -> dict:
-    from foley_core.training.trainer import find_checkpoint, load_training_state
+    from foley_lab.training.trainer import find_checkpoint, load_training_state
 
     return load_training_state(find_checkpoint(run))
 
@@ -102,13 +102,13 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path):
     from foley_core.model.configs import write_tiny_model_dir
 
     config = write_tiny_model_dir(tmp_path / "tiny") / "config.json"
-    launch = str(REPO / "launch.py")
+    lab = ["-m", "foley_lab"]
     # accelerate's --cpu flag runs ONE process unless MPI is set up; --multi_gpu starts torchrun,
     # and --device cpu makes each process's Accelerator a CPU (gloo) one
     two = _run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", launch,
+                "--mixed_precision", "no", "--dynamo_backend", "no", *lab,
                 *_train_args(config, tmp_path / "two", STEPS)], tmp_path)
-    one = _run([sys.executable, launch, *_train_args(config, tmp_path / "one", STEPS)], tmp_path)
+    one = _run([sys.executable, *lab, *_train_args(config, tmp_path / "one", STEPS)], tmp_path)
 
     # each process saw its own half of the first global batch
     first = [row for row in two if row.get("step") == 1]
@@ -140,7 +140,7 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path):
     assert max((s1["raw_model"][k] - init[k]).abs().max().item() for k in names) > 0.5 * max_move
 
     # the 2-process checkpoint resumes on one process
-    resumed = _run([sys.executable, launch, *_train_args(config, tmp_path / "two", STEPS + 2)], tmp_path)
+    resumed = _run([sys.executable, *lab, *_train_args(config, tmp_path / "two", STEPS + 2)], tmp_path)
     s3 = _state(tmp_path / "two")
     assert resumed[-1]["stages"]["ldm"]["steps"] == STEPS + 2 == s3["step"]
     assert s3["losses"][:STEPS] == s2["losses"] and len(s3["losses"]) == STEPS + 2

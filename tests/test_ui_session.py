@@ -187,7 +187,7 @@ def test_seed_from_motion_follows_the_square(sess, square_video):
     import media_fixtures
 
     info = sess.load_video(square_video)
-    tracks = sess.seed_region("motion")
+    tracks = sess.propose_region("motion")
     assert tracks and sess.region.kind == "track"
     # the track's mask at 2.0 s covers the square's centre at that time
     frame = media.frame_at(square_video, 2.0)
@@ -211,7 +211,7 @@ def test_curve_presets_and_validation(sess, square_video):
     assert v[0] == 0.0 and v[-1] == 1.0 and t[-1] == pytest.approx(4.0, abs=0.05)
     assert sess.curve_preset("none") and curve_widget.curve_points(sess.curve_json) is None
     with pytest.raises(MaskError, match="No contacts"):
-        sess.curve_preset("hits")                      # no region seeded yet
+        sess.curve_preset("hits")                      # no region proposed yet
     with pytest.raises(CurveError):                     # values are relative 0..1
         sess.set_curve(curve_widget.with_curve(sess.curve_json, [0, 1], [0.5, 1.7]))
 
@@ -436,7 +436,7 @@ def test_detection_offline_says_what_is_missing(sess, square_video):
 
     sess.load_video(square_video)
     with pytest.raises(ModelUnavailableError, match="YOLO-World"):
-        sess.seed_region("detection", vocabulary="square")
+        sess.propose_region("detection", vocabulary="square")
     assert sess.region.kind == "none"           # nothing changed
 
 
@@ -574,7 +574,7 @@ def test_track_region_is_stored_with_its_track_id(sess, square_video, fake_engin
     from foley_core import project as fproject
 
     sess.load_video(square_video)
-    tracks = sess.seed_region("motion")
+    tracks = sess.propose_region("motion")
     sess.generate(caption="a square", steps=1)
     stem = sess.keep_candidate(0)
     assert stem.settings.mask.kind == "track" and stem.settings.mask.track_id == tracks[0].id

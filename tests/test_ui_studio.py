@@ -281,8 +281,8 @@ def test_a_failed_detection_keeps_the_region_panels(demo, loaded, told, monkeypa
     def fail(*a, **k):
         raise ModelUnavailableError("YOLO-World weights are not installed.")
 
-    monkeypatch.setattr(loaded, "seed_region", fail)
-    out = _handler(demo, "on_seed")(loaded, "", "a ball", 0.0, progress=lambda *a, **k: None)
+    monkeypatch.setattr(loaded, "propose_region", fail)
+    out = _handler(demo, "on_propose")(loaded, "", "a ball", 0.0, progress=lambda *a, **k: None)
     assert out == gr.skip()                 # overlay, region, tracks, curve: untouched
     assert told == [("warning", "YOLO-World weights are not installed.")]
 

@@ -20,7 +20,7 @@ from foley_core.vision import (
 from foley_core.vision import detect_yolo
 from foley_core.vision.curves import energy_curve, motion_energy
 from foley_core.vision.motion import motion_tracks
-from foley_core.vision.synthetic import bouncing_square, write_scene_mp4
+from foley_lab.synthetic import bouncing_square, write_scene_mp4
 from foley_core.vision.tracks import box_iou, interpolate_boxes
 
 torch.set_num_threads(1)
@@ -482,7 +482,7 @@ def test_importing_ultralytics_leaves_pillow_alone(tmp_path):
 
 
 def test_analysis_runs_at_the_videos_own_rate_so_resampling_jerks_are_not_contacts(media_factory):
-    from foley_core.vision.seed import analysis_fps_for, region_seed
+    from foley_core.vision.proposals import analysis_fps_for, region_proposal
 
     assert analysis_fps_for(25.0) == 25.0 and analysis_fps_for(30.0) == 30.0
     assert analysis_fps_for(50.0) == 25.0 and analysis_fps_for(59.94) == pytest.approx(29.97)
@@ -492,5 +492,20 @@ def test_analysis_runs_at_the_videos_own_rate_so_resampling_jerks_are_not_contac
                          audio_events_s=[0.8, 2.0])
     band = np.zeros((120, 160), np.float32)
     band[:90] = 1.0                                   # leave out the frame-index strip
-    seed = region_seed(clip, band, start_s=0.5, duration_s=2.0)
+    seed = region_proposal(clip, band, start_s=0.5, duration_s=2.0)
     assert seed.events_s.size == 2 and np.all(np.abs(seed.events_s - [0.8, 2.0]) <= 0.05), seed.events_s
+
+
+def test_seed_means_an_rng_seed_only_in_vision_names():
+    # masks, tracks and curves found in the video are "proposals"; "seed" is an RNG seed
+    import inspect
+
+    import foley_core.vision as vision
+    from foley_core.vision import curves, proposals
+
+    names = set(vision.__all__)
+    for module in (curves, proposals):
+        names |= {n for n, _ in inspect.getmembers(module, inspect.isfunction) if _.__module__ == module.__name__}
+        names |= {n for n, _ in inspect.getmembers(module, inspect.isclass) if _.__module__ == module.__name__}
+    assert {"region_proposal", "MotionProposal", "detect_tracks"} <= names
+    assert [n for n in names if "seed" in n.lower()] == []

@@ -9,8 +9,8 @@ import torch
 from foley_core.model.conditioning import VisualSyncModule, resample_frames
 from foley_core.model.configs import tiny_config
 from foley_core.pipeline import FoleyPipeline
-from foley_core.training import ClipCollator, ToyClipDataset, ldm_loss
-from foley_core.training.trainer import _noise_scheduler
+from foley_lab.training import ClipCollator, ToyClipDataset, ldm_loss
+from foley_lab.training.trainer import _noise_scheduler
 
 from media_fixtures import noise_window
 

@@ -124,7 +124,7 @@ def test_griffin_lim_loads_from_old_config_and_saves_config_only(tmp_path):
 def test_training_loss_on_a_real_clip_decreases():
     if not (SHARED / "sfx" / "manifest.csv").is_file():
         pytest.skip("shared sound library ../shared/sfx is absent")
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
 
     train = _load_train_script()
     library = SfxLibrary(SHARED / "sfx")

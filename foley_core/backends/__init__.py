@@ -19,7 +19,6 @@ backend without the attribute.
 from __future__ import annotations
 
 import importlib
-import math
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence, runtime_checkable
@@ -27,6 +26,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from foley_core.errors import ModelUnavailableError
+from foley_core.sdedit import reference_steps  # noqa: F401 - part of the backend API
 
 INSTRUCTIONS = ("text", "negative", "video", "mask", "curve", "onsets")
 
@@ -104,26 +104,6 @@ class Backend(Protocol):
         or one for all) and `strength` (0..1; see `reference_steps`); `progress` then counts
         only the steps actually run.
         """
-
-
-def reference_steps(steps: int, strength: float) -> tuple[int, int]:
-    """(steps skipped, steps run) of a `steps`-step schedule started from a reference at `strength`.
-
-    As diffusers' img2img / AudioLDM style transfer: the first round(steps * (1 - strength))
-    timesteps are skipped and the reference latent is noised to the first kept one. strength 1
-    is plain generation from pure noise (nothing skipped, the reference unused); strength 0
-    runs nothing (the reference itself); any other strength runs at least one step.
-    """
-    steps = int(steps)
-    strength = float(strength)
-    if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
-        raise ValueError(f"strength must be between 0 and 1, got {strength}")
-    if strength >= 1.0:
-        return 0, steps
-    if strength <= 0.0:
-        return steps, 0
-    skipped = min(steps - 1, int(round(steps * (1.0 - strength))))
-    return skipped, steps - skipped
 
 
 _instances: dict[tuple, Backend] = {}

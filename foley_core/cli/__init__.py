@@ -1,6 +1,8 @@
 """Command-line interface: `python launch.py COMMAND ...`.
 
 Each command is a module in this package with `add_arguments(parser)` and `run(args) -> int`.
+The research commands (train, eval) live in `foley_lab` (`python -m foley_lab train|eval`), which
+builds its parser with the same `build_parser` / `run_command`; here they are only a pointer.
 A `FoleyError` (or a usage mistake caught by the parser) becomes one line on stderr and exit code
 2; outputs are written atomically, so a failed command leaves no partial file. Anything else is a
 bug: one "internal error" line and exit 1, the traceback saved to a crash log (named in that line)
@@ -34,21 +36,27 @@ class _Parser(argparse.ArgumentParser):
 COMMANDS = {
     "generate": ("foley_core.cli.generate", "generate a sound stem for a video (or text alone)"),
     "render": ("foley_core.cli.render", "re-render a saved project to WAV / stems zip / MP4"),
-    "detect": ("foley_core.cli.detect", "seed masks, tracks and motion curves from a video"),
-    "train": ("foley_core.cli.train", "train the embedded model (VAE, LDM with MAM and TLM)"),
-    "eval": ("foley_core.cli.evaluate", "run the evaluation harness and write JSON + markdown"),
+    "detect": ("foley_core.cli.detect", "propose masks, tracks and motion curves from a video"),
     "batch": ("foley_core.cli.batch", "render a shot list (JSON or CSV) in parallel on Ray"),
 }
 
 
-def build_parser(extra_commands: dict | None = None) -> argparse.ArgumentParser:
-    parser = _Parser(prog="launch.py", description="Foley studio")
+# commands that moved to the research package: `launch.py NAME ...` says where they went
+MOVED = {name: f"python -m foley_lab {name}" for name in ("train", "eval")}
+
+
+def build_parser(extra_commands: dict | None = None, *, commands: dict | None = None,
+                 prog: str = "launch.py", moved: dict | None = None) -> argparse.ArgumentParser:
+    """The parser of `commands` (default: the product's COMMANDS) plus `extra_commands`; each
+    name of `moved` (default: MOVED) takes any arguments and only points to its new home."""
+    parser = _Parser(prog=prog, description="Foley studio")
     parser.add_argument("--allow-downloads", action="store_true",
                         help="let hub-backed models (AudioLDM2, YOLO-World) fetch weights")
     parser.add_argument("--debug", action="store_true",
                         help=f"on an internal error, print the traceback (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for name, (module_name, help_text) in {**COMMANDS, **(extra_commands or {})}.items():
+    for name, (module_name, help_text) in {**(COMMANDS if commands is None else commands),
+                                           **(extra_commands or {})}.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
         # also accepted after the command; SUPPRESS keeps the top-level value when it is absent
@@ -62,12 +70,21 @@ def build_parser(extra_commands: dict | None = None) -> argparse.ArgumentParser:
             p.set_defaults(_missing=True)
             continue
         module.add_arguments(p)
+    for name, where in (MOVED if moved is None else moved).items():
+        # NUL as the only prefix char: every argument after the name is taken as it is, unparsed
+        p = sub.add_parser(name, help=f"moved: {where}", add_help=False, prefix_chars="\0")
+        p.add_argument("_ignored", nargs="*")
+        p.set_defaults(_moved=where)
     return parser
 
 
 def run_command(args: argparse.Namespace) -> int:
     from foley_core.errors import FoleyError
 
+    if getattr(args, "_moved", None):
+        print(f"error: '{args.command}' moved to the research package; run: {args._moved} ...",
+              file=sys.stderr)
+        return 2
     if getattr(args, "_missing", False):
         print(f"error: the '{args.command}' command is not available in this build", file=sys.stderr)
         return 2

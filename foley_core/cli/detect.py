@@ -1,4 +1,4 @@
-"""`launch.py detect`: seed tracks (boxes, masks, motion curves, contact times) from a video.
+"""`launch.py detect`: propose tracks (boxes, masks, motion curves, contact times) from a video.
 
     python launch.py detect --video V.mp4 [--vocab "dog, car door"] [--caption "..."]
         [--start S --duration D] [--method auto|yolo-world|motion] [--weights PATH] --out T.json

@@ -107,8 +107,8 @@ class KeywordIndex:
 
 @dataclass(frozen=True)
 class Fusion:
-    """How keyword and semantic scores combine. method: 'semantic' (embedding only, the search of
-    before issue 15), 'keyword' (BM25, ties by semantic), 'rrf' (reciprocal rank fusion with
+    """How keyword and semantic scores combine. method: 'semantic' (embedding only, the
+    search before keyword fusion), 'keyword' (BM25, ties by semantic), 'rrf' (reciprocal rank fusion with
     constant `rrf_k`; clips without a keyword match get no keyword term) or 'weighted'
     (`weight` x BM25 / the query's best BM25 + (1 - weight) x cosine)."""
 

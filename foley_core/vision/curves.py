@@ -1,9 +1,9 @@
-"""Motion-derived timing: a loudness-curve seed and likely contact times for a region.
+"""Motion-derived timing: a proposed loudness curve and likely contact times for a region.
 
 A region is a drawn mask ((H, W) or (T, H, W)), a box [x0, y0, x1, y1], or a `Track`. Its motion
 energy is the mean grey-level change inside it from one frame to the next, above the sensor noise;
 normalised and put on
-the curve grid (relative 0..1 at CURVE_FPS points per second) it seeds the loudness curve. Contact
+the curve grid (relative 0..1 at CURVE_FPS points per second) it proposes the loudness curve. Contact
 times are where the region's moving centre changes velocity suddenly: a bounce reverses it, a
 landing stops it. Those are the moments an impact sounds, which motion energy alone misses (energy
 peaks while the object flies, not when it lands).
@@ -29,8 +29,8 @@ from foley_core.vision.tracks import (
 
 
 @dataclasses.dataclass
-class MotionSeed:
-    """What motion suggests for one region: a curve seed and event times (video seconds)."""
+class MotionProposal:
+    """What motion proposes for one region: a curve and event times (video seconds)."""
 
     curve_times_s: np.ndarray          # (N,) curve grid, absolute video times
     curve: np.ndarray                  # (N,) float32 relative 0..1
@@ -195,8 +195,8 @@ def _default_span(times_s: np.ndarray, start_s: float | None,
     return start_s, float(duration_s)
 
 
-def _seed(clip: ClipMotion, region, *, width: int, height: int, start_s: float,
-          duration_s: float) -> MotionSeed:
+def _proposal(clip: ClipMotion, region, *, width: int, height: int, start_s: float,
+          duration_s: float) -> MotionProposal:
     t, h, w = clip.gray.shape
     times_s = clip.times_s
     masks, track = _region_masks(region, t, (w, h), times_s, width, height)
@@ -213,7 +213,7 @@ def _seed(clip: ClipMotion, region, *, width: int, height: int, start_s: float,
         centres = _hold(_mask_centres(clip.moving, np.broadcast_to(masks, clip.moving.shape)))
         centres *= np.array([width / w, height / h])
     events = contact_times(centres, times_s)
-    return MotionSeed(curve_times_s=curve_t, curve=curve, events_s=events,
+    return MotionProposal(curve_times_s=curve_t, curve=curve, events_s=events,
                       energy=energy, times_s=times_s)
 
 
@@ -227,8 +227,8 @@ def region_motion(
     start_s: float | None = None,
     duration_s: float | None = None,
     clip: ClipMotion | None = None,
-) -> MotionSeed:
-    """Motion curve seed and contact times for a region of the clip `frames` at `times_s`.
+) -> MotionProposal:
+    """Proposed motion curve and contact times for a region of the clip `frames` at `times_s`.
 
     region: a drawn mask (H, W) / (T, H, W) in [0, 1], a box [x0, y0, x1, y1] in video pixels,
     or a `Track`. width/height: the video's pixel size that boxes refer to (default: the frames'
@@ -243,7 +243,7 @@ def region_motion(
     _check_clip(frames, times_s)
     start_s, duration_s = _default_span(times_s, start_s, duration_s)
     clip = analyse_clip(frames, times_s) if clip is None else clip
-    return _seed(clip, region, width=width or frames.shape[2], height=height or frames.shape[1],
+    return _proposal(clip, region, width=width or frames.shape[2], height=height or frames.shape[1],
                  start_s=start_s, duration_s=duration_s)
 
 
@@ -259,9 +259,9 @@ def annotate_tracks(tracks: Sequence[Track], frames: np.ndarray, times_s: np.nda
     start_s, duration_s = _default_span(times_s, start_s, duration_s)
     clip = analyse_clip(frames, times_s) if clip is None else clip
     for track in tracks:
-        seed = _seed(clip, track, width=track.width, height=track.height,
+        proposal = _proposal(clip, track, width=track.width, height=track.height,
                      start_s=start_s, duration_s=duration_s)
-        track.curve_times_s, track.curve, track.events_s = seed.curve_times_s, seed.curve, seed.events_s
+        track.curve_times_s, track.curve, track.events_s = proposal.curve_times_s, proposal.curve, proposal.events_s
 
 
 # --------------------------------------------------------------------------- curve presets

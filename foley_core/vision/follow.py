@@ -318,7 +318,7 @@ def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None 
     region (`MaskSpec(track=...)`): its contacts then time the stem's onsets."""
     from foley_core.errors import TimeRangeError
     from foley_core.media import probe_video, read_frames
-    from foley_core.vision.seed import work_size
+    from foley_core.vision.proposals import work_size
 
     info = probe_video(video)
     end_s = info.duration_s if duration_s is None else start_s + duration_s

@@ -1,6 +1,6 @@
 """Training of the embedded model (VAE, then the LDM with MAM and TLM) through accelerate."""
 
-from foley_core.training.data import (
+from foley_lab.training.data import (
     AudioOnlyDataset,
     DEFAULT_BUCKETS_S,
     BucketBatchSampler,
@@ -9,7 +9,7 @@ from foley_core.training.data import (
     ToyClipDataset,
     bucket_for,
 )
-from foley_core.training.trainer import (
+from foley_lab.training.trainer import (
     TrainConfig,
     TrainResult,
     decoder_loss,

@@ -1,4 +1,4 @@
-"""The evaluation harness: rows per method, columns per metric (issue 4).
+"""The evaluation harness: rows per method, columns per metric.
 
 Two test sets, both held out from training:
 - VAL ITEMS: val-split clips (stratified by category, fixed seed), each fit to a duration of
@@ -8,7 +8,7 @@ Two test sets, both held out from training:
   1 on that output gives the "+ conform" row (exactly what `generate(conform=1)` does; a test
   checks it). Measured: loudness r / MAE against the swapped curve, tagger category accuracy
   against the caption's category, Frechet distance of tagger embeddings to ALL real val clips.
-- SIMULATED SCENES (`foley_core.data.evalset.build_eval_set`: val-split audio, fixed seeds,
+- SIMULATED SCENES (`foley_lab.data.evalset.build_eval_set`: val-split audio, fixed seeds,
   rendered to MP4 and read back through `generate`): discrete single-target scenes give onset F1
   (+-100 ms) against the target's intended events and AV-Align against the visual contact times
   of the target's mask track, with NO curve so the video pathway gets the credit; two-object
@@ -36,8 +36,8 @@ from foley_core import loudness
 from foley_core.atomic import write_text_atomic
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
-from foley_core.evaluation import metrics
-from foley_core.evaluation.references import CaptionRetriever, fit_length, shaped_noise
+from foley_lab.evaluation import metrics
+from foley_lab.evaluation.references import CaptionRetriever, fit_length, shaped_noise
 
 __all__ = ["EvalConfig", "ROWS", "SCENE_ROWS", "run_evaluation", "results_to_markdown", "write_results",
            "select_val_clips", "swap_partners", "stretch_curve", "swapped_curves", "curve_span",
@@ -206,6 +206,32 @@ def load_backend(model: str = "embedded", weights: str | os.PathLike | None = No
     return backend
 
 
+@dataclass
+class EvalSetup:
+    """What every evaluation run measures with: the sfx library, the tagger and the backend."""
+
+    library: Any
+    tagger_dir: Path
+    tagger: Any
+    backend: Any
+
+
+def eval_setup(cfg: EvalConfig, *, backend=None, progress: ProgressFn | None = None) -> EvalSetup:
+    """The one set-up of the harness and the reference sweep: `cfg`'s sfx library, its tagger
+    (default assets/tagger) and `backend`, or the model `cfg` names, loaded."""
+    from foley_lab.data.sfx import SfxLibrary
+    from foley_lab.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
+
+    progress = progress or (lambda msg: None)
+    library = SfxLibrary(cfg.sfx_root)
+    tagger_dir = Path(cfg.tagger_dir) if cfg.tagger_dir else DEFAULT_TAGGER_DIR
+    tagger = load_tagger(tagger_dir)
+    if backend is None:
+        progress(f"loading the {cfg.model} model")
+        backend = load_backend(cfg.model, cfg.weights, cfg.device)
+    return EvalSetup(library=library, tagger_dir=tagger_dir, tagger=tagger, backend=backend)
+
+
 # ----------------------------------------------------------------------------------------------
 # Per-task runners
 
@@ -324,7 +350,7 @@ def scene_dir(cfg: EvalConfig, out_path: Path) -> Path:
 
 
 def ensure_scenes(cfg: EvalConfig, library, folder: Path, progress: ProgressFn) -> dict:
-    from foley_core.data.evalset import MANIFEST_NAME, build_eval_set
+    from foley_lab.data.evalset import MANIFEST_NAME, build_eval_set
 
     manifest_path = folder / MANIFEST_NAME
     if manifest_path.is_file():
@@ -353,7 +379,7 @@ def _read_wav(path: Path) -> np.ndarray:
 
 def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriever,
                  col: _Collector, progress: ProgressFn) -> dict[str, Any]:
-    from foley_core.data.simulate import mask_centroids
+    from foley_lab.data.simulate import mask_centroids
     from foley_core.events import detect_onsets, visual_contact_times
 
     fps = float(manifest["fps"])
@@ -429,7 +455,7 @@ def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriev
 def _speed_task(backend, cfg: EvalConfig, library, folder: Path, progress: ProgressFn
                 ) -> dict[str, Any]:
     """Seconds per 8 s stem with caption, video, mask and curve (conform on, the default)."""
-    from foley_core.data.simulate import render_scene_video, simulate_scene
+    from foley_lab.data.simulate import render_scene_video, simulate_scene
 
     duration_s = 8.0
     val_clips = library.clips("val")
@@ -465,9 +491,6 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
     backend: a loaded Backend to evaluate instead of `cfg.model` / `cfg.weights`.
     retriever_encoder: captions -> unit vectors, instead of MiniLM (tests).
     """
-    from foley_core.data.sfx import SfxLibrary
-    from foley_core.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
-
     cfg.check()
     progress = progress or (lambda msg: None)
     t_start = time.perf_counter()
@@ -475,12 +498,8 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     t0 = time.perf_counter()
-    library = SfxLibrary(cfg.sfx_root)
-    tagger_dir = Path(cfg.tagger_dir) if cfg.tagger_dir else DEFAULT_TAGGER_DIR
-    tagger = load_tagger(tagger_dir)
-    if backend is None:
-        progress(f"loading the {cfg.model} model")
-        backend = load_backend(cfg.model, cfg.weights, cfg.device)
+    setup = eval_setup(cfg, backend=backend, progress=progress)
+    library, tagger_dir, tagger, backend = setup.library, setup.tagger_dir, setup.tagger, setup.backend
     progress("indexing train captions for retrieval")
     retriever = CaptionRetriever(library, "train", encoder=retriever_encoder)
     stage_s["setup"] = time.perf_counter() - t0
@@ -542,7 +561,7 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
         "scenes": scenes | {"folder": str(folder)},
         "speed": speed,
         "environment": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                        "torch_threads": _torch_threads(), "load_avg_start": load_before,
+                        "torch_threads": torch_threads(), "load_avg_start": load_before,
                         "load_avg_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
         "timings_s": {k: round(v, 2) for k, v in stage_s.items()}
         | {"total": round(time.perf_counter() - t_start, 2)},
@@ -551,7 +570,7 @@ def run_evaluation(cfg: EvalConfig, *, out_path: str | os.PathLike = "results/ev
     return json_safe(results)
 
 
-def _torch_threads() -> int:
+def torch_threads() -> int:
     import torch
 
     return torch.get_num_threads()
@@ -565,7 +584,7 @@ def _mean(row: dict, metric: str) -> float | None:
 
 
 def _goals(rows: dict[str, dict[str, Any]], versus_noise: dict[str, Any]) -> dict[str, Any]:
-    """Each goal of the issue with the measured value and whether it is met.
+    """Each stated goal with the measured value and whether it is met.
 
     Semantic goals use BALANCED accuracy (plain accuracy lets an output that is always tagged
     as a common category look good) of the product default (model + conform). "Beats the noise

@@ -41,7 +41,7 @@ from foley_core.loudness import relative_loudness
 from foley_core.model.unet import null_visual_mask
 from foley_core.pipeline import FoleyPipeline
 from foley_core.model.vae import batch_randn
-from foley_core.training.data import (DEFAULT_BUCKETS_S, BucketBatchSampler, ClipCollator, ClipDataset,
+from foley_lab.training.data import (DEFAULT_BUCKETS_S, BucketBatchSampler, ClipCollator, ClipDataset,
                                       ShardedBatchSampler)
 
 log = logging.getLogger(__name__)

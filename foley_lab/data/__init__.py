@@ -7,5 +7,5 @@ audio-visual scenes (see docs/SIMULATION.md). Submodules are imported where used
 - `simulate`: `simulate_scene` / `simulate_sounds` (a target object that makes contact at the
   sound's onsets, distractors that do not), `make_selectivity_scene`, `render_scene_video`.
 - `dataset`: `SimSceneDataset`, the (audio, caption, frames, masks, loudness) training items.
-- `evalset`: `build_eval_set` / `python -m foley_core.data.evalset`, the held-out scenes.
+- `evalset`: `build_eval_set` / `python -m foley_lab.data.evalset`, the held-out scenes.
 """

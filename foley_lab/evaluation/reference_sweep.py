@@ -1,4 +1,4 @@
-"""The reference-strength sweep (issue 7): the default strength is chosen by measurement.
+"""The reference-strength sweep: the default strength is chosen by measurement.
 
 The same val-split references (never train; stratified by category) are used at every strength
 with the same seeds. Strength 0 is the fitted reference itself (no model runs), strength 1 is
@@ -40,11 +40,11 @@ import numpy as np
 from foley_core.atomic import write_text_atomic
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
-from foley_core.evaluation import metrics
-from foley_core.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, curve_span,
-                                           item_duration_s, load_backend, select_val_clips,
-                                           swapped_curves)
-from foley_core.evaluation.references import fit_length
+from foley_lab.evaluation import metrics
+from foley_lab.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, curve_span, eval_setup,
+                                          item_duration_s, select_val_clips, swapped_curves,
+                                          torch_threads)
+from foley_lab.evaluation.references import fit_length
 
 __all__ = ["SweepConfig", "DEFAULT_STRENGTHS", "IDENTITY_RATIO", "RULE", "parse_strengths",
            "check_strengths", "choose_strength", "run_reference_sweep", "sweep_to_markdown",
@@ -266,9 +266,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
 
     backend: a loaded Backend to use instead of `cfg.model` / `cfg.weights`.
     """
-    from foley_core.data.sfx import SfxLibrary
-    from foley_core.evaluation.harness import ensure_scenes, json_safe, load_masks, scene_dir
-    from foley_core.evaluation.tagger import DEFAULT_TAGGER_DIR, load_tagger
+    from foley_lab.evaluation.harness import ensure_scenes, json_safe, load_masks, scene_dir
 
     cfg.check()
     progress = progress or (lambda msg: None)
@@ -276,12 +274,8 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     strengths = cfg.strengths
 
-    library = SfxLibrary(cfg.sfx_root)
-    tagger_dir = Path(cfg.tagger_dir) if cfg.tagger_dir else DEFAULT_TAGGER_DIR
-    tagger = load_tagger(tagger_dir)
-    if backend is None:
-        progress(f"loading the {cfg.model} model")
-        backend = load_backend(cfg.model, cfg.weights, cfg.device)
+    setup = eval_setup(cfg, backend=backend, progress=progress)
+    library, tagger_dir, tagger, backend = setup.library, setup.tagger_dir, setup.tagger, setup.backend
 
     # ---- references: val clips, each with the curve of another category's reference
     clips = select_val_clips(library.clips("val"), cfg.n_val, cfg.seed)
@@ -469,17 +463,11 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
         "timing": {"folder": str(folder), "n_discrete_scenes": n_discrete,
                    "scene_sound_f1": metrics.summarize(ceiling) if ceiling else None},
         "environment": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                        "torch_threads": _torch_threads(), "load_avg_start": load_before,
+                        "torch_threads": torch_threads(), "load_avg_start": load_before,
                         "load_avg_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
         "timings_s": {"total": round(time.perf_counter() - t_start, 2)},
     }
     return json_safe(results)
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from foley_core.data.augment import DEFAULT_BUCKETS_S, SfxAudioDataset
-from foley_core.data.simulate import SoundSpec, is_sustained, simulate_sounds
+from foley_lab.data.augment import DEFAULT_BUCKETS_S, SfxAudioDataset
+from foley_lab.data.simulate import SoundSpec, is_sustained, simulate_sounds
 
 __all__ = ["SimSceneDataset", "placed_onsets"]
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,10 +29,10 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from foley_core.atomic import atomic_path
 from foley_core.audio_io import mono_float
 from foley_core.constants import CURVE_FPS, MODEL_SR
-from foley_core.errors import MediaError, SimulationError
+from foley_core.errors import SimulationError
+from foley_core.media import write_frames_mp4
 
 __all__ = [
     "SimulationError", "Appearance", "SoundSpec", "SimScene", "SelectivityScene",
@@ -770,7 +768,7 @@ def make_selectivity_scene(audio_a: Any, audio_b: Any, sr: int = MODEL_SR, *, se
             f"apart in a {duration_s:g} s window after {n_tries} tries; pick sounds with fewer "
             "onsets or a longer duration_s."
         )
-    from foley_core.data.augment import place
+    from foley_lab.data.augment import place
 
     placed_a = place(a, n_samples, int(round(off_a * sr)))
     placed_b = place(b, n_samples, int(round(off_b * sr)))
@@ -813,34 +811,7 @@ def mask_centroids(masks: np.ndarray) -> np.ndarray:
 def render_scene_video(scene: SimScene | SelectivityScene, path: str | os.PathLike, *,
                        audio: np.ndarray | None = None, sr: int = MODEL_SR,
                        crf: int = 12) -> Path:
-    """Write the scene's frames as an H.264 MP4 (yuv420p) at the scene's fps, atomically.
-
-    With `audio` (float32 mono at `sr`), it is muxed as AAC. Uses the ffmpeg of
-    imageio-ffmpeg. Frame sides must be even (yuv420p). Raises MediaError if ffmpeg fails.
-    """
-    import imageio_ffmpeg
-
-    frames = np.ascontiguousarray(scene.frames, dtype=np.uint8)
-    t, h, w, _ = frames.shape
-    if h % 2 or w % 2:
-        raise MediaError(f"MP4 (yuv420p) needs even frame sides; this scene is {w}x{h}. "
-                         "Render the scene at an even size.")
-    path = Path(path)
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
-    with tempfile.TemporaryDirectory() as tmpdir, atomic_path(path, suffix=".mp4") as tmp:
-        cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-               "-framerate", f"{scene.fps:g}", "-i", "-"]
-        if audio is not None:
-            import soundfile as sf
-
-            wav = Path(tmpdir) / "audio.wav"
-            sf.write(wav, mono_float(audio, require_samples=True), sr, subtype="PCM_16")
-            cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "128k"]
-        cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(int(crf)),
-                "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
-        proc = subprocess.run(cmd, input=frames.tobytes(), capture_output=True, check=False)
-        if proc.returncode != 0:
-            raise MediaError(f"ffmpeg could not write '{path.name}': "
-                             f"{proc.stderr.decode(errors='replace')[-500:]}")
-    return path
+    """Write the scene's frames as an H.264 MP4 (yuv420p) at the scene's fps, atomically
+    (`media.write_frames_mp4`). With `audio` (float32 mono at `sr`), it is muxed as AAC. Frame
+    sides must be even (yuv420p). Raises MediaError if ffmpeg fails."""
+    return write_frames_mp4(scene.frames, path, fps=scene.fps, audio=audio, sr=sr, crf=crf)

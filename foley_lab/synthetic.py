@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from foley_core.atomic import atomic_path
+from foley_core.media import write_frames_mp4
 from foley_core.vision.tracks import box_mask
 
 
@@ -127,22 +126,7 @@ def contact_clicks(contacts_s: np.ndarray, *, duration_s: float, sr: int = 16_00
 
 def write_scene_mp4(scene: Scene, path: str | os.PathLike, *, fps: float) -> Path:
     """Encode a scene's frames as a silent H.264 MP4 (yuv420p, even size) at `fps`, atomically."""
-    from foley_core.media import ffmpeg_exe
-
-    t, h, w = scene.frames.shape[:3]
-    if w % 2 or h % 2:
-        raise ValueError(f"H.264 needs an even frame size, got {w}x{h}")
-    path = Path(path)
-    with atomic_path(path, suffix=".mp4") as tmp:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-y", "-loglevel", "error", "-f", "rawvideo",
-               "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "pipe:0",
-               "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
-               "-movflags", "+faststart", "-f", "mp4", str(tmp)]
-        proc = subprocess.run(cmd, input=np.ascontiguousarray(scene.frames).tobytes(),
-                              capture_output=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed: {proc.stderr.decode(errors='replace')[-1000:]}")
-    return path
+    return write_frames_mp4(scene.frames, path, fps=fps)
 
 
 def like_footage(frames: np.ndarray, *, seed: int, shake_px: float = 1.5, noise: float = 3.0,

@@ -1,6 +1,6 @@
 """Held-out evaluation scenes from the val split, written to a folder with a manifest.
 
-    python -m foley_core.data.evalset OUT_DIR [--scenes 24] [--selectivity 8] [--seed 0]
+    python -m foley_lab.data.evalset OUT_DIR [--scenes 24] [--selectivity 8] [--seed 0]
                                       [--fps 20] [--size 96] [--sfx ../shared/sfx]
 
 Per scene `scenes/<id>/`: `video.mp4` (silent H.264, what the real pipeline reads: video ->
@@ -25,10 +25,10 @@ import numpy as np
 
 from foley_core.atomic import atomic_path, write_text_atomic
 from foley_core.constants import MODEL_SR
-from foley_core.data.augment import bucket_for, random_place
-from foley_core.data.dataset import placed_onsets
-from foley_core.data.sfx import SfxClip, SfxLibrary
-from foley_core.data.simulate import (SimulationError, is_sustained, make_selectivity_scene,
+from foley_lab.data.augment import bucket_for, random_place
+from foley_lab.data.dataset import placed_onsets
+from foley_lab.data.sfx import SfxClip, SfxLibrary
+from foley_lab.data.simulate import (SimulationError, is_sustained, make_selectivity_scene,
                                       render_scene_video, simulate_sounds, SoundSpec)
 from foley_core.errors import FoleyError
 
@@ -143,7 +143,7 @@ def build_eval_set(out_dir: str | os.PathLike, *, library: SfxLibrary | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m foley_core.data.evalset",
+    ap = argparse.ArgumentParser(prog="python -m foley_lab.data.evalset",
                                  description="Build the held-out simulated evaluation set.")
     ap.add_argument("out_dir")
     ap.add_argument("--scenes", type=int, default=24)

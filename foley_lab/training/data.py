@@ -1,7 +1,7 @@
 """Training data for the embedded model: the `ClipDataset` protocol, length buckets, collation.
 
 Any map-style dataset whose items look like `ClipItem` works (the data engineer's
-`foley_core.data.SimSceneDataset` does): audio float32 (n,) at 16 kHz, a caption, and optionally
+`foley_lab.data.SimSceneDataset` does): audio float32 (n,) at 16 kHz, a caption, and optionally
 frames uint8 (T, H, W, 3) at the model's video rate with masks float32 (T, H, W) of the sounding
 object. Items are batched by length bucket (median clip ~1 s; padding all to 8 s would waste
 most of the compute); a dataset may say its buckets without loading audio via `bucket_of(i)`.
@@ -196,7 +196,7 @@ class ClipCollator:
 
 class AudioOnlyDataset:
     """Wraps a dataset of audio items (objects with `.audio` and `.caption`, like
-    `foley_core.data.SfxAudioDataset`) as a ClipDataset without video."""
+    `foley_lab.data.SfxAudioDataset`) as a ClipDataset without video."""
 
     def __init__(self, dataset: Any):
         self.dataset = dataset

@@ -1,15 +1,15 @@
-"""`launch.py eval`: run the evaluation harness and write JSON + a markdown table.
+"""`python -m foley_lab eval`: run the evaluation harness and write JSON + a markdown table.
 
-    python launch.py eval [--model embedded] [--weights DIR] [--n-val N] [--n-scenes N]
+    python -m foley_lab eval [--model embedded] [--weights DIR] [--n-val N] [--n-scenes N]
         [--n-selectivity N] [--steps K] [--quick] --out results/eval.json
 
-    python launch.py eval --reference-sweep [--strengths 0,0.2,0.4,0.6,0.8,1] [--n-val N]
+    python -m foley_lab eval --reference-sweep [--strengths 0,0.2,0.4,0.6,0.8,1] [--n-val N]
         [--quick] [--weights DIR] [--threads N] --out results/reference_sweep.json
 
 Writes OUT (JSON: config, rows x metrics, per-item details, goals, environment) and OUT with
 `.md` (the table) atomically, prints the table on stdout and progress on stderr (unless
---quiet). See foley_core/evaluation/harness.py for what each row and column means, and
-foley_core/evaluation/reference_sweep.py for the reference-strength sweep (issue 7: one row per
+--quiet). See foley_lab/evaluation/harness.py for what each row and column means, and
+foley_lab/evaluation/reference_sweep.py for the reference-strength sweep (one row per
 strength, the chosen default and the rule).
 """
 
@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from foley_core.errors import FoleyError
-    from foley_core.evaluation.harness import (EvalConfig, results_to_markdown, run_evaluation,
+    from foley_lab.evaluation.harness import (EvalConfig, results_to_markdown, run_evaluation,
                                                write_results)
 
     out = Path(args.out)
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
               "speed": not args.no_speed, "tagger_dir": args.tagger, "sfx_root": args.sfx,
               "scenes_dir": args.scenes_dir}
     if args.reference_sweep:
-        from foley_core.evaluation.reference_sweep import (SweepConfig, parse_strengths,
+        from foley_lab.evaluation.reference_sweep import (SweepConfig, parse_strengths,
                                                            run_reference_sweep, sweep_to_markdown,
                                                            write_sweep)
 

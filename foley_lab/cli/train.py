@@ -1,6 +1,6 @@
-"""`launch.py train`: train the embedded model (VAE, then the LDM with MAM and TLM).
+"""`python -m foley_lab train`: train the embedded model (VAE, then the LDM with MAM and TLM).
 
-    python launch.py train --out runs/embedded --stage all --vae-steps 2000 --steps 20000 \\
+    python -m foley_lab train --out runs/embedded --stage all --vae-steps 2000 --steps 20000 \\
         [--data sim|sfx|toy] [--sfx-root ../shared/sfx] [--config assets/embedded/config.json] \\
         [--init MODEL_DIR] [--batch-size 16] [--lr 2e-4] [--minutes M] [--checkpoint-every 10] \\
         [--device cpu|cuda] [--export assets/embedded]
@@ -9,11 +9,11 @@ Stage "decoder" fine-tunes the VAE's decoder of an --init model with its encoder
 latents, and so the LDM trained on them, stay valid); it takes --vae-steps and its own --out.
 
 On several processes (CPU or GPUs, one machine or several), start it with accelerate:
-    accelerate launch --multi_gpu --num_processes 2 launch.py train --device cpu ...
+    accelerate launch --multi_gpu --num_processes 2 -m foley_lab train --device cpu ...
 --batch-size is then the global batch, split evenly over the processes (README, "Training on
 several processes").
 
-Data: "sim" = the sound library with simulated audio-visual scenes (foley_core.data), "sfx" =
+Data: "sim" = the sound library with simulated audio-visual scenes (foley_lab.data), "sfx" =
 library audio only (no video condition), "toy" = synthetic beeps and bursts (smoke runs).
 Training resumes from OUT/checkpoint when it exists. Prints one JSON line per log step and a
 final JSON summary on stdout.
@@ -52,18 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _dataset(args, pipe):
     from foley_core.errors import FoleyError
-    from foley_core.training.data import AudioOnlyDataset, ToyClipDataset
+    from foley_lab.training.data import AudioOnlyDataset, ToyClipDataset
 
     if args.data == "toy":
         return ToyClipDataset(256, duration_s=[1.0, 2.0], frame_size=pipe.frame_size[0], fps=pipe.video_fps)
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
 
     library = SfxLibrary(args.sfx_root) if args.sfx_root else SfxLibrary()
     if args.data == "sfx":
-        from foley_core.data.augment import SfxAudioDataset
+        from foley_lab.data.augment import SfxAudioDataset
 
         return AudioOnlyDataset(SfxAudioDataset(library, "train", seed=args.seed))
-    from foley_core.data.dataset import SimSceneDataset
+    from foley_lab.data.dataset import SimSceneDataset
 
     if pipe.frame_size[0] != pipe.frame_size[1]:
         raise FoleyError("simulated scenes are square; the model's frame size is not")
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from foley_core.errors import FoleyError
     from foley_core.model.configs import EMBEDDED_CONFIG_PATH
     from foley_core.pipeline import FoleyPipeline
-    from foley_core.training import TrainConfig, find_checkpoint, train
+    from foley_lab.training import TrainConfig, find_checkpoint, train
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -16,8 +16,8 @@ random crops and frequency masks.
 
 Rebuild the committed weights (deterministic for a seed, about 5 minutes on one core):
 
-    python -m foley_core.evaluation.tagger train [--out assets/tagger] [--sfx ../shared/sfx]
-    python -m foley_core.evaluation.tagger report [--dir assets/tagger]   # val accuracy
+    python -m foley_lab.evaluation.tagger train [--out assets/tagger] [--sfx ../shared/sfx]
+    python -m foley_lab.evaluation.tagger report [--dir assets/tagger]   # val accuracy
 """
 
 from __future__ import annotations
@@ -239,13 +239,13 @@ def load_tagger_model(directory: str | os.PathLike = DEFAULT_TAGGER_DIR) -> Audi
     if not (directory / "config.json").is_file():
         raise ModelUnavailableError(
             f"no audio tagger in {directory} (config.json missing); rebuild it with "
-            "`python -m foley_core.evaluation.tagger train --out {directory}`".replace(
+            "`python -m foley_lab.evaluation.tagger train --out {directory}`".replace(
                 "{directory}", str(directory)))
     try:
         return AudioTaggerModel.from_pretrained(directory).eval()
     except (OSError, ValueError, EnvironmentError) as err:
         raise ModelUnavailableError(f"cannot load the audio tagger from {directory}: {err}; "
-                                    "rebuild it with `python -m foley_core.evaluation.tagger "
+                                    "rebuild it with `python -m foley_lab.evaluation.tagger "
                                     "train`") from None
 
 
@@ -445,7 +445,7 @@ def train_tagger(library, cfg: TrainConfig | None = None, *, dev_fraction: float
 
 def evaluate_on_split(model: AudioTaggerModel, library, split: str = "val") -> dict[str, Any]:
     """Accuracy, per-category accuracy and confusion matrix of the tagger on real clips."""
-    from foley_core.evaluation.metrics import confusion_matrix
+    from foley_lab.evaluation.metrics import confusion_matrix
 
     categories = list(model.config.categories)
     feats, labels, clips = _load_split(library, split, categories)
@@ -472,7 +472,7 @@ def _card(record: dict[str, Any], val: dict[str, Any], categories: Sequence[str]
         "",
         "A small 1-D CNN over level-free log-mel (16 kHz, 64 bins, hop 160) that names one of "
         f"{len(categories)} categories and gives a {record['recipe']['embed_dim']}-d embedding. "
-        "It is used by `python launch.py eval` for the category accuracy of generated audio "
+        "It is used by `python -m foley_lab eval` for the category accuracy of generated audio "
         "and the Frechet distance between generated and real clips. It is NOT part of the "
         "product.",
         "",
@@ -481,7 +481,7 @@ def _card(record: dict[str, Any], val: dict[str, Any], categories: Sequence[str]
         f"- Parameters: {n_params:,}; recipe: `{json.dumps(record['recipe'])}`.",
         f"- Training time: {record['train_s']} s on {record['recipe']['threads']} core(s) "
         f"(+ {record['features_s']} s of feature extraction).",
-        "- Rebuild: `python -m foley_core.evaluation.tagger train` (deterministic for a seed "
+        "- Rebuild: `python -m foley_lab.evaluation.tagger train` (deterministic for a seed "
         "on one machine and thread count).",
         "",
         f"## Accuracy on real val clips (n = {val['n']})",
@@ -547,11 +547,11 @@ def save_tagger(model: AudioTaggerModel, directory: str | os.PathLike, record: d
 
 def main(argv: list[str] | None = None) -> int:
     from foley_core import offline
-    from foley_core.data.sfx import SfxLibrary
+    from foley_lab.data.sfx import SfxLibrary
     from foley_core.errors import FoleyError
 
     offline.configure()
-    ap = argparse.ArgumentParser(prog="python -m foley_core.evaluation.tagger",
+    ap = argparse.ArgumentParser(prog="python -m foley_lab.evaluation.tagger",
                                  description="Train or report the evaluation audio tagger.")
     sub = ap.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train on the train split and save weights + card")

@@ -1,4 +1,4 @@
-"""The evaluation metrics as plain functions over numpy arrays (issue 4).
+"""The evaluation metrics as plain functions over numpy arrays.
 
 - loudness following: `curve_fit` (Pearson r and MAE between a drawn curve and the output's
   `loudness.loudness_signal`, both relative 0..1),
@@ -29,7 +29,7 @@ __all__ = [
     "DEFAULT_TOL_S",
 ]
 
-DEFAULT_TOL_S = 0.1       # onset tolerance of the issue: +-100 ms
+DEFAULT_TOL_S = 0.1       # onset tolerance of the timing goal: +-100 ms
 
 
 # ----------------------------------------------------------------------------------------------
