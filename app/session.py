@@ -283,7 +283,7 @@ class Session:
         """Find candidate objects in the selection: 'motion' (frame differencing, always offline)
         or 'detection' (YOLO-World; needs its weights). Each track gets its motion curve and
         contact times; the first (strongest) track becomes the region."""
-        from foley_core import vision
+        from foley_core import vision  # loads torch (~2 s): only once a region is seeded
 
         info = self.require_video()
         start_s, end_s = self.selection
@@ -346,7 +346,7 @@ class Session:
         if self.region.kind == "image":
             return self.region.mask
         if self.region.kind == "track":
-            from foley_core.vision import tracks as vtracks
+            from foley_core.vision import tracks as vtracks  # torch: only with a track
 
             return vtracks.track_masks(self.region.track, [float(time_s)], info.width, info.height)[0]
         return None
@@ -457,7 +457,7 @@ class Session:
             if not events:
                 raise MaskError("No contacts detected in the selection: seed the region from "
                                 "motion or a detection first (contacts come from its movement).")
-            from foley_core.vision.curves import hits_curve
+            from foley_core.vision.curves import hits_curve  # torch: only with contacts
 
             return hits_curve(events, duration_s=d)
         bg = curve_widget.parse_curve_value(self._curve_frame())["background"]
