@@ -677,6 +677,8 @@ class Session:
         fade_in_s, fade_out_s, mute, solo."""
         stem = self.stem(stem_id)
         edited = stem.mix.edited(mix, source_duration_s=stem.source_duration_s)
+        if edited == stem.mix:
+            return stem                 # nothing changed: no undo step (a box left as it was)
         with self.lock:
             self._snapshot()
             stem = self.stem(stem_id)
@@ -820,6 +822,16 @@ class Session:
         export.export_mp4(self.project, out, original_audio=original_audio,
                           target_lufs=target_lufs, ceiling_dbtp=self.ceiling_dbtp)
         return out
+
+    def rename_project(self, name: str | None) -> str:
+        """Name the project (its exports' file names and its saved zip); an empty name is
+        'Untitled'. Returns the name as kept: one line, spaces collapsed."""
+        # TODO(merge): Project.rename (on the DAW hand-off branch) also drops control characters
+        # and caps the length; call it here once both are in.
+        with self.lock:
+            self.project.name = " ".join(str(name or "").split()) or "Untitled"
+            self.autosave()
+        return self.project.name
 
     def _export_path(self, name: str) -> Path:
         folder = self.work_dir / "exports" / time.strftime("%Y%m%d-%H%M%S")

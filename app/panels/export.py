@@ -28,6 +28,8 @@ def build(c: SimpleNamespace) -> None:
     c.export_file = gr.File(label="Exported file", interactive=False, elem_id="export-file")
     c.export_md = gr.Markdown("", elem_id="export-info")
     with gr.Row():
+        c.project_name = gr.Textbox("Untitled", label="Project name (names the exported files)",
+                                    elem_id="project-name", max_lines=1)
         c.project_save = gr.Button("Save project (.zip)", elem_id="project-save-btn")
         c.project_load = gr.File(label=f"Open a project (.zip saved here, "
                                      f"{views.UPLOAD_LIMIT_TEXT})",
@@ -77,6 +79,15 @@ def wire(c: SimpleNamespace) -> None:
                       ("project", c.project_save)):
         btn.click(exporter(kind), exp_inputs, exp_outs, concurrency_id="export",
                   concurrency_limit=2)
+
+    @user_errors
+    def on_project_name(sess: Session, name: str | None):
+        kept = need(sess).rename_project(name)
+        return gr.skip() if kept == name else kept      # the box shows the name as kept
+
+    for event in (c.project_name.submit, c.project_name.blur):
+        event(on_project_name, [S, c.project_name], c.project_name, queue=False,
+              show_progress="hidden")
 
     @user_errors
     def on_project_load(sess, path, target, loop):

@@ -169,6 +169,29 @@ def _wire_stem_edits(c: SimpleNamespace) -> None:
     stem_inputs = [S, c.stem_pick, *editor_outputs(c), c.target, c.loop_sel]
     for event in (c.stem_apply.click, c.mute.input, c.solo.input):
         event(on_stem_apply, stem_inputs, edited_outs)
+    # Settings that need no partner apply as soon as they are entered (Enter, or leaving the
+    # box); the trim's two ends still go together with 'Apply to stem'.
+    for control, field in ((c.gain, "gain_db"), (c.pan, "pan"), (c.offset, "offset_s"),
+                           (c.fade_in, "fade_in_s"), (c.fade_out, "fade_out_s")):
+        handler = _applied_at_once(c, field, stem_in_use)
+        for event in (control.submit, control.blur):
+            event(handler, [S, c.stem_pick, control, c.target, c.loop_sel], edited_outs)
+
+
+def _applied_at_once(c: SimpleNamespace, field: str, shown):
+    """The handler that applies one mix setting of the selected stem (named on_<field>)."""
+
+    def apply(sess, stem_id, value, target, loop):
+        sess = need(sess)
+        if not stem_id:
+            return gr.skip()                # no stem yet: nothing to apply to
+        before = sess.stem(stem_id).mix
+        if sess.update_stem(stem_id, **{field: value}).mix == before:
+            return gr.skip()                # the box was left unchanged
+        return {**project_updates(c, sess, selected=stem_id), **mix_updates(c, sess, target, loop)}
+
+    apply.__name__ = apply.__qualname__ = f"on_{field}"
+    return user_errors(shown=shown)(apply)
 
 
 def _wire_stem_actions(c: SimpleNamespace) -> None:

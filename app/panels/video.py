@@ -39,7 +39,7 @@ def build(c: SimpleNamespace) -> None:
 def outputs(c: SimpleNamespace) -> list:
     """Every component a newly loaded video changes."""
     return [c.video_md, c.frame, c.sel_start, c.sel_end, c.sel_md, *region.frame_outputs(c),
-            c.curve, c.track_pick, c.suggest, *stems_mix.project_outputs(c)]
+            c.curve, c.track_pick, c.suggest, c.project_name, *stems_mix.project_outputs(c)]
 
 
 def video_updates(c: SimpleNamespace, sess: Session) -> dict:
@@ -52,22 +52,30 @@ def video_updates(c: SimpleNamespace, sess: Session) -> dict:
     return {
         c.video_md: (f"**{Path(info.path).name}**: {info.duration_s:.2f} s, {info.width}×"
                      f"{info.height}, {info.fps:.3g} fps, {audio}."),
-        c.frame: gr.Slider(minimum=0, maximum=round(info.duration_s, 2), value=0,
-                           step=min(0.04, info.duration_s / 50)),
+        c.frame: gr.Slider(minimum=0, maximum=round(info.duration_s, 3), value=0,
+                           step=scrub_step_s(info.duration_s)),
         c.sel_start: start, c.sel_end: end,
         c.sel_md: selection_text(sess),
         **region.frame_updates(c, sess, 0.0),
         c.curve: sess.curve_json,
         c.track_pick: gr.Dropdown(choices=[], value=None),
         c.suggest: gr.Radio(choices=[], value=None, visible=False),
+        c.project_name: sess.project.name,      # a new video may start a new project
         **stems_mix.project_updates(c, sess),
     }
+
+
+def scrub_step_s(duration_s: float) -> float:
+    """The scrub slider's step: fine enough to reach every frame, and whole milliseconds, so
+    the times it shows have at most three decimals."""
+    return max(0.001, round(min(0.04, duration_s / 50), 3))
 
 
 def opened_updates(c: SimpleNamespace, sess: Session, target: str, loop: bool) -> dict:
     """The whole page after a project was opened or restored (with its video, if it has one)."""
     out = video_updates(c, sess) if sess.video is not None else stems_mix.project_updates(c, sess)
     out.update(stems_mix.mix_updates(c, sess, target, loop))
+    out[c.project_name] = sess.project.name
     if sess.video is not None:
         out[c.video] = str(sess.video.path)
     return out
@@ -125,14 +133,31 @@ def _wire_loading(c: SimpleNamespace) -> None:
     # blur), which loaded the clip twice.
     c.demo_pick.select(on_demo, [S, c.demo_pick, c.browser], loaded_outs, trigger_mode="once")
 
+    # The scrub box: a typed time shows its frame as it is typed (input), and once the box is
+    # left (release: the slider's end of a drag, or the box losing focus) it shows the time
+    # used, to the millisecond and within the video.
     @user_errors
-    def on_scrub(sess: Session, t: float):
+    def on_scrub_live(sess: Session, t: float):
         sess = need(sess)
         if sess.video is None:
             return gr.skip()
         return region.frame_updates(c, sess, float(t or 0.0))
 
-    c.frame.release(on_scrub, [S, c.frame], region.frame_outputs(c))
+    c.frame.input(on_scrub_live, [S, c.frame], region.frame_outputs(c), trigger_mode="always_last",
+                  show_progress="hidden")
+
+    @user_errors
+    def on_scrub(sess: Session, t: float):
+        sess = need(sess)
+        if sess.video is None:
+            return gr.skip()
+        out = region.frame_updates(c, sess, float(t or 0.0))
+        used = round(min(max(0.0, float(t or 0.0)), sess.video.duration_s), 3)
+        if t is None or used != t:
+            out[c.frame] = used
+        return out
+
+    c.frame.release(on_scrub, [S, c.frame], [*region.frame_outputs(c), c.frame])
 
 
 def _wire_selection(c: SimpleNamespace) -> None:
