@@ -3,7 +3,9 @@
 A `Session` holds the current project, its undo history, the loaded video, the region (a drawn
 mask or a seeded track), the curve editor's value, the last generation's candidates, and a
 cancel flag. Every operation calls foley_core and raises a `FoleyError` with a user-facing
-message on bad input; the gradio layer (app/studio.py) turns those into messages.
+message on bad input; the gradio layer (app/panels/) turns those into messages. Checks and
+conversions that are not about this page live in foley_core (mix limits: MixSettings.edited;
+a painted region: region_spec; project zips: project_archive).
 """
 
 from __future__ import annotations
