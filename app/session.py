@@ -3,7 +3,9 @@
 A `Session` holds the current project, its undo history, the loaded video, the region (a drawn
 mask or a proposed track), the curve editor's value, the last generation's candidates, and a
 cancel flag. Every operation calls foley_core and raises a `FoleyError` with a user-facing
-message on bad input; the gradio layer (app/studio.py) turns those into messages.
+message on bad input; the gradio layer (app/panels/) turns those into messages. Checks and
+conversions that are not about this page live in foley_core (mix limits: MixSettings.edited;
+a painted region: region_spec; project zips: project_archive).
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 
 from app import curve_widget
-from foley_core import constants
+from foley_core import (audio_io, backends, captions, constants, export, loudness, media, mixing,
+                        project_archive, region_spec)
+from foley_core import project as fproject
 from foley_core.autosave_tokens import AutosaveTokens, new_autosave_id
-from foley_core.errors import (FoleyError, MaskError,
-                               MediaError, ProjectError, TimeRangeError)
+from foley_core.errors import (CaptionError, FoleyError, MaskError, MediaError, ProjectError,
+                               TimeRangeError)
+from foley_core.library import SearchHit, default_library, load_reference
+from foley_core.project import MAX_CURVE_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +56,6 @@ REFERENCE_RESULTS = 10
 
 def sound_library():
     """The studio's sound library (the bundled starter clips), shared by all sessions."""
-    from foley_core.library import default_library
-
     return default_library()
 
 
@@ -61,8 +66,6 @@ def default_reference_strength() -> float:
 def has_curve_guidance(model: str) -> bool:
     """Whether the model's backend offers curve guidance (it has a default `curve_scale`);
     False for an unknown or unavailable model too. Does not load any weights."""
-    from foley_core import backends
-
     try:
         return hasattr(backends.backend_class(model), "curve_scale")
     except FoleyError:
@@ -72,8 +75,6 @@ def has_curve_guidance(model: str) -> bool:
 def model_curve_scale(model: str) -> float | None:
     """The curve guidance a model uses by default (1 = none), or None when the model has no
     curve guidance (then only None or 1 may be asked of it) or cannot be loaded."""
-    from foley_core import backends
-
     if not has_curve_guidance(model):
         return None
     try:
@@ -137,8 +138,6 @@ class Session:
     """The studio state of one browser session."""
 
     def __init__(self, *, work_root: str | Path | None = None, autosave_root: str | Path | None = None):
-        from foley_core import project as fproject
-
         self.id = uuid.uuid4().hex
         self.lock = threading.RLock()
         self.cancel_event = threading.Event()
@@ -178,8 +177,6 @@ class Session:
     def load_video(self, path: str | Path) -> Any:
         """Probe a video and make it the project's; the selection becomes the whole clip (up
         to the engine's limit) and the region and curve are reset."""
-        from foley_core import media
-
         if path is None or not str(path).strip():
             raise MediaError("No video given: upload a video file or pick a demo clip.")
         info = media.probe_video(path)
@@ -207,8 +204,6 @@ class Session:
         """Stems are made for one video: a new video starts a new project, and the current one
         stays in its autosave folder (a fresh folder takes the new project), restorable later.
         Returns what was set aside: its signed autosave token, stem count and video name."""
-        from foley_core import project as fproject
-
         self.autosave()                         # the set-aside project is saved as it is now
         aside = {"token": self.autosave_token, "stems": len(self.project.stems),
                  "video": Path(old_video).name if old_video else "no video"}
@@ -223,8 +218,6 @@ class Session:
         """The original audio's relative loudness for the curve editor (whole video, 10/s)."""
         if not info.has_audio:
             return {"fps": constants.CURVE_FPS}
-        from foley_core import loudness, media
-
         try:
             audio = media.read_soundtrack(info.path, sr=constants.MODEL_SR)
         except MediaError as err:
@@ -264,8 +257,6 @@ class Session:
 
     def frame(self, time_s: float | None = None) -> np.ndarray:
         """The video frame at `time_s` (RGB uint8), at most PREVIEW_MAX_SIDE on its long side."""
-        from foley_core import media
-
         info = self.require_video()
         t = self.frame_time_s if time_s is None else float(time_s)
         t = min(max(0.0, t), max(0.0, info.duration_s - 1e-3))
@@ -282,23 +273,8 @@ class Session:
     def set_drawn_mask(self, layers: list[np.ndarray] | None) -> Region:
         """The brush strokes of the mask editor (RGBA layers at the preview size) become a
         binary mask at the video's size."""
-        import cv2
-
         info = self.require_video()
-        painted = None
-        for layer in layers or []:
-            if layer is None:
-                continue
-            layer = np.asarray(layer)
-            alpha = layer[..., 3] if layer.ndim == 3 and layer.shape[2] == 4 else layer.max(axis=-1) \
-                if layer.ndim == 3 else layer
-            hit = alpha > 0
-            painted = hit if painted is None else (painted | hit)
-        if painted is None or not painted.any():
-            raise MaskError("The mask is empty: paint over the object that makes the sound with "
-                            "the brush, then press 'Use painted mask'.")
-        mask = cv2.resize(painted.astype(np.uint8), (info.width, info.height),
-                          interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        mask = region_spec.painted_mask(layers, info.width, info.height)
         with self.lock:
             self._push_region()
             self.region = Region(kind="image", mask=mask)
@@ -309,7 +285,7 @@ class Session:
         """Find candidate objects in the selection: 'motion' (frame differencing, always offline)
         or 'detection' (YOLO-World; needs its weights). Each track gets its motion curve and
         contact times; the first (strongest) track becomes the region."""
-        from foley_core import vision
+        from foley_core import vision  # loads torch (~2 s): only once a region is seeded
 
         info = self.require_video()
         start_s, end_s = self.selection
@@ -372,15 +348,13 @@ class Session:
         if self.region.kind == "image":
             return self.region.mask
         if self.region.kind == "track":
-            from foley_core.vision import tracks as vtracks
+            from foley_core.vision import tracks as vtracks  # torch: only with a track
 
             return vtracks.track_masks(self.region.track, [float(time_s)], info.width, info.height)[0]
         return None
 
     def overlay(self, time_s: float | None = None) -> np.ndarray:
         """The frame at `time_s` with the region tinted red (what the model will listen to)."""
-        import cv2
-
         frame = self.frame(time_s)
         mask = self.region_mask_at(self.frame_time_s)
         if mask is None:
@@ -451,8 +425,6 @@ class Session:
         return pts
 
     def _validated_curve(self, pts) -> np.ndarray:
-        from foley_core import loudness
-
         start_s, end_s = self.selection
         return loudness.resample_curve(pts[0], pts[1], duration_s=end_s - start_s)
 
@@ -487,7 +459,7 @@ class Session:
             if not events:
                 raise MaskError("No contacts detected in the selection: propose the region from "
                                 "motion or a detection first (contacts come from its movement).")
-            from foley_core.vision.curves import hits_curve
+            from foley_core.vision.curves import hits_curve  # torch: only with contacts
 
             return hits_curve(events, duration_s=d)
         bg = curve_widget.parse_curve_value(self._curve_frame())["background"]
@@ -504,9 +476,6 @@ class Session:
         """Library clips whose captions are nearest in meaning to `text` (best first). An empty
         `text` searches by `caption` (the sound being described); with neither, a category
         lists that category's clips. Returns [SearchHit]."""
-        from foley_core.errors import CaptionError
-        from foley_core.library import SearchHit
-
         lib = sound_library()
         category = None if not category or category == ALL_CATEGORIES else str(category)
         query = search_query(text, caption)
@@ -519,8 +488,6 @@ class Session:
     def choose_reference(self, clip_id: str) -> ReferenceChoice:
         """Start generation from a library clip (read and checked now, so a damaged file is
         reported here rather than at Generate)."""
-        from foley_core.library import load_reference
-
         lib = sound_library()
         if not clip_id:
             raise FoleyError("Pick a clip from the search results first.")
@@ -534,9 +501,6 @@ class Session:
         """Start generation from the user's own sound file (any common audio format, or a
         video's soundtrack). The session keeps its own copy: an upload is a temporary file that
         may disappear before the project is saved (which copies it into the project)."""
-        from foley_core import project as fproject
-        from foley_core.library import load_reference
-
         if path is None or not str(path).strip():
             raise MediaError("No sound file given: choose an audio file to upload.")
         loaded = load_reference(Path(path))
@@ -557,8 +521,6 @@ class Session:
 
     def reference_preview_wav(self) -> Path | None:
         """The chosen reference as a WAV to play (None without one)."""
-        from foley_core import audio_io
-
         ref = self.reference
         if ref is None:
             return None
@@ -584,7 +546,7 @@ class Session:
         `curve_scale`: curve guidance (None = the model's own value, 1 = off).
         `video_onsets`: sounds start where the region's motion shows contacts (generate()
         finds them over the selection; the used ones are in `generation_meta["onsets_s"]`)."""
-        from foley_core import backends, captions
+        # looked up at call time, so a replaced foley_core.generate.generate is the one called
         from foley_core.generate import generate
 
         info = self.require_video()
@@ -672,8 +634,6 @@ class Session:
     def keep_candidate(self, index: int = 0, *, replace_id: str | None = None):
         """Add a candidate to the project as a stem placed at the selection's start (or put it
         in place of stem `replace_id`, keeping that stem's mix settings)."""
-        from foley_core import project as fproject
-
         cand = self.candidate(index)
         s = dict(self.candidate_settings or {})
         curve = s.get("curve")
@@ -717,16 +677,14 @@ class Session:
     def update_stem(self, stem_id: str, **mix: Any):
         """Change a stem's mix settings: gain_db, pan, offset_s, trim_start_s, trim_end_s,
         fade_in_s, fade_out_s, mute, solo."""
-        allowed = {"gain_db", "pan", "offset_s", "trim_start_s", "trim_end_s", "fade_in_s",
-                   "fade_out_s", "mute", "solo"}
-        bad = set(mix) - allowed
-        if bad:
-            raise ValueError(f"unknown stem settings {sorted(bad)}")
-        checked = _check_mix(mix, self.stem(stem_id))
+        stem = self.stem(stem_id)
+        edited = stem.mix.edited(mix, source_duration_s=stem.source_duration_s)
+        if edited == stem.mix:
+            return stem                 # nothing changed: no undo step (a box left as it was)
         with self.lock:
             self._snapshot()
             stem = self.stem(stem_id)
-            stem.mix = dataclasses.replace(stem.mix, **checked)
+            stem.mix = edited
             self.autosave()
         return stem
 
@@ -807,8 +765,6 @@ class Session:
 
     def meter(self, target_lufs: float | None) -> dict:
         """Loudness of the mix as it is, and after mastering to the export target."""
-        from foley_core import mixing
-
         if not self.project.stems:
             return {"empty": True}
         audio = self.mix()
@@ -823,8 +779,6 @@ class Session:
         return float(self.project.export.ceiling_dbtp)
 
     def preview_wav(self, *, selection_only: bool = False) -> Path:
-        from foley_core import audio_io
-
         out = self.work_dir / f"mix-preview-{uuid.uuid4().hex[:8]}.wav"
         audio_io.write_wav(out, self.mix(sr=constants.EXPORT_SR, selection_only=selection_only),
                            constants.EXPORT_SR)
@@ -832,8 +786,6 @@ class Session:
 
     def candidate_reference_wav(self, index: int) -> Path | None:
         """The fitted reference the candidate started from, as a WAV (None without one)."""
-        from foley_core import audio_io
-
         cand = self.candidate(index)
         if cand.reference_audio is None:
             return None
@@ -842,8 +794,6 @@ class Session:
         return out
 
     def candidate_wav(self, index: int) -> Path:
-        from foley_core import audio_io
-
         cand = self.candidate(index)
         out = self.work_dir / f"candidate-{index + 1}-{uuid.uuid4().hex[:8]}.wav"
         audio_io.write_wav(out, cand.audio, cand.sr)
@@ -855,8 +805,6 @@ class Session:
                                "'Keep as stem' first.")
 
     def export_wav(self, target_lufs: float | None) -> tuple[Path, dict]:
-        from foley_core import export
-
         self._require_stems()
         out = self._export_path("mix.wav")
         report = export.export_mix_wav(self.project, out, target_lufs=target_lufs,
@@ -864,8 +812,6 @@ class Session:
         return out, report
 
     def export_stems(self) -> Path:
-        from foley_core import export
-
         self._require_stems()
         out = self._export_path("stems.zip")
         export.export_stems_zip(self.project, out)
@@ -880,8 +826,6 @@ class Session:
         return out, export.export_daw_session(self.project, out)
 
     def export_mp4(self, target_lufs: float | None, original_audio: str = "drop") -> Path:
-        from foley_core import export
-
         self.require_video()
         self._require_stems()
         out = self._export_path("video-with-foley.mp4")
@@ -889,25 +833,30 @@ class Session:
                           target_lufs=target_lufs, ceiling_dbtp=self.ceiling_dbtp)
         return out
 
+    def rename_project(self, name: str | None) -> str:
+        """Name the project (its exports' file names and its saved zip); an empty name is
+        'Untitled'. Returns the name as kept (Project.rename: one line, no control characters,
+        length capped)."""
+        with self.lock:
+            self.project.rename(str(name or ""))
+            self.autosave()
+        return self.project.name
+
     def _export_path(self, name: str) -> Path:
         folder = self.work_dir / "exports" / time.strftime("%Y%m%d-%H%M%S")
         folder.mkdir(parents=True, exist_ok=True)
-        stem = _slug(self.project.name or "project")
+        stem = project_archive.project_slug(self.project.name or "project")
         return folder / f"{stem}-{name}"
 
     # ------------------------------------------------------------------ project files
     def save_project_zip(self) -> Path:
         """The project folder (with its video) as a zip to download."""
-        from foley_core import project_archive
-
         return project_archive.save_archive(self.project, self._export_path("project.zip"),
                                             staging_dir=self.work_dir / "save")
 
     def load_project_file(self, path: str | Path) -> None:
         """Open a project: a zip saved by the studio (checked before it is unpacked, removed
         again if it does not load), or a project.json inside its folder."""
-        from foley_core import project_archive
-
         dest = self.work_dir / "opened" / uuid.uuid4().hex[:8]
         project = project_archive.open_project_file(path, dest)
         try:
@@ -917,8 +866,6 @@ class Session:
             raise
 
     def _adopt(self, project) -> None:
-        from foley_core import media
-
         info = None
         if getattr(project, "video_path", None):
             info = media.probe_video(project.video_path)
@@ -945,8 +892,6 @@ class Session:
     # ------------------------------------------------------------------ autosave
     def autosave(self) -> None:
         """Save the project where a reopened page can offer to restore it."""
-        from foley_core import project as fproject
-
         if not self.project.stems and self.project.video_path is None:
             return
         if self._autosaver is None:
@@ -973,8 +918,6 @@ class Session:
         self.restore(folder)
 
     def restore(self, folder: str | Path) -> None:
-        from foley_core import project as fproject
-
         self._adopt(fproject.load_project(folder))
 
     def close(self) -> None:
@@ -988,8 +931,6 @@ def _autosave_tokens(root: Path) -> AutosaveTokens:
 
 def describe_autosave(folder: str | Path) -> str | None:
     """A one-line description of an autosaved project, or None if there is nothing to restore."""
-    from foley_core import project as fproject
-
     try:
         project = fproject.load_project(folder)
     except FoleyError as err:
@@ -1024,44 +965,6 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _check_mix(mix: dict, stem) -> dict:
-    out = {}
-    for key, value in mix.items():
-        if key in ("mute", "solo"):
-            out[key] = bool(value)
-            continue
-        if value is None and key == "trim_end_s":
-            out[key] = None
-            continue
-        label, lo, hi = _mix_limits(key)
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise FoleyError(f"{label} must be a number; got {value!r}.") from None
-        if not math.isfinite(v):
-            raise FoleyError(f"{label} must be a finite number; got {value!r}.")
-        if not lo <= v <= hi:
-            raise FoleyError(f"{label} must be between {lo:g} and {hi:g}; got {v:g}.")
-        out[key] = v
-    length = stem.source_duration_s
-    trim_start = out.get("trim_start_s", stem.mix.trim_start_s)
-    trim_end = out.get("trim_end_s", stem.mix.trim_end_s)
-    if trim_end is not None and trim_end <= trim_start:
-        raise FoleyError(f"The trim end ({trim_end:g} s) must come after the trim start "
-                         f"({trim_start:g} s).")
-    if trim_start >= length:
-        raise FoleyError(f"The trim start ({trim_start:g} s) is past the end of the stem "
-                         f"({length:.2f} s).")
-    return out
-
-
-def _mix_limits(key: str) -> tuple[str, float, float]:
-    """(label, lowest, highest) of a mix setting: constants.MIX_LIMITS, the limits project.json
-    and render obey too, with the label capitalised to start a message."""
-    label, lo, hi = constants.MIX_LIMITS[key]
-    return label[:1].upper() + label[1:], lo, hi
-
-
 def search_query(text: str | None, caption: str | None = "") -> str:
     """What a library search looks for: the typed query, or else the caption."""
     return " ".join(str(text or "").split()) or " ".join(str(caption or "").split())
@@ -1069,8 +972,6 @@ def search_query(text: str | None, caption: str | None = "") -> str:
 
 def _curve_scale(value: Any) -> float | None:
     """Curve guidance as asked: None (the model's own value) or a number from 0 to 50."""
-    from foley_core.project import MAX_CURVE_SCALE
-
     if value is None:
         return None
     try:
@@ -1096,30 +997,22 @@ def _strength(value: Any) -> float:
 
 def _reference_spec(meta: dict | None):
     """What generate() reported about its reference, as the project stores it on a stem."""
-    from foley_core import project as fproject
-
     if not meta or not meta.get("fields"):
         return None
     return fproject.Reference(**meta["fields"])
 
 
 def _mask_spec(region: Region):
-    from foley_core import project as fproject
-
-    if region.kind == "track" and region.track is not None:
-        t = region.track
-        return fproject.MaskSpec(kind="track", track_id=str(t.id),
-                                 track_boxes=tuple((float(tt), *map(float, b))
-                                                   for tt, b in zip(t.times_s, t.boxes)))
-    if region.kind == "image" and region.mask is not None:
-        return fproject.MaskSpec(kind="image", image=region.mask)
-    return fproject.MaskSpec()
+    """The project's record of the region a take was made for."""
+    track = region.track if region.kind == "track" else None
+    return region_spec.mask_spec(region.kind, mask=region.mask,
+                                 track_id=None if track is None else track.id,
+                                 times_s=() if track is None else track.times_s,
+                                 boxes=() if track is None else track.boxes)
 
 
 def _curve_spec(times_s, values):
     """A drawn curve as the project stores it (strictly increasing times)."""
-    from foley_core import project as fproject
-
     t = np.asarray(times_s, np.float64)
     v = np.asarray(values, np.float64)
     order = np.argsort(t, kind="stable")
@@ -1131,10 +1024,3 @@ def _curve_spec(times_s, values):
 def _short(text: str, n: int = 40) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _slug(text: str) -> str:
-    import re
-
-    s = re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower()
-    return s[:40] or "project"

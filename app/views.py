@@ -132,7 +132,12 @@ def meter_markdown(meter: dict, target_label: str) -> str:
     tp = meter["true_peak_dbtp"]
     rep = meter["master"]
     fmt = (lambda x, unit: "silent" if x is None else f"{x:.1f} {unit}")
-    lines = [f"**Mix now:** {fmt(lufs, 'LUFS')} integrated, true peak {fmt(tp, 'dBTP')}"]
+    peak = f"true peak {fmt(tp, 'dBTP')}"
+    ceiling = rep.get("ceiling_dbtp")
+    if tp is not None and ceiling is not None and tp > ceiling:
+        # red, and said in words too: a mix over the ceiling clips in players that do not limit
+        peak = (f'<span class="meter-over">{peak}, over the {ceiling:.1f} dBTP ceiling</span>')
+    lines = [f"**Mix now:** {fmt(lufs, 'LUFS')} integrated, {peak}"]
     if rep.get("target_lufs") is None:
         lines.append(f"**Export ({html.escape(target_label)}):** no loudness normalisation; "
                      f"true peak kept under {rep['ceiling_dbtp']:.1f} dBTP")

@@ -34,14 +34,14 @@ import shutil
 import time
 import uuid
 import weakref
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from foley_core import audio_io
+from foley_core import audio_io, constants
 from foley_core.atomic import atomic_path, write_text_atomic
 from foley_core.constants import (CURVE_FPS, EXPORT_SR, MAX_GENERATION_SECONDS, MAX_GUIDANCE_SCALE,
                                   MAX_STEM_SECONDS, MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS)
@@ -331,6 +331,47 @@ class MixSettings(_ArrayEq):
         if self.trim_end_s is not None and self.trim_end_s <= self.trim_start_s:
             raise MixError(f"the trim end ({self.trim_end_s} s) must come after the trim start "
                            f"({self.trim_start_s} s)")
+
+    def edited(self, changes: dict, *, source_duration_s: float) -> "MixSettings":
+        """These settings with a user's edits (any of the fields, as typed: numbers or numeric
+        text) applied, each checked against constants.MIX_LIMITS (read now, the limits render
+        obeys) and the trim against the stem's length `source_duration_s`. Refusals say the
+        control's name and its range in plain words."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(f"unknown stem settings {sorted(unknown)}")
+        checked = {}
+        for key, value in changes.items():
+            if key in ("mute", "solo"):
+                checked[key] = bool(value)
+            elif value is None and key == "trim_end_s":
+                checked[key] = None
+            else:
+                checked[key] = _typed_mix_value(key, value)
+        trim_start = checked.get("trim_start_s", self.trim_start_s)
+        trim_end = checked.get("trim_end_s", self.trim_end_s)
+        if trim_end is not None and trim_end <= trim_start:
+            raise MixError(f"The trim end ({trim_end:g} s) must come after the trim start "
+                           f"({trim_start:g} s).")
+        if trim_start >= source_duration_s:
+            raise MixError(f"The trim start ({trim_start:g} s) is past the end of the stem "
+                           f"({source_duration_s:.2f} s).")
+        return replace(self, **checked)
+
+
+def _typed_mix_value(key: str, value: Any) -> float:
+    """A typed mix value as a float within constants.MIX_LIMITS[key] (MixError otherwise)."""
+    label, lo, hi = constants.MIX_LIMITS[key]
+    label = label[:1].upper() + label[1:]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise MixError(f"{label} must be a number; got {value!r}.") from None
+    if not math.isfinite(number):
+        raise MixError(f"{label} must be a finite number; got {value!r}.")
+    if not lo <= number <= hi:
+        raise MixError(f"{label} must be between {lo:g} and {hi:g}; got {number:g}.")
+    return number
 
 
 @dataclass(eq=False)

@@ -10,6 +10,7 @@ folder is removed, so nothing is left behind.
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import zipfile
@@ -19,7 +20,7 @@ from foley_core import constants
 from foley_core.atomic import atomic_path
 from foley_core.errors import ProjectError
 
-__all__ = ["save_archive", "check_archive", "extract_archive", "open_project_file",
+__all__ = ["save_archive", "check_archive", "extract_archive", "open_project_file", "project_slug",
            "MAX_ARCHIVE_FILES", "MAX_ARCHIVE_UNPACKED_BYTES", "MAX_ARCHIVE_RATIO"]
 
 MAX_ARCHIVE_FILES = constants.MAX_ARCHIVE_FILES
@@ -41,7 +42,7 @@ def save_archive(project, out: str | Path, *, staging_dir: str | Path) -> Path:
     from foley_core import project as fproject
 
     out, staging_dir = Path(out), Path(staging_dir)
-    name = _slug(project.name or "project")
+    name = project_slug(project.name or "project")
     folder = staging_dir / name
     if folder.exists():
         shutil.rmtree(folder)
@@ -177,8 +178,7 @@ def _mb(n_bytes: int) -> str:
     return f"{n_bytes / 1024**2:.0f} MB"
 
 
-def _slug(text: str) -> str:
-    import re
-
+def project_slug(text: str) -> str:
+    """A project's name as a file-name part: 'My Film!' -> 'my-film' ('project' if empty)."""
     s = re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower()
     return s[:40] or "project"

@@ -206,11 +206,11 @@ def test_search_button_with_an_empty_box_searches_by_the_caption(built, sess):
     assert " · footsteps · " in out[c.ref_results].choices[0][0] and out[c.ref_query] == "footsteps"
     import gradio as gr
 
-    from app import studio as studio_module
+    from app.panels import common
 
     told = []
     mp = pytest.MonkeyPatch()
-    mp.setattr(studio_module, "notify", lambda level, msg, **kw: told.append((level, msg)))
+    mp.setattr(common, "notify", lambda level, msg, **kw: told.append((level, msg)))
     try:
         # refused with a message, every output left as it was (the studio's error rule)
         assert handlers["on_ref_search"](sess, " ", "", "all categories") == gr.skip()

@@ -9,6 +9,7 @@ import gradio as gr
 import pytest
 
 from app import serve, studio
+from app.panels import common
 from foley_core.errors import MediaError
 
 CONTRACT = ["video-input", "frame-slider", "mask-editor", "loudness-curve", "caption", "seed",
@@ -39,13 +40,13 @@ def test_theme_uses_system_fonts_only():
 def test_user_errors_become_messages(monkeypatch):
     """A refused input or a bug is a message; no output is marked as errored (gr.skip())."""
     told = []
-    monkeypatch.setattr(studio, "notify", lambda level, msg, **kw: told.append((level, msg)))
+    monkeypatch.setattr(common, "notify", lambda level, msg, **kw: told.append((level, msg)))
 
-    @studio.user_errors
+    @common.user_errors
     def bad_input():
         raise MediaError("That file is not a video.")
 
-    @studio.user_errors
+    @common.user_errors
     def bug():
         raise KeyError("oops")
 
@@ -79,7 +80,7 @@ def test_reference_picker_defaults(demo):
 
 # ---------------------------------------------------------------------- what a browser may send
 def _handler(demo, name):
-    """A wired event handler by its function name (the studio defines them in _wire)."""
+    """A wired event handler by its function name (each panel defines them in its wire())."""
     for fn in demo.fns.values():
         if getattr(fn.fn, "__name__", None) == name:
             return fn.fn
@@ -232,7 +233,7 @@ def test_an_upload_over_the_limit_is_refused_over_http(tmp_path, monkeypatch):
 @pytest.fixture
 def told(monkeypatch):
     messages = []
-    monkeypatch.setattr(studio, "notify", lambda level, msg, **kw: messages.append((level, msg)))
+    monkeypatch.setattr(common, "notify", lambda level, msg, **kw: messages.append((level, msg)))
     return messages
 
 
