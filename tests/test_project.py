@@ -701,3 +701,18 @@ def test_autosave_is_incremental_and_restorable(tmp_path, monkeypatch):
     saver.discard()
     assert not saver.directory.exists() and [a.name for a in find_autosaves()] == [""]
     assert find_autosaves(tmp_path / "nowhere") == []
+
+
+def test_a_version_1_project_folder_still_opens_with_every_field(tmp_path):
+    # tests/data/projects/v1 was saved by the code that wrote format version 1 (full_project());
+    # later formats migrate it when it is read, so every setting, mix and metric survives.
+    folder = tmp_path / "v1"
+    shutil.copytree(Path(__file__).parent / "data" / "projects" / "v1", folder)
+    assert json.loads((folder / "project.json").read_text())["version"] == 1
+    loaded, expected = load_project(folder), full_project()
+    assert (loaded.name, loaded.selection, loaded.export) == (expected.name, expected.selection, expected.export)
+    assert len(loaded.stems) == len(expected.stems) == 3
+    for got, want in zip(loaded.stems, expected.stems):
+        assert (got.name, got.sr, got.settings, got.mix, got.metrics) == \
+            (want.name, want.sr, want.settings, want.mix, want.metrics)
+        np.testing.assert_allclose(got.audio, want.audio, atol=1e-4)
