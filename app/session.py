@@ -397,9 +397,9 @@ class Session:
         if self.region.kind == "image":
             return self.region.mask
         if self.region.kind == "track":
-            from foley_core.generate import MaskSpec
+            from foley_core.request import Region as GenerationRegion
 
-            return MaskSpec(track=self.region.track)
+            return GenerationRegion(track=self.region.track)
         return None
 
     # ------------------------------------------------------------------ curve
@@ -1100,12 +1100,12 @@ def _mask_spec(region: Region):
 
     if region.kind == "track" and region.track is not None:
         t = region.track
-        return fproject.MaskSpec(kind="track", track_id=str(t.id),
+        return fproject.Region(kind="track", track_id=str(t.id),
                                  track_boxes=tuple((float(tt), *map(float, b))
                                                    for tt, b in zip(t.times_s, t.boxes)))
     if region.kind == "image" and region.mask is not None:
-        return fproject.MaskSpec(kind="image", image=region.mask)
-    return fproject.MaskSpec()
+        return fproject.Region(kind="image", image=region.mask)
+    return fproject.Region()
 
 
 def _curve_spec(times_s, values):

@@ -489,12 +489,12 @@ def generate_kwargs(stem: dict, video: str, start_s: float, duration_s: float) -
     """generate() keyword arguments for one canonical stem request (as the studio builds them)."""
     import numpy as np
 
-    from foley_core.generate import MaskSpec
+    from foley_core.request import Region
 
     mask = None
     m = stem["mask"]
     if m["kind"] == "box":
-        mask = MaskSpec(box=tuple(m["box"]))
+        mask = Region(box=tuple(m["box"]))
     elif m["kind"] == "image":
         from PIL import Image
 
@@ -502,7 +502,7 @@ def generate_kwargs(stem: dict, video: str, start_s: float, duration_s: float) -
             mask = np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
     elif m["kind"] == "track":
         rows = m["track_boxes"]
-        mask = MaskSpec(track={"times_s": [r[0] for r in rows], "boxes": [r[1:] for r in rows]})
+        mask = Region(track={"times_s": [r[0] for r in rows], "boxes": [r[1:] for r in rows]})
     curve = None if stem["curve"] is None else (stem["curve"]["times_s"], stem["curve"]["values"])
     kwargs = dict(
         caption=stem["caption"], negative_caption=stem["negative_caption"] or None, video=video,
@@ -523,15 +523,15 @@ def _stem_from_result(stem: dict, result, start_s: float, duration_s: float):
     meta = result.metadata
     ref_fields = (meta.get("reference") or {}).get("fields")
     m = stem["mask"]
-    mask = fp.MaskSpec(kind="box", box=tuple(m["box"])) if m["kind"] == "box" else \
-        fp.MaskSpec(kind="track", track_id=m["track_id"], track_boxes=tuple(map(tuple, m["track_boxes"]))) \
-        if m["kind"] == "track" else fp.MaskSpec()
+    mask = fp.Region(kind="box", box=tuple(m["box"])) if m["kind"] == "box" else \
+        fp.Region(kind="track", track_id=m["track_id"], track_boxes=tuple(map(tuple, m["track_boxes"]))) \
+        if m["kind"] == "track" else fp.Region()
     if m["kind"] == "image":
         from PIL import Image
         import numpy as np
 
         with Image.open(m["image"]) as img:
-            mask = fp.MaskSpec(kind="image", image=np.asarray(img.convert("L"), np.float32) / np.float32(255.0))
+            mask = fp.Region(kind="image", image=np.asarray(img.convert("L"), np.float32) / np.float32(255.0))
     curve = stem["curve"]
     settings = fp.GenerationSettings(
         caption=stem["caption"], negative_caption=stem["negative_caption"], seed=int(meta["seeds"][0]),

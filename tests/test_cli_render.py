@@ -335,11 +335,11 @@ def test_a_mask_bomb_inside_a_project_is_one_line(tmp_path, capsys):
     pytest.importorskip("foley_core.images", reason="the safe mask reader (issue 13, the CLI's branch)")
     import media_fixtures
 
-    from foley_core.project import MaskSpec
+    from foley_core.project import Region
 
     p = Project(name="bomb")
     p.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="knock", settings=GenerationSettings(
-        caption="a knock", mask=MaskSpec(kind="image", image=np.ones((12, 16), np.float32)))))
+        caption="a knock", mask=Region(kind="image", image=np.ones((12, 16), np.float32)))))
     save_project(p, tmp_path / "proj")
     media_fixtures.make_png_bomb(next((tmp_path / "proj" / "stems").glob("*_mask.png")))
     code, out, err = in_process(capsys, tmp_path / "proj", "--out", tmp_path / "mix.wav")

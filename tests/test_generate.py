@@ -19,7 +19,8 @@ from foley_core.errors import (
     MaskError,
     TimeRangeError,
 )
-from foley_core.generate import MaskSpec, generate
+from foley_core.generate import generate
+from foley_core.request import Region
 
 torch.set_num_threads(1)
 SR = 16000
@@ -95,7 +96,7 @@ def test_drawn_curve_points_and_conform_off(tiny_model):
 def test_real_video_with_box(tiny_model, shared_dir):
     video = shared_dir / "videos" / "mecavideo_balle1.mp4"
     result = generate(caption="a ball knocks on the floor", source="model", video=str(video), start_s=0.2, duration_s=1.2,
-                      mask=MaskSpec(box=(100, 20, 220, 200)), steps=2)
+                      mask=Region(box=(100, 20, 220, 200)), steps=2)
     assert result.audios[0].shape == (round(1.2 * SR),)
     # the box gives a region, so the onsets come from its contacts
     assert result.metadata["instructions"]["given"] == ["text", "video", "mask", "onsets"]
@@ -114,7 +115,7 @@ def test_whole_video_by_default(tiny_model, clip):
 def test_track_mask_follows_the_moving_box():
     times = np.array([0.0, 0.5, 1.0])
     track = {"times_s": [0.0, 1.0], "boxes": [[0, 0, 40, 40], [120, 0, 160, 40]]}
-    masks = gen.masks_for_frames(MaskSpec(track=track), times, video_wh=(160, 120), frame_size=(32, 32))
+    masks = gen.masks_for_frames(Region(track=track), times, video_wh=(160, 120), frame_size=(32, 32))
     assert masks.shape == (3, 32, 32)
     cols = np.arange(32)
     centre_x = [(m.sum(0) * cols).sum() / m.sum() for m in masks]
@@ -122,7 +123,7 @@ def test_track_mask_follows_the_moving_box():
     # the detect JSON form of a track gives the same masks
     detect_form = {"id": "t0", "frames": [{"time_s": 0.0, "box": [0, 0, 40, 40]},
                                           {"time_s": 1.0, "box": [120, 0, 160, 40]}]}
-    np.testing.assert_allclose(gen.masks_for_frames(MaskSpec(track=detect_form), times, video_wh=(160, 120),
+    np.testing.assert_allclose(gen.masks_for_frames(Region(track=detect_form), times, video_wh=(160, 120),
                                                     frame_size=(32, 32)), masks)
 
 
@@ -132,7 +133,7 @@ def test_mask_image_and_array(tmp_path):
     image = np.zeros((120, 160), np.uint8)
     image[:, 80:] = 255                                   # right half
     Image.fromarray(image).save(tmp_path / "mask.png")
-    masks = gen.masks_for_frames(MaskSpec(image=str(tmp_path / "mask.png")), np.arange(4) / 20,
+    masks = gen.masks_for_frames(Region(image=str(tmp_path / "mask.png")), np.arange(4) / 20,
                                  video_wh=(160, 120), frame_size=(32, 32))
     assert masks.shape == (4, 32, 32)
     assert masks[:, :, :16].max() == 0 and masks[:, :, 16:].min() == 1
@@ -143,17 +144,17 @@ def test_mask_image_and_array(tmp_path):
         gen.validate_mask(np.ones((10, 10)), (160, 120))
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
     with pytest.raises(MaskError, match="10x10"):
-        gen.validate_mask(MaskSpec(image=str(tmp_path / "small.png")), (160, 120))
+        gen.validate_mask(Region(image=str(tmp_path / "small.png")), (160, 120))
     with pytest.raises(MaskError):
-        gen.validate_mask(MaskSpec(box=(200, 10, 300, 50)), (160, 120))
+        gen.validate_mask(Region(box=(200, 10, 300, 50)), (160, 120))
     with pytest.raises(MaskError):
-        MaskSpec(box=(0, 0, 1, 1), image="x.png")
+        Region(box=(0, 0, 1, 1), image="x.png")
 
 
 def test_moving_mask_reaches_the_model(tiny_model, clip):
     """Different masks on the same video change the visual features (and so the output)."""
-    left = MaskSpec(box=(0, 0, 80, 100))
-    right = MaskSpec(box=(80, 0, 160, 100))
+    left = Region(box=(0, 0, 80, 100))
+    right = Region(box=(80, 0, 160, 100))
     a = generate(caption="a click", video=str(clip), duration_s=1.0, mask=left, steps=2).audios[0]
     b = generate(caption="a click", video=str(clip), duration_s=1.0, mask=right, steps=2).audios[0]
     assert not np.allclose(a, b)
@@ -250,14 +251,14 @@ def test_candidates_equal_solo_runs(tiny_model):
 def test_changing_seed_or_curve_does_not_re_encode(tiny_model, clip):
     backend = get_backend("embedded")
     pipe = backend.pipeline
-    kw = dict(caption="a square bounces", video=str(clip), duration_s=1.5, mask=MaskSpec(box=(0, 0, 160, 100)),
+    kw = dict(caption="a square bounces", video=str(clip), duration_s=1.5, mask=Region(box=(0, 0, 160, 100)),
               steps=1)
     generate(seed=0, **kw)
     n_text, n_video = pipe.text_encoder.n_encoded, pipe.n_video_encoded
     generate(seed=1, **kw)
     generate(seed=2, curve=np.linspace(0.1, 1, 15), **kw)
     assert (pipe.text_encoder.n_encoded, pipe.n_video_encoded) == (n_text, n_video)
-    generate(seed=2, **{**kw, "mask": MaskSpec(box=(0, 0, 80, 100))})
+    generate(seed=2, **{**kw, "mask": Region(box=(0, 0, 80, 100))})
     assert pipe.n_video_encoded == n_video + 1                  # a new mask is a new encoding
 
 
@@ -283,7 +284,7 @@ def test_cancel_and_progress(tiny_model):
     (dict(caption="x", conform=0.5), CurveError, "curve"),
     (dict(caption="x", candidates=0), FoleyError, "candidates"),
     (dict(caption="x", steps=0), FoleyError, "steps"),
-    (dict(caption="x", mask=MaskSpec(box=(0, 0, 5, 5))), MaskError, "video"),
+    (dict(caption="x", mask=Region(box=(0, 0, 5, 5))), MaskError, "video"),
     (dict(caption="x", model="nope"), FoleyError, "unknown model"),
 ])
 def test_bad_inputs_without_video(tiny_model, kwargs, error, match):
@@ -296,7 +297,7 @@ def test_bad_inputs_without_video(tiny_model, kwargs, error, match):
     (dict(start_s=5.0), TimeRangeError),
     (dict(start_s=1.0, duration_s=5.0), TimeRangeError),
     (dict(mask=np.ones((10, 10))), MaskError),
-    (dict(mask=MaskSpec(track={"times_s": [10.0], "boxes": [[0, 0, 10, 10]]})), MaskError),
+    (dict(mask=Region(track={"times_s": [10.0], "boxes": [[0, 0, 10, 10]]})), MaskError),
 ])
 def test_bad_inputs_with_video(tiny_model, clip, kwargs, error):
     with pytest.raises(error):

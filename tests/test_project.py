@@ -11,7 +11,7 @@ import pytest
 
 from foley_core import audio_io, project as proj
 from foley_core.errors import CurveError, FoleyError, MaskError, ProjectError
-from foley_core.project import (Autosaver, CurveSpec, GenerationSettings, MaskSpec, MixSettings, ModelSpec,
+from foley_core.project import (Autosaver, CurveSpec, GenerationSettings, Region, MixSettings, ModelSpec,
                                 Project, Reference, Stem, autosave_dir, find_autosaves, load_project,
                                 save_project)
 
@@ -42,7 +42,7 @@ def full_project(video: Path | None = None) -> Project:
             caption="a ball hits the floor", negative_caption="music, speech", seed=1234, steps=30,
             text_scale=4.5, video_scale=1.5, curve_scale=6.5, conform_strength=0.8,
             model=ModelSpec("embedded", "foley-ldm-v1"),
-            mask=MaskSpec(kind="image", image=mask_image),
+            mask=Region(kind="image", image=mask_image),
             curve=CurveSpec.from_values(np.array([0.0, 0.2, 1.0, 0.5, 0.1], np.float32), start_s=0.25),
             reference=Reference("0ad_impact_3", "audio/impacts/0ad_impact_3.flac", "wood impact",
                                 "CC-BY-SA-3.0", "Wildfire Games", strength=0.35, fit="loop"),
@@ -52,9 +52,9 @@ def full_project(video: Path | None = None) -> Project:
         metrics={"loudness_r_before": 0.41, "loudness_r_after": 0.93, "notes": ["conformed"]},
     ))
     p.add_stem(Stem(tone(0.5, 880.0, seed=1), SR, settings=GenerationSettings(
-        caption="footstep", mask=MaskSpec(kind="box", box=(10, 20, 110, 90)), start_s=0.5, duration_s=0.5)))
+        caption="footstep", mask=Region(kind="box", box=(10, 20, 110, 90)), start_s=0.5, duration_s=0.5)))
     p.add_stem(Stem(tone(0.7, 220.0, seed=2), SR, settings=GenerationSettings(
-        caption="whoosh", mask=MaskSpec(kind="track", track_id=3,
+        caption="whoosh", mask=Region(kind="track", track_id=3,
                                         track_boxes=((0.0, 1, 2, 30, 40), (0.25, 5, 2, 35, 40)))),
         mix=MixSettings(mute=True, offset_s=-0.1)))
     return p
@@ -88,11 +88,11 @@ def test_stem_refuses_bad_audio_and_protects_shared_arrays():
 
 def test_settings_validation():
     with pytest.raises(MaskError, match="kind"):
-        MaskSpec(kind="lasso")
+        Region(kind="lasso")
     with pytest.raises(MaskError, match="inverted"):
-        MaskSpec(kind="box", box=(10, 10, 5, 20))
+        Region(kind="box", box=(10, 10, 5, 20))
     with pytest.raises(MaskError, match="between 0 and 1"):
-        MaskSpec(kind="image", image=np.full((4, 4), 2.0))
+        Region(kind="image", image=np.full((4, 4), 2.0))
     with pytest.raises(CurveError, match="increase"):
         CurveSpec(times_s=np.array([0.0, 0.0, 1.0]), values=np.array([0.0, 0.5, 1.0]))
     with pytest.raises(CurveError, match="between 0 and 1"):

@@ -47,12 +47,12 @@ def fake_engine(monkeypatch):
         ref_meta = ref_audios = None
         if kw.get("reference") is not None:
             # what the engine reports about a reference (its own metadata helper)
-            from foley_core.generate import _reference_metadata
+            from foley_core.generate import _CandidateReference, _reference_report
 
             ref = kw["reference"]
-            ref_meta = _reference_metadata(ref.entry, strength=kw["strength"], steps_run=1,
-                                           fit="auto", source_s=len(ref.audio) / ref.sr,
-                                           source_sr=ref.sr, detail_restored=False)
+            ref_meta = _reference_report(_CandidateReference(ref.audio, ref.sr, ref.entry, "loop"),
+                                         strength=kw["strength"], steps_run=1, fit="auto",
+                                         detail_restored=False, placed=False, full_band=False).to_json()
             ref_audios = [np.full(n, 0.25, np.float32) for _ in audios]
         return FakeResult(audios, constants.MODEL_SR, {"reference": ref_meta,
             "seeds": [kw["seed"] + k for k in range(kw["candidates"])], "model": "fake",

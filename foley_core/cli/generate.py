@@ -276,24 +276,24 @@ def run(args: argparse.Namespace) -> int:
 
     mask = None
     if args.mask or args.box or args.tracks:
-        from foley_core.generate import MaskSpec
+        from foley_core.request import Region
 
         if args.mask:
-            mask = MaskSpec(image=args.mask)
+            mask = Region(image=args.mask)
         elif args.box:
-            mask = MaskSpec(box=_parse_box(args.box))
+            mask = Region(box=_parse_box(args.box))
         else:
             if not args.track:
                 raise MaskError("--tracks needs --track ID (the id of the track to follow)")
             from foley_core.vision.tracks import load_tracks
 
-            mask = MaskSpec(track=load_tracks(args.tracks)[args.track])
+            mask = Region(track=load_tracks(args.tracks)[args.track])
     if point is not None:
-        from foley_core.generate import MaskSpec
+        from foley_core.request import Region
         from foley_core.vision.follow import follow_in_video
 
         (x, y), t = point
-        mask = MaskSpec(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
+        mask = Region(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
                                               duration_s=args.duration))
 
     if args.model_dir:
