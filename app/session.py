@@ -38,7 +38,8 @@ MASK_COLOUR = np.array([255, 60, 40], np.float32)
 
 # Default generation settings shown in the editor (the engine's defaults). curve_scale None:
 # the model's own curve guidance (see model_curve_scale).
-DEFAULTS = {"steps": 25, "text_scale": 3.5, "video_scale": 4.5, "curve_scale": None,
+DEFAULTS = {"steps": constants.DEFAULT_STEPS, "text_scale": constants.DEFAULT_TEXT_SCALE,
+            "video_scale": constants.DEFAULT_VIDEO_SCALE, "curve_scale": None,
             "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded"}
 CURVE_SCALE_RANGE = (1.0, 15.0)     # what the editor's slider offers (1 = off)
 
@@ -574,7 +575,8 @@ class Session:
 
     # ------------------------------------------------------------------ generation
     def generate(self, *, caption: str, negative_caption: str = "", seed: int = 0,
-                 steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
+                 steps: int = constants.DEFAULT_STEPS, text_scale: float = constants.DEFAULT_TEXT_SCALE,
+                 video_scale: float = constants.DEFAULT_VIDEO_SCALE,
                  curve_scale: float | None = None,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
                  strength: float | None = None, video_onsets: bool = True,
@@ -586,6 +588,7 @@ class Session:
         finds them over the selection; the used ones are in `generation_meta["onsets_s"]`)."""
         from foley_core import backends, captions
         from foley_core.generate import generate
+        from foley_core.request import GenerationRequest
 
         info = self.require_video()
         caption = captions.validate_caption(caption or "")
@@ -596,8 +599,8 @@ class Session:
         if pts is not None:
             self._validated_curve(pts)
             curve = (pts[0], pts[1])
-        seed, steps, candidates = _int(seed, "seed", 0, 2**31 - 1), _int(steps, "steps", 1, 200), \
-            _int(candidates, "candidates", 1, 8)
+        seed, steps = _int(seed, "seed", 0, constants.MAX_SEED), _int(steps, "steps", 1, constants.MAX_STEPS)
+        candidates = _int(candidates, "candidates", 1, 8)
         curve_scale = _curve_scale(curve_scale)
         if curve_scale not in (None, 1.0) and model in backends.available_backends() \
                 and not has_curve_guidance(model):
@@ -622,18 +625,18 @@ class Session:
             left = f", about {eta:.0f} s left" if math.isfinite(eta) else ""
             progress(frac, f"step {int(done)}/{int(total)}{left}")
 
-        result = generate(
+        request = GenerationRequest(
             caption=caption, negative_caption=negative, video=info.path, start_s=start_s,
-            duration_s=end_s - start_s, mask=self.generation_mask(), curve=curve, seed=seed,
+            duration_s=end_s - start_s, region=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
             video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
-            conform=float(conform) if curve is not None else None,
-            model=model, progress=on_progress, cancel=self.cancel_event.is_set, **ref_kwargs)
-        meta = dict(result.metadata)
+            conform=float(conform) if curve is not None else None, model=model, **ref_kwargs)
+        result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set)
+        report = result.report
         ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
-        seeds = meta.get("seeds") or [seed + i for i in range(len(result.audios))]
-        r_before = meta.get("curve_r_before") or [None] * len(result.audios)
-        r_after = meta.get("curve_r_after") or [None] * len(result.audios)
+        seeds = report.seeds or [seed + i for i in range(len(result.audios))]
+        r_before = report.curve_r_before or [None] * len(result.audios)
+        r_after = report.curve_r_after or [None] * len(result.audios)
         per_candidate = [{"curve_r_before": b, "curve_r_after": a} if a is not None else {}
                          for b, a in zip(r_before, r_after)]
         with self.lock:
@@ -642,15 +645,15 @@ class Session:
                                          reference_audio=None if r is None else
                                          np.asarray(r, np.float32))
                                for a, s, m, r in zip(result.audios, seeds, per_candidate, ref_audios)]
-            self.generation_meta = meta
+            self.generation_meta = report.to_json()
             self.candidate_settings = {
                 "caption": caption, "negative_caption": negative or "", "seed": seed,
                 "steps": steps, "text_scale": float(text_scale), "video_scale": float(video_scale),
                 "curve_scale": curve_scale, "conform_strength": float(conform), "model": model,
-                "weights_id": meta.get("model", ""), "start_s": start_s,
+                "weights_id": report.model or "", "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
-                "reference": _reference_spec(meta.get("reference")),
-                "video_onsets": video_onsets, "onsets_s": meta.get("onsets_s"),
+                "reference": _reference_spec(report.reference),
+                "video_onsets": video_onsets, "onsets_s": report.onsets_s,
             }
         return self.candidates
 
@@ -1086,13 +1089,14 @@ def _strength(value: Any) -> float:
     return v
 
 
-def _reference_spec(meta: dict | None):
-    """What generate() reported about its reference, as the project stores it on a stem."""
+def _reference_spec(reported):
+    """What generate() reported about its reference (a ReferenceReport), as the project stores
+    it on a stem."""
     from foley_core import project as fproject
 
-    if not meta or not meta.get("fields"):
+    if reported is None or not reported.fields:
         return None
-    return fproject.Reference(**meta["fields"])
+    return fproject.Reference(**reported.fields)
 
 
 def _mask_spec(region: Region):

@@ -321,6 +321,8 @@ def _box_mask(box: np.ndarray, width: int, height: int) -> np.ndarray:
 def validate_mask(mask, video_wh: tuple[int, int]) -> None:
     """Check a mask against the video's size (before any model is loaded); raises MaskError."""
     vw, vh = video_wh
+    if isinstance(mask, Region) and isinstance(mask.image, np.ndarray):
+        mask = mask.image
     if isinstance(mask, Region):
         if mask.box is not None:
             _check_box(mask.box, vw, vh)
@@ -328,8 +330,8 @@ def validate_mask(mask, video_wh: tuple[int, int]) -> None:
             img = _read_mask_image(mask.image, (vw, vh))    # refuses any other size before decoding
             if not np.any(img > 0):
                 raise MaskError("the mask image is black everywhere; paint the sounding object in white")
-        else:
-            _track_from_spec(mask.track, video_wh)
+        elif mask.kind == "track":
+            _track_from_spec(mask.track_spec(), video_wh)
     elif isinstance(mask, np.ndarray):
         if mask.ndim not in (2, 3) or mask.shape[-2:] != (vh, vw):
             raise MaskError(f"the mask has shape {mask.shape} but the video is {vw}x{vh} "
@@ -351,6 +353,8 @@ def masks_for_frames(mask, times_s: np.ndarray, *, video_wh: tuple[int, int],
     width, height = frame_size
     vw, vh = video_wh
     n = len(times_s)
+    if isinstance(mask, Region) and isinstance(mask.image, np.ndarray):
+        mask = mask.image
     if isinstance(mask, Region):
         if mask.box is not None:
             box = _check_box(mask.box, vw, vh) * np.array([width / vw, height / vh] * 2)
@@ -359,7 +363,7 @@ def masks_for_frames(mask, times_s: np.ndarray, *, video_wh: tuple[int, int],
             return _mask_array_to_model(_read_mask_image(mask.image, video_wh), n, width, height, video_wh)
         from foley_core.vision.tracks import track_masks
 
-        track = _track_from_spec(mask.track, video_wh)
+        track = _track_from_spec(mask.track_spec(), video_wh)
         out = track_masks(track, np.asarray(times_s, dtype=np.float64), width, height)
         if not np.any(out > 0):
             raise MaskError(f"the track '{track.id}' is not visible between {times_s[0]:.2f} s and "
@@ -636,7 +640,7 @@ def _prepare_backend(run: _Run, device: str) -> None:
         request.source == "library" or (request.source == "auto" and supports_reference))
     with_reference = run.given_ref is not None or run.retrieving
     # "auto" on a backend that cannot start from a sound: the model alone
-    run.strength = request.strength if with_reference else None
+    run.strength = request.resolved_strength if with_reference else None
     run.steps_run = reference_steps(request.steps, run.strength)[1] if with_reference else request.steps
     if run.onsets_s is not None and not getattr(backend, "supports_onsets", False) and not with_reference:
         raise FoleyError(f"the {backend.name} model cannot place sounds at given onsets (hits); "

@@ -214,7 +214,7 @@ class GenerationRequest(ArrayEq):
         the region's motion shows.
     reference: a sound to start from (library clip id, audio file, LoadedReference /
         LibraryEntry, or an (audio, sr) pair); `strength` 0..1 how far from it to go (None:
-        DEFAULT_REFERENCE_STRENGTH when a reference or retrieval applies); `reference_fit`:
+        DEFAULT_REFERENCE_STRENGTH, see `resolved_strength`); `reference_fit`:
         auto, loop or oneshot.
     source: without a reference, where the sound comes from (constants.SOURCES).
     seed: candidate i uses seed + i (0..MAX_SEED). candidates, steps, text_scale,
@@ -296,15 +296,24 @@ class GenerationRequest(ArrayEq):
                 raise FoleyError("strength sets how far to move from a reference sound: give a reference "
                                  "(a library clip id or an audio file) too, or leave strength out")
             return
-        strength = constants.DEFAULT_REFERENCE_STRENGTH if self.strength is None else self.strength
+        if self.strength is None:
+            return
         try:
-            strength = float(strength)
+            strength = float(self.strength)
         except (TypeError, ValueError):
             strength = float("nan")
         if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
             raise FoleyError(f"the reference strength must be between 0 (keep the reference) and 1 "
                              f"(ignore it), got {strength if math.isfinite(strength) else 'not a number'}")
         object.__setattr__(self, "strength", strength)
+
+    @property
+    def resolved_strength(self) -> float | None:
+        """The strength a reference or retrieved clip is used at: as asked, else the default
+        (DEFAULT_REFERENCE_STRENGTH); None when nothing can be started from."""
+        if self.reference is None and (self.source == "model" or self.caption is None):
+            return None
+        return constants.DEFAULT_REFERENCE_STRENGTH if self.strength is None else self.strength
 
     @property
     def selection(self) -> tuple[float, float | None]:

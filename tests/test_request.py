@@ -48,8 +48,8 @@ def test_defaults_are_the_shared_constants():
         constants.DEFAULT_STEPS, constants.DEFAULT_TEXT_SCALE, constants.DEFAULT_VIDEO_SCALE)
     assert request.selection == (0.0, 1.0)
     # a reference-capable source and a caption: the shared default strength
-    assert request.strength == constants.DEFAULT_REFERENCE_STRENGTH
-    assert GenerationRequest(caption="rain", duration_s=1.0, source="model").strength is None
+    assert request.strength is None and request.resolved_strength == constants.DEFAULT_REFERENCE_STRENGTH
+    assert GenerationRequest(caption="rain", duration_s=1.0, source="model").resolved_strength is None
 
 
 @pytest.mark.parametrize("seed", [-1, constants.MAX_SEED + 1, 2**62])
