@@ -42,7 +42,7 @@ DEFAULT_VIDEO_SCALE = 4.5
 # The seeds a user can ask for (the studio's dice, the CLI, batch): candidate i runs seed + i.
 MAX_SEED = 2**31 - 1
 # The shortest selection a stem is made for: one window-grid step (generate.WINDOW_GRID_S), so
-# every window holds whole curve points, latent frames and video frames.
+# every window holds whole curve points, latent frames and video frames (windows.WINDOW_GRID_S).
 MIN_SELECTION_S = 0.2
 # A stem's audio: the longest a generation makes, with room for a whole video's worth.
 MAX_STEM_SECONDS = MAX_VIDEO_SECONDS

@@ -23,36 +23,25 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
-import os
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from foley_core import constants, fullband, loudness
+from foley_core import constants, fullband, loudness, media
 from foley_core.backends import Backend, VideoCondition, check_device, get_backend, reference_steps
+from foley_core.errors import CurveError, FoleyError, GenerationCancelled, TimeRangeError
+from foley_core.library.references import CandidateReference, read_reference, retrieve_candidates
+from foley_core.media import read_frames_cached
 from foley_core.request import (GenerationReport, GenerationRequest, InstructionsReport, ReferenceReport,
-                                 Region, check_selection_length)
-from foley_core.errors import (
-    CurveError,
-    FoleyError,
-    GenerationCancelled,
-    MaskError,
-    MediaError,
-    TimeRangeError,
-)
+                                Region, check_selection_length)
+from foley_core.vision.regions import masks_for_frames, validate_region
+from foley_core.windows import join_windows, plan_windows, slice_curve
 
-WINDOW_OVERLAP_S = 1.0
-# Window starts are multiples of 0.2 s: a whole number of curve points (10/s), latent frames
-# (25/s) and video frames (20/s), so every window's slices line up exactly with the full ones.
-WINDOW_GRID_S = 0.2
 MAX_CANDIDATES = constants.MAX_CANDIDATES
 MAX_STEPS = constants.MAX_STEPS
 PEAK_LIMIT = 10 ** (constants.TAKE_PEAK_DBFS / 20)
-_MAX_LEVEL_MATCH_DB = 24.0
 DEFAULT_REFERENCE_STRENGTH = constants.DEFAULT_REFERENCE_STRENGTH   # re-exported; defined in constants
 
 
@@ -157,321 +146,11 @@ def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: 
         return follow.track_contact_onsets(mask.track, fps=info.fps, start_s=start_s,
                                            duration_s=duration_s)
     size = work_size(info.width, info.height, 320)
-    frames, times_s, _ = _read_frames_cached(video, info, fps=analysis_fps_for(info.fps), size=size,
+    frames, times_s, _ = read_frames_cached(video, fps=analysis_fps_for(info.fps), size=size,
                                              start_s=start_s, duration_s=duration_s)
     region = masks_for_frames(mask, times_s, video_wh=(info.width, info.height), frame_size=size)
     seed = region_motion(frames, times_s, region, start_s=start_s, duration_s=duration_s)
     return [float(t) - start_s for t in seed.events_s if start_s <= t < start_s + duration_s]
-
-
-def slice_curve(curve: np.ndarray, offset_s: float, length_s: float) -> np.ndarray:
-    """The part of a full-selection curve under a window, on the window's own curve grid."""
-    fps = constants.CURVE_FPS
-    full_t = (np.arange(curve.size) + 0.5) / fps
-    n = loudness.n_curve_points(length_s)
-    window_t = offset_s + (np.arange(n) + 0.5) / fps
-    return np.interp(window_t, full_t, curve).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------ helpers: windows
-
-def plan_windows(duration_s: float, window_s: float, *, overlap_s: float = WINDOW_OVERLAP_S,
-                 grid_s: float = WINDOW_GRID_S) -> list[tuple[float, float]]:
-    """(offset_s, length_s) of the model windows covering [0, duration_s).
-
-    One window if it fits; else windows of `window_s` whose starts are `grid_s` multiples,
-    consecutive windows overlapping by at least `overlap_s`; the last one ends at duration_s.
-    """
-    if duration_s <= window_s + 1e-9:
-        return [(0.0, duration_s)]
-    hop = math.floor((window_s - overlap_s) / grid_s + 1e-9) * grid_s
-    windows = []
-    offset = 0.0
-    while offset + window_s < duration_s - 1e-9:
-        windows.append((round(offset, 6), window_s))
-        offset += hop
-    last_start = round(offset, 6)
-    windows.append((last_start, round(duration_s - last_start, 6)))
-    return windows
-
-
-def join_windows(parts: Sequence[tuple[int, np.ndarray]], n_samples: int, sr: int) -> tuple[np.ndarray, list]:
-    """Join windows (start sample, audio (K, n)) into (K, n_samples).
-
-    Each window is first level-matched to what is already joined over their overlap (RMS ratio,
-    bounded to +-24 dB), then crossfaded with an equal-power (cos/sin) fade over the whole
-    overlap, so uncorrelated material keeps a constant level through the join. Returns the
-    audio and the gains applied per window and candidate (dB).
-    """
-    n_cand = parts[0][1].shape[0]
-    out = np.zeros((n_cand, n_samples), dtype=np.float64)
-    gains_db: list[list[float]] = []
-    end = 0
-    for start, audio in parts:
-        audio = audio.astype(np.float64)
-        length = min(audio.shape[1], n_samples - start)
-        audio = audio[:, :length]
-        overlap = max(0, min(end - start, length))
-        window_gains = []
-        if overlap > 0:
-            prev = out[:, start:start + overlap]
-            new = audio[:, :overlap]
-            for k in range(n_cand):
-                rms_prev = np.sqrt(np.mean(prev[k] ** 2))
-                rms_new = np.sqrt(np.mean(new[k] ** 2))
-                gain_db = 0.0
-                if rms_prev > 1e-8 and rms_new > 1e-8:
-                    gain_db = float(np.clip(20 * np.log10(rms_prev / rms_new),
-                                            -_MAX_LEVEL_MATCH_DB, _MAX_LEVEL_MATCH_DB))
-                audio[k] *= 10 ** (gain_db / 20)
-                window_gains.append(gain_db)
-            theta = (np.arange(overlap) + 0.5) / overlap * (np.pi / 2)
-            out[:, start:start + overlap] = prev * np.cos(theta) + audio[:, :overlap] * np.sin(theta)
-            out[:, start + overlap:start + length] = audio[:, overlap:]
-        else:
-            out[:, start:start + length] = audio
-            window_gains = [0.0] * n_cand
-        gains_db.append(window_gains)
-        end = max(end, start + length)
-    return out.astype(np.float32), gains_db
-
-
-# ------------------------------------------------------------------------------ helpers: masks
-
-def _mask_array_to_model(mask: np.ndarray, n_frames: int, width: int, height: int,
-                         video_wh: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    arr = np.asarray(mask)
-    if arr.ndim not in (2, 3):
-        raise MaskError(f"a mask must be (H, W) or (T, H, W), got shape {arr.shape}")
-    vw, vh = video_wh
-    if arr.shape[-2:] != (vh, vw):
-        raise MaskError(f"the mask is {arr.shape[-1]}x{arr.shape[-2]} pixels but the video is {vw}x{vh}; "
-                        "draw the mask at the video's frame size")
-    arr = arr.astype(np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise MaskError("the mask has NaN or infinite values")
-    if arr.max() > 1.0:
-        arr = arr / 255.0 if arr.max() <= 255 else arr / arr.max()
-    arr = np.clip(arr, 0.0, 1.0)
-    if arr.ndim == 2:
-        arr = arr[None]
-    # a (T, H, W) mask spans the selection evenly: nearest mask per model frame
-    idx = np.minimum((np.arange(n_frames) * arr.shape[0]) // max(n_frames, 1), arr.shape[0] - 1)
-    small = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_AREA) for m in arr])
-    return np.clip(small[idx], 0.0, 1.0).astype(np.float32)
-
-
-def _read_mask_image(path, video_wh: tuple[int, int] | None = None) -> np.ndarray:
-    from foley_core.images import read_mask_image
-
-    return read_mask_image(path, size_wh=video_wh)
-
-
-def _track_from_spec(track, video_wh: tuple[int, int]):
-    from foley_core.vision.tracks import Track, TrackFrame
-
-    if isinstance(track, Track):
-        return track
-    if not isinstance(track, dict):
-        raise MaskError("a track must be a dict {'times_s': [...], 'boxes': [...]} or a detect track")
-    try:
-        if "frames" in track:
-            times = [float(f["time_s"]) for f in track["frames"]]
-            boxes = [list(map(float, f["box"])) for f in track["frames"]]
-        else:
-            times = [float(t) for t in track["times_s"]]
-            boxes = [list(map(float, b)) for b in track["boxes"]]
-    except (KeyError, TypeError, ValueError) as err:
-        raise MaskError(f"the track is malformed ({err}); expected times_s and boxes [x0, y0, x1, y1]") from None
-    if not times or len(times) != len(boxes) or any(len(b) != 4 for b in boxes):
-        raise MaskError("the track needs one box [x0, y0, x1, y1] per time, and at least one")
-    vw, vh = video_wh
-    for b in boxes:
-        _check_box(b, vw, vh)
-    order = np.argsort(times, kind="stable")
-    frames = [TrackFrame(times[i], np.asarray(boxes[i], np.float64)) for i in order]
-    return Track(id=str(track.get("id", "track")), label=str(track.get("label", "")), source="user",
-                 score=1.0, frames=frames, width=vw, height=vh)
-
-
-def _check_box(box, width: int, height: int) -> np.ndarray:
-    try:
-        arr = np.asarray([float(v) for v in box], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise MaskError(f"a box must be 4 numbers x0,y0,x1,y1 in video pixels, got {box!r}") from None
-    if arr.size != 4 or not np.all(np.isfinite(arr)):
-        raise MaskError(f"a box must be 4 finite numbers x0,y0,x1,y1 in video pixels, got {box!r}")
-    x0, y0, x1, y1 = arr
-    if x1 <= x0 or y1 <= y0:
-        raise MaskError(f"the box {arr.tolist()} is empty: x1 must exceed x0 and y1 must exceed y0")
-    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-        raise MaskError(f"the box {arr.tolist()} lies outside the {width}x{height} video frame")
-    return np.array([max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)])
-
-
-def _box_mask(box: np.ndarray, width: int, height: int) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    cols = np.clip(np.minimum(np.arange(width) + 1, x1) - np.maximum(np.arange(width), x0), 0, 1)
-    rows = np.clip(np.minimum(np.arange(height) + 1, y1) - np.maximum(np.arange(height), y0), 0, 1)
-    return np.outer(rows, cols).astype(np.float32)
-
-
-def validate_mask(mask, video_wh: tuple[int, int]) -> None:
-    """Check a mask against the video's size (before any model is loaded); raises MaskError."""
-    vw, vh = video_wh
-    if isinstance(mask, Region) and isinstance(mask.image, np.ndarray):
-        mask = mask.image
-    if isinstance(mask, Region):
-        if mask.box is not None:
-            _check_box(mask.box, vw, vh)
-        elif mask.image is not None:
-            img = _read_mask_image(mask.image, (vw, vh))    # refuses any other size before decoding
-            if not np.any(img > 0):
-                raise MaskError("the mask image is black everywhere; paint the sounding object in white")
-        elif mask.kind == "track":
-            _track_from_spec(mask.track_spec(), video_wh)
-    elif isinstance(mask, np.ndarray):
-        if mask.ndim not in (2, 3) or mask.shape[-2:] != (vh, vw):
-            raise MaskError(f"the mask has shape {mask.shape} but the video is {vw}x{vh} "
-                            "(expected (H, W) or (T, H, W) at the video's frame size)")
-        if not np.all(np.isfinite(mask)) or not np.any(mask > 0):
-            raise MaskError("the mask is empty (or has NaN values); mark the sounding object")
-    else:
-        raise MaskError(f"a mask must be an array or a Region, got {type(mask).__name__}")
-
-
-def masks_for_frames(mask, times_s: np.ndarray, *, video_wh: tuple[int, int],
-                     frame_size: tuple[int, int]) -> np.ndarray:
-    """Per-frame masks float32 (T, h, w) at the model's `frame_size` for frames at `times_s`.
-
-    `mask`: an (H, W) / (T, H, W) array at the video's size `video_wh` (width, height), or a
-    Region (box / image / track in video pixels). Frames are stretched to the model size, so
-    masks are scaled the same way.
-    """
-    width, height = frame_size
-    vw, vh = video_wh
-    n = len(times_s)
-    if isinstance(mask, Region) and isinstance(mask.image, np.ndarray):
-        mask = mask.image
-    if isinstance(mask, Region):
-        if mask.box is not None:
-            box = _check_box(mask.box, vw, vh) * np.array([width / vw, height / vh] * 2)
-            return np.repeat(_box_mask(box, width, height)[None], n, axis=0)
-        if mask.image is not None:
-            return _mask_array_to_model(_read_mask_image(mask.image, video_wh), n, width, height, video_wh)
-        from foley_core.vision.tracks import track_masks
-
-        track = _track_from_spec(mask.track_spec(), video_wh)
-        out = track_masks(track, np.asarray(times_s, dtype=np.float64), width, height)
-        if not np.any(out > 0):
-            raise MaskError(f"the track '{track.id}' is not visible between {times_s[0]:.2f} s and "
-                            f"{times_s[-1]:.2f} s; choose a range where it is on screen")
-        return out.astype(np.float32)
-    if isinstance(mask, np.ndarray):
-        return _mask_array_to_model(mask, n, width, height, video_wh)
-    raise MaskError(f"a mask must be an array or a Region, got {type(mask).__name__}")
-
-
-# ------------------------------------------------------------------------------ frame cache
-
-_frame_cache: collections.OrderedDict = collections.OrderedDict()
-_frame_lock = threading.Lock()
-
-
-def _read_frames_cached(path: str, info, *, fps: float, size: tuple[int, int], start_s: float,
-                        duration_s: float) -> tuple[np.ndarray, np.ndarray, tuple]:
-    from foley_core import media
-
-    stat = os.stat(path)
-    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, round(start_s, 6),
-           round(duration_s, 6), float(fps), tuple(size))
-    with _frame_lock:
-        hit = _frame_cache.get(key)
-        if hit is not None:
-            _frame_cache.move_to_end(key)
-            return hit[0], hit[1], key
-    frames, times = media.read_frames(path, fps=fps, size=size, start_s=start_s, duration_s=duration_s)
-    with _frame_lock:
-        _frame_cache[key] = (frames, times)
-        while len(_frame_cache) > 4:
-            _frame_cache.popitem(last=False)
-    return frames, times, key
-
-
-# ------------------------------------------------------------------------------ reference
-
-def read_reference(reference) -> tuple[np.ndarray, int, Any]:
-    """(audio, sr, entry) of a reference given to `generate`; entry is a LibraryEntry or None.
-
-    `reference`: a library clip id or an audio file path (any common format and rate), a
-    `library.LoadedReference` or `library.LibraryEntry` (e.g. from a SoundLibrary with the
-    user's folders), or an (audio, sr) pair. Raises MediaError for a missing, unreadable,
-    empty, NaN or silent sound.
-    """
-    from foley_core.library import LibraryEntry, LoadedReference, check_reference_audio, load_reference
-
-    if isinstance(reference, LoadedReference):
-        audio = check_reference_audio(reference.audio, reference.sr, name=f"The reference '{reference.entry.id}'")
-        return audio, int(reference.sr), reference.entry
-    if isinstance(reference, LibraryEntry):
-        from foley_core.audio_io import read_audio
-
-        audio, sr = read_audio(reference.path)
-        return check_reference_audio(audio, sr, name=f"The reference '{reference.id}'"), int(sr), reference
-    if isinstance(reference, (str, os.PathLike)):
-        if isinstance(reference, str) and not reference.strip():
-            raise MediaError("the reference is empty: give a library clip id or an audio file")
-        loaded = load_reference(reference)
-        return loaded.audio, int(loaded.sr), loaded.entry
-    if isinstance(reference, tuple) and len(reference) == 2:
-        audio, sr = reference
-        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)):
-            raise MediaError(f"a reference given as (audio, sr) needs a whole sample rate in Hz, got {sr!r}")
-        return check_reference_audio(np.asarray(audio), int(sr)), int(sr), None
-    raise MediaError("a reference must be a library clip id, an audio file path, or an (audio, sr) pair; "
-                     f"got {type(reference).__name__}")
-
-
-def _reference_report(ref: "_CandidateReference", *, strength: float | None, steps_run: int, fit: str,
-                      detail_restored: bool, placed: bool, full_band: bool) -> ReferenceReport:
-    entry = ref.entry
-    return ReferenceReport(
-        id=None if entry is None else entry.id, path=None if entry is None else str(entry.path),
-        caption=None if entry is None else entry.caption,
-        library_clip=entry is not None and not entry.is_user_sound,
-        attribution=None if entry is None else entry.attribution_text,
-        licence=None if entry is None else entry.licence_text,
-        fields=None if entry is None else {**entry.reference_fields(), "strength": strength, "fit": fit},
-        strength=strength, steps_run=steps_run, fit=fit, detail_restored=detail_restored,
-        source_duration_s=round(ref.audio.shape[0] / ref.sr, 6), source_sr=ref.sr, kind=ref.kind,
-        placed_at_onsets=placed, full_band=full_band,
-        rank=ref.rank, score=None if ref.rank is None else round(ref.score, 4))
-
-
-@dataclass(frozen=True)
-class _CandidateReference:
-    """The sound one candidate starts from, and how it is fitted (its kind)."""
-
-    audio: np.ndarray
-    sr: int
-    entry: Any
-    kind: str
-    rank: int | None = None      # retrieved clips: search rank and score
-    score: float = 0.0
-
-
-def _retrieve(caption: str, n: int, library, onsets_s, reference_fit: str) -> list[_CandidateReference]:
-    """One library clip per candidate for `caption` (library.retrieve_references): one-shot
-    clips preferred when there are onsets to place, sustained ones when a region shows none."""
-    from foley_core.library import fit_kind
-    from foley_core.library.retrieve import retrieve_references
-
-    prefer = None if onsets_s is None else ("oneshot" if onsets_s else "sustained")
-    picked = retrieve_references(caption, n=n, library=library, prefer=prefer)
-    return [_CandidateReference(r.audio, r.sr, r.entry, fit_kind(r.audio, r.sr, reference_fit), r.rank, r.score)
-            for r in picked]
 
 
 # ------------------------------------------------------------------------------ generate
@@ -598,8 +277,6 @@ def _check_inputs(request: GenerationRequest, device: str, cancel) -> _Run:
     run = _Run(request=request, timings=collections.defaultdict(float), cancel_fn=_cancel_fn(cancel))
     start_s, duration_s = request.selection
     if request.video is not None:
-        from foley_core import media
-
         run.info = info = media.probe_video(request.video)
         if start_s >= info.duration_s:
             raise TimeRangeError(f"start {start_s:.3f} s is outside the video ({info.duration_s:.3f} s long)")
@@ -610,7 +287,7 @@ def _check_inputs(request: GenerationRequest, device: str, cancel) -> _Run:
                                  f"of the video ({info.duration_s:.3f} s long)")
     run.duration_s = duration_s = check_selection_length(duration_s)
     if request.region is not None:
-        validate_mask(request.region, (run.info.width, run.info.height))
+        validate_region(request.region, (run.info.width, run.info.height))
     run.curve = None if request.curve is None else prepare_curve(request.curve, duration_s)
     if request.onsets_s is not None:
         run.onsets_s = prepare_onsets(request.onsets_s, duration_s)
@@ -670,8 +347,8 @@ def _read_video(run: _Run) -> None:
         return
     backend, request = run.backend, run.request
     with run.timed("read_video"):
-        run.frames, frame_times, run.frames_key = _read_frames_cached(
-            request.video, run.info, fps=backend.video_fps, size=tuple(backend.frame_size),
+        run.frames, frame_times, run.frames_key = read_frames_cached(
+            request.video, fps=backend.video_fps, size=tuple(backend.frame_size),
             start_s=request.start_s, duration_s=run.duration_s)
     if request.region is not None:
         with run.timed("masks"):
@@ -691,12 +368,12 @@ def _prepare_references(run: _Run, library) -> None:
     request = run.request
     if run.retrieving:
         with run.timed("retrieve"):
-            run.refs = _retrieve(request.caption, request.candidates, library, run.onsets_s, request.reference_fit)
+            run.refs = retrieve_candidates(request.caption, request.candidates, library, run.onsets_s, request.reference_fit)
     elif run.given_ref is not None:
         audio_in, sr_in, entry_in = run.given_ref
         # decided once, so the report says what the fit did (and candidates share it)
         kind = fit_kind(audio_in, sr_in, request.reference_fit)
-        run.refs = [_CandidateReference(audio_in, sr_in, entry_in, kind)] * request.candidates
+        run.refs = [CandidateReference(audio_in, sr_in, entry_in, kind)] * request.candidates
     # The take keeps its references' bandwidth: it runs at their rate (capped at 48 kHz), the
     # model's band below the crossover and the reference's above it (`fullband`).
     run.out_sr = fullband.output_rate(run.sr, [r.sr for r in run.refs])
@@ -854,6 +531,22 @@ def _instructions(run: _Run) -> InstructionsReport:
                and not (g == "onsets" and run.ref_placed and not run.model_onsets)]
     return InstructionsReport(given=given, obeyed_by_model=[g for g in given if g in model_obeys],
                               ignored_by_model=ignored, enforced_after=enforced)
+
+
+def _reference_report(ref: CandidateReference, *, strength: float | None, steps_run: int, fit: str,
+                      detail_restored: bool, placed: bool, full_band: bool) -> ReferenceReport:
+    entry = ref.entry
+    return ReferenceReport(
+        id=None if entry is None else entry.id, path=None if entry is None else str(entry.path),
+        caption=None if entry is None else entry.caption,
+        library_clip=entry is not None and not entry.is_user_sound,
+        attribution=None if entry is None else entry.attribution_text,
+        licence=None if entry is None else entry.licence_text,
+        fields=None if entry is None else {**entry.reference_fields(), "strength": strength, "fit": fit},
+        strength=strength, steps_run=steps_run, fit=fit, detail_restored=detail_restored,
+        source_duration_s=round(ref.audio.shape[0] / ref.sr, 6), source_sr=ref.sr, kind=ref.kind,
+        placed_at_onsets=placed, full_band=full_band,
+        rank=ref.rank, score=None if ref.rank is None else round(ref.score, 4))
 
 
 def _report(run: _Run, join_gains, high_band, peak_scaled_db, r_before, r_after) -> GenerationReport:

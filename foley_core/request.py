@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from foley_core import constants
-from foley_core.errors import CaptionError, FoleyError, MaskError, TimeRangeError
+from foley_core.errors import FoleyError, MaskError, TimeRangeError
 
 REGION_KINDS = ("none", "box", "image", "track")
 

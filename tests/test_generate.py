@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from foley_core import generate as gen
+from foley_core import windows as win
 from foley_core.backends import WindowOutput, get_backend
 from foley_core.errors import (
     CaptionError,
@@ -21,6 +22,7 @@ from foley_core.errors import (
 )
 from foley_core.generate import generate
 from foley_core.request import Region
+from foley_core.vision import regions
 
 torch.set_num_threads(1)
 SR = 16000
@@ -115,7 +117,7 @@ def test_whole_video_by_default(tiny_model, clip):
 def test_track_mask_follows_the_moving_box():
     times = np.array([0.0, 0.5, 1.0])
     track = {"times_s": [0.0, 1.0], "boxes": [[0, 0, 40, 40], [120, 0, 160, 40]]}
-    masks = gen.masks_for_frames(Region(track=track), times, video_wh=(160, 120), frame_size=(32, 32))
+    masks = regions.masks_for_frames(Region(track=track), times, video_wh=(160, 120), frame_size=(32, 32))
     assert masks.shape == (3, 32, 32)
     cols = np.arange(32)
     centre_x = [(m.sum(0) * cols).sum() / m.sum() for m in masks]
@@ -123,7 +125,7 @@ def test_track_mask_follows_the_moving_box():
     # the detect JSON form of a track gives the same masks
     detect_form = {"id": "t0", "frames": [{"time_s": 0.0, "box": [0, 0, 40, 40]},
                                           {"time_s": 1.0, "box": [120, 0, 160, 40]}]}
-    np.testing.assert_allclose(gen.masks_for_frames(Region(track=detect_form), times, video_wh=(160, 120),
+    np.testing.assert_allclose(regions.masks_for_frames(Region(track=detect_form), times, video_wh=(160, 120),
                                                     frame_size=(32, 32)), masks)
 
 
@@ -133,20 +135,20 @@ def test_mask_image_and_array(tmp_path):
     image = np.zeros((120, 160), np.uint8)
     image[:, 80:] = 255                                   # right half
     Image.fromarray(image).save(tmp_path / "mask.png")
-    masks = gen.masks_for_frames(Region(image=str(tmp_path / "mask.png")), np.arange(4) / 20,
+    masks = regions.masks_for_frames(Region(image=str(tmp_path / "mask.png")), np.arange(4) / 20,
                                  video_wh=(160, 120), frame_size=(32, 32))
     assert masks.shape == (4, 32, 32)
     assert masks[:, :, :16].max() == 0 and masks[:, :, 16:].min() == 1
-    arr = gen.masks_for_frames(image.astype(np.float32) / 255, np.arange(4) / 20, video_wh=(160, 120),
+    arr = regions.masks_for_frames(image.astype(np.float32) / 255, np.arange(4) / 20, video_wh=(160, 120),
                                frame_size=(32, 32))
     np.testing.assert_allclose(arr, masks)
     with pytest.raises(MaskError, match="160x120"):
-        gen.validate_mask(np.ones((10, 10)), (160, 120))
+        regions.validate_region(np.ones((10, 10)), (160, 120))
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
     with pytest.raises(MaskError, match="10x10"):
-        gen.validate_mask(Region(image=str(tmp_path / "small.png")), (160, 120))
+        regions.validate_region(Region(image=str(tmp_path / "small.png")), (160, 120))
     with pytest.raises(MaskError):
-        gen.validate_mask(Region(box=(200, 10, 300, 50)), (160, 120))
+        regions.validate_region(Region(box=(200, 10, 300, 50)), (160, 120))
     with pytest.raises(MaskError):
         Region(box=(0, 0, 1, 1), image="x.png")
 
@@ -222,7 +224,7 @@ def test_long_selection_with_the_embedded_model(tiny_model):
 
 def test_plan_windows_cover_the_selection():
     for duration in (0.5, 8.0, 8.01, 15.0, 60.0, 61.3):
-        windows = gen.plan_windows(duration, 8.0)
+        windows = win.plan_windows(duration, 8.0)
         assert windows[0][0] == 0.0
         assert windows[-1][0] + windows[-1][1] == pytest.approx(duration)
         for (o1, l1), (o2, _) in zip(windows, windows[1:]):
@@ -233,7 +235,7 @@ def test_plan_windows_cover_the_selection():
 
 def test_slice_curve_matches_the_full_curve():
     full = np.arange(100, dtype=np.float32) / 100               # 10 s
-    np.testing.assert_allclose(gen.slice_curve(full, 3.0, 2.0), full[30:50], atol=1e-6)
+    np.testing.assert_allclose(win.slice_curve(full, 3.0, 2.0), full[30:50], atol=1e-6)
 
 
 # ------------------------------------------------------------------------------ determinism, caching

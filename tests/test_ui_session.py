@@ -62,10 +62,11 @@ def fake_engine(monkeypatch):
         ref_meta = ref_audios = ref_report = None
         if kw.get("reference") is not None:
             # what the engine reports about a reference (its own metadata helper)
-            from foley_core.generate import _CandidateReference, _reference_report
+            from foley_core.generate import _reference_report
+            from foley_core.library.references import CandidateReference
 
             ref = kw["reference"]
-            ref_report = _reference_report(_CandidateReference(ref.audio, ref.sr, ref.entry, "loop"),
+            ref_report = _reference_report(CandidateReference(ref.audio, ref.sr, ref.entry, "loop"),
                                            strength=kw["strength"], steps_run=1, fit="auto",
                                            detail_restored=False, placed=False, full_band=False)
             ref_meta = ref_report.to_json()
