@@ -193,7 +193,7 @@ class _Run:
 
     @property
     def model_onsets(self) -> bool:
-        return self.use_model and bool(getattr(self.backend, "supports_onsets", False))
+        return self.use_model and self.backend.capabilities.onsets
 
     def timed(self, stage: str):
         return _Timer(self.timings, stage)
@@ -312,17 +312,17 @@ def _prepare_backend(run: _Run, device: str) -> None:
     with run.timed("load_model"):
         run.backend = backend = _resolve_backend(request.model, device)
     run.sr = int(backend.sr)
-    supports_reference = bool(getattr(backend, "supports_reference", False))
+    capabilities = backend.capabilities
     run.retrieving = request.reference is None and request.caption is not None and (
-        request.source == "library" or (request.source == "auto" and supports_reference))
+        request.source == "library" or (request.source == "auto" and capabilities.reference))
     with_reference = run.given_ref is not None or run.retrieving
     # "auto" on a backend that cannot start from a sound: the model alone
     run.strength = request.resolved_strength if with_reference else None
     run.steps_run = reference_steps(request.steps, run.strength)[1] if with_reference else request.steps
-    if run.onsets_s is not None and not getattr(backend, "supports_onsets", False) and not with_reference:
+    if run.onsets_s is not None and not capabilities.onsets and not with_reference:
         raise FoleyError(f"the {backend.name} model cannot place sounds at given onsets (hits); "
                          "leave the onsets out, or start from a reference sound, which is placed at them")
-    if with_reference and run.steps_run > 0 and not supports_reference:
+    if with_reference and run.steps_run > 0 and not capabilities.reference:
         raise FoleyError(f"reference-guided generation is not supported by the {backend.name} backend yet; "
                          "use the embedded model, or strength 0 to use the reference as it is")
     run.seeds = [request.seed + i for i in range(request.candidates)]
@@ -551,7 +551,8 @@ def _reference_report(ref: CandidateReference, *, strength: float | None, steps_
 
 def _report(run: _Run, join_gains, high_band, peak_scaled_db, r_before, r_after) -> GenerationReport:
     request, backend, sr, out_sr = run.request, run.backend, run.sr, run.out_sr
-    detail_restored = run.steps_run > 0 and bool(getattr(backend, "reference_detail", False))
+    capabilities = backend.capabilities
+    detail_restored = run.steps_run > 0 and capabilities.reference_detail
     references = [
         _reference_report(r, strength=run.strength, steps_run=run.steps_run, fit=request.reference_fit,
                           detail_restored=detail_restored, placed=bool(run.onsets_s) and r.kind == "oneshot",
@@ -560,7 +561,7 @@ def _report(run: _Run, join_gains, high_band, peak_scaled_db, r_before, r_after)
     with_curve = run.curve is not None
     curve_scale = None
     if request.curve is not None:
-        curve_scale = request.curve_scale if request.curve_scale is not None else getattr(backend, "curve_scale", 1.0)
+        curve_scale = request.curve_scale if request.curve_scale is not None else capabilities.default_curve_scale
     return GenerationReport(
         duration_s=round(run.duration_s, 6), sr=out_sr, model_sr=sr,
         # content above the model's band: from a reference at more than the model's rate

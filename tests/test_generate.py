@@ -11,7 +11,7 @@ import torch
 
 from foley_core import generate as gen
 from foley_core import windows as win
-from foley_core.backends import WindowOutput, get_backend
+from foley_core.backends import Capabilities, WindowOutput, get_backend
 from foley_core.errors import (
     CaptionError,
     CurveError,
@@ -176,6 +176,7 @@ class LevelStepBackend:
     ignores = frozenset({"negative", "video", "mask", "curve"})
     trained = True
     description = "stub"
+    capabilities = Capabilities()
 
     def __init__(self):
         self.levels = iter([0.05, 0.3, 0.02, 0.5, 0.1, 0.2, 0.07, 0.4])

@@ -12,7 +12,7 @@ import torch
 
 from foley_core import loudness
 from foley_core import generate as gen
-from foley_core.backends import WindowOutput, get_backend, reference_steps
+from foley_core.backends import Capabilities, WindowOutput, get_backend, reference_steps
 from foley_core.errors import FoleyError, GenerationCancelled, MediaError
 from foley_core.request import Region
 from foley_core.generate import generate
@@ -74,6 +74,11 @@ class SpyBackend:
     trained = False
     description = "spy"
     supports_reference = True
+    reference_detail = False       # a test switches it on for one instance
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(reference=self.supports_reference, reference_detail=self.reference_detail)
 
     def __init__(self):
         self.calls = []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from foley_core import constants
-from foley_core.backends import WindowOutput
+from foley_core.backends import Capabilities, WindowOutput
 from foley_core.errors import FoleyError, MaskError, TimeRangeError
 from foley_core.generate import generate
 from foley_core.request import GenerationReport, GenerationRequest, Region
@@ -28,6 +28,7 @@ class NoiseBackend:
     ignores = frozenset({"negative", "video", "mask", "curve"})
     trained = False
     description = "noise (stand-in)"
+    capabilities = Capabilities()
 
     def __init__(self):
         self.asked: list[dict] = []
@@ -120,3 +121,27 @@ def test_report_is_typed_and_its_json_has_the_cli_keys():
     # each window was asked with the request's scales and steps
     assert {(a["steps"], a["text_scale"], a["video_scale"]) for a in backend.asked} == {
         (2, constants.DEFAULT_TEXT_SCALE, constants.DEFAULT_VIDEO_SCALE)}
+
+
+def test_generate_passes_what_the_backend_declares_it_takes():
+    plain = NoiseBackend()
+    with pytest.raises(FoleyError, match="cannot place sounds at given onsets"):
+        generate(caption="knock", duration_s=1.0, onsets_s=[0.2], source="model", model=plain)
+    hits = NoiseBackend()
+    hits.capabilities = Capabilities(onsets=True, curve_guidance=True, default_curve_scale=3.0)
+    result = generate(caption="knock", duration_s=1.0, onsets_s=[0.2, 0.6], source="model",
+                      curve=np.linspace(0.2, 1.0, 10), model=hits)
+    assert hits.asked[0]["onsets_s"] == [0.2, 0.6] and "curve_scale" not in hits.asked[0]
+    assert result.report.curve_scale == 3.0             # the declared default, reported
+    with pytest.raises(FoleyError, match="reference-guided generation is not supported"):
+        generate(caption="knock", duration_s=1.0, reference=(np.ones(SR, np.float32) * 0.1, SR),
+                 strength=0.5, model=plain)
+
+
+def test_the_embedded_backend_declares_its_weights_capabilities(tiny_model):
+    from foley_core.backends import get_backend
+
+    backend = get_backend("embedded")
+    assert backend.capabilities == Capabilities(
+        reference=True, onsets=backend.supports_onsets, curve_guidance=True,
+        default_curve_scale=backend.curve_scale, reference_detail=backend.reference_detail)

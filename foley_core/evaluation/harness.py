@@ -366,7 +366,7 @@ def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriev
     from foley_core.events import detect_onsets, visual_contact_times
 
     fps = float(manifest["fps"])
-    with_onsets = bool(getattr(backend, "supports_onsets", False))
+    with_onsets = backend.capabilities.onsets
     discrete = [s for s in manifest["scenes"] if s["mode"] == "discrete"
                 and len(s["target_events_s"]) > 0]
     items = []

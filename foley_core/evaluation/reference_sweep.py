@@ -452,7 +452,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
         "config": asdict(cfg),
         "model": {"name": backend.name, "description": backend.description,
                   "trained": bool(backend.trained),
-                  "reference_detail": bool(getattr(backend, "reference_detail", False))},
+                  "reference_detail": backend.capabilities.reference_detail},
         "tagger": {"dir": str(tagger_dir), "categories": tagger.categories,
                    **dict(tagger.model.config.get("metrics") or {})},
         "rows": rows,
