@@ -55,7 +55,7 @@ CRASH_ONCE_ENV = "FOLEY_BATCH_CRASH_ONCE"
 _SHOT_KEYS = {"id", "video", "selection", "start_s", "duration_s", "stems", "lufs", "ceiling_dbtp"}
 _STEM_KEYS = {"caption", "negative_caption", "seed", "steps", "text_scale", "video_scale", "curve_scale",
               "conform_strength", "video_onsets", "onsets_s", "model", "mask", "curve", "reference",
-              "start_s", "duration_s", "mix", "name"}
+              "start_s", "duration_s", "mix", "name", "source"}
 # Ray replaces a node address of 127.0.0.1 by the machine's network address; another loopback
 # address is kept, so that every connection between the local Ray's processes stays on the
 # loopback interface (Linux answers on all of 127/8; other systems only on 127.0.0.1). Ray 2.60's
@@ -245,7 +245,8 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         settings = GenerationSettings(
             caption=caption, seed=seed, steps=steps,
             curve_scale=_get(raw, "curve_scale", "number", where, None), onsets_s=onsets,
-            video_onsets=_get(raw, "video_onsets", "bool", where, d.video_onsets))
+            video_onsets=_get(raw, "video_onsets", "bool", where, d.video_onsets),
+            source=_get(raw, "source", "str", where, d.source))
         mix = MixSettings(**{**dataclasses.asdict(MixSettings(offset_s=shot_start_s)),
                              **{k: v for k, v in mix_raw.items()}})
     except TypeError as err:
@@ -261,7 +262,7 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         "video_scale": _get(raw, "video_scale", "number", where, d.video_scale),
         "curve_scale": settings.curve_scale,
         "conform_strength": _get(raw, "conform_strength", "number", where, d.conform_strength),
-        "video_onsets": settings.video_onsets, "onsets_s": settings.onsets_s,
+        "video_onsets": settings.video_onsets, "onsets_s": settings.onsets_s, "source": settings.source,
         "model": {"backend": backend, "options": {k: v for k, v in backends.default_options(backend).items()}},
         "mask": mask, "curve": curve, "reference": reference,
         "mix": {k: (v if isinstance(v, bool) or v is None else float(v)) for k, v in dataclasses.asdict(mix).items()},
@@ -518,7 +519,7 @@ def generation_request(stem: dict, video: str, start_s: float, duration_s: float
         video_scale=stem["video_scale"], curve_scale=stem["curve_scale"],
         conform=stem["conform_strength"] if curve is not None else None,
         video_onsets=stem["video_onsets"], onsets_s=stem["onsets_s"], model=stem["model"]["backend"],
-        **reference)
+        source="auto" if ref is not None else stem["source"], **reference)
 
 
 def _stem_from_result(stem: dict, result, start_s: float, duration_s: float):
@@ -535,7 +536,8 @@ def _stem_from_result(stem: dict, result, start_s: float, duration_s: float):
         mask=_region(stem["mask"]),
         curve=None if curve is None else fp.CurveSpec(times_s=curve["times_s"], values=curve["values"]),
         reference=None if not ref_fields else fp.Reference(**ref_fields),
-        start_s=start_s, duration_s=duration_s, video_onsets=stem["video_onsets"], onsets_s=report.onsets_s)
+        start_s=start_s, duration_s=duration_s, video_onsets=stem["video_onsets"], onsets_s=report.onsets_s,
+        source=stem["source"])
     return fp.Stem.new(result.audios[0], result.sr, settings, mix=fp.MixSettings(**stem["mix"]), name=stem["name"])
 
 

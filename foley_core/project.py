@@ -44,13 +44,15 @@ import numpy as np
 from foley_core import audio_io
 from foley_core.atomic import atomic_path, write_text_atomic
 from foley_core.constants import (CURVE_FPS, DEFAULT_STEPS, DEFAULT_TEXT_SCALE, DEFAULT_VIDEO_SCALE,
-                                  EXPORT_SR, MAX_GENERATION_SECONDS, MAX_GUIDANCE_SCALE, MAX_STEM_SECONDS, MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS)
+                                  EXPORT_SR, MAX_GENERATION_SECONDS, SOURCES, MAX_GUIDANCE_SCALE, MAX_STEM_SECONDS, MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS)
 from foley_core.errors import CurveError, FoleyError, MaskError, MixError, ProjectError
 from foley_core.request import ArrayEq as _ArrayEq, Region, readonly as _readonly, values_equal as _eq
 from foley_core.request import check_number as _number, check_whole as _whole
 
 FORMAT = "foley-studio-project"
-FORMAT_VERSION = 1
+# 2: each stem's settings say where its sound came from ("source", as the generation request
+# has it); version 1 folders are migrated when read (`MIGRATIONS`).
+FORMAT_VERSION = 2
 PROJECT_FILE = "project.json"
 STEMS_DIR = "stems"
 MEDIA_DIR = "media"
@@ -148,8 +150,11 @@ class GenerationSettings(_ArrayEq):
     duration_s: float = 0.0
     video_onsets: bool = True     # onsets at the video's contacts (when not given by hand)
     onsets_s: list[float] | None = None   # the onsets the stem was made with (selection seconds)
+    source: str = "auto"          # without a reference: library clips or the model alone (constants.SOURCES)
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise FoleyError(f"the sound's source must be one of {', '.join(SOURCES)}; got {self.source!r:.40}")
         if self.onsets_s is not None:
             onsets = [float(t) for t in self.onsets_s]
             if not all(math.isfinite(t) and 0 <= t <= MAX_GENERATION_SECONDS for t in onsets):
@@ -444,6 +449,7 @@ def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_fi
             "conform_strength": float(st.conform_strength),
             "video_onsets": bool(st.video_onsets),
             "onsets_s": None if st.onsets_s is None else [float(t) for t in st.onsets_s],
+            "source": st.source,
             "model": {"backend": st.model.backend, "weights_id": st.model.weights_id},
             "mask": {
                 "kind": mask.kind,
@@ -791,10 +797,37 @@ def read_project_json(directory: str | os.PathLike) -> dict:
     return data
 
 
+def _v1_to_v2(data: dict) -> dict:
+    """Version 1 stems did not store their source. One made from a reference (given or
+    retrieved) stored that reference, and regenerating starts from it whatever the source; one
+    without was made by the model alone."""
+    stems = data.get("stems")
+    for raw in stems if isinstance(stems, list) else []:
+        settings = raw.get("settings") if isinstance(raw, dict) else None
+        if isinstance(settings, dict) and "source" not in settings:
+            settings["source"] = "auto" if settings.get("reference") is not None else "model"
+    return data
+
+
+# version -> the function turning a project.json of that version into the next version's
+MIGRATIONS = {1: _v1_to_v2}
+
+
+def migrate_project_json(data: dict) -> dict:
+    """`data` (as read_project_json checked it) brought to FORMAT_VERSION, one version at a time."""
+    version = data["version"]
+    while version < FORMAT_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+        data["version"] = version
+    return data
+
+
 def load_project(directory: str | os.PathLike) -> Project:
-    """Load a project folder. Raises ProjectError naming what is wrong; never writes to disk."""
+    """Load a project folder (of any format version up to FORMAT_VERSION). Raises ProjectError
+    naming what is wrong; never writes to disk."""
     directory = Path(directory).expanduser()
-    data = read_project_json(directory)
+    data = migrate_project_json(read_project_json(directory))
     json_path = directory / PROJECT_FILE
     doc = _Doc(data, "project", json_path)
 
@@ -997,6 +1030,7 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             duration_s=s.get("duration_s", "number"),
             video_onsets=s.get("video_onsets", "bool", True),           # absent before onsets
             onsets_s=s.numbers("onsets_s", default=None),
+            source=s.get("source", "str"),
         )
         mix = MixSettings(
             gain_db=mix_doc.get("gain_db", "number"), pan=mix_doc.get("pan", "number"),

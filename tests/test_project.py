@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -168,7 +169,7 @@ def test_round_trip_keeps_audio_and_every_setting(tmp_path):
     p = full_project()
     json_path = save_project(p, tmp_path / "proj")
     doc = json.loads(json_path.read_text())
-    assert doc["format"] == "foley-studio-project" and doc["version"] == 1
+    assert doc["format"] == "foley-studio-project" and doc["version"] == 2
     q = load_project(tmp_path / "proj")
     assert q == p
     for a, b in zip(p.stems, q.stems):
@@ -442,7 +443,7 @@ DAMAGE = {
     "foreign json": (lambda d: (d / "project.json").write_text('{"name": "a vscode project"}'),
                      "not a Foley studio project"),
     "json array": (lambda d: (d / "project.json").write_text("[1, 2, 3]"), "not a Foley studio project"),
-    "newer version": (lambda d: _edit_json(d, _set(["version"], 2)), "newer Foley studio"),
+    "newer version": (lambda d: _edit_json(d, _set(["version"], proj.FORMAT_VERSION + 1)), "newer Foley studio"),
     "version as text": (lambda d: _edit_json(d, _set(["version"], "1")), "whole number"),
     "gain as text": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "gain_db"], "loud")),
                      r"stems\[0\].mix.gain_db should be a number"),
@@ -713,6 +714,22 @@ def test_a_version_1_project_folder_still_opens_with_every_field(tmp_path):
     assert (loaded.name, loaded.selection, loaded.export) == (expected.name, expected.selection, expected.export)
     assert len(loaded.stems) == len(expected.stems) == 3
     for got, want in zip(loaded.stems, expected.stems):
-        assert (got.name, got.sr, got.settings, got.mix, got.metrics) == \
+        # version 1 did not store the source: a stem with a reference starts from it again,
+        # one without was made by the model alone
+        assert got.settings.source == ("auto" if want.settings.reference is not None else "model")
+        assert (got.name, got.sr, dataclasses.replace(got.settings, source="auto"), got.mix, got.metrics) == \
             (want.name, want.sr, want.settings, want.mix, want.metrics)
         np.testing.assert_allclose(got.audio, want.audio, atol=1e-4)
+    # saved again, it is the current format and keeps the migrated sources
+    save_project(loaded, tmp_path / "v2")
+    assert json.loads((tmp_path / "v2" / "project.json").read_text())["version"] == proj.FORMAT_VERSION == 2
+    assert [s.settings.source for s in load_project(tmp_path / "v2").stems] == ["auto", "model", "model"]
+
+
+def test_source_round_trips_and_is_checked(tmp_path):
+    p = Project(name="src")
+    p.add_stem(Stem(tone(0.2), SR, settings=GenerationSettings(caption="wind", source="library")))
+    save_project(p, tmp_path / "p")
+    assert load_project(tmp_path / "p").stems[0].settings.source == "library"
+    with pytest.raises(FoleyError, match="source"):
+        GenerationSettings(caption="wind", source="radio")
