@@ -1,10 +1,11 @@
-"""`generate(...)`: the one function the UI, the CLI and the benchmarks call to make a stem.
+"""`generate(request)`: the one function the UI, the CLI, batch and the benchmarks call to make a stem.
 
-It validates the instructions (caption, video range, mask, loudness curve), reads the video at the
-backend's frame rate and size, turns boxes / images / tracks into per-frame masks, splits long
-selections into overlapping model windows (each with its slice of curve, frames and masks), joins
-the windows with level-matched equal-power crossfades, optionally conforms the result to the
-curve, and reports what happened in `GenerationResult.metadata`.
+It runs a `request.GenerationRequest` through named stages: checks it against the video (range,
+region, curve), reads the video at the backend's frame rate and size, turns the region into
+per-frame masks (`vision.regions`), splits long selections into overlapping model windows
+(`windows`; each with its slice of curve, frames and masks), joins the windows with level-matched
+equal-power crossfades, optionally conforms the result to the curve, and reports what happened
+in a `request.GenerationReport` (`GenerationResult.report`).
 
 With a `reference` sound (a library clip id, an audio file, or an (audio, sr) pair) generation is
 audio-to-audio (SDEdit): the reference is fitted to the selection (`library.fit_reference`), each
@@ -32,11 +33,15 @@ import numpy as np
 from foley_core import constants, fullband, loudness, media
 from foley_core.backends import Backend, VideoCondition, check_device, get_backend, reference_steps
 from foley_core.errors import CurveError, FoleyError, GenerationCancelled, TimeRangeError
+from foley_core.library.fit import fit_kind, fit_reference
 from foley_core.library.references import CandidateReference, read_reference, retrieve_candidates
 from foley_core.media import read_frames_cached
 from foley_core.request import (GenerationReport, GenerationRequest, InstructionsReport, ReferenceReport,
                                 Region, check_selection_length)
+from foley_core.vision import follow
+from foley_core.vision.curves import region_motion
 from foley_core.vision.regions import masks_for_frames, validate_region
+from foley_core.vision.seed import analysis_fps_for, work_size
 from foley_core.windows import join_windows, plan_windows, slice_curve
 
 MAX_CANDIDATES = constants.MAX_CANDIDATES
@@ -136,10 +141,6 @@ def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: 
     video suggests. The same analysis as the studio's region seed (`vision.seed`): frames at the
     video's own rate (or a whole fraction of it) and at most 320 px, the mask (an array or a
     Region) at each frame's time, `vision.curves.region_motion`."""
-    from foley_core.vision.curves import region_motion
-    from foley_core.vision.seed import work_size, analysis_fps_for
-    from foley_core.vision import follow
-
     if isinstance(mask, Region) and isinstance(mask.track, follow.Track) \
             and mask.track.source == follow.FOLLOW_SOURCE:
         # a followed object has a centre in every frame it was seen: time its contacts from it
@@ -363,8 +364,6 @@ def _prepare_references(run: _Run, library) -> None:
     """The given reference for every candidate, or one retrieved clip per candidate, fitted to
     the selection once at the take's rate (the model's input is that fit resampled, so
     placement, trims and loops are the same in both bands)."""
-    from foley_core.library import fit_kind, fit_reference
-
     request = run.request
     if run.retrieving:
         with run.timed("retrieve"):
