@@ -133,7 +133,7 @@ def test_generate_refuses_a_missing_output_folder(tmp_path, tiny, capsys):
 def test_generate_refuses_a_read_only_output_folder_before_the_work(tmp_path, tiny, capsys, monkeypatch):
     import foley_core.generate as gen
 
-    monkeypatch.setattr(gen, "generate", lambda **kw: pytest.fail("generated before checking --out"))
+    monkeypatch.setattr(gen, "generate", lambda *request, **kw: pytest.fail("generated before checking --out"))
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o500)
