@@ -34,6 +34,7 @@ from foley_core.errors import (CaptionError, FoleyError, MaskError, MediaError, 
                                TimeRangeError)
 from foley_core.library import SearchHit, default_library, load_reference
 from foley_core.project import MAX_CURVE_SCALE
+from foley_core.request import GenerationRequest, Region
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ MASK_COLOUR = np.array([255, 60, 40], np.float32)
 
 # Default generation settings shown in the editor (the engine's defaults). curve_scale None:
 # the model's own curve guidance (see model_curve_scale).
-DEFAULTS = {"steps": 25, "text_scale": 3.5, "video_scale": 4.5, "curve_scale": None,
+DEFAULTS = {"steps": constants.DEFAULT_STEPS, "text_scale": constants.DEFAULT_TEXT_SCALE,
+            "video_scale": constants.DEFAULT_VIDEO_SCALE, "curve_scale": None,
             "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded"}
 CURVE_SCALE_RANGE = (1.0, 15.0)     # what the editor's slider offers (1 = off)
 
@@ -117,7 +119,7 @@ class ReferenceChoice:
 
 
 @dataclasses.dataclass
-class Region:
+class RegionState:
     """What the user marked as the sounding object."""
 
     kind: str = "none"                  # "none" | "image" | "track"
@@ -149,8 +151,8 @@ class Session:
         self.video = None                       # media.VideoInfo
         self.selection = (0.0, 0.0)             # (start_s, end_s) in video time
         self.frame_time_s = 0.0
-        self.region = Region()
-        self.region_history: list[Region] = []
+        self.region = RegionState()
+        self.region_history: list[RegionState] = []
         self.tracks: dict = {}                  # id -> vision Track, from the last proposal
         self.background: dict = {}              # curve editor traces: fps, motion, loudness
         self.events_s: list[float] = []         # contacts (video time) from the region's motion
@@ -191,7 +193,7 @@ class Session:
             end = min(info.duration_s, constants.MAX_GENERATION_SECONDS)
             self.selection = (0.0, float(end))
             self.frame_time_s = 0.0
-            self.region = Region()
+            self.region = RegionState()
             self.region_history = []
             self.tracks = {}
             self.events_s = []
@@ -270,14 +272,14 @@ class Session:
         self.region_history.append(dataclasses.replace(self.region))
         del self.region_history[:-UNDO_DEPTH]
 
-    def set_drawn_mask(self, layers: list[np.ndarray] | None) -> Region:
+    def set_drawn_mask(self, layers: list[np.ndarray] | None) -> RegionState:
         """The brush strokes of the mask editor (RGBA layers at the preview size) become a
         binary mask at the video's size."""
         info = self.require_video()
         mask = region_spec.painted_mask(layers, info.width, info.height)
         with self.lock:
             self._push_region()
-            self.region = Region(kind="image", mask=mask)
+            self.region = RegionState(kind="image", mask=mask)
             self.events_s = []
         return self.region
 
@@ -307,7 +309,7 @@ class Session:
             self.select_track(tracks[0].id)
         return tracks
 
-    def select_track(self, track_id: str) -> Region:
+    def select_track(self, track_id: str) -> RegionState:
         if not self.tracks:
             raise MaskError("No tracks yet: press 'Propose from motion' or 'Propose from detection'.")
         if track_id not in self.tracks:
@@ -315,7 +317,7 @@ class Session:
                             f"{', '.join(self.tracks)}.")
         track = self.tracks[track_id]
         with self.lock:
-            self.region = Region(kind="track", track=track)
+            self.region = RegionState(kind="track", track=track)
             self.events_s = [float(e) for e in np.asarray(track.events_s).ravel()]
             curve = np.asarray(track.curve, dtype=np.float64).ravel()
             if curve.size:
@@ -325,17 +327,17 @@ class Session:
             self.curve_json = self._curve_frame(keep_curve=True)
         return self.region
 
-    def clear_region(self) -> Region:
+    def clear_region(self) -> RegionState:
         with self.lock:
             self._push_region()
-            self.region = Region()
+            self.region = RegionState()
             self.events_s = []
             self.background.pop("motion", None)
             self.background.pop("motion_times_s", None)
             self.curve_json = self._curve_frame(keep_curve=True)
         return self.region
 
-    def undo_region(self) -> Region:
+    def undo_region(self) -> RegionState:
         with self.lock:
             if not self.region_history:
                 raise MaskError("Nothing to undo in the mask.")
@@ -371,9 +373,7 @@ class Session:
         if self.region.kind == "image":
             return self.region.mask
         if self.region.kind == "track":
-            from foley_core.generate import MaskSpec
-
-            return MaskSpec(track=self.region.track)
+            return Region(track=self.region.track)
         return None
 
     # ------------------------------------------------------------------ curve
@@ -536,7 +536,8 @@ class Session:
 
     # ------------------------------------------------------------------ generation
     def generate(self, *, caption: str, negative_caption: str = "", seed: int = 0,
-                 steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
+                 steps: int = constants.DEFAULT_STEPS, text_scale: float = constants.DEFAULT_TEXT_SCALE,
+                 video_scale: float = constants.DEFAULT_VIDEO_SCALE,
                  curve_scale: float | None = None,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
                  strength: float | None = None, video_onsets: bool = True,
@@ -558,8 +559,8 @@ class Session:
         if pts is not None:
             self._validated_curve(pts)
             curve = (pts[0], pts[1])
-        seed, steps, candidates = _int(seed, "seed", 0, 2**31 - 1), _int(steps, "steps", 1, 200), \
-            _int(candidates, "candidates", 1, 8)
+        seed, steps = _int(seed, "seed", 0, constants.MAX_SEED), _int(steps, "steps", 1, constants.MAX_STEPS)
+        candidates = _int(candidates, "candidates", 1, 8)
         curve_scale = _curve_scale(curve_scale)
         if curve_scale not in (None, 1.0) and model in backends.available_backends() \
                 and not has_curve_guidance(model):
@@ -584,18 +585,18 @@ class Session:
             left = f", about {eta:.0f} s left" if math.isfinite(eta) else ""
             progress(frac, f"step {int(done)}/{int(total)}{left}")
 
-        result = generate(
+        request = GenerationRequest(
             caption=caption, negative_caption=negative, video=info.path, start_s=start_s,
-            duration_s=end_s - start_s, mask=self.generation_mask(), curve=curve, seed=seed,
+            duration_s=end_s - start_s, region=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
             video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
-            conform=float(conform) if curve is not None else None,
-            model=model, progress=on_progress, cancel=self.cancel_event.is_set, **ref_kwargs)
-        meta = dict(result.metadata)
+            conform=float(conform) if curve is not None else None, model=model, **ref_kwargs)
+        result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set)
+        report = result.report
         ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
-        seeds = meta.get("seeds") or [seed + i for i in range(len(result.audios))]
-        r_before = meta.get("curve_r_before") or [None] * len(result.audios)
-        r_after = meta.get("curve_r_after") or [None] * len(result.audios)
+        seeds = report.seeds or [seed + i for i in range(len(result.audios))]
+        r_before = report.curve_r_before or [None] * len(result.audios)
+        r_after = report.curve_r_after or [None] * len(result.audios)
         per_candidate = [{"curve_r_before": b, "curve_r_after": a} if a is not None else {}
                          for b, a in zip(r_before, r_after)]
         with self.lock:
@@ -604,15 +605,15 @@ class Session:
                                          reference_audio=None if r is None else
                                          np.asarray(r, np.float32))
                                for a, s, m, r in zip(result.audios, seeds, per_candidate, ref_audios)]
-            self.generation_meta = meta
+            self.generation_meta = report.to_json()
             self.candidate_settings = {
                 "caption": caption, "negative_caption": negative or "", "seed": seed,
                 "steps": steps, "text_scale": float(text_scale), "video_scale": float(video_scale),
                 "curve_scale": curve_scale, "conform_strength": float(conform), "model": model,
-                "weights_id": meta.get("model", ""), "start_s": start_s,
+                "weights_id": report.model or "", "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
-                "reference": _reference_spec(meta.get("reference")),
-                "video_onsets": video_onsets, "onsets_s": meta.get("onsets_s"),
+                "reference": _reference_spec(report.reference),
+                "video_onsets": video_onsets, "onsets_s": report.onsets_s,
             }
         return self.candidates
 
@@ -646,7 +647,7 @@ class Session:
             conform_strength=float(s.get("conform_strength", DEFAULTS["conform"])),
             model=fproject.ModelSpec(backend=s.get("model", "embedded"),
                                      weights_id=str(s.get("weights_id", ""))),
-            mask=_mask_spec(s.get("region") or Region()),
+            mask=_mask_spec(s.get("region") or RegionState()),
             curve=None if curve is None else _curve_spec(*curve),
             reference=s.get("reference"),
             start_s=float(s.get("start_s", 0.0)), duration_s=float(s.get("duration_s", 0.0)),
@@ -873,7 +874,7 @@ class Session:
             self.history = []           # undo does not cross projects
             self.project = project
             self.video = info
-            self.region = Region()
+            self.region = RegionState()
             self.region_history = []
             self.tracks = {}
             self.events_s = []
@@ -995,14 +996,15 @@ def _strength(value: Any) -> float:
     return v
 
 
-def _reference_spec(meta: dict | None):
-    """What generate() reported about its reference, as the project stores it on a stem."""
-    if not meta or not meta.get("fields"):
+def _reference_spec(reported):
+    """What generate() reported about its reference (a ReferenceReport), as the project stores
+    it on a stem."""
+    if reported is None or not reported.fields:
         return None
-    return fproject.Reference(**meta["fields"])
+    return fproject.Reference(**reported.fields)
 
 
-def _mask_spec(region: Region):
+def _mask_spec(region: RegionState):
     """The project's record of the region a take was made for."""
     track = region.track if region.kind == "track" else None
     return region_spec.mask_spec(region.kind, mask=region.mask,

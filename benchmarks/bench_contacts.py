@@ -111,7 +111,8 @@ def pooled_f1(rows: list[dict], key: str, tol_s: float, threshold: float | None 
 
 
 def real_rows(threshold: float) -> list[dict]:
-    from foley_core.generate import MaskSpec, video_contact_onsets
+    from foley_core.generate import video_contact_onsets
+    from foley_core.request import Region
     from foley_core.media import probe_video, read_frames
 
     labels = json.loads(LABELS.read_text())
@@ -125,7 +126,7 @@ def real_rows(threshold: float) -> list[dict]:
         events = new_path_events(frames, times, k, clip["click"])
         elapsed = time.perf_counter() - t0
         pred = [e.time_s for e in events if e.confidence >= threshold]
-        old = video_contact_onsets(str(path), info, MaskSpec(box=tuple(clip["box"])),
+        old = video_contact_onsets(str(path), info, Region(box=tuple(clip["box"])),
                                    start_s=0.0, duration_s=info.duration_s)
         row = {"clip": clip["clip"], "truth": clip["hits_s"], "pred": pred, "old": old,
                "seconds": elapsed, "n_frames": len(frames)}

@@ -50,7 +50,8 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from foley_core.backends import clear_backends, get_backend
-    from foley_core.generate import MaskSpec, generate
+    from foley_core.generate import generate
+    from foley_core.request import Region
 
     os.environ.pop("FOLEY_EMBEDDED_DIR", None)
     clear_backends()
@@ -70,7 +71,7 @@ def main() -> int:
     kw = dict(caption="a rocket engine roars", negative_caption="speech", curve=curve, steps=args.steps,
               duration_s=duration)
     if video:
-        kw.update(video=video, start_s=0.0, mask=MaskSpec(box=(100, 40, 300, 200)))
+        kw.update(video=video, start_s=0.0, mask=Region(box=(100, 40, 300, 200)))
     else:
         print("(shared video not found: text + curve only)")
 

@@ -48,7 +48,8 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from foley_core.backends import clear_backends, get_backend, reference_steps
-    from foley_core.generate import generate, read_reference
+    from foley_core.generate import generate
+    from foley_core.library.references import read_reference
     from foley_core.library import fit_reference
 
     os.environ.pop("FOLEY_EMBEDDED_DIR", None)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from foley_core import constants
 from foley_core.errors import FoleyError
 
 REQUEST_FILE = "request.json"
@@ -54,7 +55,7 @@ CRASH_ONCE_ENV = "FOLEY_BATCH_CRASH_ONCE"
 _SHOT_KEYS = {"id", "video", "selection", "start_s", "duration_s", "stems", "lufs", "ceiling_dbtp"}
 _STEM_KEYS = {"caption", "negative_caption", "seed", "steps", "text_scale", "video_scale", "curve_scale",
               "conform_strength", "video_onsets", "onsets_s", "model", "mask", "curve", "reference",
-              "start_s", "duration_s", "mix", "name"}
+              "start_s", "duration_s", "mix", "name", "source"}
 # Ray replaces a node address of 127.0.0.1 by the machine's network address; another loopback
 # address is kept, so that every connection between the local Ray's processes stays on the
 # loopback interface (Linux answers on all of 127/8; other systems only on 127.0.0.1). Ray 2.60's
@@ -158,10 +159,10 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         _fail(where, f"'caption': {err}")
     seed = _get(raw, "seed", "int", where, d.seed)
     steps = _get(raw, "steps", "int", where, d.steps)
-    if not 0 <= seed < 2**31:
-        _fail(where, f"'seed' should be from 0 to {2**31 - 1}, got {seed}")
-    if not 1 <= steps <= 200:
-        _fail(where, f"'steps' should be from 1 to 200, got {steps}")
+    if not 0 <= seed <= constants.MAX_SEED:
+        _fail(where, f"'seed' should be from 0 to {constants.MAX_SEED}, got {seed}")
+    if not 1 <= steps <= constants.MAX_STEPS:
+        _fail(where, f"'steps' should be from 1 to {constants.MAX_STEPS}, got {steps}")
     for key in ("start_s", "duration_s"):
         value = _get(raw, key, "number", where, None)
         own = shot_start_s if key == "start_s" else shot_duration_s
@@ -244,7 +245,8 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         settings = GenerationSettings(
             caption=caption, seed=seed, steps=steps,
             curve_scale=_get(raw, "curve_scale", "number", where, None), onsets_s=onsets,
-            video_onsets=_get(raw, "video_onsets", "bool", where, d.video_onsets))
+            video_onsets=_get(raw, "video_onsets", "bool", where, d.video_onsets),
+            source=_get(raw, "source", "str", where, d.source))
         mix = MixSettings(**{**dataclasses.asdict(MixSettings(offset_s=shot_start_s)),
                              **{k: v for k, v in mix_raw.items()}})
     except TypeError as err:
@@ -260,7 +262,7 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         "video_scale": _get(raw, "video_scale", "number", where, d.video_scale),
         "curve_scale": settings.curve_scale,
         "conform_strength": _get(raw, "conform_strength", "number", where, d.conform_strength),
-        "video_onsets": settings.video_onsets, "onsets_s": settings.onsets_s,
+        "video_onsets": settings.video_onsets, "onsets_s": settings.onsets_s, "source": settings.source,
         "model": {"backend": backend, "options": {k: v for k, v in backends.default_options(backend).items()}},
         "mask": mask, "curve": curve, "reference": reference,
         "mix": {k: (v if isinstance(v, bool) or v is None else float(v)) for k, v in dataclasses.asdict(mix).items()},
@@ -485,62 +487,57 @@ def is_done(out_dir: Path, shot: Shot) -> bool:
 
 # ----------------------------------------------------------------------------- rendering (worker side)
 
-def generate_kwargs(stem: dict, video: str, start_s: float, duration_s: float) -> dict:
-    """generate() keyword arguments for one canonical stem request (as the studio builds them)."""
-    import numpy as np
+def _region(m: dict):
+    """The region a canonical stem request's mask names (its image read from the PNG)."""
+    from foley_core.request import Region
 
-    from foley_core.generate import MaskSpec
-
-    mask = None
-    m = stem["mask"]
     if m["kind"] == "box":
-        mask = MaskSpec(box=tuple(m["box"]))
-    elif m["kind"] == "image":
+        return Region(box=tuple(m["box"]))
+    if m["kind"] == "track":
+        return Region(track_id=m["track_id"], track_boxes=tuple(map(tuple, m["track_boxes"])))
+    if m["kind"] == "image":
+        import numpy as np
         from PIL import Image
 
         with Image.open(m["image"]) as img:
-            mask = np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
-    elif m["kind"] == "track":
-        rows = m["track_boxes"]
-        mask = MaskSpec(track={"times_s": [r[0] for r in rows], "boxes": [r[1:] for r in rows]})
+            return Region(image=np.asarray(img.convert("L"), np.float32) / np.float32(255.0))
+    return Region()
+
+
+def generation_request(stem: dict, video: str, start_s: float, duration_s: float):
+    """The GenerationRequest of one canonical stem request (as the studio builds it)."""
+    from foley_core.request import GenerationRequest
+
     curve = None if stem["curve"] is None else (stem["curve"]["times_s"], stem["curve"]["values"])
-    kwargs = dict(
-        caption=stem["caption"], negative_caption=stem["negative_caption"] or None, video=video,
-        start_s=start_s, duration_s=duration_s, mask=mask, curve=curve, seed=stem["seed"], candidates=1,
-        steps=stem["steps"], text_scale=stem["text_scale"], video_scale=stem["video_scale"],
-        curve_scale=stem["curve_scale"], conform=stem["conform_strength"] if curve is not None else None,
-        video_onsets=stem["video_onsets"], onsets_s=stem["onsets_s"], model=stem["model"]["backend"])
     ref = stem["reference"]
-    if ref is not None:
-        kwargs.update(reference=ref.get("file") or ref["clip_id"], strength=ref["strength"],
-                      reference_fit=ref["fit"])
-    return kwargs
+    reference = {} if ref is None else dict(reference=ref.get("file") or ref["clip_id"],
+                                            strength=ref["strength"], reference_fit=ref["fit"])
+    return GenerationRequest(
+        caption=stem["caption"], negative_caption=stem["negative_caption"] or None, video=video,
+        start_s=start_s, duration_s=duration_s, region=_region(stem["mask"]), curve=curve,
+        seed=stem["seed"], candidates=1, steps=stem["steps"], text_scale=stem["text_scale"],
+        video_scale=stem["video_scale"], curve_scale=stem["curve_scale"],
+        conform=stem["conform_strength"] if curve is not None else None,
+        video_onsets=stem["video_onsets"], onsets_s=stem["onsets_s"], model=stem["model"]["backend"],
+        source="auto" if ref is not None else stem["source"], **reference)
 
 
 def _stem_from_result(stem: dict, result, start_s: float, duration_s: float):
     from foley_core import project as fp
 
-    meta = result.metadata
-    ref_fields = (meta.get("reference") or {}).get("fields")
-    m = stem["mask"]
-    mask = fp.MaskSpec(kind="box", box=tuple(m["box"])) if m["kind"] == "box" else \
-        fp.MaskSpec(kind="track", track_id=m["track_id"], track_boxes=tuple(map(tuple, m["track_boxes"]))) \
-        if m["kind"] == "track" else fp.MaskSpec()
-    if m["kind"] == "image":
-        from PIL import Image
-        import numpy as np
-
-        with Image.open(m["image"]) as img:
-            mask = fp.MaskSpec(kind="image", image=np.asarray(img.convert("L"), np.float32) / np.float32(255.0))
+    report = result.report
+    ref_fields = None if report.reference is None else report.reference.fields
     curve = stem["curve"]
     settings = fp.GenerationSettings(
-        caption=stem["caption"], negative_caption=stem["negative_caption"], seed=int(meta["seeds"][0]),
+        caption=stem["caption"], negative_caption=stem["negative_caption"], seed=int(report.seeds[0]),
         steps=stem["steps"], text_scale=stem["text_scale"], video_scale=stem["video_scale"],
         curve_scale=stem["curve_scale"], conform_strength=stem["conform_strength"],
-        model=fp.ModelSpec(backend=stem["model"]["backend"], weights_id=str(meta.get("model", ""))),
-        mask=mask, curve=None if curve is None else fp.CurveSpec(times_s=curve["times_s"], values=curve["values"]),
+        model=fp.ModelSpec(backend=stem["model"]["backend"], weights_id=str(report.model)),
+        mask=_region(stem["mask"]),
+        curve=None if curve is None else fp.CurveSpec(times_s=curve["times_s"], values=curve["values"]),
         reference=None if not ref_fields else fp.Reference(**ref_fields),
-        start_s=start_s, duration_s=duration_s, video_onsets=stem["video_onsets"], onsets_s=meta.get("onsets_s"))
+        start_s=start_s, duration_s=duration_s, video_onsets=stem["video_onsets"], onsets_s=report.onsets_s,
+        source=stem["source"])
     return fp.Stem.new(result.audios[0], result.sr, settings, mix=fp.MixSettings(**stem["mix"]), name=stem["name"])
 
 
@@ -576,11 +573,11 @@ def render_shot(request: dict, out_dir: str | os.PathLike, *, device: str = "cpu
         timings = []
         for stem in request["stems"]:
             t = time.monotonic()
-            result = generate(**generate_kwargs(stem, video, start_s, duration_s), device=device)
+            result = generate(generation_request(stem, video, start_s, duration_s), device=device)
             timings.append(round(time.monotonic() - t, 3))
             project.add_stem(_stem_from_result(stem, result, start_s, duration_s))
-            line["models"].append(str(result.metadata.get("model", "")))
-            line["seeds"].append(int(result.metadata["seeds"][0]))
+            line["models"].append(str(result.report.model))
+            line["seeds"].append(int(result.report.seeds[0]))
         save_project(project, paths["project"].parent)
         mastered = export.master_project(project)
         export.export_mix_wav(project, paths["mix"], mastered=mastered)

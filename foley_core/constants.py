@@ -33,6 +33,17 @@ MIX_LIMITS = {
 # Generation settings: what generate() accepts (the studio's sliders offer a part of it).
 MAX_STEPS = 200
 MAX_GUIDANCE_SCALE = 50.0          # text, video and curve guidance scales: 0..50
+MAX_CANDIDATES = 16
+# The defaults every caller shares (the CLI, the studio, batch, evaluation): the paper's
+# dual-guidance scales and its sampler's step count.
+DEFAULT_STEPS = 25
+DEFAULT_TEXT_SCALE = 3.5
+DEFAULT_VIDEO_SCALE = 4.5
+# The seeds a user can ask for (the studio's dice, the CLI, batch): candidate i runs seed + i.
+MAX_SEED = 2**31 - 1
+# The shortest selection a stem is made for: one window-grid step (generate.WINDOW_GRID_S), so
+# every window holds whole curve points, latent frames and video frames (windows.WINDOW_GRID_S).
+MIN_SELECTION_S = 0.2
 # A stem's audio: the longest a generation makes, with room for a whole video's worth.
 MAX_STEM_SECONDS = MAX_VIDEO_SECONDS
 
@@ -54,6 +65,9 @@ TAKE_PEAK_DBFS = -1.0
 # caption when the model can start from a sound (retrieval: the default) and runs the model from
 # noise otherwise; "library" insists on retrieval; "model" is the model alone ("from scratch").
 SOURCES = ("auto", "library", "model")
+# How a reference shorter than the selection is fitted (library.fit_reference): by its sound
+# ("auto"), looped, or played once and padded with silence.
+REFERENCE_FITS = ("auto", "loop", "oneshot")
 
 # What a browser may send to the studio server. One upload (a video, a reference sound, a
 # project archive) is at most MAX_UPLOAD_BYTES: a MAX_VIDEO_SECONDS video at ~7 Mbit/s (a

@@ -7,12 +7,14 @@ frames, soundtrack and generated stems share one timeline.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import os
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -651,3 +653,30 @@ def _last_meaningful_line(stderr: bytes) -> str:
         if not any(g in line.lower() for g in _FFMPEG_GENERIC):
             return line
     return lines[-1] if lines else "(no message)"
+
+
+# ------------------------------------------------------------------------------ frame cache
+
+_frame_cache: collections.OrderedDict = collections.OrderedDict()
+_frame_lock = threading.Lock()
+
+
+def read_frames_cached(path: str, *, fps: float, size: tuple[int, int], start_s: float,
+                       duration_s: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """`read_frames` of a selection, remembered for the last few (file, range, rate, size):
+    regenerating with another seed or curve reads the video once. Returns (frames, times_s,
+    key); the key (file identity included) lets encoders cache their features too."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, round(start_s, 6),
+           round(duration_s, 6), float(fps), tuple(size))
+    with _frame_lock:
+        hit = _frame_cache.get(key)
+        if hit is not None:
+            _frame_cache.move_to_end(key)
+            return hit[0], hit[1], key
+    frames, times = read_frames(path, fps=fps, size=size, start_s=start_s, duration_s=duration_s)
+    with _frame_lock:
+        _frame_cache[key] = (frames, times)
+        while len(_frame_cache) > 4:
+            _frame_cache.popitem(last=False)
+    return frames, times, key

@@ -43,17 +43,20 @@ import numpy as np
 
 from foley_core import audio_io, constants
 from foley_core.atomic import atomic_path, write_text_atomic
-from foley_core.constants import (CURVE_FPS, EXPORT_SR, MAX_GENERATION_SECONDS, MAX_GUIDANCE_SCALE,
-                                  MAX_STEM_SECONDS, MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS)
+from foley_core.constants import (CURVE_FPS, DEFAULT_STEPS, DEFAULT_TEXT_SCALE, DEFAULT_VIDEO_SCALE,
+                                  EXPORT_SR, MAX_GENERATION_SECONDS, SOURCES, MAX_GUIDANCE_SCALE, MAX_STEM_SECONDS, MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS)
 from foley_core.errors import CurveError, FoleyError, MaskError, MixError, ProjectError
+from foley_core.request import ArrayEq as _ArrayEq, Region, readonly as _readonly, values_equal as _eq
+from foley_core.request import check_number as _number, check_whole as _whole
 
 FORMAT = "foley-studio-project"
-FORMAT_VERSION = 1
+# 2: each stem's settings say where its sound came from ("source", as the generation request
+# has it); version 1 folders are migrated when read (`MIGRATIONS`).
+FORMAT_VERSION = 2
 PROJECT_FILE = "project.json"
 STEMS_DIR = "stems"
 MEDIA_DIR = "media"
 REFERENCES_DIR = "references"
-MASK_KINDS = ("none", "box", "image", "track")
 MAX_CURVE_SCALE = MAX_GUIDANCE_SCALE      # the range generate() accepts for curve guidance (0..50)
 SEED_RANGE = (-(2**63), 2**63 - 1)         # a seed is stored as a 64-bit whole number
 MAX_STEM_SR = audio_io.MAX_SR              # the highest sample rate a stem file may declare
@@ -84,119 +87,7 @@ def display_name(text: str, max_chars: int = MAX_NAME_CHARS) -> str:
     return out
 
 
-def _readonly(array: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """A read-only C-contiguous copy (or the array itself if it already is one)."""
-    if isinstance(array, np.ndarray) and array.dtype == dtype and not array.flags.writeable \
-            and array.flags.c_contiguous:
-        return array
-    out = np.array(array, dtype=dtype, copy=True, order="C")
-    out.flags.writeable = False
-    return out
-
-
-def _eq(a: Any, b: Any) -> bool:
-    """Equality that compares numpy arrays by value (dtype and shape included)."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
-                and a.shape == b.shape and np.array_equal(a, b))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_eq(a[k], b[k]) for k in a)
-    return a == b
-
-
-class _ArrayEq:
-    """Dataclass mixin: field-by-field equality with numpy arrays compared by value."""
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(_eq(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
-
-    __hash__ = None  # mutable
-
-
 # --- stem description ----------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class MaskSpec(_ArrayEq):
-    """The region of the video a stem was made for.
-
-    kind 'none': the whole frame; 'box': `box` = (x0, y0, x1, y1) in video pixels; 'image': a
-    float32 `(H, W)` mask in [0, 1] (saved as an 8-bit PNG beside the WAV, so it comes back
-    quantised to 1/255: a binary mask round-trips exactly); 'track': `track_id` and per-frame
-    boxes `track_boxes` = ((time_s, x0, y0, x1, y1), ...).
-    """
-
-    kind: str = "none"
-    box: tuple[float, float, float, float] | None = None
-    image: np.ndarray | None = None
-    track_id: str | None = None       # the vision track's id, e.g. "t0"
-    track_boxes: tuple[tuple[float, float, float, float, float], ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in MASK_KINDS:
-            raise MaskError(f"unknown mask kind {self.kind!r}; use one of {', '.join(MASK_KINDS)}")
-        if self.box is not None:
-            self.box = _check_box(self.box, "the mask box")
-        if self.kind == "box" and self.box is None:
-            raise MaskError("a 'box' mask needs box coordinates (x0, y0, x1, y1)")
-        if self.image is not None:
-            image = np.asarray(self.image)
-            if image.ndim != 2 or image.size == 0:
-                raise MaskError(f"a mask image must be a 2-D (height, width) array; got shape {image.shape}")
-            image = image.astype(np.float32)
-            if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 1:
-                raise MaskError("a mask image must hold values between 0 and 1")
-            self.image = _readonly(image)
-        if self.kind == "image" and self.image is None:
-            raise MaskError("an 'image' mask needs the mask image")
-        if self.track_boxes is not None:
-            rows = []
-            for k, row in enumerate(self.track_boxes):
-                if len(row) != 5:
-                    raise MaskError(f"track box {k} must be (time_s, x0, y0, x1, y1); got {row!r}")
-                rows.append((float(row[0]), *_check_box(row[1:], f"track box {k}")))
-            self.track_boxes = tuple(rows)
-        if self.track_id is not None:
-            if isinstance(self.track_id, bool) or not isinstance(self.track_id, (str, int, np.integer)):
-                raise MaskError(f"a track id must be text such as 't0'; got {self.track_id!r}")
-            # projects saved before track ids were text stored the number alone
-            self.track_id = str(self.track_id)
-        if self.kind == "track" and (not self.track_id or not self.track_boxes):
-            raise MaskError("a 'track' mask needs a track id and at least one per-frame box")
-
-
-def _check_box(box: Iterable[float], what: str) -> tuple[float, float, float, float]:
-    try:
-        x0, y0, x1, y1 = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise MaskError(f"{what} must be four numbers (x0, y0, x1, y1); got {box!r}") from None
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
-        raise MaskError(f"{what} ({x0}, {y0}, {x1}, {y1}) is empty or inverted; x1 > x0 and y1 > y0 are needed")
-    return x0, y0, x1, y1
-
-
-def _number(value: Any, label: str, lo: float, hi: float, error: type = FoleyError, unit: str = "") -> float:
-    """`value` as a float within [lo, hi]; else `error` naming the setting as the user knows it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise error(f"{label} must be a number; got {value!r:.40}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise error(f"{label} must be a finite number; got {number!r}")
-    if not lo <= number <= hi:
-        raise error(f"{label} must be between {lo:g} and {hi:g}{unit}; got {number:g}")
-    return number
-
-
-def _whole(value: Any, label: str, lo: int, hi: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise FoleyError(f"{label} must be a whole number; got {value!r:.40}")
-    if not lo <= int(value) <= hi:
-        raise FoleyError(f"{label} must be a whole number from {lo} to {hi}; got {int(value)}")
-    return int(value)
 
 
 @dataclass(eq=False)
@@ -264,21 +155,24 @@ class GenerationSettings(_ArrayEq):
     caption: str = ""
     negative_caption: str = ""
     seed: int = 0
-    steps: int = 25
-    text_scale: float = 3.5           # the paper's dual-guidance defaults
-    video_scale: float = 4.5
+    steps: int = DEFAULT_STEPS
+    text_scale: float = DEFAULT_TEXT_SCALE
+    video_scale: float = DEFAULT_VIDEO_SCALE
     curve_scale: float | None = None  # curve guidance as asked: None = the model's own value, 1 = off
     conform_strength: float = 1.0
     model: ModelSpec = field(default_factory=ModelSpec)
-    mask: MaskSpec = field(default_factory=MaskSpec)
+    mask: Region = field(default_factory=Region)
     curve: CurveSpec | None = None
     reference: Reference | None = None
     start_s: float = 0.0          # the video selection the stem was made for
     duration_s: float = 0.0
     video_onsets: bool = True     # onsets at the video's contacts (when not given by hand)
     onsets_s: list[float] | None = None   # the onsets the stem was made with (selection seconds)
+    source: str = "auto"          # without a reference: library clips or the model alone (constants.SOURCES)
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise FoleyError(f"the sound's source must be one of {', '.join(SOURCES)}; got {self.source!r:.40}")
         if self.onsets_s is not None:
             onsets = [float(t) for t in self.onsets_s]
             if not all(math.isfinite(t) and 0 <= t <= MAX_GENERATION_SECONDS for t in onsets):
@@ -628,6 +522,7 @@ def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_fi
             "conform_strength": float(st.conform_strength),
             "video_onsets": bool(st.video_onsets),
             "onsets_s": None if st.onsets_s is None else [float(t) for t in st.onsets_s],
+            "source": st.source,
             "model": {"backend": st.model.backend, "weights_id": st.model.weights_id},
             "mask": {
                 "kind": mask.kind,
@@ -975,10 +870,37 @@ def read_project_json(directory: str | os.PathLike) -> dict:
     return data
 
 
+def _v1_to_v2(data: dict) -> dict:
+    """Version 1 stems did not store their source. One made from a reference (given or
+    retrieved) stored that reference, and regenerating starts from it whatever the source; one
+    without was made by the model alone."""
+    stems = data.get("stems")
+    for raw in stems if isinstance(stems, list) else []:
+        settings = raw.get("settings") if isinstance(raw, dict) else None
+        if isinstance(settings, dict) and "source" not in settings:
+            settings["source"] = "auto" if settings.get("reference") is not None else "model"
+    return data
+
+
+# version -> the function turning a project.json of that version into the next version's
+MIGRATIONS = {1: _v1_to_v2}
+
+
+def migrate_project_json(data: dict) -> dict:
+    """`data` (as read_project_json checked it) brought to FORMAT_VERSION, one version at a time."""
+    version = data["version"]
+    while version < FORMAT_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+        data["version"] = version
+    return data
+
+
 def load_project(directory: str | os.PathLike) -> Project:
-    """Load a project folder. Raises ProjectError naming what is wrong; never writes to disk."""
+    """Load a project folder (of any format version up to FORMAT_VERSION). Raises ProjectError
+    naming what is wrong; never writes to disk."""
     directory = Path(directory).expanduser()
-    data = read_project_json(directory)
+    data = migrate_project_json(read_project_json(directory))
     json_path = directory / PROJECT_FILE
     doc = _Doc(data, "project", json_path)
 
@@ -1169,7 +1091,7 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             curve_scale=s.get("curve_scale", "number", None),     # absent before curve guidance
             conform_strength=s.get("conform_strength", "number"),
             model=ModelSpec(backend=model_doc.get("backend", "str"), weights_id=model_doc.get("weights_id", "str")),
-            mask=MaskSpec(kind=m.get("kind", "str"), box=tuple(box) if box is not None else None, image=image,
+            mask=Region(kind=m.get("kind", "str"), box=tuple(box) if box is not None else None, image=image,
                           track_id=_track_id(m), track_boxes=track_boxes),
             curve=None if curve_doc is None else CurveSpec(times_s=np.array(curve_doc.numbers("times_s")),
                                                            values=np.array(curve_doc.numbers("values"))),
@@ -1182,6 +1104,7 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
             duration_s=s.get("duration_s", "number"),
             video_onsets=s.get("video_onsets", "bool", True),           # absent before onsets
             onsets_s=s.numbers("onsets_s", default=None),
+            source=s.get("source", "str"),
         )
         mix = MixSettings(
             gain_db=mix_doc.get("gain_db", "number"), pan=mix_doc.get("pan", "number"),

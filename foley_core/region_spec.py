@@ -2,7 +2,7 @@
 
 An editor hands over plain data: brush layers (RGBA or grey arrays at the preview's size), or
 a followed object's per-frame boxes. These functions turn them into a binary mask at the
-video's size and into the project's `MaskSpec`, so any front end (the studio, a script) marks a
+video's size and into the project's `Region`, so any front end (the studio, a script) marks a
 region the same way. No vision model is loaded here.
 """
 
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from foley_core.errors import MaskError
-from foley_core.project import MaskSpec
+from foley_core.request import Region
 
 __all__ = ["painted_mask", "mask_spec"]
 
@@ -42,13 +42,13 @@ def painted_mask(layers: Iterable[np.ndarray | None] | None, width: int, height:
 
 
 def mask_spec(kind: str, *, mask: np.ndarray | None = None, track_id: str | None = None,
-              times_s: Sequence[float] = (), boxes: Sequence[Sequence[float]] = ()) -> MaskSpec:
+              times_s: Sequence[float] = (), boxes: Sequence[Sequence[float]] = ()) -> Region:
     """The project's record of a region: `kind` "image" with its `mask` (H, W) in [0, 1];
     "track" with its `track_id` and one (x0, y0, x1, y1) box per time in `times_s`; anything
     else (or a kind without its data) the whole frame."""
     if kind == "track" and track_id is not None:
-        return MaskSpec(kind="track", track_id=str(track_id),
+        return Region(kind="track", track_id=str(track_id),
                         track_boxes=tuple((float(t), *map(float, b)) for t, b in zip(times_s, boxes)))
     if kind == "image" and mask is not None:
-        return MaskSpec(kind="image", image=mask)
-    return MaskSpec()
+        return Region(kind="image", image=mask)
+    return Region()

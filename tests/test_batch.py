@@ -200,7 +200,7 @@ def test_a_studio_saved_stem_is_a_valid_request(inputs, tmp_path):
     from foley_core import project as fp
 
     settings = fp.GenerationSettings(caption="a ball bounces", seed=5, steps=3,
-                                     mask=fp.MaskSpec(kind="box", box=(1, 2, 30, 40)),
+                                     mask=fp.Region(kind="box", box=(1, 2, 30, 40)),
                                      curve=fp.CurveSpec.from_values(np.array([0.1, 1.0, 0.5])),
                                      reference=fp.Reference(clip_id="mine", path=str(inputs / "knock.wav"),
                                                             strength=0.3),

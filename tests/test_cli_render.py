@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from foley_core import mixing
+from foley_core import constants, mixing
 from foley_core.project import (GenerationSettings, MixSettings, Project, Reference, Stem, load_project,
                                 save_project)
 
@@ -111,6 +111,19 @@ def test_all_or_nothing_when_a_late_output_fails(tmp_path):
     assert_one_error_line(proc, "broken.mp4")
     assert "cannot be opened" in proc.stderr or "damaged" in proc.stderr
     assert list(out.iterdir()) == []                    # no output, no temporary file
+
+
+def test_render_refuses_mix_settings_beyond_the_studio_limits(tmp_path):
+    # the studio's sliders and render obey one set of limits (constants.MIX_LIMITS): a gain
+    # edited into project.json beyond them is refused before anything is written
+    project_dir = saved_project(tmp_path)
+    label, _, highest = constants.MIX_LIMITS["gain_db"]
+    data = json.loads((project_dir / "project.json").read_text())
+    data["stems"][0]["mix"]["gain_db"] = highest + 6.0
+    (project_dir / "project.json").write_text(json.dumps(data))
+    proc = launch(project_dir, "--out", tmp_path / "mix.wav")
+    assert_one_error_line(proc, label, f"{highest:g}")
+    assert not (tmp_path / "mix.wav").exists()
 
 
 def test_unwritable_output_leaves_nothing(tmp_path):
@@ -335,11 +348,11 @@ def test_a_mask_bomb_inside_a_project_is_one_line(tmp_path, capsys):
     pytest.importorskip("foley_core.images", reason="the safe mask reader (issue 13, the CLI's branch)")
     import media_fixtures
 
-    from foley_core.project import MaskSpec
+    from foley_core.project import Region
 
     p = Project(name="bomb")
     p.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="knock", settings=GenerationSettings(
-        caption="a knock", mask=MaskSpec(kind="image", image=np.ones((12, 16), np.float32)))))
+        caption="a knock", mask=Region(kind="image", image=np.ones((12, 16), np.float32)))))
     save_project(p, tmp_path / "proj")
     media_fixtures.make_png_bomb(next((tmp_path / "proj" / "stems").glob("*_mask.png")))
     code, out, err = in_process(capsys, tmp_path / "proj", "--out", tmp_path / "mix.wav")

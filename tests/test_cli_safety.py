@@ -132,7 +132,7 @@ def test_generate_refuses_a_missing_output_folder(tmp_path, tiny, capsys):
 def test_generate_refuses_a_read_only_output_folder_before_the_work(tmp_path, tiny, capsys, monkeypatch):
     import foley_core.generate as gen
 
-    monkeypatch.setattr(gen, "generate", lambda **kw: pytest.fail("generated before checking --out"))
+    monkeypatch.setattr(gen, "generate", lambda *request, **kw: pytest.fail("generated before checking --out"))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # root writes into a chmod'ed folder; /proc refuses new files even to root.
         if not os.path.isdir("/proc/self"):
@@ -239,11 +239,11 @@ def test_project_mask_bomb_is_a_project_error(tmp_path):
     import media_fixtures
 
     from foley_core.errors import ProjectError
-    from foley_core.project import GenerationSettings, MaskSpec, Project, Stem, load_project, save_project
+    from foley_core.project import GenerationSettings, Project, Region, Stem, load_project, save_project
 
     p = Project(name="bomb")
     p.add_stem(Stem(np.zeros(1600, np.float32), 16000, name="knock", settings=GenerationSettings(
-        caption="a knock", mask=MaskSpec(kind="image", image=np.ones((12, 16), np.float32)))))
+        caption="a knock", mask=Region(kind="image", image=np.ones((12, 16), np.float32)))))
     save_project(p, tmp_path / "proj")
     media_fixtures.make_png_bomb(next((tmp_path / "proj" / "stems").glob("*_mask.png")))
     with pytest.raises(ProjectError, match="stem 'knock': its mask image .* damaged"):

@@ -182,13 +182,14 @@ def test_sketch_of_spoken_syllables(tmp_path):
 def test_generate_times_a_followed_track_from_its_centres(scene):
     from types import SimpleNamespace
 
-    from foley_core.generate import MaskSpec, video_contact_onsets
+    from foley_core.generate import video_contact_onsets
+    from foley_core.request import Region
 
     k = len(scene.frames) // 2
     track = follow(scene.frames, scene.times_s, frame_index=k, point=_true_centres(scene)[k])
     info = SimpleNamespace(fps=25.0, width=scene.frames.shape[2], height=scene.frames.shape[1])
     # no video is read for a followed track: its own centres give the onsets
-    onsets = video_contact_onsets("/nonexistent.mp4", info, MaskSpec(track=track),
+    onsets = video_contact_onsets("/nonexistent.mp4", info, Region(track=track),
                                   start_s=0.5, duration_s=1.7)
     truth = scene.contacts_s[(scene.contacts_s >= 0.5) & (scene.contacts_s < 2.2)] - 0.5
     assert onset_f1(onsets, truth, tol_s=1 / 25)["f1"] == 1.0

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from foley_core import constants, export, fullband
-from foley_core.backends import WindowOutput, reference_steps
+from foley_core.backends import Capabilities, WindowOutput, reference_steps
 from foley_core.generate import generate
 from foley_core.library import fit_reference
 from foley_core.project import GenerationSettings, Project, Stem, load_project, save_project
@@ -56,7 +56,7 @@ class GainSpy:
     ignores = frozenset({"text", "negative", "video", "mask", "curve"})
     trained = False
     description = "gain-spy"
-    supports_reference = True
+    capabilities = Capabilities(reference=True)
 
     def __init__(self, gain_fn=lambda t: np.ones_like(t)):
         self.gain_fn = gain_fn

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from foley_core import generate as gen
-from foley_core.backends import WindowOutput, get_backend
+from foley_core import windows as win
+from foley_core.backends import Capabilities, WindowOutput, get_backend
 from foley_core.errors import (
     CaptionError,
     CurveError,
@@ -19,7 +20,9 @@ from foley_core.errors import (
     MaskError,
     TimeRangeError,
 )
-from foley_core.generate import MaskSpec, generate
+from foley_core.generate import generate
+from foley_core.request import Region
+from foley_core.vision import regions
 
 torch.set_num_threads(1)
 SR = 16000
@@ -95,7 +98,7 @@ def test_drawn_curve_points_and_conform_off(tiny_model):
 def test_real_video_with_box(tiny_model, shared_dir):
     video = shared_dir / "videos" / "mecavideo_balle1.mp4"
     result = generate(caption="a ball knocks on the floor", source="model", video=str(video), start_s=0.2, duration_s=1.2,
-                      mask=MaskSpec(box=(100, 20, 220, 200)), steps=2)
+                      mask=Region(box=(100, 20, 220, 200)), steps=2)
     assert result.audios[0].shape == (round(1.2 * SR),)
     # the box gives a region, so the onsets come from its contacts
     assert result.metadata["instructions"]["given"] == ["text", "video", "mask", "onsets"]
@@ -114,7 +117,7 @@ def test_whole_video_by_default(tiny_model, clip):
 def test_track_mask_follows_the_moving_box():
     times = np.array([0.0, 0.5, 1.0])
     track = {"times_s": [0.0, 1.0], "boxes": [[0, 0, 40, 40], [120, 0, 160, 40]]}
-    masks = gen.masks_for_frames(MaskSpec(track=track), times, video_wh=(160, 120), frame_size=(32, 32))
+    masks = regions.masks_for_frames(Region(track=track), times, video_wh=(160, 120), frame_size=(32, 32))
     assert masks.shape == (3, 32, 32)
     cols = np.arange(32)
     centre_x = [(m.sum(0) * cols).sum() / m.sum() for m in masks]
@@ -122,7 +125,7 @@ def test_track_mask_follows_the_moving_box():
     # the detect JSON form of a track gives the same masks
     detect_form = {"id": "t0", "frames": [{"time_s": 0.0, "box": [0, 0, 40, 40]},
                                           {"time_s": 1.0, "box": [120, 0, 160, 40]}]}
-    np.testing.assert_allclose(gen.masks_for_frames(MaskSpec(track=detect_form), times, video_wh=(160, 120),
+    np.testing.assert_allclose(regions.masks_for_frames(Region(track=detect_form), times, video_wh=(160, 120),
                                                     frame_size=(32, 32)), masks)
 
 
@@ -132,28 +135,28 @@ def test_mask_image_and_array(tmp_path):
     image = np.zeros((120, 160), np.uint8)
     image[:, 80:] = 255                                   # right half
     Image.fromarray(image).save(tmp_path / "mask.png")
-    masks = gen.masks_for_frames(MaskSpec(image=str(tmp_path / "mask.png")), np.arange(4) / 20,
+    masks = regions.masks_for_frames(Region(image=str(tmp_path / "mask.png")), np.arange(4) / 20,
                                  video_wh=(160, 120), frame_size=(32, 32))
     assert masks.shape == (4, 32, 32)
     assert masks[:, :, :16].max() == 0 and masks[:, :, 16:].min() == 1
-    arr = gen.masks_for_frames(image.astype(np.float32) / 255, np.arange(4) / 20, video_wh=(160, 120),
+    arr = regions.masks_for_frames(image.astype(np.float32) / 255, np.arange(4) / 20, video_wh=(160, 120),
                                frame_size=(32, 32))
     np.testing.assert_allclose(arr, masks)
     with pytest.raises(MaskError, match="160x120"):
-        gen.validate_mask(np.ones((10, 10)), (160, 120))
+        regions.validate_region(np.ones((10, 10)), (160, 120))
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
     with pytest.raises(MaskError, match="10x10"):
-        gen.validate_mask(MaskSpec(image=str(tmp_path / "small.png")), (160, 120))
+        regions.validate_region(Region(image=str(tmp_path / "small.png")), (160, 120))
     with pytest.raises(MaskError):
-        gen.validate_mask(MaskSpec(box=(200, 10, 300, 50)), (160, 120))
+        regions.validate_region(Region(box=(200, 10, 300, 50)), (160, 120))
     with pytest.raises(MaskError):
-        MaskSpec(box=(0, 0, 1, 1), image="x.png")
+        Region(box=(0, 0, 1, 1), image="x.png")
 
 
 def test_moving_mask_reaches_the_model(tiny_model, clip):
     """Different masks on the same video change the visual features (and so the output)."""
-    left = MaskSpec(box=(0, 0, 80, 100))
-    right = MaskSpec(box=(80, 0, 160, 100))
+    left = Region(box=(0, 0, 80, 100))
+    right = Region(box=(80, 0, 160, 100))
     a = generate(caption="a click", video=str(clip), duration_s=1.0, mask=left, steps=2).audios[0]
     b = generate(caption="a click", video=str(clip), duration_s=1.0, mask=right, steps=2).audios[0]
     assert not np.allclose(a, b)
@@ -173,6 +176,7 @@ class LevelStepBackend:
     ignores = frozenset({"negative", "video", "mask", "curve"})
     trained = True
     description = "stub"
+    capabilities = Capabilities()
 
     def __init__(self):
         self.levels = iter([0.05, 0.3, 0.02, 0.5, 0.1, 0.2, 0.07, 0.4])
@@ -221,7 +225,7 @@ def test_long_selection_with_the_embedded_model(tiny_model):
 
 def test_plan_windows_cover_the_selection():
     for duration in (0.5, 8.0, 8.01, 15.0, 60.0, 61.3):
-        windows = gen.plan_windows(duration, 8.0)
+        windows = win.plan_windows(duration, 8.0)
         assert windows[0][0] == 0.0
         assert windows[-1][0] + windows[-1][1] == pytest.approx(duration)
         for (o1, l1), (o2, _) in zip(windows, windows[1:]):
@@ -232,7 +236,7 @@ def test_plan_windows_cover_the_selection():
 
 def test_slice_curve_matches_the_full_curve():
     full = np.arange(100, dtype=np.float32) / 100               # 10 s
-    np.testing.assert_allclose(gen.slice_curve(full, 3.0, 2.0), full[30:50], atol=1e-6)
+    np.testing.assert_allclose(win.slice_curve(full, 3.0, 2.0), full[30:50], atol=1e-6)
 
 
 # ------------------------------------------------------------------------------ determinism, caching
@@ -250,14 +254,14 @@ def test_candidates_equal_solo_runs(tiny_model):
 def test_changing_seed_or_curve_does_not_re_encode(tiny_model, clip):
     backend = get_backend("embedded")
     pipe = backend.pipeline
-    kw = dict(caption="a square bounces", video=str(clip), duration_s=1.5, mask=MaskSpec(box=(0, 0, 160, 100)),
+    kw = dict(caption="a square bounces", video=str(clip), duration_s=1.5, mask=Region(box=(0, 0, 160, 100)),
               steps=1)
     generate(seed=0, **kw)
     n_text, n_video = pipe.text_encoder.n_encoded, pipe.n_video_encoded
     generate(seed=1, **kw)
     generate(seed=2, curve=np.linspace(0.1, 1, 15), **kw)
     assert (pipe.text_encoder.n_encoded, pipe.n_video_encoded) == (n_text, n_video)
-    generate(seed=2, **{**kw, "mask": MaskSpec(box=(0, 0, 80, 100))})
+    generate(seed=2, **{**kw, "mask": Region(box=(0, 0, 80, 100))})
     assert pipe.n_video_encoded == n_video + 1                  # a new mask is a new encoding
 
 
@@ -283,7 +287,7 @@ def test_cancel_and_progress(tiny_model):
     (dict(caption="x", conform=0.5), CurveError, "curve"),
     (dict(caption="x", candidates=0), FoleyError, "candidates"),
     (dict(caption="x", steps=0), FoleyError, "steps"),
-    (dict(caption="x", mask=MaskSpec(box=(0, 0, 5, 5))), MaskError, "video"),
+    (dict(caption="x", mask=Region(box=(0, 0, 5, 5))), MaskError, "video"),
     (dict(caption="x", model="nope"), FoleyError, "unknown model"),
 ])
 def test_bad_inputs_without_video(tiny_model, kwargs, error, match):
@@ -296,7 +300,7 @@ def test_bad_inputs_without_video(tiny_model, kwargs, error, match):
     (dict(start_s=5.0), TimeRangeError),
     (dict(start_s=1.0, duration_s=5.0), TimeRangeError),
     (dict(mask=np.ones((10, 10))), MaskError),
-    (dict(mask=MaskSpec(track={"times_s": [10.0], "boxes": [[0, 0, 10, 10]]})), MaskError),
+    (dict(mask=Region(track={"times_s": [10.0], "boxes": [[0, 0, 10, 10]]})), MaskError),
 ])
 def test_bad_inputs_with_video(tiny_model, clip, kwargs, error):
     with pytest.raises(error):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from foley_core import audio_io, project as proj
 from foley_core.errors import CurveError, FoleyError, MaskError, ProjectError
-from foley_core.project import (Autosaver, CurveSpec, GenerationSettings, MaskSpec, MixSettings, ModelSpec,
+from foley_core.project import (Autosaver, CurveSpec, GenerationSettings, Region, MixSettings, ModelSpec,
                                 Project, Reference, Stem, autosave_dir, find_autosaves, load_project,
                                 save_project)
 
@@ -42,7 +43,7 @@ def full_project(video: Path | None = None) -> Project:
             caption="a ball hits the floor", negative_caption="music, speech", seed=1234, steps=30,
             text_scale=4.5, video_scale=1.5, curve_scale=6.5, conform_strength=0.8,
             model=ModelSpec("embedded", "foley-ldm-v1"),
-            mask=MaskSpec(kind="image", image=mask_image),
+            mask=Region(kind="image", image=mask_image),
             curve=CurveSpec.from_values(np.array([0.0, 0.2, 1.0, 0.5, 0.1], np.float32), start_s=0.25),
             reference=Reference("0ad_impact_3", "audio/impacts/0ad_impact_3.flac", "wood impact",
                                 "CC-BY-SA-3.0", "Wildfire Games", strength=0.35, fit="loop"),
@@ -52,9 +53,9 @@ def full_project(video: Path | None = None) -> Project:
         metrics={"loudness_r_before": 0.41, "loudness_r_after": 0.93, "notes": ["conformed"]},
     ))
     p.add_stem(Stem(tone(0.5, 880.0, seed=1), SR, settings=GenerationSettings(
-        caption="footstep", mask=MaskSpec(kind="box", box=(10, 20, 110, 90)), start_s=0.5, duration_s=0.5)))
+        caption="footstep", mask=Region(kind="box", box=(10, 20, 110, 90)), start_s=0.5, duration_s=0.5)))
     p.add_stem(Stem(tone(0.7, 220.0, seed=2), SR, settings=GenerationSettings(
-        caption="whoosh", mask=MaskSpec(kind="track", track_id=3,
+        caption="whoosh", mask=Region(kind="track", track_id=3,
                                         track_boxes=((0.0, 1, 2, 30, 40), (0.25, 5, 2, 35, 40)))),
         mix=MixSettings(mute=True, offset_s=-0.1)))
     return p
@@ -88,11 +89,11 @@ def test_stem_refuses_bad_audio_and_protects_shared_arrays():
 
 def test_settings_validation():
     with pytest.raises(MaskError, match="kind"):
-        MaskSpec(kind="lasso")
+        Region(kind="lasso")
     with pytest.raises(MaskError, match="inverted"):
-        MaskSpec(kind="box", box=(10, 10, 5, 20))
+        Region(kind="box", box=(10, 10, 5, 20))
     with pytest.raises(MaskError, match="between 0 and 1"):
-        MaskSpec(kind="image", image=np.full((4, 4), 2.0))
+        Region(kind="image", image=np.full((4, 4), 2.0))
     with pytest.raises(CurveError, match="increase"):
         CurveSpec(times_s=np.array([0.0, 0.0, 1.0]), values=np.array([0.0, 0.5, 1.0]))
     with pytest.raises(CurveError, match="between 0 and 1"):
@@ -168,7 +169,7 @@ def test_round_trip_keeps_audio_and_every_setting(tmp_path):
     p = full_project()
     json_path = save_project(p, tmp_path / "proj")
     doc = json.loads(json_path.read_text())
-    assert doc["format"] == "foley-studio-project" and doc["version"] == 1
+    assert doc["format"] == "foley-studio-project" and doc["version"] == 2
     q = load_project(tmp_path / "proj")
     assert q == p
     for a, b in zip(p.stems, q.stems):
@@ -442,7 +443,7 @@ DAMAGE = {
     "foreign json": (lambda d: (d / "project.json").write_text('{"name": "a vscode project"}'),
                      "not a Foley studio project"),
     "json array": (lambda d: (d / "project.json").write_text("[1, 2, 3]"), "not a Foley studio project"),
-    "newer version": (lambda d: _edit_json(d, _set(["version"], 2)), "newer Foley studio"),
+    "newer version": (lambda d: _edit_json(d, _set(["version"], proj.FORMAT_VERSION + 1)), "newer Foley studio"),
     "version as text": (lambda d: _edit_json(d, _set(["version"], "1")), "whole number"),
     "gain as text": (lambda d: _edit_json(d, _set(["stems", 0, "mix", "gain_db"], "loud")),
                      r"stems\[0\].mix.gain_db should be a number"),
@@ -701,3 +702,34 @@ def test_autosave_is_incremental_and_restorable(tmp_path, monkeypatch):
     saver.discard()
     assert not saver.directory.exists() and [a.name for a in find_autosaves()] == [""]
     assert find_autosaves(tmp_path / "nowhere") == []
+
+
+def test_a_version_1_project_folder_still_opens_with_every_field(tmp_path):
+    # tests/data/projects/v1 was saved by the code that wrote format version 1 (full_project());
+    # later formats migrate it when it is read, so every setting, mix and metric survives.
+    folder = tmp_path / "v1"
+    shutil.copytree(Path(__file__).parent / "data" / "projects" / "v1", folder)
+    assert json.loads((folder / "project.json").read_text())["version"] == 1
+    loaded, expected = load_project(folder), full_project()
+    assert (loaded.name, loaded.selection, loaded.export) == (expected.name, expected.selection, expected.export)
+    assert len(loaded.stems) == len(expected.stems) == 3
+    for got, want in zip(loaded.stems, expected.stems):
+        # version 1 did not store the source: a stem with a reference starts from it again,
+        # one without was made by the model alone
+        assert got.settings.source == ("auto" if want.settings.reference is not None else "model")
+        assert (got.name, got.sr, dataclasses.replace(got.settings, source="auto"), got.mix, got.metrics) == \
+            (want.name, want.sr, want.settings, want.mix, want.metrics)
+        np.testing.assert_allclose(got.audio, want.audio, atol=1e-4)
+    # saved again, it is the current format and keeps the migrated sources
+    save_project(loaded, tmp_path / "v2")
+    assert json.loads((tmp_path / "v2" / "project.json").read_text())["version"] == proj.FORMAT_VERSION == 2
+    assert [s.settings.source for s in load_project(tmp_path / "v2").stems] == ["auto", "model", "model"]
+
+
+def test_source_round_trips_and_is_checked(tmp_path):
+    p = Project(name="src")
+    p.add_stem(Stem(tone(0.2), SR, settings=GenerationSettings(caption="wind", source="library")))
+    save_project(p, tmp_path / "p")
+    assert load_project(tmp_path / "p").stems[0].settings.source == "library"
+    with pytest.raises(FoleyError, match="source"):
+        GenerationSettings(caption="wind", source="radio")

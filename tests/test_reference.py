@@ -12,8 +12,9 @@ import torch
 
 from foley_core import loudness
 from foley_core import generate as gen
-from foley_core.backends import WindowOutput, get_backend, reference_steps
+from foley_core.backends import Capabilities, WindowOutput, get_backend, reference_steps
 from foley_core.errors import FoleyError, GenerationCancelled, MediaError
+from foley_core.request import Region
 from foley_core.generate import generate
 from foley_core.fullband import to_model_rate
 from foley_core.library import default_library, fit_reference
@@ -73,6 +74,11 @@ class SpyBackend:
     trained = False
     description = "spy"
     supports_reference = True
+    reference_detail = False       # a test switches it on for one instance
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(reference=self.supports_reference, reference_detail=self.reference_detail)
 
     def __init__(self):
         self.calls = []
@@ -206,7 +212,7 @@ def test_default_strength_and_video_with_a_reference(shared_dir):
     assert meta["strength"] == gen.DEFAULT_REFERENCE_STRENGTH == spy.calls[0]["strength"]
     video = str(shared_dir / "videos" / "mecavideo_balle1.mp4")
     kw = dict(caption="a ball knocks on the floor", video=video, start_s=0.2, duration_s=1.2,
-              mask=gen.MaskSpec(box=(100, 20, 220, 200)), reference=LIBRARY_CLIP, steps=2)
+              mask=Region(box=(100, 20, 220, 200)), reference=LIBRARY_CLIP, steps=2)
     result = generate(strength=0.5, **kw)
     assert result.audios[0].shape == (round(1.2 * SR),)
     onsets = ["onsets"] if result.metadata["onsets_source"] == "video" else []   # models with onsets

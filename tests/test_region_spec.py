@@ -1,5 +1,5 @@
 """A region marked in an editor (brush layers, a followed object's boxes) becomes the project's
-MaskSpec without the studio: foley_core.region_spec."""
+Region without the studio: foley_core.region_spec."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from foley_core.errors import MaskError
-from foley_core.project import MaskSpec
+from foley_core.request import Region
 from foley_core.region_spec import mask_spec, painted_mask
 
 
@@ -39,5 +39,5 @@ def test_a_region_becomes_the_projects_mask_spec():
     assert (track.kind, track.track_id) == ("track", "t3")
     assert track.track_boxes == ((0.0, 1.0, 2.0, 3.0, 4.0), (0.04, 2.0, 3.0, 4.0, 5.0))
     assert all(type(v) is float for row in track.track_boxes for v in row)
-    assert mask_spec("none") == MaskSpec() == mask_spec("image", mask=None)
+    assert mask_spec("none") == Region() == mask_spec("image", mask=None)
     assert mask_spec("track", track_id=None).kind == "none"

@@ -4,6 +4,9 @@ gradio controls (elem_id "curve-scale") follow the model. A tiny random model; o
 
 from __future__ import annotations
 
+import dataclasses
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +26,10 @@ class _Result:
     def __init__(self, audios, sr, metadata):
         self.audios, self.sr, self.metadata = audios, sr, metadata
         self.reference_audios = None
+        # the typed report the session reads: the same values as `metadata`
+        self.report = types.SimpleNamespace(seeds=metadata["seeds"], model=metadata["model"],
+                                            curve_r_before=None, curve_r_after=None, onsets_s=None,
+                                            reference=None, to_json=lambda: dict(metadata))
 
 
 @pytest.fixture
@@ -30,8 +37,11 @@ def spy(monkeypatch):
     """generate() stand-in recording its keyword arguments (a quiet tone per candidate)."""
     calls = []
 
-    def fake_generate(**kw):
-        calls.append(kw)
+    def fake_generate(request, **run_kw):
+        # the request as the keyword call it replaces (`mask` is its region)
+        kw = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+        kw["mask"] = kw.pop("region")
+        calls.append({**kw, **run_kw})
         n = int(round(kw["duration_s"] * constants.MODEL_SR))
         tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / constants.MODEL_SR)).astype(np.float32)
         return _Result([tone] * kw["candidates"], constants.MODEL_SR,

@@ -6,9 +6,11 @@ exact) except in one test that runs the real embedded backend for a few steps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
+import types
 import zipfile
 
 import numpy as np
@@ -24,9 +26,21 @@ from foley_core.errors import (CurveError, FoleyError, MaskError, MediaError, Pr
 
 
 class FakeResult:
-    def __init__(self, audios, sr, metadata, reference_audios=None):
+    def __init__(self, audios, sr, metadata, reference_audios=None, reference_report=None):
         self.audios, self.sr, self.metadata = audios, sr, metadata
         self.reference_audios = reference_audios
+        # the typed report the session reads: the same values as `metadata`
+        self.report = types.SimpleNamespace(
+            seeds=metadata["seeds"], model=metadata["model"], curve_r_before=metadata["curve_r_before"],
+            curve_r_after=metadata["curve_r_after"], onsets_s=metadata["onsets_s"],
+            reference=reference_report, to_json=lambda: dict(metadata))
+
+
+def request_call(request) -> dict:
+    """A GenerationRequest as the keyword call it replaces (`mask` is its region)."""
+    call = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+    call["mask"] = call.pop("region")
+    return call
 
 
 @pytest.fixture
@@ -35,7 +49,8 @@ def fake_engine(monkeypatch):
     for candidate k; records the calls."""
     calls = []
 
-    def fake_generate(**kw):
+    def fake_generate(request, **run_kw):
+        kw = {**request_call(request), **run_kw}
         calls.append(kw)
         n = int(round(kw["duration_s"] * constants.MODEL_SR))
         t = np.arange(n) / constants.MODEL_SR
@@ -44,15 +59,17 @@ def fake_engine(monkeypatch):
         if kw.get("progress"):
             for i in range(kw["steps"]):
                 kw["progress"](i + 1, kw["steps"])
-        ref_meta = ref_audios = None
+        ref_meta = ref_audios = ref_report = None
         if kw.get("reference") is not None:
             # what the engine reports about a reference (its own metadata helper)
-            from foley_core.generate import _reference_metadata
+            from foley_core.generate import _reference_report
+            from foley_core.library.references import CandidateReference
 
             ref = kw["reference"]
-            ref_meta = _reference_metadata(ref.entry, strength=kw["strength"], steps_run=1,
-                                           fit="auto", source_s=len(ref.audio) / ref.sr,
-                                           source_sr=ref.sr, detail_restored=False)
+            ref_report = _reference_report(CandidateReference(ref.audio, ref.sr, ref.entry, "loop"),
+                                           strength=kw["strength"], steps_run=1, fit="auto",
+                                           detail_restored=False, placed=False, full_band=False)
+            ref_meta = ref_report.to_json()
             ref_audios = [np.full(n, 0.25, np.float32) for _ in audios]
         return FakeResult(audios, constants.MODEL_SR, {"reference": ref_meta,
             "seeds": [kw["seed"] + k for k in range(kw["candidates"])], "model": "fake",
@@ -62,7 +79,7 @@ def fake_engine(monkeypatch):
             "onsets_s": [0.25] if kw.get("video_onsets", True) and kw.get("video") else None,
             "onsets_source": "video" if kw.get("video_onsets", True) and kw.get("video") else None,
             "instructions": {"given": ["text"], "obeyed_by_model": [], "ignored_by_model": ["text"],
-                             "enforced_after": []}}, ref_audios)
+                             "enforced_after": []}}, ref_audios, ref_report)
 
     import foley_core.generate
 
@@ -466,7 +483,7 @@ def test_reference_search_pick_generate_keep_and_load_back(sess, square_video, f
     # no reference: nothing about references reaches the engine
     sess.set_selection(1.0, 2.0)
     sess.generate(caption="steps", steps=2, strength=0.3)
-    assert "reference" not in fake_engine[-1] and "strength" not in fake_engine[-1]
+    assert fake_engine[-1]["reference"] is None and fake_engine[-1]["strength"] is None
     plain = sess.keep_candidate(0)
     assert plain.settings.reference is None
 

@@ -4,6 +4,7 @@ external fonts, and turns errors into messages (never tracebacks)."""
 from __future__ import annotations
 
 import argparse
+import types
 
 import gradio as gr
 import pytest
@@ -258,8 +259,11 @@ def _keep_a_take(sess, monkeypatch, caption="a knock"):
     class Result:
         audios, sr = [np.full(16000, 0.1, np.float32)], 16000
         metadata = {"seeds": [1], "model": "fake"}
+        # the typed report the session reads: the same values as `metadata`
+        report = types.SimpleNamespace(seeds=[1], model="fake", curve_r_before=None, curve_r_after=None,
+                                       onsets_s=None, reference=None, to_json=lambda: dict(Result.metadata))
 
-    monkeypatch.setattr(foley_core.generate, "generate", lambda **kw: Result())
+    monkeypatch.setattr(foley_core.generate, "generate", lambda request, **kw: Result())
     sess.generate(caption=caption, steps=1)
     return sess.keep_candidate(0)
 
@@ -295,7 +299,7 @@ def test_cancel_is_not_an_error_and_keeps_the_last_take(demo, loaded, told, monk
     _keep_a_take(loaded, monkeypatch)
     take = loaded.candidates[0]
 
-    def cancelled(**kw):
+    def cancelled(request, **kw):
         raise GenerationCancelled("Generation cancelled.")
 
     monkeypatch.setattr(foley_core.generate, "generate", cancelled)

@@ -9,11 +9,13 @@ Instruction names (for `obeys` / `ignores`): "text", "negative", "video", "mask"
 A backend lists in `obeys` what its MODEL follows; generate() adds "curve (conform)" when the
 post-hoc conform step is applied.
 
-Reference-guided generation (audio-to-audio, SDEdit): a backend that sets the optional attribute
-`supports_reference = True` accepts `reference` (the fitted reference slice of the window) and
-`strength` in `generate_window`; it encodes the reference to its latent, noises it to the
-timestep `reference_steps` says, and denoises from there. generate() refuses a reference for a
-backend without the attribute.
+What a backend takes beyond the common window arguments is declared in its `capabilities`
+(a `Capabilities`), never probed: generate() reads it to decide what to pass and what to refuse.
+Reference-guided generation (audio-to-audio, SDEdit): a backend with `capabilities.reference`
+accepts `reference` (the fitted reference slice of the window) and `strength` in
+`generate_window`; it encodes the reference to its latent, noises it to the timestep
+`reference_steps` says, and denoises from there. generate() refuses a reference for a backend
+without it.
 """
 
 from __future__ import annotations
@@ -65,15 +67,27 @@ class WindowOutput:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend's `generate_window` takes beyond the common arguments.
+
+    reference: it takes `reference` and `strength` (audio-to-audio, see the module docstring).
+    onsets: it takes `onsets_s`, times in seconds from the window start where a sound starts.
+    curve_guidance: it takes `curve_scale` other than 1 (how strictly the model itself follows
+        the curve); `default_curve_scale` is what it uses when none is asked (1 = none).
+    reference_detail: reference-guided windows get back the reference's detail its VAE loses.
+    """
+
+    reference: bool = False
+    onsets: bool = False
+    curve_guidance: bool = False
+    default_curve_scale: float = 1.0
+    reference_detail: bool = False
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """What generate() needs from a model backend.
-
-    Optional: `supports_reference: bool` (True: `generate_window` takes `reference` and
-    `strength`, see the module docstring) and `supports_onsets: bool` (True: it takes
-    `onsets_s`, times in seconds from the window start where a sound starts). They are not
-    protocol members, so backends without them still satisfy the protocol.
-    """
+    """What generate() needs from a model backend (`capabilities` says what else it takes)."""
 
     name: str
     sr: int                      # output sample rate (16000 for both backends)
@@ -84,6 +98,7 @@ class Backend(Protocol):
     ignores: frozenset[str]      # instructions accepted but without effect
     trained: bool                # False: random/untrained weights (say so to the user)
     description: str             # e.g. "embedded (untrained random weights)"
+    capabilities: Capabilities   # optional window arguments it takes (may depend on its weights)
 
     def load(self, device: str = "cpu") -> None:
         """Load weights onto `device`; raise ModelUnavailableError if they can't be had."""
@@ -99,7 +114,7 @@ class Backend(Protocol):
         `curve`: relative loudness 0..1 at CURVE_FPS points/s covering the window, or None.
         Candidate i uses `seeds[i]` alone, so it equals a solo run with that seed.
         Raises GenerationCancelled when `cancel()` becomes true (checked every step).
-        Backends with `supports_reference` also take `reference` (float32 (K, n) or (n,) at
+        Backends with `capabilities.reference` also take `reference` (float32 (K, n) or (n,) at
         `sr`, n = round(duration_s * sr): the start of the SDEdit trajectory, one per candidate
         or one for all) and `strength` (0..1; see `reference_steps`); `progress` then counts
         only the steps actually run.

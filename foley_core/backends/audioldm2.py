@@ -37,8 +37,9 @@ import torch
 from torch import nn
 
 from foley_core import offline
-from foley_core.backends import CancelFn, ProgressFn, VideoCondition, WindowOutput, reference_steps
+from foley_core.backends import CancelFn, Capabilities, ProgressFn, VideoCondition, WindowOutput, reference_steps
 from foley_core.backends.adapters import AudioLDM2Adapters
+from foley_core import constants
 from foley_core.constants import MODEL_SR
 from foley_core.errors import (CurveError, FoleyError, GenerationCancelled, MaskError, MediaError,
                                ModelUnavailableError, TimeRangeError)
@@ -48,9 +49,9 @@ DEFAULT_REPO_ID = "cvssp/audioldm2"
 TINY_RANDOM_SOURCE = "tiny-random"      # random tiny components: tests and offline smoke runs
 PATH_ENV = "FOLEY_AUDIOLDM2_PATH"
 ADAPTERS_ENV = "FOLEY_AUDIOLDM2_ADAPTERS"   # default adapter_path (trained MAM/TLM weights)
-DEFAULT_STEPS = 25
-DEFAULT_TEXT_SCALE = 3.5
-DEFAULT_VIDEO_SCALE = 4.5
+DEFAULT_STEPS = constants.DEFAULT_STEPS
+DEFAULT_TEXT_SCALE = constants.DEFAULT_TEXT_SCALE
+DEFAULT_VIDEO_SCALE = constants.DEFAULT_VIDEO_SCALE
 ALL_INSTRUCTIONS = frozenset({"text", "negative", "video", "mask", "curve"})
 TEXT_ONLY = frozenset({"text", "negative"})
 
@@ -202,7 +203,8 @@ class AudioLDM2Backend:
 
     name = "audioldm2"
     window_s = 10.0
-    supports_reference = True
+    # starts from a reference; no onset module and no curve guidance yet (conform follows the curve)
+    capabilities = Capabilities(reference=True)
 
     def __init__(self, source: str | os.PathLike | None = None, *, adapter_path: str | os.PathLike | None = None,
                  new_adapters: bool = False, visual_encoder: nn.Module | None = None,

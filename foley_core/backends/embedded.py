@@ -22,8 +22,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from foley_core.backends import INSTRUCTIONS, CancelFn, ProgressFn, VideoCondition, WindowOutput
-from foley_core.constants import CURVE_FPS
+from foley_core.backends import INSTRUCTIONS, CancelFn, Capabilities, ProgressFn, VideoCondition, WindowOutput
+from foley_core.constants import CURVE_FPS, DEFAULT_STEPS, DEFAULT_TEXT_SCALE, DEFAULT_VIDEO_SCALE
 from foley_core.errors import CurveError, FoleyError, MediaError, ModelUnavailableError, TimeRangeError
 from foley_core.pipeline import FoleyPipeline
 
@@ -43,7 +43,6 @@ class EmbeddedBackend:
     """Backend protocol over `FoleyPipeline` (see foley_core.backends.Backend)."""
 
     name = "embedded"
-    supports_reference = True
 
     def __init__(self, model_dir: str | os.PathLike | None = None, *,
                  pipeline: FoleyPipeline | None = None):
@@ -124,6 +123,13 @@ class EmbeddedBackend:
         return self._require().tlm.onsets is not None
 
     @property
+    def capabilities(self) -> Capabilities:
+        """Reference-guided and curve-guided always; onsets and reference detail as the loaded
+        weights have them."""
+        return Capabilities(reference=True, onsets=self.supports_onsets, curve_guidance=True,
+                            default_curve_scale=self.curve_scale, reference_detail=self.reference_detail)
+
+    @property
     def sr(self) -> int:
         return self._require().sr
 
@@ -143,8 +149,8 @@ class EmbeddedBackend:
 
     def generate_window(self, *, caption: str | None, negative_caption: str | None,
                         duration_s: float, video: VideoCondition | None,
-                        curve: np.ndarray | None, seeds: Sequence[int], steps: int = 25,
-                        text_scale: float = 3.5, video_scale: float = 4.5,
+                        curve: np.ndarray | None, seeds: Sequence[int], steps: int = DEFAULT_STEPS,
+                        text_scale: float = DEFAULT_TEXT_SCALE, video_scale: float = DEFAULT_VIDEO_SCALE,
                         reference: np.ndarray | None = None, strength: float = 1.0,
                         curve_scale: float | None = None, onsets_s: Sequence[float] | None = None,
                         progress: ProgressFn | None = None,

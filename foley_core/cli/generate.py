@@ -68,9 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="selection length in seconds (default: to the end)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--candidates", type=int, default=1, help="number of stems (OUT-1.wav .. OUT-K.wav)")
-    parser.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
-    parser.add_argument("--text-scale", type=float, default=3.5, help="text guidance scale (default 3.5)")
-    parser.add_argument("--video-scale", type=float, default=4.5, help="video guidance scale (default 4.5)")
+    parser.add_argument("--steps", type=int, default=constants.DEFAULT_STEPS,
+                        help=f"denoising steps (default {constants.DEFAULT_STEPS})")
+    parser.add_argument("--text-scale", type=float, default=constants.DEFAULT_TEXT_SCALE,
+                        help=f"text guidance scale (default {constants.DEFAULT_TEXT_SCALE:g})")
+    parser.add_argument("--video-scale", type=float, default=constants.DEFAULT_VIDEO_SCALE,
+                        help=f"video guidance scale (default {constants.DEFAULT_VIDEO_SCALE:g})")
     parser.add_argument("--curve-scale", type=float, metavar="G",
                         help="curve guidance: how strictly the model itself follows --loudness "
                              "(default: the model's measured value; 1 = none)")
@@ -206,7 +209,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     import math
 
     from foley_core.errors import FoleyError, TimeRangeError
-    from foley_core.generate import MAX_CANDIDATES, MAX_STEPS
+    from foley_core.constants import MAX_CANDIDATES, MAX_SEED, MAX_STEPS
 
     for option, value in (("--start", args.start), ("--duration", args.duration),
                           ("--text-scale", args.text_scale), ("--video-scale", args.video_scale),
@@ -222,8 +225,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise FoleyError(f"--candidates must be between 1 and {MAX_CANDIDATES}, got {args.candidates}")
     if not 1 <= args.steps <= MAX_STEPS:
         raise FoleyError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
-    if not -(2**62) <= args.seed <= 2**62:
-        raise FoleyError(f"--seed must be between -2^62 and 2^62, got {args.seed}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise FoleyError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -276,24 +279,24 @@ def run(args: argparse.Namespace) -> int:
 
     mask = None
     if args.mask or args.box or args.tracks:
-        from foley_core.generate import MaskSpec
+        from foley_core.request import Region
 
         if args.mask:
-            mask = MaskSpec(image=args.mask)
+            mask = Region(image=args.mask)
         elif args.box:
-            mask = MaskSpec(box=_parse_box(args.box))
+            mask = Region(box=_parse_box(args.box))
         else:
             if not args.track:
                 raise MaskError("--tracks needs --track ID (the id of the track to follow)")
             from foley_core.vision.tracks import load_tracks
 
-            mask = MaskSpec(track=load_tracks(args.tracks)[args.track])
+            mask = Region(track=load_tracks(args.tracks)[args.track])
     if point is not None:
-        from foley_core.generate import MaskSpec
+        from foley_core.request import Region
         from foley_core.vision.follow import follow_in_video
 
         (x, y), t = point
-        mask = MaskSpec(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
+        mask = Region(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
                                               duration_s=args.duration))
 
     if args.model_dir:
@@ -305,15 +308,17 @@ def run(args: argparse.Namespace) -> int:
     propagate, root.propagate = root.propagate, False
     try:
         from foley_core.generate import generate
+        from foley_core.request import GenerationRequest
 
-        result = generate(caption=caption, negative_caption=args.negative, video=args.video,
-                          start_s=args.start, duration_s=args.duration, mask=mask, curve=curve,
-                          onsets_s=onsets_s, video_onsets=not args.no_video_onsets,
-                          seed=args.seed, candidates=args.candidates, steps=args.steps,
-                          text_scale=args.text_scale, video_scale=args.video_scale,
-                          curve_scale=args.curve_scale, conform=args.conform, reference=args.reference, strength=args.strength,
-                          reference_fit=args.reference_fit, source="model" if args.from_scratch else "auto",
-                          model=args.model, device=args.device)
+        request = GenerationRequest(
+            caption=caption, negative_caption=args.negative, video=args.video, start_s=args.start,
+            duration_s=args.duration, region=mask, curve=curve, onsets_s=onsets_s,
+            video_onsets=not args.no_video_onsets, seed=args.seed, candidates=args.candidates,
+            steps=args.steps, text_scale=args.text_scale, video_scale=args.video_scale,
+            curve_scale=args.curve_scale, conform=args.conform, reference=args.reference,
+            strength=args.strength, reference_fit=args.reference_fit,
+            source="model" if args.from_scratch else "auto", model=args.model)
+        result = generate(request, device=args.device)
         from foley_core.atomic import atomic_path
         from foley_core.audio_io import write_wav
 
@@ -330,36 +335,37 @@ def run(args: argparse.Namespace) -> int:
         root.removeHandler(collector)
         root.propagate = propagate
 
-    meta = result.metadata
+    done = result.report
+    meta = done.to_json()        # the JSON form of the report's nested parts
     report = {
-        "duration_s": meta["duration_s"],
-        "sr": meta["sr"],
-        "seed": meta["seed"],
-        "seeds": meta["seeds"],
-        "model": meta["model"],
-        "trained": meta["trained"],
-        "steps": meta["steps"],
-        "steps_run": meta["steps_run"],
-        "text_scale": meta["text_scale"],
-        "video_scale": meta["video_scale"],
-        "curve_scale": meta["curve_scale"],
-        "timings_s": meta["timings_s"],
+        "duration_s": done.duration_s,
+        "sr": done.sr,
+        "seed": done.seed,
+        "seeds": done.seeds,
+        "model": done.model,
+        "trained": done.trained,
+        "steps": done.steps,
+        "steps_run": done.steps_run,
+        "text_scale": done.text_scale,
+        "video_scale": done.video_scale,
+        "curve_scale": done.curve_scale,
+        "timings_s": done.timings_s,
         "outputs": [str(p) for p in outputs],
         "mp4": args.mp4,
         "instructions": meta["instructions"],
-        "windows": meta["windows"],
-        "onsets_s": meta["onsets_s"],
-        "onsets_source": meta["onsets_source"],
-        "source": meta["source"],
+        "windows": done.windows,
+        "onsets_s": done.onsets_s,
+        "onsets_source": done.onsets_source,
+        "source": done.source,
     }
-    if meta["reference"] is not None:
-        report.update({"strength": meta["strength"], "reference": meta["reference"],
+    if done.reference is not None:
+        report.update({"strength": done.strength, "reference": meta["reference"],
                        "references": meta["references"]})
     if args.sketch:
         report["sketch"] = {"file": args.sketch, "onsets_s": [round(float(t), 4) for t in onsets_s]}
     if curve is not None:
-        report.update({"conform": meta["conform"], "curve_r_before": meta["curve_r_before"],
-                       "curve_r_after": meta["curve_r_after"]})
+        report.update({"conform": done.conform, "curve_r_before": done.curve_r_before,
+                       "curve_r_after": done.curve_r_after})
     if collector.messages:
         report["warnings"] = collector.messages
     print(json.dumps(report))

@@ -28,7 +28,7 @@ __all__ = [
     "fit_reference", "fit_kind", "classify_reference", "check_reference_audio", "FIT_MODES", "MAX_REFERENCE_SECONDS",
 ]
 
-FIT_MODES = ("auto", "loop", "oneshot")
+FIT_MODES = constants.REFERENCE_FITS
 MAX_REFERENCE_SECONDS = 600.0          # longer uploads are refused before they exhaust memory
 SILENT_PEAK_DBFS = -80.0               # a reference whose peak is below this is silent
 

@@ -315,7 +315,7 @@ def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None 
     """Follow the object picked at video time `time_s` (a click `point` (x, y) or a `box`
     [x0, y0, x1, y1] in video pixels) through the selection [start_s, start_s + duration_s),
     read at the video's own frame rate. The Track's boxes are in video pixels; use it as the
-    region (`MaskSpec(track=...)`): its contacts then time the stem's onsets."""
+    region (`Region(track=...)`): its contacts then time the stem's onsets."""
     from foley_core.errors import TimeRangeError
     from foley_core.media import probe_video, read_frames
     from foley_core.vision.proposals import work_size

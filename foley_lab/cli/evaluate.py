@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from foley_core import constants
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="embedded",
@@ -30,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="val clips for loudness + semantics (default all)")
     parser.add_argument("--n-scenes", type=int, help="simulated timing scenes (default 24)")
     parser.add_argument("--n-selectivity", type=int, help="two-object scenes (default 8)")
-    parser.add_argument("--steps", type=int, help="denoising steps (default 25)")
-    parser.add_argument("--text-scale", type=float, help="text guidance scale (default 3.5)")
-    parser.add_argument("--video-scale", type=float, help="video guidance scale (default 4.5)")
+    parser.add_argument("--steps", type=int, help=f"denoising steps (default {constants.DEFAULT_STEPS})")
+    parser.add_argument("--text-scale", type=float, help=f"text guidance scale (default {constants.DEFAULT_TEXT_SCALE:g})")
+    parser.add_argument("--video-scale", type=float, help=f"video guidance scale (default {constants.DEFAULT_VIDEO_SCALE:g})")
     parser.add_argument("--seed", type=int, help="generation / selection seed (default 0)")
     parser.add_argument("--scene-seed", type=int, help="seed of the held-out scenes (default 0)")
     parser.add_argument("--bootstrap", type=int, dest="n_boot",

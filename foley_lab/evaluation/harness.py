@@ -32,12 +32,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from foley_core import loudness
+from foley_core import constants, loudness
 from foley_core.atomic import write_text_atomic
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
 from foley_lab.evaluation import metrics
 from foley_lab.evaluation.references import CaptionRetriever, fit_length, shaped_noise
+from foley_core.request import GenerationReport, GenerationRequest
 
 __all__ = ["EvalConfig", "ROWS", "SCENE_ROWS", "run_evaluation", "results_to_markdown", "write_results",
            "select_val_clips", "swap_partners", "stretch_curve", "swapped_curves", "curve_span",
@@ -82,9 +83,9 @@ class EvalConfig:
     n_val: int | None = None            # None: every val clip (152)
     n_scenes: int = 24
     n_selectivity: int = 8
-    steps: int = 25
-    text_scale: float = 3.5
-    video_scale: float = 4.5
+    steps: int = constants.DEFAULT_STEPS
+    text_scale: float = constants.DEFAULT_TEXT_SCALE
+    video_scale: float = constants.DEFAULT_VIDEO_SCALE
     seed: int = 0                       # generation seeds, item choice, curve swap
     scene_seed: int = 0                 # build_eval_set seed (held-out scenes)
     scene_fps: float = 20.0
@@ -248,16 +249,24 @@ class _Collector:
         return self.values.get(row, {}).get(metric, [])
 
 
-def _generate(backend, cfg: EvalConfig, **kw) -> tuple[np.ndarray, dict]:
+def eval_request(backend, cfg: EvalConfig, **fields) -> GenerationRequest:
+    """A request with the evaluation's model, steps and guidance scales (the harness and the
+    reference sweep both generate through it); `mask` is the region."""
+    if "mask" in fields:
+        fields["region"] = fields.pop("mask")
+    return GenerationRequest(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
+                             video_scale=cfg.video_scale, **fields)
+
+
+def _generate(backend, cfg: EvalConfig, **kw) -> tuple[np.ndarray, GenerationReport]:
     from foley_core.generate import generate
 
     # The harness measures the model itself: without a reference it runs from noise, not from
     # the library clips that the product's default retrieves (that path has its own rows).
     if kw.get("reference") is None:
         kw.setdefault("source", "model")
-    result = generate(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
-                      video_scale=cfg.video_scale, device=cfg.device, **kw)
-    return result.audios[0], result.metadata
+    result = generate(eval_request(backend, cfg, **kw), device=cfg.device)
+    return result.audios[0], result.report
 
 
 def _val_task(backend, cfg: EvalConfig, library, tagger, retriever, col: _Collector,
@@ -383,7 +392,7 @@ def _scenes_task(backend, cfg: EvalConfig, manifest: dict, folder: Path, retriev
     from foley_core.events import detect_onsets, visual_contact_times
 
     fps = float(manifest["fps"])
-    with_onsets = bool(getattr(backend, "supports_onsets", False))
+    with_onsets = backend.capabilities.onsets
     discrete = [s for s in manifest["scenes"] if s["mode"] == "discrete"
                 and len(s["target_events_s"]) > 0]
     items = []
@@ -471,12 +480,12 @@ def _speed_task(backend, cfg: EvalConfig, library, folder: Path, progress: Progr
     for label, seed in (("first", 0), ("repeat", 1)):
         progress(f"speed: 8 s stem ({label} call)")
         t0 = time.perf_counter()
-        _, meta = _generate(backend, cfg, caption=clip.caption, video=str(video),
-                            mask=scene.masks, curve=curve, seed=seed)
+        _, report = _generate(backend, cfg, caption=clip.caption, video=str(video),
+                              mask=scene.masks, curve=curve, seed=seed)
         wall = time.perf_counter() - t0
         runs.append({"run": label, "wall_s": round(wall, 3),
-                     "conform_s": round(meta["timings_s"].get("conform", 0.0), 3),
-                     "timings_s": meta["timings_s"]})
+                     "conform_s": round(report.timings_s.get("conform", 0.0), 3),
+                     "timings_s": report.timings_s})
     return {"duration_s": duration_s, "steps": cfg.steps, "runs": runs}
 
 

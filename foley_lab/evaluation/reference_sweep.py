@@ -41,10 +41,11 @@ from foley_core.atomic import write_text_atomic
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError
 from foley_lab.evaluation import metrics
-from foley_lab.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, curve_span, eval_setup,
+from foley_lab.evaluation.harness import (MIN_CURVE_RANGE, EvalConfig, curve_span, eval_request, eval_setup,
                                           item_duration_s, select_val_clips, swapped_curves,
                                           torch_threads)
 from foley_lab.evaluation.references import fit_length
+from foley_core.request import GenerationReport
 
 __all__ = ["SweepConfig", "DEFAULT_STRENGTHS", "IDENTITY_RATIO", "RULE", "parse_strengths",
            "check_strengths", "choose_strength", "run_reference_sweep", "sweep_to_markdown",
@@ -213,33 +214,30 @@ def _label(strength: float) -> str:
 
 
 def _generate_at(backend, cfg: SweepConfig, strength: float, reference: tuple[np.ndarray, int],
-                 *, seed: int, **kw) -> tuple[np.ndarray, float, dict]:
+                 *, seed: int, **kw) -> tuple[np.ndarray, float, GenerationReport]:
     """One stem at `strength` (1 = the same call without the reference); (audio, seconds,
-    generate's metadata)."""
+    generate's report)."""
     from foley_core.generate import generate
 
     # strength 1 is the model alone (from noise), not the product's retrieval default
     ref_kw = {"source": "model"} if strength >= 1.0 else {"reference": reference, "strength": strength}
     t0 = time.perf_counter()
-    result = generate(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
-                      video_scale=cfg.video_scale, device=cfg.device, seed=seed, conform=0.0,
-                      **ref_kw, **kw)
-    return result.audios[0], time.perf_counter() - t0, result.metadata
+    result = generate(eval_request(backend, cfg, seed=seed, conform=0.0, **ref_kw, **kw), device=cfg.device)
+    return result.audios[0], time.perf_counter() - t0, result.report
 
 
 DEFAULT_KEY = "default"
 
 
-def _generate_default(backend, cfg: SweepConfig, library, *, seed: int, **kw) -> tuple[np.ndarray, float, dict]:
+def _generate_default(backend, cfg: SweepConfig, library, *, seed: int, **kw) -> tuple[np.ndarray, float, GenerationReport]:
     """One stem the product's default way: no reference, the caption retrieves library clips
     (`source="library"`) that the model reshapes at the default strength."""
     from foley_core.generate import generate
 
     t0 = time.perf_counter()
-    result = generate(model=backend, steps=cfg.steps, text_scale=cfg.text_scale,
-                      video_scale=cfg.video_scale, device=cfg.device, seed=seed, conform=0.0,
-                      source="library", library=library, **kw)
-    return result.audios[0], time.perf_counter() - t0, result.metadata
+    result = generate(eval_request(backend, cfg, seed=seed, conform=0.0, source="library", **kw),
+                      device=cfg.device, library=library)
+    return result.audios[0], time.perf_counter() - t0, result.report
 
 
 def _is_silent(audio: np.ndarray) -> bool:
@@ -313,7 +311,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                                                  caption=clip.caption, duration_s=d, curve=curve)
             sem_out[DEFAULT_KEY].append(audio)
             gen_s[DEFAULT_KEY].append(sec)
-            retrieved.append(meta["reference"]["id"])
+            retrieved.append(meta.reference.id)
 
     # ---- timing: each reference with a discrete held-out scene of another clip
     folder = scene_dir(cfg, Path(out_path))
@@ -359,7 +357,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                     record["reference_onsets_s"] = [round(float(t), 3)
                                                     for t in detect_onsets(audio, MODEL_SR)]
                     # the video's contacts, where a one-shot reference is placed
-                    record["onsets_s"] = meta["onsets_s"]
+                    record["onsets_s"] = meta.onsets_s
             if cfg.default_path:
                 audio, sec, meta = _generate_default(backend, cfg, retrieval_library,
                                                      seed=cfg.seed + 1000 + i, caption=clip.caption,
@@ -368,7 +366,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
                 score = metrics.timing_scores(audio, MODEL_SR, intended)["f1"]
                 f1[DEFAULT_KEY].append(score)
                 record["f1"][DEFAULT_KEY] = round(score, 4)
-                record["default_reference"] = meta["reference"]["id"]
+                record["default_reference"] = meta.reference.id
             real = fit_length(sources[i], n)
             record["f1"]["real"] = round(metrics.timing_scores(real, MODEL_SR, intended)["f1"], 4)
             f1["real"].append(record["f1"]["real"])
@@ -448,7 +446,7 @@ def run_reference_sweep(cfg: SweepConfig, *, out_path: str | os.PathLike =
         "config": asdict(cfg),
         "model": {"name": backend.name, "description": backend.description,
                   "trained": bool(backend.trained),
-                  "reference_detail": bool(getattr(backend, "reference_detail", False))},
+                  "reference_detail": backend.capabilities.reference_detail},
         "tagger": {"dir": str(tagger_dir), "categories": tagger.categories,
                    **dict(tagger.model.config.get("metrics") or {})},
         "rows": rows,

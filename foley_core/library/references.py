@@ -1,0 +1,69 @@
+"""The sound a take starts from: a reference the user gave, or library clips retrieved for its caption.
+
+`read_reference` reads any form a caller gives (a clip id, an audio file, a loaded clip, an
+(audio, sr) pair); `retrieve_candidates` picks one clip per candidate. Each comes back as a
+`CandidateReference` with the way it will be fitted to the selection (`fit.fit_kind`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from foley_core.audio_io import read_audio
+from foley_core.errors import MediaError
+from foley_core.library.catalog import LibraryEntry, LoadedReference, load_reference
+from foley_core.library.fit import check_reference_audio, fit_kind
+from foley_core.library.retrieve import retrieve_references
+
+
+def read_reference(reference) -> tuple[np.ndarray, int, Any]:
+    """(audio, sr, entry) of a reference given to `generate`; entry is a LibraryEntry or None.
+
+    `reference`: a library clip id or an audio file path (any common format and rate), a
+    `library.LoadedReference` or `library.LibraryEntry` (e.g. from a SoundLibrary with the
+    user's folders), or an (audio, sr) pair. Raises MediaError for a missing, unreadable,
+    empty, NaN or silent sound.
+    """
+    if isinstance(reference, LoadedReference):
+        audio = check_reference_audio(reference.audio, reference.sr, name=f"The reference '{reference.entry.id}'")
+        return audio, int(reference.sr), reference.entry
+    if isinstance(reference, LibraryEntry):
+        audio, sr = read_audio(reference.path)
+        return check_reference_audio(audio, sr, name=f"The reference '{reference.id}'"), int(sr), reference
+    if isinstance(reference, (str, os.PathLike)):
+        if isinstance(reference, str) and not reference.strip():
+            raise MediaError("the reference is empty: give a library clip id or an audio file")
+        loaded = load_reference(reference)
+        return loaded.audio, int(loaded.sr), loaded.entry
+    if isinstance(reference, tuple) and len(reference) == 2:
+        audio, sr = reference
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)):
+            raise MediaError(f"a reference given as (audio, sr) needs a whole sample rate in Hz, got {sr!r}")
+        return check_reference_audio(np.asarray(audio), int(sr)), int(sr), None
+    raise MediaError("a reference must be a library clip id, an audio file path, or an (audio, sr) pair; "
+                     f"got {type(reference).__name__}")
+
+
+@dataclass(frozen=True)
+class CandidateReference:
+    """The sound one candidate starts from, and how it is fitted (its kind)."""
+
+    audio: np.ndarray
+    sr: int
+    entry: Any
+    kind: str
+    rank: int | None = None      # retrieved clips: search rank and score
+    score: float = 0.0
+
+
+def retrieve_candidates(caption: str, n: int, library, onsets_s, reference_fit: str) -> list[CandidateReference]:
+    """One library clip per candidate for `caption` (library.retrieve_references): one-shot
+    clips preferred when there are onsets to place, sustained ones when a region shows none."""
+    prefer = None if onsets_s is None else ("oneshot" if onsets_s else "sustained")
+    picked = retrieve_references(caption, n=n, library=library, prefer=prefer)
+    return [CandidateReference(r.audio, r.sr, r.entry, fit_kind(r.audio, r.sr, reference_fit), r.rank, r.score)
+            for r in picked]

@@ -1,0 +1,453 @@
+"""A generation request and its report: the one typed home of what makes a stem.
+
+`GenerationRequest` holds every instruction (caption, selection, region, curve, onsets,
+reference, seeds, steps, guidance scales, model). Its construction is the one place limits
+and defaults are checked: the studio, the CLI, batch and the evaluation harness build one and
+`generate.generate` runs it; checks that need the video or the model (a box inside the frame,
+a backend that can start from a sound) happen in generate's first stage.
+
+`GenerationReport` is what generate() says it did (rates, seeds, windows, timings, which
+instructions the model obeyed, the references it started from). `to_json()` is the form the
+CLI's report, batch and the studio's metadata show.
+
+`Region` is where the sounding object is, in video pixels: exactly one of a box, an image
+(a file path, or a (H, W) array in 0..1) or a moving box (a track), or none (the whole frame).
+The project file stores it as it is given here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from foley_core import constants
+from foley_core.errors import FoleyError, MaskError, TimeRangeError
+
+REGION_KINDS = ("none", "box", "image", "track")
+
+
+# ------------------------------------------------------------------------------ array-aware equality
+
+def readonly(array: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """A read-only C-contiguous copy (or the array itself if it already is one)."""
+    if isinstance(array, np.ndarray) and array.dtype == dtype and not array.flags.writeable \
+            and array.flags.c_contiguous:
+        return array
+    out = np.array(array, dtype=dtype, copy=True, order="C")
+    out.flags.writeable = False
+    return out
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Equality that compares numpy arrays by value (dtype and shape included)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and np.array_equal(a, b))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+class ArrayEq:
+    """Dataclass mixin: field-by-field equality with numpy arrays compared by value."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(values_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # holds arrays
+
+
+# ------------------------------------------------------------------------------ number checks
+
+def check_number(value: Any, label: str, lo: float, hi: float, error: type = FoleyError, unit: str = "") -> float:
+    """`value` as a float within [lo, hi]; else `error` naming the setting as the user knows it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise error(f"{label} must be a number; got {value!r:.40}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise error(f"{label} must be a finite number; got {number!r}")
+    if not lo <= number <= hi:
+        raise error(f"{label} must be between {lo:g} and {hi:g}{unit}; got {number:g}")
+    return number
+
+
+def check_whole(value: Any, label: str, lo: int, hi: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise FoleyError(f"{label} must be a whole number; got {value!r:.40}")
+    if not lo <= int(value) <= hi:
+        raise FoleyError(f"{label} must be a whole number from {lo} to {hi}; got {int(value)}")
+    return int(value)
+
+
+def check_selection_length(duration_s: Any) -> float:
+    """A selection length in seconds within MIN_SELECTION_S..MAX_GENERATION_SECONDS."""
+    duration_s = check_number(duration_s, "the selection length", 0.0, math.inf, TimeRangeError, " s")
+    if duration_s < constants.MIN_SELECTION_S:
+        raise TimeRangeError(f"the selection is {duration_s:.3f} s long; select at least "
+                             f"{constants.MIN_SELECTION_S:g} s")
+    if duration_s > constants.MAX_GENERATION_SECONDS:
+        raise TimeRangeError(f"the selection is {duration_s:.1f} s long; the limit is "
+                             f"{constants.MAX_GENERATION_SECONDS:g} s per generation")
+    return duration_s
+
+
+def check_box(box: Iterable[float], what: str) -> tuple[float, float, float, float]:
+    """Four finite numbers x0 < x1, y0 < y1 (video pixels); the frame is checked later."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise MaskError(f"{what} must be four numbers (x0, y0, x1, y1); got {box!r}") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+        raise MaskError(f"{what} ({x0}, {y0}, {x1}, {y1}) is empty or inverted; x1 > x0 and y1 > y0 are needed")
+    return x0, y0, x1, y1
+
+
+# ------------------------------------------------------------------------------ region
+
+@dataclass(frozen=True, eq=False)
+class Region(ArrayEq):
+    """Where the sounding object is, in video pixels: give at most one of box, image, track.
+
+    box: (x0, y0, x1, y1), the same on every frame.
+    image: a white-on-black image at the video's frame size, as a file path or a float (H, W)
+        array in 0..1 (the project stores it as an 8-bit PNG: it comes back quantised to 1/255).
+    track: a moving box, either `track_boxes` = ((time_s, x0, y0, x1, y1), ...) with `track_id`
+        (the form the project stores), or `track` as given by a caller: a
+        `vision.tracks.Track`, {"times_s": [...], "boxes": [[x0, y0, x1, y1], ...]}, or a track
+        of `launch.py detect`'s JSON ({"frames": [{"time_s": t, "box": [...]}, ...]}). Frames
+        outside the track's span get an empty mask.
+    None of them (kind "none"): the whole frame. `kind` follows from what is given.
+    """
+
+    kind: str = ""
+    box: tuple[float, float, float, float] | None = None
+    image: str | os.PathLike | np.ndarray | None = None
+    track: Any = None
+    track_id: str | None = None
+    track_boxes: tuple[tuple[float, float, float, float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        given = [name for name, value in (("box", self.box), ("image", self.image),
+                                          ("track", self.track if self.track is not None else self.track_boxes))
+                 if value is not None]
+        if self.kind and self.kind not in REGION_KINDS:
+            raise MaskError(f"unknown mask kind {self.kind!r}; use one of {', '.join(REGION_KINDS)}")
+        if len(given) > 1:
+            raise MaskError(f"a region needs exactly one of box, image or track; got {', '.join(given)}")
+        if self.track is not None and self.track_boxes is not None:
+            raise MaskError("a track region takes a track or its boxes, not both")
+        kind = self.kind or (given[0] if given else "none")
+        if self.kind == "box" and self.box is None:
+            raise MaskError("a 'box' mask needs box coordinates (x0, y0, x1, y1)")
+        if self.kind == "image" and self.image is None:
+            raise MaskError("an 'image' mask needs the mask image")
+        if self.kind == "track" and self.track is None and (not self.track_id or not self.track_boxes):
+            raise MaskError("a 'track' mask needs a track id and at least one per-frame box")
+        if given and kind != given[0]:
+            raise MaskError(f"a '{kind}' region was given a {given[0]}")
+        set_ = object.__setattr__
+        set_(self, "kind", kind)
+        if self.box is not None:
+            set_(self, "box", check_box(self.box, "the mask box"))
+        if isinstance(self.image, np.ndarray) or (self.image is not None
+                                                  and not isinstance(self.image, (str, os.PathLike))):
+            image = np.asarray(self.image)
+            if image.ndim != 2 or image.size == 0:
+                raise MaskError(f"a mask image must be a 2-D (height, width) array; got shape {image.shape}")
+            image = image.astype(np.float32)
+            if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 1:
+                raise MaskError("a mask image must hold values between 0 and 1")
+            set_(self, "image", readonly(image))
+        if self.track_boxes is not None:
+            rows = []
+            for k, row in enumerate(self.track_boxes):
+                if len(row) != 5:
+                    raise MaskError(f"track box {k} must be (time_s, x0, y0, x1, y1); got {row!r}")
+                rows.append((float(row[0]), *check_box(row[1:], f"track box {k}")))
+            set_(self, "track_boxes", tuple(rows))
+        if self.track_id is not None:
+            if isinstance(self.track_id, bool) or not isinstance(self.track_id, (str, int, np.integer)):
+                raise MaskError(f"a track id must be text such as 't0'; got {self.track_id!r}")
+            # projects saved before track ids were text stored the number alone
+            set_(self, "track_id", str(self.track_id))
+
+    @property
+    def whole_frame(self) -> bool:
+        return self.kind == "none"
+
+    def track_spec(self) -> Any:
+        """The track in a form `vision.regions.track_from_spec` reads (None if not a track)."""
+        if self.track is not None:
+            return self.track
+        if self.track_boxes is None:
+            return None
+        return {"id": self.track_id or "track", "times_s": [r[0] for r in self.track_boxes],
+                "boxes": [list(r[1:]) for r in self.track_boxes]}
+
+
+# ------------------------------------------------------------------------------ request
+
+@dataclass(frozen=True, eq=False)
+class GenerationRequest(ArrayEq):
+    """Everything that makes a stem. Built once, checked once (see the module docstring).
+
+    caption: what the sound is (None: no text instruction). An empty caption is an error.
+    negative_caption: what to avoid (replaces the null text in the unguided branch).
+    video: the video's path; None generates from text and curve alone (then `duration_s` is
+        required and there is no region).
+    start_s, duration_s: the selection in video seconds; duration None = to the video's end.
+    region: the sounding object: a `Region`, or an (H, W) / (T, H, W) mask array at the
+        video's size (values 0..1 or 0..255; a (T, H, W) one spans the selection evenly).
+    curve: relative loudness 0..1 at 10 points/s over the selection, or (times_s, values)
+        drawn points in selection seconds.
+    onsets_s: where sounds start (hits), in selection seconds; [] = no attack anywhere.
+    video_onsets: with a video, a region and no `onsets_s`, place the onsets at the contacts
+        the region's motion shows.
+    reference: a sound to start from (library clip id, audio file, LoadedReference /
+        LibraryEntry, or an (audio, sr) pair); `strength` 0..1 how far from it to go (None:
+        DEFAULT_REFERENCE_STRENGTH, see `resolved_strength`); `reference_fit`:
+        auto, loop or oneshot.
+    source: without a reference, where the sound comes from (constants.SOURCES).
+    seed: candidate i uses seed + i (0..MAX_SEED). candidates, steps, text_scale,
+        video_scale: number of stems, denoising steps, dual guidance scales.
+    curve_scale: curve guidance (None = the model's own value; 1 = none).
+    conform: strength 0..1 of the post-hoc loudness conform; None = 1 with a curve, else 0.
+    model: a backend name ("embedded", "audioldm2") or a Backend instance.
+    """
+
+    caption: str | None = None
+    negative_caption: str | None = None
+    video: str | os.PathLike | None = None
+    start_s: float = 0.0
+    duration_s: float | None = None
+    region: Region | np.ndarray | None = None
+    curve: Any = None
+    onsets_s: Sequence[float] | None = None
+    video_onsets: bool = True
+    reference: Any = None
+    strength: float | None = None
+    reference_fit: str = "auto"
+    source: str = "auto"
+    seed: int = 0
+    candidates: int = 1
+    steps: int = constants.DEFAULT_STEPS
+    text_scale: float = constants.DEFAULT_TEXT_SCALE
+    video_scale: float = constants.DEFAULT_VIDEO_SCALE
+    curve_scale: float | None = None
+    conform: float | None = None
+    model: Any = "embedded"
+
+    def __post_init__(self) -> None:
+        from foley_core.captions import validate_caption
+
+        set_ = object.__setattr__
+        if self.caption is not None:
+            set_(self, "caption", validate_caption(self.caption))
+        if self.negative_caption is not None:
+            negative = " ".join(str(self.negative_caption).split()) or None
+            set_(self, "negative_caption", None if negative is None else validate_caption(negative))
+        set_(self, "seed", _whole("the seed", self.seed, 0, constants.MAX_SEED))
+        set_(self, "candidates", _whole("the number of candidates", self.candidates, 1, constants.MAX_CANDIDATES))
+        set_(self, "steps", _whole("the number of denoising steps", self.steps, 1, constants.MAX_STEPS))
+        hi = constants.MAX_GUIDANCE_SCALE
+        set_(self, "text_scale", _number("the text guidance scale", self.text_scale, 0.0, hi))
+        set_(self, "video_scale", _number("the video guidance scale", self.video_scale, 0.0, hi))
+        if self.curve_scale is not None:
+            set_(self, "curve_scale", _number("the curve guidance scale", self.curve_scale, 0.0, hi))
+        if self.conform is not None:
+            set_(self, "conform", _number("the conform strength", self.conform, 0.0, 1.0))
+        set_(self, "start_s", _number("the selection start (seconds)", self.start_s, 0.0, None))
+        set_(self, "video_onsets", bool(self.video_onsets))
+        if isinstance(self.region, Region) and self.region.whole_frame:
+            set_(self, "region", None)
+        if self.video is None:
+            if self.duration_s is None:
+                raise TimeRangeError("without a video, give the duration of the sound in seconds")
+            if self.region is not None:
+                raise MaskError("a mask needs a video: give the video the mask was drawn on")
+        if self.duration_s is not None:
+            set_(self, "duration_s", _number("the selection length (seconds)", self.duration_s, 0.0, None))
+            if self.video is None:
+                check_selection_length(self.duration_s)
+        if self.reference_fit not in constants.REFERENCE_FITS:
+            raise FoleyError(f"unknown reference fit mode {self.reference_fit!r}; use one of "
+                             f"{', '.join(constants.REFERENCE_FITS)}")
+        self._check_source()
+
+    def _check_source(self) -> None:
+        if self.source not in constants.SOURCES:
+            raise FoleyError(f"source must be one of {', '.join(constants.SOURCES)}, got {self.source!r}")
+        if self.reference is not None and self.source == "model":
+            raise FoleyError("a reference sound and 'from scratch' (source 'model') contradict each other; "
+                             "leave one out")
+        if self.source == "library" and self.reference is None and self.caption is None:
+            raise FoleyError("picking library sounds needs a caption to search for")
+        if self.reference is None and (self.source == "model" or self.caption is None):
+            if self.strength is not None:
+                raise FoleyError("strength sets how far to move from a reference sound: give a reference "
+                                 "(a library clip id or an audio file) too, or leave strength out")
+            return
+        if self.strength is None:
+            return
+        try:
+            strength = float(self.strength)
+        except (TypeError, ValueError):
+            strength = float("nan")
+        if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
+            raise FoleyError(f"the reference strength must be between 0 (keep the reference) and 1 "
+                             f"(ignore it), got {strength if math.isfinite(strength) else 'not a number'}")
+        object.__setattr__(self, "strength", strength)
+
+    @property
+    def resolved_strength(self) -> float | None:
+        """The strength a reference or retrieved clip is used at: as asked, else the default
+        (DEFAULT_REFERENCE_STRENGTH); None when nothing can be started from."""
+        if self.reference is None and (self.source == "model" or self.caption is None):
+            return None
+        return constants.DEFAULT_REFERENCE_STRENGTH if self.strength is None else self.strength
+
+    @property
+    def selection(self) -> tuple[float, float | None]:
+        """(start_s, duration_s) in video seconds (duration None: to the video's end)."""
+        return self.start_s, self.duration_s
+
+    def replace(self, **changes: Any) -> "GenerationRequest":
+        """A copy with `changes`, checked again."""
+        return dataclasses.replace(self, **changes)
+
+
+def _number(label: str, value: Any, lo: float | None, hi: float | None) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise FoleyError(f"{label} must be a number, got {value!r}") from None
+    if not math.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
+        bounds = f" between {lo:g} and {hi:g}" if lo is not None and hi is not None else (
+            f" of at least {lo:g}" if lo is not None else "")
+        raise FoleyError(f"{label} must be a finite number{bounds}, got {value!r}")
+    return x
+
+
+def _whole(label: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise FoleyError(f"{label} must be a whole number, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise FoleyError(f"{label} must be between {lo} and {hi}, got {value}")
+    return int(value)
+
+
+# ------------------------------------------------------------------------------ report
+
+@dataclass
+class ReferenceReport:
+    """The sound one candidate started from and how it was used."""
+
+    id: str | None
+    path: str | None
+    caption: str | None
+    library_clip: bool
+    attribution: str | None
+    licence: str | None
+    fields: dict | None            # the keyword arguments of `project.Reference` (None: an (audio, sr) pair)
+    strength: float | None
+    steps_run: int
+    fit: str
+    detail_restored: bool          # the model added back the reference's detail its VAE loses
+    source_duration_s: float
+    source_sr: int
+    kind: str                      # how it was fitted: "oneshot" or "loop"
+    placed_at_onsets: bool
+    full_band: bool
+    rank: int | None = None        # retrieved clips: search rank and score
+    score: float | None = None
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        if self.rank is None:
+            del out["rank"], out["score"]
+        return out
+
+
+@dataclass
+class InstructionsReport:
+    """Which instructions were given, which the model obeys, and what was enforced after it."""
+
+    given: list[str] = field(default_factory=list)
+    obeyed_by_model: list[str] = field(default_factory=list)
+    ignored_by_model: list[str] = field(default_factory=list)
+    enforced_after: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GenerationReport:
+    """What generate() did. `to_json()` gives the dict the CLI report and batch write."""
+
+    duration_s: float
+    sr: int                        # the take's rate
+    model_sr: int
+    full_band: bool                # content above the model's band, from a reference
+    high_band: str | None          # how that band was made
+    seed: int
+    seeds: list[int]
+    candidates: int
+    model: str                     # the backend's description (name and weights)
+    model_name: str
+    trained: bool
+    steps: int
+    steps_run: int
+    strength: float | None
+    references: list[ReferenceReport]
+    source: str                    # "reference", "library" or "model": what the take was made from
+    text_scale: float
+    video_scale: float
+    curve_scale: float | None
+    caption: str | None
+    negative_caption: str | None
+    video: str | None
+    start_s: float
+    windows: list[dict]
+    window_join_gains_db: list[list[float]]
+    peak_scaled_db: list[float]
+    conform: float
+    curve_r_before: list[float | None] | None
+    curve_r_after: list[float | None] | None
+    onsets_s: list[float] | None
+    onsets_source: str | None
+    instructions: InstructionsReport
+    timings_s: dict[str, float]
+
+    @property
+    def reference(self) -> ReferenceReport | None:
+        """The first candidate's reference (None without one)."""
+        return self.references[0] if self.references else None
+
+    def to_json(self) -> dict:
+        references = [r.to_json() for r in self.references]
+        return {
+            "duration_s": self.duration_s, "sr": self.sr, "model_sr": self.model_sr,
+            "full_band": self.full_band, "high_band": self.high_band, "seed": self.seed,
+            "seeds": list(self.seeds), "candidates": self.candidates, "model": self.model,
+            "model_name": self.model_name, "trained": self.trained, "steps": self.steps,
+            "steps_run": self.steps_run, "strength": self.strength,
+            "reference": references[0] if references else None,
+            "references": references or None, "source": self.source,
+            "text_scale": self.text_scale, "video_scale": self.video_scale,
+            "curve_scale": self.curve_scale, "caption": self.caption,
+            "negative_caption": self.negative_caption, "video": self.video, "start_s": self.start_s,
+            "windows": [dict(w) for w in self.windows],
+            "window_join_gains_db": [list(g) for g in self.window_join_gains_db],
+            "peak_scaled_db": list(self.peak_scaled_db), "conform": self.conform,
+            "curve_r_before": self.curve_r_before, "curve_r_after": self.curve_r_after,
+            "onsets_s": self.onsets_s, "onsets_source": self.onsets_source,
+            "instructions": dataclasses.asdict(self.instructions),
+            "timings_s": dict(self.timings_s),
+        }
