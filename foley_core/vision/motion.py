@@ -3,8 +3,9 @@
 No weights are needed. The still scene is the per-pixel temporal median of the clip (in colour);
 what differs from it, cleaned with morphology and split into connected components per frame, is a
 moving region if it also changes from frame to frame. Regions are linked into tracks like
-detections (`tracks.link_detections`), and tracks are ranked by motion energy summed over their
-life, which rewards both strong and long-lasting motion. Assumes a mostly still camera: a panning
+detections (`tracks.link_detections`), pieces of one mover are merged (`merge_fragments`), and
+tracks are ranked by impact evidence (the contacts in their paths: the object a Foley artist
+picks), then by motion energy summed over their life. Assumes a mostly still camera: a panning
 shot moves everything and gives big, short-lived regions.
 """
 
@@ -236,8 +237,9 @@ def motion_tracks(
 
     Tracks shorter than `min_duration_s` are dropped; fragments of one object that chain in
     space and time are merged (`merge_fragments`); the rest are ranked by their impact
-    evidence (`impact_evidence`), then by summed motion energy, named t0, t1, ... and at most `max_tracks` are kept. `score` is the track's energy
-    relative to the strongest track (0..1]. With `with_masks`, each frame keeps the moving
+    evidence (`impact_evidence`), then by summed motion energy, named t0, t1, ... and at most
+    `max_tracks` are kept. `score` is the track's energy relative to the strongest kept track
+    (0..1]. With `with_masks`, each frame keeps the moving
     component as an RLE mask on the analysis grid (at most 320 px on the long side).
     clip: `analyse_clip(frames, times_s)` if already computed (shared with the curves).
     """
