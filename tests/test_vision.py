@@ -509,3 +509,41 @@ def test_seed_means_an_rng_seed_only_in_vision_names():
         names |= {n for n, _ in inspect.getmembers(module, inspect.isclass) if _.__module__ == module.__name__}
     assert {"region_proposal", "MotionProposal", "detect_tracks"} <= names
     assert [n for n in names if "seed" in n.lower()] == []
+
+
+def test_motion_tracks_rank_the_bouncing_object_above_a_bigger_smooth_mover():
+    from foley_core.vision.motion import motion_tracks
+    from foley_lab.synthetic import bouncing_square
+
+    scene = bouncing_square(duration_s=3.0, fps=25.0, size_px=12, seed=2, vx=30)
+    frames = scene.frames.copy()
+    n = len(frames)
+    for i in range(n):        # a 90x70 block gliding smoothly across: far more motion energy
+        x = int(10 + 150 * (0.5 - 0.5 * np.cos(np.pi * i / n)))
+        frames[i, 60:130, 100 + x:190 + x] = [40, 60, 160]
+    tracks = motion_tracks(frames, scene.times_s, width=320, height=240, with_masks=False)
+    top = tracks[0]
+    centre = (top.boxes[:, :2] + top.boxes[:, 2:]) / 2
+    true = (scene.boxes[:, :2] + scene.boxes[:, 2:]) / 2
+    i = np.searchsorted(scene.times_s, top.times_s[len(top.times_s) // 2])
+    assert np.linalg.norm(centre[len(centre) // 2] - true[i]) < 12, "t0 is the bouncing square"
+    assert top.impacts > 0 and max(t.energy for t in tracks) > top.energy
+
+
+def test_merge_fragments_chains_pieces_of_one_mover_but_not_a_distant_one():
+    from foley_core.vision.motion import merge_fragments
+    from foley_core.vision.tracks import Track, TrackFrame
+
+    def piece(t0, t1, x0, vx, y=50.0):
+        frames = [TrackFrame(time_s=t, box=np.array([x0 + vx * (t - t0), y, x0 + vx * (t - t0) + 10, y + 10]))
+                  for t in np.arange(t0, t1 + 1e-9, 0.04)]
+        return Track(id="x", label="motion", source="motion", score=1.0, frames=frames,
+                     width=320, height=240, energy=1.0)
+
+    a = piece(0.0, 0.96, 10.0, 50.0)            # ends at x = 58
+    b = piece(1.12, 2.0, 66.0, 50.0)            # the same mover after a 0.16 s gap
+    far = piece(1.12, 2.0, 250.0, 0.0)          # another object starting then, far away
+    merged = merge_fragments([a, b, far], spacing_s=0.04)
+    assert len(merged) == 2
+    whole = max(merged, key=lambda t: len(t.frames))
+    assert whole.start_s == 0.0 and abs(whole.end_s - 2.0) < 1e-6 and whole.energy == 2.0

@@ -28,7 +28,7 @@ import numpy as np
 
 from foley_core.errors import MaskError
 
-CONTACT_THRESHOLD = 0.25         # chosen on DEV scenes (benchmarks/bench_contacts.py --dev)
+CONTACT_THRESHOLD = 0.30         # chosen on DEV scenes (benchmarks/bench_contacts.py --dev)
 _SNR_SCALE = 10.0
 
 

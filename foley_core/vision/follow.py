@@ -15,7 +15,10 @@ followed forwards and backwards from that frame (`follow`) by a colour-and-templ
 The object's centre in each frame is the colour-weighted centroid inside the found box: a
 sub-pixel position, which the contact timing (`vision.contacts`) needs. Where neither cue finds
 the object (it left the picture, or is hidden), the frame is left out of the track, and the
-search continues at the predicted position with a growing window for up to `max_lost_s`.
+search continues at the predicted position with a growing window for up to `max_lost_s`
+(growing no faster than an object moves, `MAX_SPEED_DIAG_PER_S`); a lost object is taken back
+only by a match nearly as good as the picked one (`WHOLE_FRAC`). A click on a textured object
+is widened to the whole object by what moves against the background (`moving_blob_box`).
 
 OpenCV 5 ships no CSRT/KCF (moved to contrib) and its MIL/Nano/Vit trackers either drift on
 small fast objects or need model files, which is why the tracker is written here on OpenCV
@@ -34,6 +37,13 @@ from foley_core.errors import MaskError
 from foley_core.vision.tracks import Track, TrackFrame, validate_box
 
 FOLLOW_SOURCE = "follow"
+# a lost object is taken back only by a match scoring this fraction of the picked object's own
+# score; the weight of the prior towards the predicted position. Both chosen on the DEV scenes
+# of benchmarks/bench_contacts.py (F1 flat within 0.01 for 0.6-0.75 and for 0.25-1.0)
+WHOLE_FRAC = 0.6
+PRIOR_WEIGHT = 0.25
+# the fastest an object crosses the picture (diagonals per second): a bounce seen from close by
+MAX_SPEED_DIAG_PER_S = 6.0
 _BINS = (8, 16, 16)                       # Lab histogram: coarse lightness, finer colour
 _RANGES = [0, 256, 0, 256, 0, 256]
 
@@ -111,6 +121,65 @@ def _fill_box(lab: np.ndarray, x: float, y: float, tolerance: int,
     return box
 
 
+def moving_blob_box(frames: np.ndarray, frame_index: int, point: Sequence[float], *,
+                    max_frac: float = 0.4, n_samples: int = 25) -> np.ndarray | None:
+    """Box [x0, y0, x1, y1] of the object under a click on frame `frame_index`, found by what
+    differs from the frames where the object is not there; or None.
+
+    A flood fill of colour only finds one colour cell of a textured object (a checker, stripes,
+    a shaded ball), and a template of one cell matches at every cell, so the followed centre
+    jumps by a cell. The object of a Foley track moves: in other frames the clicked spot shows
+    the background. Their per-pixel median is the picture without the object (also when the
+    object rests at the click for most of the clip), and the connected part of the click
+    frame that differs from it is the whole object. None when the clicked spot never changes
+    (a still object) or the blob is most of the picture (a camera pan).
+    """
+    frames = np.asarray(frames)
+    if len(frames) < 5:
+        return None
+    height, width = frames.shape[1:3]
+    x, y = int(point[0]), int(point[1])
+    idx = np.unique(np.linspace(0, len(frames) - 1, min(n_samples, len(frames))).round().astype(int))
+    grey = np.stack([cv2.GaussianBlur(_gray(frames[i]), (3, 3), 0) for i in idx])
+    here = cv2.GaussianBlur(_gray(frames[frame_index]), (3, 3), 0)
+    spot = (slice(max(0, y - 2), y + 3), slice(max(0, x - 2), x + 3))
+    # the noise of an unchanged picture: differences between successive samples, away from movers
+    noise = float(np.median(np.abs(np.diff(grey, axis=0)))) * 1.4826
+    level = max(12.0, 4.0 * noise)
+    away = [j for j in range(len(idx)) if float(np.abs(grey[j][spot] - here[spot]).mean()) > level]
+    if len(away) < 3:
+        return None
+    background = np.median(grey[away], axis=0)
+    # a shaking camera moves every edge of the background by a pixel or two: a pixel differs
+    # only if it is outside the range the background takes within that distance
+    near = np.ones((5, 5), np.uint8)
+    moving = ((here > cv2.dilate(background, near) + level)
+              | (here < cv2.erode(background, near) - level)).astype(np.uint8)
+    moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    # another mover touching the object (a neighbour, a hand) joins it through a thin bridge;
+    # ever stronger openings cut the bridge before they erase the object
+    for size in (1, 3, 5):
+        part = moving if size == 1 else cv2.morphologyEx(
+            moving, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(part, connectivity=8)
+        near = labels[spot]
+        ids, counts = np.unique(near[near > 0], return_counts=True)
+        if ids.size == 0:
+            return None
+        bx, by, bw, bh, area = stats[int(ids[np.argmax(counts)])]
+        if area >= 9 and bw <= max_frac * width and bh <= max_frac * height:
+            return np.array([bx, by, bx + bw, by + bh], np.float64)
+    return None
+
+
+def _area(box: np.ndarray) -> float:
+    return float((box[2] - box[0]) * (box[3] - box[1]))
+
+
+def _contains(outer: np.ndarray, inner: np.ndarray, *, margin: float) -> bool:
+    return bool(np.all(outer[:2] <= inner[:2] + margin) and np.all(outer[2:] >= inner[2:] - margin))
+
+
 def _colour_model(lab: np.ndarray, box: np.ndarray) -> np.ndarray:
     height, width = lab.shape[:2]
     x0, y0, x1, y1 = _int_box(box, width, height)
@@ -168,7 +237,19 @@ def _locate(frame: np.ndarray, model: _Model, centre: np.ndarray, radius: np.nda
     match = np.nan_to_num(match, nan=0.0)
     n = min(colour.shape[0], match.shape[0]), min(colour.shape[1], match.shape[1])
     score = 0.6 * colour[:n[0], :n[1]] + 0.4 * np.clip(match[:n[0], :n[1]], 0.0, 1.0)
-    iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
+    # of two similar matches the one nearer the predicted position wins (a lookalike, the
+    # hand): a mild prior over the window, not a cap
+    ys, xs = np.mgrid[0:n[0], 0:n[1]]
+    off = np.hypot((x0 + xs + tw / 2 - centre[0]) / max(radius[0], 1.0),
+                   (y0 + ys + th / 2 - centre[1]) / max(radius[1], 1.0))
+    choice = score - PRIOR_WEIGHT * off ** 2
+    iy, ix = np.unravel_index(int(np.argmax(choice)), score.shape)
+    # the prior picks the match; its exact place is the best raw score right around it
+    r = max(2, min(tw, th) // 4)
+    ly, lx = max(0, iy - r), max(0, ix - r)
+    local = score[ly:iy + r + 1, lx:ix + r + 1]
+    dy, dx = np.unravel_index(int(np.argmax(local)), local.shape)
+    iy, ix = ly + int(dy), lx + int(dx)
     best = float(score[iy, ix])
     # sub-pixel centre: the object-coloured mass inside the found box
     patch = like[iy:iy + th, ix:ix + tw]
@@ -183,13 +264,15 @@ def _locate(frame: np.ndarray, model: _Model, centre: np.ndarray, radius: np.nda
 
 
 def _run(frames: np.ndarray, start: int, step: int, model: _Model, centre0: np.ndarray,
-         fps: float, *, min_score: float, max_lost_s: float) -> dict[int, np.ndarray]:
+         fps: float, *, min_score: float, max_lost_s: float,
+         whole_score: float | None = None) -> dict[int, np.ndarray]:
     """Follow from frame `start` (known centre) in direction `step` (+1 or -1)."""
     found: dict[int, np.ndarray] = {}
     history = [(start, centre0)]
     lost = 0
     max_lost = max(1, int(round(max_lost_s * fps)))
-    base = np.maximum(model.size, 4.0)
+    # 1.5 object sizes of room even without a velocity: a start from rest is sudden
+    base = 1.5 * np.maximum(model.size, 4.0)
     k = start + step
     while 0 <= k < len(frames):
         (ka, ca) = history[-1]
@@ -199,9 +282,26 @@ def _run(frames: np.ndarray, start: int, step: int, model: _Model, centre0: np.n
         else:
             velocity = np.zeros(2)
         predicted = ca + velocity * (k - ka)
-        radius = base * (1.0 + 0.5 * lost) + 1.5 * np.abs(velocity) * (abs(k - ka))
+        # the window grows while the object is unseen, but no faster than it can move: at a
+        # high frame rate many lost frames are a short time
+        diag = float(np.hypot(*frames.shape[1:3]))
+        reach = MAX_SPEED_DIAG_PER_S * diag * abs(k - ka) / fps
+        radius = np.minimum(base * (1.0 + 0.5 * lost), base + reach) \
+            + 1.5 * np.abs(velocity) * (abs(k - ka))
         centre, score = _locate(frames[k], model, predicted, radius)
-        if centre is not None and score >= min_score:
+        if (centre is None or score < min_score) and whole_score is not None:
+            # a sudden start (a lift-off, a push from rest) leaves the window at once: look as
+            # far as the object can have gone at MAX_SPEED_DIAG_PER_S since it was last seen,
+            # but take only a match nearly as good as the picked object's
+            centre, score = _locate(frames[k], model, ca, np.array([reach, reach]))
+            if score < whole_score:
+                centre = None
+        # after a loss the window has grown over other things: take back only a good match
+        need = min_score if lost == 0 or whole_score is None else max(min_score, whole_score)
+        # and never a jump faster than an object moves (another thing of the same colour)
+        if centre is not None and float(np.linalg.norm(centre - ca)) > reach + base.max() / 2:
+            centre = None
+        if centre is not None and score >= need:
             found[k] = centre
             history.append((k, centre))
             lost = 0
@@ -248,17 +348,27 @@ def follow(
         raise MaskError("Pick the object with either a click (point) or a box, not both.")
     k0 = int(frame_index)
     fh, fw = frames.shape[1:3]
-    start_box = (click_box(frames[k0], point) if point is not None
-                 else validate_box(box, fw, fh))
+    if point is not None:
+        start_box = click_box(frames[k0], point)
+        blob = moving_blob_box(frames, k0, point)
+        # the moving blob holds the whole object when the colour fill found one cell of it;
+        # it is only taken when it contains that cell (not a neighbouring mover it touches)
+        # and is clearly more than it (a one-colour object's fill is already exact)
+        if (blob is not None and _contains(blob, start_box, margin=2.0)
+                and _area(start_box) < 0.6 * _area(blob)):
+            start_box = validate_box(blob, fw, fh)
+    else:
+        start_box = validate_box(box, fw, fh)
     model = _make_model(frames[k0], start_box)
     fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 25.0
-    centre0, _ = _locate(frames[k0], model, (start_box[:2] + start_box[2:]) / 2, model.size / 4)
+    centre0, score0 = _locate(frames[k0], model, (start_box[:2] + start_box[2:]) / 2, model.size / 4)
     if centre0 is None:
         centre0 = (start_box[:2] + start_box[2:]) / 2
     found = {k0: centre0}
     for step in (+1, -1):
         found.update(_run(frames, k0, step, model, centre0, fps,
-                          min_score=min_score, max_lost_s=max_lost_s))
+                          min_score=min_score, max_lost_s=max_lost_s,
+                          whole_score=WHOLE_FRAC * score0))
     width = int(width or fw)
     height = int(height or fh)
     scale = np.array([width / fw, height / fh])

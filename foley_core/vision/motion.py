@@ -3,8 +3,9 @@
 No weights are needed. The still scene is the per-pixel temporal median of the clip (in colour);
 what differs from it, cleaned with morphology and split into connected components per frame, is a
 moving region if it also changes from frame to frame. Regions are linked into tracks like
-detections (`tracks.link_detections`), and tracks are ranked by motion energy summed over their
-life, which rewards both strong and long-lasting motion. Assumes a mostly still camera: a panning
+detections (`tracks.link_detections`), pieces of one mover are merged (`merge_fragments`), and
+tracks are ranked by impact evidence (the contacts in their paths: the object a Foley artist
+picks), then by motion energy summed over their life. Assumes a mostly still camera: a panning
 shot moves everything and gives big, short-lived regions.
 """
 
@@ -234,9 +235,11 @@ def motion_tracks(
 ) -> list[Track]:
     """Tracks of sustained motion in `frames` (at `times_s`), boxes in (width, height) video pixels.
 
-    Tracks shorter than `min_duration_s` are dropped; the rest are ranked by summed motion
-    energy, named t0, t1, ... and at most `max_tracks` are kept. `score` is the track's energy
-    relative to the strongest track (0..1]. With `with_masks`, each frame keeps the moving
+    Tracks shorter than `min_duration_s` are dropped; fragments of one object that chain in
+    space and time are merged (`merge_fragments`); the rest are ranked by their impact
+    evidence (`impact_evidence`), then by summed motion energy, named t0, t1, ... and at most
+    `max_tracks` are kept. `score` is the track's energy relative to the strongest kept track
+    (0..1]. With `with_masks`, each frame keeps the moving
     component as an RLE mask on the analysis grid (at most 320 px on the long side).
     clip: `analyse_clip(frames, times_s)` if already computed (shared with the curves).
     """
@@ -256,11 +259,64 @@ def motion_tracks(
     min_frames = max(2, int(np.ceil(min_duration_s / max(spacing, 1e-6))))
     tracks = link_detections(per_frame, times_s, width=width, height=height, source=MOTION_SOURCE,
                              iou_min=0.1, max_center_dist=2.5, max_gap=2, min_frames=min_frames)
-    tracks = rank_tracks(tracks, key="energy")[:max_tracks]
-    top = max(tracks[0].energy, 1e-12) if tracks else 1.0
+    tracks = merge_fragments(tracks, spacing_s=spacing)
+    for track in tracks:
+        track.impacts = impact_evidence(track, spacing_s=spacing)
+    # the object a Foley artist picks is the one whose motion has impacts, not the biggest
+    # mover (a person walking through the shot): impacts first, energy breaks ties
+    tracks = rank_tracks(tracks, key="impacts")[:max_tracks]
+    top = max((t.energy for t in tracks), default=0.0) or 1e-12
     for track in tracks:
         track.score = float(track.energy / top)
         for frame in track.frames:
             if isinstance(frame.mask, np.ndarray):
                 frame.mask = mask_to_rle(frame.mask)
     return tracks
+
+
+def merge_fragments(tracks: list[Track], *, spacing_s: float, max_gap_s: float = 0.3,
+                    reach: float = 1.5) -> list[Track]:
+    """Join tracks that are pieces of one object: one ends and the next starts within
+    `max_gap_s` (or overlaps by at most a frame), and the next's first box lies within `reach`
+    of the larger box diagonal (plus the first's speed over the gap) of the first's last box.
+    A mover is split when it stops for a moment, passes a similar-looking patch or is briefly
+    hidden; its contacts are only seen whole on one track. Energies add up."""
+    pending = sorted(tracks, key=lambda t: t.start_s)
+    merged: list[Track] = []
+    for track in pending:
+        best = None
+        for cand in merged:
+            gap = track.start_s - cand.end_s
+            if not -spacing_s * 1.01 <= gap <= max_gap_s:
+                continue
+            last, first = cand.boxes[-1], track.boxes[0]
+            size = max(np.hypot(*(last[2:] - last[:2])), np.hypot(*(first[2:] - first[:2])))
+            b = cand.boxes
+            speed = (np.hypot(*((b[-1, :2] + b[-1, 2:]) - (b[-2, :2] + b[-2, 2:])) / 2)
+                     / max(cand.times_s[-1] - cand.times_s[-2], 1e-6)) if len(b) > 1 else 0.0
+            dist = float(np.hypot(*((first[:2] + first[2:]) - (last[:2] + last[2:])) / 2))
+            if dist <= reach * size + speed * max(gap, 0.0) and (best is None or dist < best[0]):
+                best = (dist, cand)
+        if best is None:
+            merged.append(track)
+            continue
+        cand = best[1]
+        cand.frames = cand.frames + [f for f in track.frames if f.time_s > cand.end_s + 1e-9]
+        cand.energy += track.energy
+    return merged
+
+
+def impact_evidence(track: Track, *, spacing_s: float) -> float:
+    """Summed confidence of the contacts in a track's centre path (frames on the analysis grid,
+    missing frames left as gaps): how much the track's motion looks like hits."""
+    from foley_core.vision.contacts import contact_events
+
+    if len(track.frames) < 4:
+        return 0.0
+    t = track.times_s
+    n = int(round((t[-1] - t[0]) / spacing_s)) + 1
+    grid = t[0] + np.arange(n) * spacing_s
+    centres = np.full((n, 2), np.nan)
+    idx = np.clip(np.round((t - t[0]) / spacing_s).astype(int), 0, n - 1)
+    centres[idx] = (track.boxes[:, :2] + track.boxes[:, 2:]) / 2
+    return float(sum(c.confidence for c in contact_events(centres, grid)))

@@ -77,6 +77,7 @@ class Track:
     curve: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
     events_s: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
     energy: float = 0.0                # summed motion energy (ranking of motion tracks)
+    impacts: float = 0.0               # summed contact confidence (ranking of motion tracks)
 
     @property
     def times_s(self) -> np.ndarray:
@@ -302,7 +303,9 @@ def link_detections(
 
 def rank_tracks(tracks: Iterable[Track], *, key: str = "score") -> list[Track]:
     """Sort tracks best first (by `score`, ties by duration) and name them t0, t1, ..."""
-    ranked = sorted(tracks, key=lambda t: (getattr(t, key), t.end_s - t.start_s), reverse=True)
+    # ties (no impacts anywhere) fall back to energy, then duration
+    ranked = sorted(tracks, key=lambda t: (getattr(t, key), t.energy, t.end_s - t.start_s),
+                    reverse=True)
     for n, track in enumerate(ranked):
         track.id = f"t{n}"
     return ranked
