@@ -495,13 +495,12 @@ class _CandidateReference:
     score: float = 0.0
 
 
-def _retrieve(caption: str, n: int, library, onsets_s, reference_fit: str) -> list[_CandidateReference]:
-    """One library clip per candidate for `caption` (library.retrieve_references): one-shot
-    clips preferred when there are onsets to place, sustained ones when a region shows none."""
+def _retrieve(caption: str, n: int, library, prefer, reference_fit: str) -> list[_CandidateReference]:
+    """One library clip per candidate for `caption` (library.retrieve_references), of the kind
+    the request asks for first (`library.retrieve.wanted_kind`)."""
     from foley_core.library import fit_kind
     from foley_core.library.retrieve import retrieve_references
 
-    prefer = None if onsets_s is None else ("oneshot" if onsets_s else "sustained")
     picked = retrieve_references(caption, n=n, library=library, prefer=prefer)
     return [_CandidateReference(r.audio, r.sr, r.entry, fit_kind(r.audio, r.sr, reference_fit), r.rank, r.score)
             for r in picked]
@@ -706,9 +705,12 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         timings["video_onsets"] += time.perf_counter() - t0
     # ---- references: the given one for every candidate, or one retrieved clip per candidate
     refs: list[_CandidateReference] = []
+    from foley_core.library.retrieve import wanted_kind
+
+    wanted = wanted_kind(onsets_s, curve_full)
     if retrieving:
         t0 = time.perf_counter()
-        refs = _retrieve(caption, candidates, library, onsets_s, reference_fit)
+        refs = _retrieve(caption, candidates, library, wanted, reference_fit)
         timings["retrieve"] += time.perf_counter() - t0
     elif given_ref is not None:
         from foley_core.library import fit_kind
@@ -730,9 +732,12 @@ def generate(*, caption: str | None, negative_caption: str | None = None, video:
         ref_placed = bool(onsets_s) and any(r.kind == "oneshot" for r in refs)
         # Fitted once, at the take's rate; the model's input is that fit resampled, so placement,
         # trims and loops are the same in both bands.
+        # a sustained request repeats a short one-shot rather than pad it with silence, unless
+        # the user asked for padding (reference_fit "oneshot")
+        sustain = wanted == "sustained" and reference_fit == "auto"
         ref_out = np.stack([fit_reference(r.audio, r.sr, duration_s=duration_s, target_sr=out_sr,
                                           mode="oneshot" if r.kind == "oneshot" else "loop", seed=s,
-                                          onsets_s=onsets_s) for r, s in zip(refs, seeds)])
+                                          onsets_s=onsets_s, sustain=sustain) for r, s in zip(refs, seeds)])
         if ref_out.shape[1] != n_out:       # fit_reference promises round(duration_s * target_sr)
             raise FoleyError(f"the fitted reference has {ref_out.shape[1]} samples instead of {n_out}")
         ref_full = ref_out if out_sr == sr else np.stack(
