@@ -39,7 +39,7 @@ MASK_COLOUR = np.array([255, 60, 40], np.float32)
 # Default generation settings shown in the editor (the engine's defaults). curve_scale None:
 # the model's own curve guidance (see model_curve_scale).
 DEFAULTS = {"steps": 25, "text_scale": 3.5, "video_scale": 4.5, "curve_scale": None,
-            "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded"}
+            "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded", "source": "auto"}
 CURVE_SCALE_RANGE = (1.0, 15.0)     # what the editor's slider offers (1 = off)
 
 
@@ -577,10 +577,13 @@ class Session:
                  steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
                  curve_scale: float | None = None,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
-                 strength: float | None = None, video_onsets: bool = True,
+                 strength: float | None = None, video_onsets: bool = True, source: str = "auto",
                  progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
         """Run the engine over the selection with every instruction the user gave; with a
         chosen reference sound, audio-to-audio from it at `strength` (None = the session's).
+        `source` (constants.SOURCES), without a chosen reference: "auto" (library clips the
+        caption picks, shaped by the model, where the model can start from a sound), "library"
+        or "model" (from scratch).
         `curve_scale`: curve guidance (None = the model's own value, 1 = off).
         `video_onsets`: sounds start where the region's motion shows contacts (generate()
         finds them over the selection; the used ones are in `generation_meta["onsets_s"]`)."""
@@ -603,8 +606,13 @@ class Session:
                 and not has_curve_guidance(model):
             raise FoleyError(f"The {model} model has no curve guidance: use the model's value (or 1 = "
                              "off); conform still makes the sound follow your curve.")
+        if source not in constants.SOURCES:
+            raise FoleyError(f"Choose the source of the sound: one of {', '.join(constants.SOURCES)}.")
         reference = self.reference
         ref_kwargs = {}
+        if reference is not None and source == "model":
+            raise FoleyError("A reference sound is chosen, so the take cannot be made from scratch: "
+                             "press 'No reference' or choose another source.")
         if reference is not None:
             if strength is not None:
                 self.set_reference_strength(strength)
@@ -627,7 +635,7 @@ class Session:
             duration_s=end_s - start_s, mask=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
             video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
-            conform=float(conform) if curve is not None else None,
+            conform=float(conform) if curve is not None else None, source=source,
             model=model, progress=on_progress, cancel=self.cancel_event.is_set, **ref_kwargs)
         meta = dict(result.metadata)
         ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
@@ -650,7 +658,7 @@ class Session:
                 "weights_id": meta.get("model", ""), "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
                 "reference": _reference_spec(meta.get("reference")),
-                "video_onsets": video_onsets, "onsets_s": meta.get("onsets_s"),
+                "video_onsets": video_onsets, "onsets_s": meta.get("onsets_s"), "source": source,
             }
         return self.candidates
 

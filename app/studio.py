@@ -230,14 +230,16 @@ class Studio:
                         c.video_onsets = gr.Checkbox(
                             True, label="Start sounds at the region's contacts in the video",
                             info=views.VIDEO_ONSETS_INFO, elem_id="video-onsets")
+                    c.source = gr.Radio(views.SOURCE_CHOICES, value=DEFAULTS["source"], label="Source",
+                                        elem_id="source")
                     c.model = gr.Dropdown(backends.available_backends(), value=DEFAULTS["model"],
                                           label="Model", elem_id="model")
                     c.model_md = gr.Markdown(views.model_notice(DEFAULTS["model"]),
                                              elem_id="model-notice", elem_classes=["notice"])
                 with gr.Column(scale=4, elem_id="reference-picker"):
-                    gr.Markdown("**Reference sound** (optional): start from a real sound from the "
-                                "library or your own file; the model reshapes it to your video, "
-                                "curve and caption.")
+                    gr.Markdown("**Reference sound** (optional): start every take from this sound "
+                                "(library or your own file) instead of the clips the caption picks; "
+                                "the model reshapes it to your video and curve.")
                     with gr.Row():
                         c.ref_query = gr.Textbox(label="Search the library (defaults to the caption)",
                                                  elem_id="reference-search", scale=3)
@@ -774,12 +776,12 @@ class Studio:
         # generation
         gen_inputs = [S, c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
                       c.curve_auto, c.curve_scale, c.conform, c.n_cand, c.model, c.ref_strength,
-                      c.video_onsets]
+                      c.video_onsets, c.source]
         gen_outs = [c.cand_pick, c.cand_audio, c.cand_ref_audio, c.spectro, c.result_md]
 
         @user_errors
         def on_generate(sess, caption, negative, seed, steps, ts, vs, curve_auto, cs, conform, n,
-                        model, strength, video_onsets, progress=gr.Progress()):
+                        model, strength, video_onsets, source="auto", progress=gr.Progress()):
             sess = _need(sess)
             progress(0.0, desc="preparing")
             cands = sess.generate(caption=caption, negative_caption=negative, seed=seed,
@@ -787,7 +789,7 @@ class Studio:
                                   curve_scale=None if curve_auto else cs, conform=conform,
                                   candidates=n, model=model,
                                   strength=strength if sess.reference is not None else None,
-                                  video_onsets=video_onsets,
+                                  video_onsets=video_onsets, source=source,
                                   progress=lambda frac, desc: progress(frac, desc=desc))
             return self._candidate_updates(sess, 0, len(cands))
 
