@@ -118,6 +118,28 @@ def test_strength_one_is_text_only(tiny_model_dir):
     assert not np.allclose(plain, halfway)
 
 
+def test_default_path_takes_are_measured_at_the_model_rate(tiny_model_dir, tmp_path):
+    """A retrieved 44.1 kHz clip gives a 44.1 kHz take; the sweep's metrics read 16 kHz audio, so
+    the take is resampled (read as 16 kHz it was 2.76 times too long and its curve failed)."""
+    import soundfile as sf
+
+    from foley_core.evaluation.harness import load_backend
+    from foley_core.evaluation.reference_sweep import _generate_default
+    from foley_core.library import SoundLibrary
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    t = np.arange(44100) / 44100
+    sf.write(folder / "steady_hum.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44100)
+    lib = SoundLibrary(bundled=False, folders=[folder], cache_dir=None)
+    cfg = SweepConfig(steps=2)
+    audio, _, meta = _generate_default(load_backend("embedded", tiny_model_dir), cfg, lib, seed=0,
+                                       caption="a steady hum", duration_s=1.0, curve=np.full(10, 0.8))
+    assert meta["sr"] == 44100                       # the take itself is full-band
+    assert audio.shape == (SR,) and audio.dtype == np.float32
+    assert metrics.curve_fit(audio, SR, np.linspace(0.2, 1.0, 10))["r"] is not None
+
+
 # ------------------------------------------------------------------------------ end to end
 
 @pytest.fixture(scope="module")
