@@ -233,6 +233,7 @@ def test_strength_zero_row_is_the_fitted_reference(sweep_run):
     against the swapped curve, and, placed at the scene's contacts, against its events."""
     from foley_core.data.sfx import SfxLibrary
     from foley_core.library import fit_reference
+    from foley_core.library.retrieve import wanted_kind
 
     assert sweep_run["code"] == 0, sweep_run["stderr"]
     results = json.loads(sweep_run["out"].read_text())
@@ -243,8 +244,10 @@ def test_strength_zero_row_is_the_fitted_reference(sweep_run):
         lender = fit_length(lib.load(partner["clip_id"]), int(round(partner["duration_s"] * SR)))
         curve = loudness.normalize_curve(stretch_curve(
             loudness.relative_loudness(lender, SR), loudness.n_curve_points(item["duration_s"])))
+        # as generate() fits it: a curve that stays up asks for sound throughout (wanted_kind)
         fitted = fit_reference(lib.load(item["clip_id"]), SR, duration_s=item["duration_s"],
-                               seed=results["config"]["seed"] + i)
+                               seed=results["config"]["seed"] + i,
+                               sustain=wanted_kind(None, curve) == "sustained")
         assert item["loudness_r"]["0"] == pytest.approx(
             metrics.curve_fit(fitted, SR, curve)["r"], abs=1e-4)
     for i, t in enumerate(results["timing_items"]):
