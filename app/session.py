@@ -48,7 +48,8 @@ MASK_COLOUR = np.array([255, 60, 40], np.float32)
 # the model's own curve guidance (see model_curve_scale).
 DEFAULTS = {"steps": constants.DEFAULT_STEPS, "text_scale": constants.DEFAULT_TEXT_SCALE,
             "video_scale": constants.DEFAULT_VIDEO_SCALE, "curve_scale": None,
-            "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded"}
+            "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded",
+            "source": "auto"}
 CURVE_SCALE_RANGE = (1.0, 15.0)     # what the editor's slider offers (1 = off)
 
 
@@ -540,10 +541,13 @@ class Session:
                  video_scale: float = constants.DEFAULT_VIDEO_SCALE,
                  curve_scale: float | None = None,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
-                 strength: float | None = None, video_onsets: bool = True,
+                 strength: float | None = None, video_onsets: bool = True, source: str = "auto",
                  progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
         """Run the engine over the selection with every instruction the user gave; with a
         chosen reference sound, audio-to-audio from it at `strength` (None = the session's).
+        `source` (constants.SOURCES), without a chosen reference: "auto" (library clips the
+        caption picks, shaped by the model, where the model can start from a sound), "library"
+        or "model" (from scratch).
         `curve_scale`: curve guidance (None = the model's own value, 1 = off).
         `video_onsets`: sounds start where the region's motion shows contacts (generate()
         finds them over the selection; the used ones are in `generation_meta["onsets_s"]`)."""
@@ -566,8 +570,13 @@ class Session:
                 and not has_curve_guidance(model):
             raise FoleyError(f"The {model} model has no curve guidance: use the model's value (or 1 = "
                              "off); conform still makes the sound follow your curve.")
+        if source not in constants.SOURCES:
+            raise FoleyError(f"Choose the source of the sound: one of {', '.join(constants.SOURCES)}.")
         reference = self.reference
         ref_kwargs = {}
+        if reference is not None and source == "model":
+            raise FoleyError("A reference sound is chosen, so the take cannot be made from scratch: "
+                             "press 'No reference' or choose another source.")
         if reference is not None:
             if strength is not None:
                 self.set_reference_strength(strength)
@@ -590,7 +599,8 @@ class Session:
             duration_s=end_s - start_s, region=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
             video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
-            conform=float(conform) if curve is not None else None, model=model, **ref_kwargs)
+            conform=float(conform) if curve is not None else None, source=source, model=model,
+            **ref_kwargs)
         result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set)
         report = result.report
         ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
@@ -613,7 +623,7 @@ class Session:
                 "weights_id": report.model or "", "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
                 "reference": _reference_spec(report.reference),
-                "video_onsets": video_onsets, "onsets_s": report.onsets_s,
+                "video_onsets": video_onsets, "onsets_s": report.onsets_s, "source": source,
             }
         return self.candidates
 
@@ -651,7 +661,8 @@ class Session:
             curve=None if curve is None else _curve_spec(*curve),
             reference=s.get("reference"),
             start_s=float(s.get("start_s", 0.0)), duration_s=float(s.get("duration_s", 0.0)),
-            video_onsets=bool(s.get("video_onsets", True)), onsets_s=s.get("onsets_s"))
+            video_onsets=bool(s.get("video_onsets", True)), onsets_s=s.get("onsets_s"),
+            source=s.get("source", DEFAULTS["source"]))
         with self.lock:
             self._snapshot()
             if replace_id is not None:
@@ -716,7 +727,7 @@ class Session:
                 "model": st.model.backend, "start_s": float(st.start_s),
                 "duration_s": float(st.duration_s), "curve": curve,
                 "reference": None if st.reference is None else dataclasses.asdict(st.reference),
-                "video_onsets": bool(st.video_onsets),
+                "video_onsets": bool(st.video_onsets), "source": st.source,
                 "strength": (default_reference_strength() if st.reference is None
                              or st.reference.strength is None else float(st.reference.strength))}
 

@@ -80,7 +80,8 @@ def reference_choices(hits) -> list[tuple[str, str]]:
 def reference_markdown(choice, strength: float) -> str:
     """What the next generation starts from, with the clip's attribution."""
     if choice is None:
-        return "**Reference:** none: the sound is generated from the caption, video and curve alone."
+        return ("**Reference:** none chosen: with Source Auto, the caption picks library sounds for "
+                "each take (shown after generating); from scratch, the model makes it alone.")
     e = choice.entry
     kind = "library clip" if choice.from_library else "your file"
     return (f"**Reference:** {kind} \"{html.escape(e.caption, quote=False)}\" ({e.seconds:.2f} s), "
@@ -174,19 +175,45 @@ def model_notice(name: str) -> str:
                      "sound is shaped only by the loudness curve, through conform.")
     if obeys:
         parts.append("Follows: " + ", ".join(words.get(o, o) for o in obeys) + ".")
-    if ignores:
-        parts.append("**Ignores:** " + ", ".join(words.get(o, o) for o in ignores) + ".")
+    # with a backend that starts from sounds, the caption is not ignored: it picks them (by default)
+    shown_ignores = [o for o in ignores if not (o == "text" and backend.capabilities.reference)]
+    if shown_ignores:
+        parts.append("**Ignores:** " + ", ".join(words.get(o, o) for o in shown_ignores) + ".")
     if obeys and "curve" not in obeys:
         parts.append("A drawn curve is still applied afterwards by conforming the audio's loudness.")
+    parts.append(source_notice(backend))
     if "text" in ignores:
-        parts.append("For the right kind of sound, start from a reference sound (library search or "
-                     "your own file) and let the model reshape it.")
+        parts.append("For one sound in particular, choose a reference sound (library search or "
+                     "your own file) and the model reshapes it instead.")
     if "video" in ignores and "curve" in obeys:
         parts.append("To time the sound to the picture, draw the curve (or propose it from motion).")
     parts.append(f"The model makes {constants.MODEL_SR // 1000} kHz mono audio (8 kHz bandwidth); a take started "
                  "from a 44.1 or 48 kHz sound keeps that sound's band above 8 kHz; "
                  f"exports are {constants.EXPORT_SR // 1000} kHz.")
     return " ".join(parts)
+
+
+SOURCE_CHOICES = [("Auto: library sounds, shaped by the model", "auto"),
+                  ("Library sounds", "library"), ("From scratch (model only)", "model")]
+
+
+def source_notice(backend) -> str:
+    """What the Source choices do with this backend: what picks the sound, and what the model
+    alone (from scratch) obeys."""
+    words = {"text": "the caption", "negative": "the negative caption", "video": "the video",
+             "mask": "the region", "curve": "the loudness curve", "onsets": "the hits (onsets)"}
+    obeys = [words.get(o, o) for o in sorted(backend.obeys)]
+    alone = ("it follows " + ", ".join(obeys) if obeys else "it follows none of your instructions yet")
+    if "text" not in backend.obeys:
+        alone += ", not what the caption names"
+    if backend.capabilities.reference:
+        default = ("**The caption picks the sound:** by default (Source: Auto) each take starts from "
+                   "a library clip that matches the caption; the clip is placed at the region's "
+                   "contacts and the model reshapes it, following what it follows (above).")
+    else:
+        default = ("This model cannot start from a sound, so Source: Auto runs it alone; "
+                   "Source: Library sounds is not available with it.")
+    return f"{default} From scratch runs the model alone: {alone}."
 
 
 CURVE_SCALE_INFO = ("How strictly the model follows your drawn curve and the sound starts before "
@@ -281,8 +308,17 @@ def result_markdown(meta: dict, candidates, curve=None) -> str:
     instr = meta.get("instructions") or {}
     if instr.get("obeyed_by_model"):
         bits.append("the model followed: " + ", ".join(map(str, instr["obeyed_by_model"])))
-    if instr.get("ignored_by_model"):
-        bits.append("**the model ignored: " + ", ".join(map(str, instr["ignored_by_model"])) + "**")
+    ignored = [str(g) for g in instr.get("ignored_by_model") or []]
+    refs = meta.get("references") or []
+    if meta.get("source") == "library" and refs:
+        # the caption was obeyed, by the search that picked the clips, not by the model
+        names = ", ".join(f'"{html.escape(str(r.get("caption") or r.get("id")), quote=False)}"' for r in refs)
+        bits.append(f"the caption picked the library sound(s) {names}; the model placed and shaped them")
+        ignored = [g for g in ignored if g != "text"]
+    elif meta.get("source") == "model":
+        bits.append("from scratch (the model alone)")
+    if ignored:
+        bits.append("**the model ignored: " + ", ".join(ignored) + "**")
     if instr.get("enforced_after"):
         bits.append("applied afterwards: " + ", ".join(map(str, instr["enforced_after"])))
     if onsets_note(meta):

@@ -35,6 +35,7 @@ from foley_core.backends import Backend, VideoCondition, check_device, get_backe
 from foley_core.errors import CurveError, FoleyError, GenerationCancelled, TimeRangeError
 from foley_core.library.fit import fit_kind, fit_reference
 from foley_core.library.references import CandidateReference, read_reference, retrieve_candidates
+from foley_core.library.retrieve import wanted_kind
 from foley_core.media import read_frames_cached
 from foley_core.request import (GenerationReport, GenerationRequest, InstructionsReport, ReferenceReport,
                                 Region, check_selection_length)
@@ -365,9 +366,11 @@ def _prepare_references(run: _Run, library) -> None:
     the selection once at the take's rate (the model's input is that fit resampled, so
     placement, trims and loops are the same in both bands)."""
     request = run.request
+    wanted = wanted_kind(run.onsets_s, run.curve)
     if run.retrieving:
         with run.timed("retrieve"):
-            run.refs = retrieve_candidates(request.caption, request.candidates, library, run.onsets_s, request.reference_fit)
+            run.refs = retrieve_candidates(request.caption, request.candidates, library, wanted,
+                                           request.reference_fit)
     elif run.given_ref is not None:
         audio_in, sr_in, entry_in = run.given_ref
         # decided once, so the report says what the fit did (and candidates share it)
@@ -380,9 +383,13 @@ def _prepare_references(run: _Run, library) -> None:
         n_out = int(round(run.duration_s * run.out_sr))
         with run.timed("reference"):
             run.ref_placed = bool(run.onsets_s) and any(r.kind == "oneshot" for r in run.refs)
+            # a sustained request repeats a short one-shot rather than pad it with silence,
+            # unless the user asked for padding (reference_fit "oneshot")
+            sustain = wanted == "sustained" and request.reference_fit == "auto"
             run.ref_out = np.stack([
                 fit_reference(r.audio, r.sr, duration_s=run.duration_s, target_sr=run.out_sr,
-                              mode="oneshot" if r.kind == "oneshot" else "loop", seed=s, onsets_s=run.onsets_s)
+                              mode="oneshot" if r.kind == "oneshot" else "loop", seed=s,
+                              onsets_s=run.onsets_s, sustain=sustain)
                 for r, s in zip(run.refs, run.seeds)])
             if run.ref_out.shape[1] != n_out:       # fit_reference promises round(duration_s * target_sr)
                 raise FoleyError(f"the fitted reference has {run.ref_out.shape[1]} samples instead of {n_out}")

@@ -1,4 +1,4 @@
-"""Build the bundled starter sound library (assets/library/) from ../shared/sfx, deterministically.
+"""(Superseded for assets/library by scripts/build_sound_library.py.) Build a 16 kHz starter library (assets/library/) from ../shared/sfx, deterministically.
 
     python scripts/build_starter_library.py [--sfx-root ../shared/sfx] [--out assets/library]
 

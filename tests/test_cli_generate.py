@@ -42,7 +42,7 @@ def test_generate_candidates_with_curve_box_and_mp4(env, clip, tmp_path):
     proc = run_cli(["--video", str(clip), "--caption", "a square knocks", "--negative", "music",
                     "--box", "0,0,160,100", "--loudness", str(csv), "--start", "0", "--duration", "2",
                     "--seed", "7", "--candidates", "2", "--steps", "2", "--curve-scale", "2", "--out", str(out),
-                    "--mp4", str(tmp_path / "stem.mp4")], env)
+                    "--mp4", str(tmp_path / "stem.mp4"), "--from-scratch"], env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     report = json.loads(proc.stdout)                   # exactly one JSON object
@@ -66,10 +66,11 @@ def test_generate_candidates_with_curve_box_and_mp4(env, clip, tmp_path):
 
 
 def test_text_only_needs_duration_then_works(env, tmp_path):
+    # the model-only path (its rate is the model's); the default path's rate: test_default_take_rate
     out = tmp_path / "wind.wav"
-    proc = run_cli(["--caption", "wind", "--out", str(out)], env)
+    proc = run_cli(["--caption", "wind", "--from-scratch", "--out", str(out)], env)
     assert proc.returncode == 2 and "--duration" in proc.stderr and not out.exists()
-    proc = run_cli(["--caption", "wind", "--duration", "1.5", "--steps", "1", "--out", str(out)], env)
+    proc = run_cli(["--caption", "wind", "--duration", "1.5", "--steps", "1", "--from-scratch", "--out", str(out)], env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["outputs"] == [str(out)] and "curve_r_before" not in report
@@ -77,7 +78,7 @@ def test_text_only_needs_duration_then_works(env, tmp_path):
     assert report["onsets_s"] is None and report["onsets_source"] is None
     assert sf.info(str(out)).frames == 24000
     proc = run_cli(["--caption", "knocks", "--duration", "1.5", "--steps", "1", "--onsets", "1.0, 0.25",
-                    "--out", str(out)], env)
+                    "--from-scratch", "--out", str(out)], env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["onsets_s"] == [0.25, 1.0] and report["onsets_source"] == "given"
@@ -204,6 +205,29 @@ def test_default_take_reports_its_library_clips_and_from_scratch_does_not(env, t
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["source"] == "model" and "references" not in report and "reference" not in report
+
+
+@pytest.mark.parametrize("caption, above_cap", [("exotic birds", True), ("a tennis ball bounces", False)])
+def test_default_take_rate_is_its_references_rate_capped_at_48k(env, tmp_path, caption, above_cap):
+    """The default path keeps the retrieved clips' bandwidth: the take runs at the highest rate of
+    its references (never below the model's 16 kHz), capped at 48 kHz."""
+    from foley_core.fullband import MAX_OUTPUT_SR
+
+    out = tmp_path / "take.wav"
+    proc = run_cli(["--caption", caption, "--duration", "1", "--steps", "1", "--candidates", "3",
+                    "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["source"] == "library"
+    source_srs = [r["source_sr"] for r in report["references"]]
+    # the captions are chosen so that the rule is not the model's rate: a clip above 16 kHz
+    # ("a tennis ball bounces": 44.1 kHz) and one above the cap ("exotic birds": 96 kHz)
+    assert max(source_srs) > 16000 and (max(source_srs) > MAX_OUTPUT_SR) == above_cap
+    expected_sr = min(MAX_OUTPUT_SR, max(source_srs))
+    assert report["sr"] == expected_sr
+    for path in report["outputs"]:
+        info = sf.info(path)
+        assert info.samplerate == expected_sr and info.frames == expected_sr
 
 
 def test_sketch_gives_curve_and_onsets(env, tmp_path):

@@ -118,6 +118,28 @@ def test_strength_one_is_text_only(tiny_model_dir):
     assert not np.allclose(plain, halfway)
 
 
+def test_default_path_takes_are_measured_at_the_model_rate(tiny_model_dir, tmp_path):
+    """A retrieved 44.1 kHz clip gives a 44.1 kHz take; the sweep's metrics read 16 kHz audio, so
+    the take is resampled (read as 16 kHz it was 2.76 times too long and its curve failed)."""
+    import soundfile as sf
+
+    from foley_lab.evaluation.harness import load_backend
+    from foley_lab.evaluation.reference_sweep import _generate_default
+    from foley_core.library import SoundLibrary
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    t = np.arange(44100) / 44100
+    sf.write(folder / "steady_hum.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44100)
+    lib = SoundLibrary(bundled=False, folders=[folder], cache_dir=None)
+    cfg = SweepConfig(steps=2)
+    audio, _, meta = _generate_default(load_backend("embedded", tiny_model_dir), cfg, lib, seed=0,
+                                       caption="a steady hum", duration_s=1.0, curve=np.full(10, 0.8))
+    assert meta.sr == 44100                          # the take itself is full-band
+    assert audio.shape == (SR,) and audio.dtype == np.float32
+    assert metrics.curve_fit(audio, SR, np.linspace(0.2, 1.0, 10))["r"] is not None
+
+
 # ------------------------------------------------------------------------------ end to end
 
 @pytest.fixture(scope="module")
@@ -211,6 +233,7 @@ def test_strength_zero_row_is_the_fitted_reference(sweep_run):
     against the swapped curve, and, placed at the scene's contacts, against its events."""
     from foley_lab.data.sfx import SfxLibrary
     from foley_core.library import fit_reference
+    from foley_core.library.retrieve import wanted_kind
 
     assert sweep_run["code"] == 0, sweep_run["stderr"]
     results = json.loads(sweep_run["out"].read_text())
@@ -221,8 +244,10 @@ def test_strength_zero_row_is_the_fitted_reference(sweep_run):
         lender = fit_length(lib.load(partner["clip_id"]), int(round(partner["duration_s"] * SR)))
         curve = loudness.normalize_curve(stretch_curve(
             loudness.relative_loudness(lender, SR), loudness.n_curve_points(item["duration_s"])))
+        # as generate() fits it: a curve that stays up asks for sound throughout (wanted_kind)
         fitted = fit_reference(lib.load(item["clip_id"]), SR, duration_s=item["duration_s"],
-                               seed=results["config"]["seed"] + i)
+                               seed=results["config"]["seed"] + i,
+                               sustain=wanted_kind(None, curve) == "sustained")
         assert item["loudness_r"]["0"] == pytest.approx(
             metrics.curve_fit(fitted, SR, curve)["r"], abs=1e-4)
     for i, t in enumerate(results["timing_items"]):

@@ -98,3 +98,72 @@ def test_takes_leave_headroom():
     for source in ("library", "model"):
         audio = generate(caption="an explosion", duration_s=1.0, steps=2, source=source).audios[0]
         assert 20 * np.log10(np.max(np.abs(audio))) <= constants.TAKE_PEAK_DBFS + 1e-4
+
+
+# ---------------------------------------------------------------------- sustained requests
+def _click_library(tmp_path) -> SoundLibrary:
+    """A library holding only a 0.2 s one-shot (a click that dies away)."""
+    folder = tmp_path / "clicks"
+    folder.mkdir()
+    t = np.arange(int(0.2 * SR)) / SR
+    rng = np.random.default_rng(0)
+    sf.write(folder / "wood_click.wav", (0.5 * rng.standard_normal(t.size) * np.exp(-t * 30)).astype(np.float32), SR)
+    return SoundLibrary(bundled=False, folders=[folder], cache_dir=None)
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return 20 * math.log10(max(float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2))), 1e-12))
+
+
+def test_wanted_kind_reads_onsets_then_the_curve():
+    from foley_core.library.retrieve import wanted_kind
+
+    fade_in = np.linspace(0.0, 1.0, 20)
+    one_bump = np.zeros(20)
+    one_bump[3:6] = 1.0
+    assert wanted_kind([0.4], fade_in) == "oneshot"           # hits to place win
+    assert wanted_kind([], None) == "sustained"              # a region with no contact
+    assert wanted_kind(None, fade_in) == "sustained"
+    assert wanted_kind(None, np.full(20, 0.8)) == "sustained"
+    assert wanted_kind(None, one_bump) is None
+    assert wanted_kind(None, None) is None
+    assert wanted_kind(None, np.zeros(20)) is None
+
+
+def test_a_sustained_request_repeats_a_short_one_shot_instead_of_silence(tmp_path):
+    # a fade in over 2 s from a library that only has a 0.2 s click: padding would leave 1.8 s of
+    # silence the conform cannot raise (the take would not follow the curve at all)
+    lib = _click_library(tmp_path)
+    curve = np.linspace(0.0, 1.0, 20)
+    result = generate(caption="wood click", duration_s=2.0, curve=curve, strength=0.0, library=lib)
+    meta = result.metadata
+    assert meta["reference"]["kind"] == "oneshot"
+    take = result.audios[0]
+    assert _rms_db(take[SR:]) > _rms_db(take[: SR // 2]) > -60     # louder later, as the curve asks
+    # the user's explicit "pad with silence" still pads (and so cannot follow the fade in)
+    padded = generate(caption="wood click", duration_s=2.0, curve=curve, strength=0.0, library=lib,
+                      reference_fit="oneshot")
+    assert np.max(np.abs(padded.reference_audios[0][int(0.3 * SR):])) == 0.0
+    assert meta["curve_r_after"][0] > padded.metadata["curve_r_after"][0] + 0.3
+    # with no curve, one click stays one
+    single = generate(caption="wood click", duration_s=2.0, strength=0.0, library=lib).audios[0]
+    assert np.max(np.abs(single[int(0.3 * SR):])) == 0.0
+
+
+def test_sustain_fit_repeats_the_whole_one_shot():
+    from foley_core.library.fit import repeat_times
+
+    t = np.arange(int(0.2 * SR)) / SR
+    click = (0.5 * np.sin(2 * math.pi * 500 * t) * np.exp(-t * 30)).astype(np.float32)
+    y = fit_reference(click, SR, duration_s=1.6, target_sr=SR, mode="oneshot", sustain=True)
+    starts = repeat_times(0.2, 1.6)
+    assert starts == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    for s in starts:                    # a copy of the click at each start, silence between
+        i = int(round(s * SR))
+        n = min(click.size, y.size - i)
+        np.testing.assert_allclose(y[i + 1: i + n // 2], click[1: n // 2], atol=1e-6)
+        assert np.max(np.abs(y[i + click.size: i + int(0.45 * SR)])) == 0.0 if s < 1.5 else True
+    assert repeat_times(0.8, 2.0) == pytest.approx([0.0, 0.8, 1.6])  # longer clips back to back
+    # without sustain a one-shot is padded with silence, as before
+    padded = fit_reference(click, SR, duration_s=1.6, target_sr=SR, mode="oneshot")
+    assert np.max(np.abs(padded[int(0.25 * SR):])) == 0.0

@@ -191,6 +191,9 @@ def test_generate_button_and_load_back_use_the_controls(built, sess, spy):
     args["video_onsets"] = False
     on_generate(sess, curve_auto=False, cs=9.0, **args)
     assert spy[-1]["video_onsets"] is False                # the checkbox reaches generate()
+    assert spy[-1]["source"] == "auto"
+    on_generate(sess, curve_auto=False, cs=9.0, source="model", **args)
+    assert spy[-1]["source"] == "model"                    # the Source radio reaches generate()
     guided = sess.keep_candidate(0)
 
     out = on_stem_load(sess, guided.id)

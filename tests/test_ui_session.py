@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from app import curve_widget, views
-from app.session import Session, demo_clips, describe_autosave
+from app.session import DEFAULTS, Session, demo_clips, describe_autosave, sound_library
 from foley_core import constants, media
 from foley_core.vision.curves import hits_curve
 from foley_core.errors import (CurveError, FoleyError, MaskError, MediaError, ProjectError,
@@ -401,7 +401,8 @@ def test_model_notice_points_to_what_works(monkeypatch):
 
     def stub(obeys):
         return SimpleNamespace(obeys=frozenset(obeys), description="embedded",
-                               ignores=frozenset(backends.INSTRUCTIONS) - frozenset(obeys))
+                               ignores=frozenset(backends.INSTRUCTIONS) - frozenset(obeys),
+                               capabilities=backends.Capabilities())
 
     monkeypatch.setattr(backends, "get_backend", lambda name: stub({"curve"}))
     text = views.model_notice("embedded")
@@ -430,6 +431,59 @@ def test_real_embedded_generation(sess, square_video):
     backend = get_backend("embedded")
     assert sess.generation_meta["model"] == backend.description
     assert ("untrained" in backend.description) == (not backend.trained)
+
+
+def test_source_setting_picks_library_sounds_or_the_model_alone(sess, square_video):
+    import torch
+
+    torch.set_num_threads(1)
+    sess.load_video(square_video)
+    sess.set_selection(0.5, 1.5)
+    assert DEFAULTS["source"] == "auto" and DEFAULTS["source"] in constants.SOURCES
+    sess.generate(caption="a door slams", steps=2)
+    assert sess.generation_meta["source"] == "library" and sess.candidate_settings["source"] == "auto"
+    sess.generate(caption="a door slams", steps=2, source="model")
+    assert sess.generation_meta["source"] == "model" and sess.generation_meta["references"] is None
+    assert sess.candidate_settings["source"] == "model"
+    with pytest.raises(FoleyError, match="source"):
+        sess.generate(caption="a door slams", steps=2, source="scratch")
+    sess.choose_reference(sound_library().search("door", k=1)[0].entry.id)
+    with pytest.raises(FoleyError, match="No reference"):
+        sess.generate(caption="a door slams", steps=2, source="model")
+
+
+def test_notices_say_what_the_default_does():
+    from types import SimpleNamespace
+
+    from foley_core import backends
+
+    # a model that starts from sounds but does not understand text: the caption still picks the sound
+    backend = SimpleNamespace(obeys=frozenset({"curve", "video"}),
+                              capabilities=backends.Capabilities(reference=True),
+                              ignores=frozenset(backends.INSTRUCTIONS) - {"curve", "video"})
+    text = views.source_notice(backend)
+    assert "caption picks the sound" in text and "library clip" in text
+    assert "From scratch" in text and "not what the caption names" in text
+    assert "the loudness curve" in text and "the video" in text
+    no_ref = views.source_notice(SimpleNamespace(obeys=frozenset({"text"}), ignores=frozenset(),
+                                                 capabilities=backends.Capabilities()))
+    assert "cannot start from a sound" in no_ref and "not what the caption names" not in no_ref
+    # the first screen's model notice no longer lists the caption among what is ignored
+    notice = views.model_notice("embedded")
+    assert "caption picks the sound" in notice
+    ignores = re.search(r"\*\*Ignores:\*\* ([^.]*)\.", notice)
+    assert ignores is None or "caption" not in ignores[1].replace("negative caption", "")
+    assert "generated from the caption" not in views.reference_markdown(None, 0.4)
+    assert "caption picks library sounds" in views.reference_markdown(None, 0.4)
+    # a take's notice: which clips the caption picked, and "ignored: text" only from scratch
+    cands = [SimpleNamespace(metrics={})]
+    instr = {"given": ["text", "video"], "obeyed_by_model": ["video"], "ignored_by_model": ["text"]}
+    library_take = views.result_markdown({"source": "library", "instructions": instr,
+                                          "references": [{"caption": "a wooden door closes", "id": "d1"}]}, cands)
+    assert 'the caption picked the library sound(s) "a wooden door closes"' in library_take
+    assert "ignored" not in library_take
+    scratch_take = views.result_markdown({"source": "model", "instructions": instr}, cands)
+    assert "from scratch" in scratch_take and "the model ignored: text" in scratch_take
 
 
 def test_cancel_stops_a_running_generation(sess, square_video):

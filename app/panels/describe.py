@@ -35,6 +35,8 @@ def build(c: SimpleNamespace) -> None:
                              label="Candidates", elem_id="candidates")
     with gr.Accordion("More settings", open=False):
         _build_settings(c)
+    c.source = gr.Radio(views.SOURCE_CHOICES, value=DEFAULTS["source"], label="Source",
+                        elem_id="source")
     c.model = gr.Dropdown(backends.available_backends(), value=DEFAULTS["model"],
                           label="Model", elem_id="model")
     c.model_md = gr.Markdown(views.model_notice(DEFAULTS["model"]),
@@ -67,7 +69,7 @@ def generation_inputs(c: SimpleNamespace) -> list:
     """What Generate reads, in the order of the takes panel's on_generate arguments."""
     return [c.state, c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
             c.curve_auto, c.curve_scale, c.conform, c.n_cand, c.model, c.ref_strength,
-            c.video_onsets]
+            c.video_onsets, c.source]
 
 
 def curve_scale_updates(c: SimpleNamespace, model: str, use_default: bool,
@@ -94,7 +96,8 @@ def settings_outputs(c: SimpleNamespace) -> list:
     """Every control a stem's settings are loaded back into."""
     return [c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
             c.curve_auto, c.curve_scale, c.conform, c.model, c.sel_start, c.sel_end,
-            c.sel_md, c.curve, c.timeline, *reference.outputs(c), c.ref_strength, c.video_onsets]
+            c.sel_md, c.curve, c.timeline, *reference.outputs(c), c.ref_strength, c.video_onsets,
+            c.source]
 
 
 def settings_updates(c: SimpleNamespace, sess: Session, st: dict) -> dict:
@@ -112,7 +115,7 @@ def settings_updates(c: SimpleNamespace, sess: Session, st: dict) -> dict:
             c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
             c.steps: st["steps"], c.text_scale: st["text_scale"],
             c.video_scale: st["video_scale"], c.conform: st["conform"],
-            c.video_onsets: st["video_onsets"],
+            c.video_onsets: st["video_onsets"], c.source: st["source"],
             c.model: st["model"], c.sel_start: sess.selection[0],
             c.sel_end: sess.selection[1], c.sel_md: selection_text(sess),
             c.curve: sess.curve_json, c.timeline: timeline(sess)}

@@ -16,9 +16,9 @@ from foley_core.library import SearchHit
 
 def build(c: SimpleNamespace) -> None:
     c.ref_auto = gr.State("")               # the query the search box took from the caption
-    gr.Markdown("**Reference sound** (optional): start from a real sound from the "
-                "library or your own file; the model reshapes it to your video, "
-                "curve and caption.")
+    gr.Markdown("**Reference sound** (optional): start every take from this sound "
+                "(library or your own file) instead of the clips the caption picks; "
+                "the model reshapes it to your video and curve.")
     with gr.Row():
         c.ref_query = gr.Textbox(label="Search the library (defaults to the caption)",
                                  elem_id="reference-search", scale=3)

@@ -69,7 +69,7 @@ def _wire_generation(c: SimpleNamespace) -> None:
 
     @user_errors
     def on_generate(sess, caption, negative, seed, steps, ts, vs, curve_auto, cs, conform, n,
-                    model, strength, video_onsets, progress=gr.Progress()):
+                    model, strength, video_onsets, source="auto", progress=gr.Progress()):
         sess = need(sess)
         progress(0.0, desc="preparing")
         cands = sess.generate(caption=caption, negative_caption=negative, seed=seed,
@@ -77,7 +77,7 @@ def _wire_generation(c: SimpleNamespace) -> None:
                               curve_scale=None if curve_auto else cs, conform=conform,
                               candidates=n, model=model,
                               strength=strength if sess.reference is not None else None,
-                              video_onsets=video_onsets,
+                              video_onsets=video_onsets, source=source,
                               progress=lambda frac, desc: progress(frac, desc=desc))
         return candidate_updates(c, sess, 0, len(cands))
 
@@ -106,7 +106,7 @@ def _wire_generation(c: SimpleNamespace) -> None:
                               seed=st["seed"], steps=st["steps"], text_scale=st["text_scale"],
                               video_scale=st["video_scale"], curve_scale=st["curve_scale"],
                               conform=st["conform"], video_onsets=st["video_onsets"],
-                              candidates=n, model=st["model"],
+                              source=st["source"], candidates=n, model=st["model"],
                               strength=st["strength"] if sess.reference is not None else None,
                               progress=lambda frac, desc: progress(frac, desc=desc))
         out = describe.settings_updates(c, sess, st)

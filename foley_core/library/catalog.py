@@ -45,7 +45,8 @@ from foley_core.library.licences import MODIFICATION_NOTE, SOURCE_PACKAGE_VERSIO
 __all__ = [
     "LibraryEntry", "SearchHit", "LoadedReference", "SoundLibrary", "default_library", "load_reference",
     "embed_sentences", "bundled_library_root", "CATEGORIES", "USER_CATEGORY", "UPLOAD_CATEGORY",
-    "AUDIO_EXTENSIONS", "SIDECAR_NAMES", "INDEX_COLUMNS", "caption_from_filename", "default_cache_dir",
+    "AUDIO_EXTENSIONS", "SIDECAR_NAMES", "INDEX_COLUMNS", "INDEX_EXTRA_COLUMNS", "caption_from_filename",
+    "default_cache_dir",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,10 @@ USER_CATEGORY = "user"
 UPLOAD_CATEGORY = "upload"        # a file given directly to load_reference, not in any library
 INDEX_COLUMNS = ("id", "file", "caption", "category", "seconds", "licence", "attribution",
                  "source_package", "source_path")
+# Written by scripts/build_sound_library.py; an index without them (the older starter library's)
+# still loads, the fields then stay empty (sr/channels 0 = not recorded).
+INDEX_EXTRA_COLUMNS = ("ucs_category", "ucs_subcategory", "cat_id", "sr", "channels", "source_version",
+                       "modification")
 AUDIO_EXTENSIONS = frozenset({
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".aifc",
     ".caf", ".w64", ".wma", ".mka", ".webm",
@@ -67,6 +72,23 @@ _SIDECAR_FILE_COLUMNS = ("file", "filename", "file_name", "path", "name")
 _SIDECAR_CAPTION_COLUMNS = ("caption", "description", "text", "label", "title")
 _EMBEDDING_MODEL = "all-MiniLM-L6-v2/mean-pooled-l2/max64"
 _MAX_TOKENS = 64
+
+
+def _int_field(text: str | None) -> int:
+    try:
+        return max(0, int(float(text or 0)))
+    except ValueError:
+        return 0
+
+
+def _extra_fields(row: dict[str, str | None]) -> dict[str, object]:
+    """The LibraryEntry fields of INDEX_EXTRA_COLUMNS from an index row; empty when absent."""
+    extra: dict[str, object] = {name: (row.get(name) or "").strip()
+                                for name in ("ucs_category", "ucs_subcategory", "cat_id", "source_version",
+                                             "modification")}
+    extra["sr"] = _int_field(row.get("sr"))
+    extra["channels"] = _int_field(row.get("channels"))
+    return extra
 
 
 def bundled_library_root() -> Path:
@@ -92,6 +114,13 @@ class LibraryEntry:
     source_package: str = ""
     source_path: str = ""
     file: str = ""
+    ucs_category: str = ""        # Universal Category System names, e.g. FOOTSTEPS / GRAVEL
+    ucs_subcategory: str = ""
+    cat_id: str = ""              # UCS CatID, '' where the build did not assign one
+    sr: int = 0                   # the stored file's rate and channels (0 = not recorded)
+    channels: int = 0
+    source_version: str = ""      # Debian package version the clip was taken from
+    modification: str = ""        # how the clip differs from its source ('' = the older default note)
 
     @property
     def is_user_sound(self) -> bool:
@@ -114,10 +143,10 @@ class LibraryEntry:
             return self.attribution or f"your sound '{self.path.name}'"
         parts = [self.attribution or "author not recorded"]
         if self.source_package:
-            version = SOURCE_PACKAGE_VERSIONS.get(self.source_package, "")
+            version = self.source_version or SOURCE_PACKAGE_VERSIONS.get(self.source_package, "")
             package = f"{self.source_package} {version}".strip()
             parts.append(f"source: Debian package {package}, {self.source_path}")
-        parts.append(MODIFICATION_NOTE)
+        parts.append(self.modification or MODIFICATION_NOTE)
         return "; ".join(parts)
 
     @property
@@ -428,7 +457,8 @@ class SoundLibrary:
                 seconds=seconds, licence=(row.get("licence") or row.get("license") or "").strip(),
                 attribution=(row.get("attribution") or "").strip(),
                 source_package=(row.get("source_package") or "").strip(),
-                source_path=(row.get("source_path") or "").strip(), file=row["file"]))
+                source_path=(row.get("source_path") or "").strip(), file=row["file"],
+                **_extra_fields(row)))
         return entries
 
     def _warn(self, message: str) -> None:

@@ -6,7 +6,10 @@ reference must already have the stem's length and rate; the LDM then reshapes ti
 - Longer references are trimmed to their most active window of the stem's length, nudged to cut
   at quiet points, with short fades only where a cut falls inside the sound.
 - Shorter one-shot (impulsive) references are padded with silence: looping a door slam would
-  invent extra events.
+  invent extra events. When the stem asks for sound throughout (`sustain`: a curve that stays up,
+  a region without contacts), silence would leave most of it empty (the conform cannot make
+  silence follow a curve), so the whole one-shot is repeated instead, as a Foley editor fills a
+  stretch with copies of one hit.
 - Shorter sustained references (engines, rain, crackling fire, a walking sequence) are extended by
   joining segments of the reference in random order, cut at low-energy points and joined with
   equal-power crossfades of 50-200 ms that are corrected for the correlation of the two signals,
@@ -25,7 +28,8 @@ from foley_core.audio_io import resample, to_mono
 from foley_core.errors import FoleyError, MediaError, TimeRangeError
 
 __all__ = [
-    "fit_reference", "fit_kind", "classify_reference", "check_reference_audio", "FIT_MODES", "MAX_REFERENCE_SECONDS",
+    "fit_reference", "fit_kind", "classify_reference", "check_reference_audio", "repeat_times", "FIT_MODES",
+    "MAX_REFERENCE_SECONDS",
 ]
 
 FIT_MODES = constants.REFERENCE_FITS
@@ -47,6 +51,7 @@ _FADE_IN_S, _FADE_OUT_S = 0.01, 0.03   # at trim cuts inside the sound
 _END_FADE_S = 0.01                     # at the end of a padded or extended reference
 _ALIGN_S = 0.01                        # a join may move this much to line up with the outgoing sound
 _NEAR_BEST = 0.95                      # trim windows this close to the most active one may be chosen
+_REPEAT_MIN_S = 0.5                    # a repeated one-shot starts at most every 0.5 s (a walking pace)
 
 
 # ------------------------------------------------------------------------------ checks
@@ -175,7 +180,8 @@ def fit_kind(audio: np.ndarray, sr: int, mode: str = "auto") -> Literal["sustain
 
 
 def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: int = constants.MODEL_SR,
-                  mode: str = "auto", seed: int = 0, onsets_s: Sequence[float] | None = None) -> np.ndarray:
+                  mode: str = "auto", seed: int = 0, onsets_s: Sequence[float] | None = None,
+                  sustain: bool = False) -> np.ndarray:
     """Fit a reference sound to a stem: exactly `round(duration_s * target_sr)` mono float32 samples.
 
     audio: float `(n,)` or `(n, channels)` at `sr` Hz, any length (channels are averaged).
@@ -186,6 +192,8 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
     onsets_s: where sounds start in the stem (s). A one-shot reference (a hit, a knock) is then
         placed at each onset, each copy cut (with a short fade) where the next one starts: the
         Foley editor's "sync the hit to picture". Sustained references ignore them.
+    sustain: the stem asks for sound throughout; without onsets, a one-shot shorter than the stem
+        is then repeated (a copy every `max(its length, 0.5 s)`) instead of padded with silence.
     Raises MediaError for empty, NaN/infinite or silent audio and TimeRangeError for a bad duration.
     """
     _check_mode(mode)
@@ -207,6 +215,8 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
         y = _trim_to_window(x, n_out, target_sr)
     elif kind == "sustained":
         y = _extend_by_looping(x, n_out, target_sr, np.random.default_rng(seed))
+    elif sustain:
+        y = _place_at_onsets(x, n_out, target_sr, repeat_times(x.shape[0] / target_sr, n_out / target_sr))
     else:
         y = _pad_with_silence(x, n_out, target_sr)
     peak = float(np.max(np.abs(y)))
@@ -246,6 +256,13 @@ def _trim_to_window(x: np.ndarray, n_out: int, sr: int) -> np.ndarray:
         n = min(int(round(_FADE_OUT_S * sr)), n_out // 4)
         y[n_out - n:] *= _ramp(n)[::-1]
     return y
+
+
+def repeat_times(clip_s: float, duration_s: float) -> list[float]:
+    """Where copies of a one-shot of `clip_s` seconds start when it fills `duration_s` seconds:
+    back to back, or every 0.5 s for shorter clips (a hit every few milliseconds would buzz)."""
+    step_s = max(float(clip_s), _REPEAT_MIN_S)
+    return [k * step_s for k in range(int(math.ceil(duration_s / step_s)))]
 
 
 def _place_at_onsets(x: np.ndarray, n_out: int, sr: int, onsets_s: list[float]) -> np.ndarray:

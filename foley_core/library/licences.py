@@ -54,6 +54,35 @@ LICENCES: dict[str, LicenceInfo] = {
         "GPL-2", "GNU GPL v2", "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html", True, False,
         "GPL: stems made from this clip must be distributed under the GNU GPL version 2 with its licence "
         "text and copyright notice; the original recording (the 'source') is in the named Debian package."),
+    "CC-BY-4.0": LicenceInfo("CC-BY-4.0", "CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/", True, False),
+    "CC-BY-SA-4.0": LicenceInfo("CC-BY-SA-4.0", "CC BY-SA 4.0", "https://creativecommons.org/licenses/by-sa/4.0/",
+                                True, True),
+    "GPL-3+": LicenceInfo(
+        "GPL-3+", "GNU GPL v3 or later", "https://www.gnu.org/licenses/gpl-3.0.html", True, False,
+        "GPL: stems made from this clip must be distributed under the GNU GPL (version 3 or later) with its "
+        "licence text and copyright notice; the original recording is in the named Debian package."),
+    "GPL-3": LicenceInfo(
+        "GPL-3", "GNU GPL v3", "https://www.gnu.org/licenses/gpl-3.0.html", True, False,
+        "GPL: stems made from this clip must be distributed under the GNU GPL version 3 with its licence text "
+        "and copyright notice; the original recording is in the named Debian package."),
+    "LGPL-2+": LicenceInfo("LGPL-2+", "GNU LGPL v2 or later", "https://www.gnu.org/licenses/old-licenses/lgpl-2.0.html",
+                           True, False, "LGPL: share changes to this clip under the LGPL with its licence text "
+                           "and copyright notice."),
+    "LGPL-2.1+": LicenceInfo("LGPL-2.1+", "GNU LGPL v2.1 or later",
+                             "https://www.gnu.org/licenses/old-licenses/lgpl-2.1.html", True, False,
+                             "LGPL: share changes to this clip under the LGPL with its licence text and copyright "
+                             "notice."),
+    "LGPL-3+": LicenceInfo("LGPL-3+", "GNU LGPL v3 or later", "https://www.gnu.org/licenses/lgpl-3.0.html", True,
+                           False, "LGPL: share changes to this clip under the LGPL with its licence text and "
+                           "copyright notice."),
+    "MIT": LicenceInfo("MIT", "MIT (Expat)", "https://opensource.org/license/mit/", True, False,
+                       "Keep the copyright notice and the MIT permission notice with the stem."),
+    "BSD-2-clause": LicenceInfo("BSD-2-clause", "BSD 2-clause", "https://opensource.org/license/bsd-2-clause/",
+                                True, False, "Keep the copyright notice and the BSD licence text with the stem."),
+    "BSD-3-clause": LicenceInfo("BSD-3-clause", "BSD 3-clause", "https://opensource.org/license/bsd-3-clause/",
+                                True, False, "Keep the copyright notice and the BSD licence text with the stem."),
+    "zlib": LicenceInfo("zlib", "zlib", "https://opensource.org/license/zlib/", False, False,
+                        "Do not misrepresent the origin; mark the stem as altered (credit is appreciated)."),
 }
 
 

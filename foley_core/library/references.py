@@ -60,10 +60,10 @@ class CandidateReference:
     score: float = 0.0
 
 
-def retrieve_candidates(caption: str, n: int, library, onsets_s, reference_fit: str) -> list[CandidateReference]:
-    """One library clip per candidate for `caption` (library.retrieve_references): one-shot
-    clips preferred when there are onsets to place, sustained ones when a region shows none."""
-    prefer = None if onsets_s is None else ("oneshot" if onsets_s else "sustained")
+def retrieve_candidates(caption: str, n: int, library, prefer: str | None,
+                        reference_fit: str) -> list[CandidateReference]:
+    """One library clip per candidate for `caption` (library.retrieve_references), of the kind
+    the request asks for first (`prefer`: `library.retrieve.wanted_kind`)."""
     picked = retrieve_references(caption, n=n, library=library, prefer=prefer)
     return [CandidateReference(r.audio, r.sr, r.entry, fit_kind(r.audio, r.sr, reference_fit), r.rank, r.score)
             for r in picked]

@@ -21,11 +21,35 @@ from foley_core.errors import FoleyError
 from foley_core.library.catalog import LibraryEntry, SoundLibrary, default_library
 from foley_core.library.fit import check_reference_audio, classify_reference
 
-__all__ = ["RetrievedReference", "retrieve_references", "SEARCH_POOL"]
+__all__ = ["RetrievedReference", "retrieve_references", "wanted_kind", "SEARCH_POOL"]
 
 # How many search hits are considered when a kind (one-shot or sustained) is preferred: enough to
 # find the other kind among near matches, few enough that a poor match never beats a good one.
 SEARCH_POOL = 12
+# A curve asks for a sustained sound when it is within 20 dB of its peak (the fitter's "active")
+# for at least half of the selection: a fade in, a flat level, a swell.
+CURVE_ACTIVE_DB = 20.0
+CURVE_SUSTAINED_FRACTION = 0.5
+
+
+def wanted_kind(onsets_s, curve) -> Literal["oneshot", "sustained"] | None:
+    """What kind of sound the request asks for: 'oneshot' with onsets (hits) to place;
+    'sustained' when a region shows no contact (`onsets_s == []`) or, without onsets, when the
+    relative loudness curve (0..1, linear) stays up for most of the selection; else None.
+
+    Why the curve: a short one-shot padded with silence leaves a fade in or a flat curve with
+    nothing to shape after its first half second, and the conform cannot make silence loud.
+    """
+    if onsets_s:
+        return "oneshot"
+    if onsets_s is not None:
+        return "sustained"
+    if curve is not None:
+        values = np.asarray(curve, dtype=np.float64)
+        peak = float(values.max()) if values.size else 0.0
+        if peak > 0 and np.mean(values >= peak * 10 ** (-CURVE_ACTIVE_DB / 20)) >= CURVE_SUSTAINED_FRACTION:
+            return "sustained"
+    return None
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,20 @@ def _generate_default(backend, cfg: SweepConfig, library, *, seed: int, **kw) ->
     t0 = time.perf_counter()
     result = generate(eval_request(backend, cfg, seed=seed, conform=0.0, source="library", **kw),
                       device=cfg.device, library=library)
-    return result.audios[0], time.perf_counter() - t0, result.report
+    return _at_model_rate(result), time.perf_counter() - t0, result.report
+
+
+def _at_model_rate(result) -> np.ndarray:
+    """The first take at MODEL_SR, the rate every metric here reads: a take from a retrieved clip
+    runs at the clip's own rate (up to 48 kHz, full band), so read as 16 kHz it would be a longer,
+    lower sound."""
+    from foley_core import fullband
+
+    audio = np.asarray(result.audios[0], np.float32)
+    if int(result.sr) == MODEL_SR:
+        return audio
+    n = int(round(audio.shape[0] * MODEL_SR / int(result.sr)))
+    return fullband.to_model_rate(audio, int(result.sr), MODEL_SR, n)
 
 
 def _is_silent(audio: np.ndarray) -> bool:
