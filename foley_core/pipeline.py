@@ -47,6 +47,7 @@ from diffusers import DPMSolverMultistepScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from safetensors.torch import load_file, save_file
 
+from foley_core import constants
 from foley_core.atomic import atomic_path, write_text_atomic
 from foley_core.errors import GenerationCancelled, ModelUnavailableError
 from foley_core.model.conditioning import (
@@ -407,7 +408,9 @@ class FoleyPipeline:
                  visual_features: tuple[torch.Tensor, torch.Tensor] | None = None,
                  curve: np.ndarray | None = None, onsets_s: Sequence[float] | None = None,
                  seeds: Sequence[int] = (0,),
-                 num_inference_steps: int = 25, text_scale: float = 3.5, video_scale: float = 4.5,
+                 num_inference_steps: int = constants.DEFAULT_STEPS,
+                 text_scale: float = constants.DEFAULT_TEXT_SCALE,
+                 video_scale: float = constants.DEFAULT_VIDEO_SCALE,
                  reference: np.ndarray | None = None, strength: float = 1.0,
                  reference_detail: bool | None = None,
                  branch_mode: str | None = None, curve_scale: float | None = None,
