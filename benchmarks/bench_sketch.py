@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=12, help="number of sketches")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--paths", default="default,from_scratch",
+                    help="which paths to run: default (retrieval + LDM), from_scratch (model only)")
     ap.add_argument("--out", default="results/sketch_bench.json")
     args = ap.parse_args(argv)
     if shutil.which("espeak-ng") is None:
@@ -107,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(args.seed)
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if not paths or set(paths) - {"default", "from_scratch"}:
+        print(f"--paths takes default and/or from_scratch; got {args.paths!r}", file=sys.stderr)
+        return 2
     rows = {f"{source}_conform_{c}": {"f1_100": [], "f1_50": [], "curve_r": []}
-            for source in ("default", "from_scratch") for c in ("default", "off")}
+            for source in paths for c in ("default", "off")}
     sketch_f1, per_sketch = [], []
     with tempfile.TemporaryDirectory(prefix="foley-sketch-") as tmp:
         for k in range(args.n):
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             caption = CAPTIONS[k % len(CAPTIONS)]
             entry = {"caption": caption, "duration_s": duration_s, "hits_s": hits.tolist(),
                      "sketch_onsets_s": onsets.tolist(), "rows": {}}
-            for source in ("default", "from_scratch"):
+            for source in paths:
                 for conform_name, conform in (("default", None), ("off", 0.0)):
                     result = generate(caption=caption, duration_s=duration_s, curve=curve,
                                       onsets_s=onsets, seed=args.seed + k, steps=args.steps,

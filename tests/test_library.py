@@ -524,3 +524,26 @@ def test_a_oneshot_reference_is_placed_at_each_onset_and_a_sustained_one_ignores
                           fit_reference(hum, sr, duration_s=2.0))
     assert fit_kind(hum, sr) == "sustained" and fit_kind(hit, sr) == "oneshot"
     assert fit_kind(hum, sr, "oneshot") == "oneshot"
+
+
+def test_a_clip_of_several_hits_gives_one_hit_per_onset():
+    """'knock knock' placed at two onsets was four knocks (two of them nowhere asked for); each
+    onset now gets the clip's first event only, faded out before its second."""
+    from foley_core.events import detect_onsets
+    from foley_core.library.fit import first_event
+
+    sr = constants.MODEL_SR
+    hit = decaying_hit(0.25, sr)
+    double = np.zeros(int(0.7 * sr), np.float32)
+    double[: hit.size] += hit
+    double[int(0.3 * sr): int(0.3 * sr) + hit.size] += hit
+    assert fit_kind(double, sr) == "oneshot"
+    assert len(detect_onsets(double, sr)) == 2
+    first = first_event(double, sr)
+    assert 0.25 <= first.size / sr < 0.3 and len(detect_onsets(first, sr)) == 1
+    assert abs(float(first[-1])) < 0.05 * float(np.max(np.abs(first)))      # faded, no click
+    onsets = [0.5, 1.5]
+    y = fit_reference(double, sr, duration_s=2.5, onsets_s=onsets)
+    found = detect_onsets(y, sr)
+    assert len(found) == 2 and np.all(np.abs(found - onsets) <= 0.02), found
+    assert np.array_equal(first_event(hit, sr), hit)                           # one event: kept whole

@@ -26,6 +26,7 @@ import numpy as np
 from foley_core import constants
 from foley_core.audio_io import resample, to_mono
 from foley_core.errors import FoleyError, MediaError, TimeRangeError
+from foley_core.events import detect_onsets
 
 __all__ = [
     "fit_reference", "fit_kind", "classify_reference", "check_reference_audio", "repeat_times", "FIT_MODES",
@@ -48,6 +49,8 @@ _SUSTAINED_MIN_EVENTS = 3
 _DECAY_DB = 12.0                       # a one-shot's last quarter is this far below its loudest
 _XFADE_MIN_S, _XFADE_MAX_S = 0.05, 0.2
 _FADE_IN_S, _FADE_OUT_S = 0.01, 0.03   # at trim cuts inside the sound
+_MIN_EVENT_S = 0.08            # a second onset sooner than this is the same hit (the onset gap)
+_EVENT_CUT_MARGIN_S = 0.005    # cut this much before the next event's attack
 _END_FADE_S = 0.01                     # at the end of a padded or extended reference
 _ALIGN_S = 0.01                        # a join may move this much to line up with the outgoing sound
 _NEAR_BEST = 0.95                      # trim windows this close to the most active one may be chosen
@@ -191,7 +194,9 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
     seed: the random segment order when looping (same seed, same result).
     onsets_s: where sounds start in the stem (s). A one-shot reference (a hit, a knock) is then
         placed at each onset, each copy cut (with a short fade) where the next one starts: the
-        Foley editor's "sync the hit to picture". Sustained references ignore them.
+        Foley editor's "sync the hit to picture". A clip holding several hits ("knock knock")
+        gives only its first at each onset (`first_event`), so every onset is one hit and no
+        hit lands where none was asked for. Sustained references ignore them.
     sustain: the stem asks for sound throughout; without onsets, a one-shot shorter than the stem
         is then repeated (a copy every `max(its length, 0.5 s)`) instead of padded with silence.
     Raises MediaError for empty, NaN/infinite or silent audio and TimeRangeError for a bad duration.
@@ -210,7 +215,7 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
     # the kind matters for onsets and for a reference shorter than the stem
     kind = fit_kind(x, target_sr, mode) if onsets or x.shape[0] < n_out else None
     if onsets and kind == "oneshot":
-        y = _place_at_onsets(x, n_out, target_sr, onsets)
+        y = _place_at_onsets(first_event(x, target_sr), n_out, target_sr, onsets)
     elif x.shape[0] >= n_out:
         y = _trim_to_window(x, n_out, target_sr)
     elif kind == "sustained":
@@ -278,6 +283,22 @@ def _place_at_onsets(x: np.ndarray, n_out: int, sr: int, onsets_s: list[float]) 
                 seg[seg.shape[0] - n:] *= _ramp(n)[::-1]
         y[start:end] = seg
     return y
+
+
+def first_event(x: np.ndarray, sr: int) -> np.ndarray:
+    """`x` up to where its second sound event starts (with a short fade-out), or all of it when it
+    holds one event. Events are `events.detect_onsets`' onsets; a second one closer than
+    `_MIN_EVENT_S` to the first is part of the same hit (a rattle, a ring)."""
+    onsets = detect_onsets(x, sr)
+    later = onsets[onsets >= (onsets[0] if onsets.size else 0.0) + _MIN_EVENT_S]
+    if later.size == 0:
+        return x
+    end = max(1, int(round((float(later[0]) - _EVENT_CUT_MARGIN_S) * sr)))
+    seg = x[:end].copy()
+    n = min(int(round(_FADE_OUT_S * sr)), seg.shape[0] // 4)
+    if n > 0:
+        seg[seg.shape[0] - n:] *= _ramp(n)[::-1]
+    return seg
 
 
 def _pad_with_silence(x: np.ndarray, n_out: int, sr: int) -> np.ndarray:
