@@ -180,6 +180,14 @@ def test_the_take_sets_the_selection_length():
     assert request.duration_s == 2.0 and not request.take[0].flags.writeable
 
 
+def test_without_a_span_no_window_is_inpainted():
+    backend = SineBackend()
+    backend.inpaint = "unset"
+    result = generate(duration_s=TAKE_S, model=backend, source="model", steps=1)
+    assert backend.inpaint is None and result.report.regenerated_span_s is None
+    assert "regenerated_span_s" not in result.report.to_json()
+
+
 def test_a_backend_without_inpainting_is_refused():
     backend = SineBackend()
     backend.capabilities = Capabilities()
