@@ -44,6 +44,10 @@ MAX_SEED = 2**31 - 1
 # The shortest selection a stem is made for: one window-grid step (generate.WINDOW_GRID_S), so
 # every window holds whole curve points, latent frames and video frames (windows.WINDOW_GRID_S).
 MIN_SELECTION_S = 0.2
+# span regeneration: the shortest span, and the equal-power crossfade placed just inside each
+# of its edges (long enough to hide a waveform step, short enough to fit twice in the shortest span)
+MIN_SPAN_S = 0.1
+SPAN_CROSSFADE_S = 0.015
 # A stem's audio: the longest a generation makes, with room for a whole video's worth.
 MAX_STEM_SECONDS = MAX_VIDEO_SECONDS
 

@@ -17,6 +17,15 @@ Takes made from a reference keep its bandwidth: they run at the reference's rate
 48 kHz; `fullband.output_rate`), the model's 16 kHz band below a crossover near 7 kHz and the
 fitted reference above it, gained to follow the model's level (`fullband.compose_full_band`).
 Without a reference (or from a 16 kHz one) the take is at the model's rate.
+
+Span regeneration (`request.take` and `request.regenerate_span_s`): only the model windows that
+overlap the span run, each with the take's latent held fixed outside the span (the backend's
+`inpaint`), under the same conditions as a whole take (caption, curve, onsets, video). The new
+audio is then spliced into the take in the waveform domain: outside the span the output IS the
+take (the same samples, bit for bit), inside it the new audio, level-matched to the take over
+two short equal-power crossfades (SPAN_CROSSFADE_S) placed just inside the span's edges. The
+result keeps the take's rate: the new span comes at the model's rate (or its references' rate)
+and is resampled to the take's before the splice.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from foley_core.windows import join_windows, plan_windows, slice_curve
 MAX_CANDIDATES = constants.MAX_CANDIDATES
 MAX_STEPS = constants.MAX_STEPS
 PEAK_LIMIT = 10 ** (constants.TAKE_PEAK_DBFS / 20)
+MAX_SPAN_MATCH_DB = 12.0     # the most a regenerated span is gained to meet the take at its edges
 DEFAULT_REFERENCE_STRENGTH = constants.DEFAULT_REFERENCE_STRENGTH   # re-exported; defined in constants
 
 
@@ -188,6 +198,8 @@ class _Run:
     mask_hash: str | None = None
     windows: list = field(default_factory=list)
     parts: list = field(default_factory=list)
+    take_model: np.ndarray | None = None  # the take to keep, at the model's rate over the selection
+    span_gain_db: list[float] | None = None
 
     @property
     def use_model(self) -> bool:
@@ -263,6 +275,8 @@ def generate(request: GenerationRequest | None = None, /, *, device: str = "cpu"
     audio, join_gains, high_band = _join(run)
     peak_scaled_db = _limit_peaks(audio)
     r_before, r_after = _conform(run, audio)
+    if request.regenerate_span_s is not None:
+        audio = _splice_span(run, audio)
     run.timings["total"] = time.perf_counter() - t_total
     report = _report(run, join_gains, high_band, peak_scaled_db, r_before, r_after)
     return GenerationResult(audios=[a.astype(np.float32) for a in audio], sr=run.out_sr, report=report,
@@ -327,6 +341,11 @@ def _prepare_backend(run: _Run, device: str) -> None:
     if with_reference and run.steps_run > 0 and not capabilities.reference:
         raise FoleyError(f"reference-guided generation is not supported by the {backend.name} backend yet; "
                          "use the embedded model, or strength 0 to use the reference as it is")
+    if request.regenerate_span_s is not None and run.steps_run > 0:
+        if not capabilities.inpaint:
+            raise FoleyError(f"the {backend.name} model cannot regenerate a span of a take; use the embedded model")
+        take, take_sr = request.take
+        run.take_model = np.array(fullband.to_model_rate(take, take_sr, run.sr, int(round(run.duration_s * run.sr))))
     run.seeds = [request.seed + i for i in range(request.candidates)]
 
 
@@ -408,15 +427,20 @@ def _run_windows(run: _Run, progress) -> None:
     if run.cancel_fn is not None and run.cancel_fn():
         raise GenerationCancelled("generation cancelled")
     request, backend, sr = run.request, run.backend, run.sr
-    run.windows = plan_windows(run.duration_s, float(backend.window_s)) if run.use_model else []
+    planned = list(enumerate(plan_windows(run.duration_s, float(backend.window_s)))) if run.use_model else []
+    if request.regenerate_span_s is not None:
+        # only the windows the span touches; each keeps its index, so its seeds are a whole take's
+        span0_s, span1_s = request.regenerate_span_s
+        planned = [(w, (o, l)) for w, (o, l) in planned if o < span1_s and o + l > span0_s]
+    run.windows = [window for _, window in planned]
     total_steps = run.steps_run * len(run.windows)
-    for w, (offset_s, length_s) in enumerate(run.windows):
+    for i, (w, (offset_s, length_s)) in enumerate(planned):
         window_seeds = run.seeds if w == 0 else [s + 1_000_003 * w for s in run.seeds]
         window_curve = None
         if run.curve is not None:
             window_curve = loudness.normalize_curve(slice_curve(run.curve, offset_s, length_s))
 
-        def window_progress(step: int, n: int, _w=w) -> None:
+        def window_progress(step: int, n: int, _w=i) -> None:
             if progress is not None:
                 progress(_w * run.steps_run + min(step, run.steps_run), total_steps)
 
@@ -458,6 +482,11 @@ def _window_kwargs(run: _Run, offset_s: float, length_s: float) -> dict:
         if window_ref.shape[1] < n_window:       # rounding at the selection's end
             window_ref = np.pad(window_ref, ((0, 0), (0, n_window - window_ref.shape[1])))
         kwargs.update(reference=window_ref, strength=run.strength)
+    if run.take_model is not None:
+        span0_s, span1_s = run.request.regenerate_span_s
+        i0 = int(round(offset_s * run.sr))
+        window_take = fullband.to_model_rate(run.take_model[i0:], run.sr, run.sr, int(round(length_s * run.sr)))
+        kwargs["inpaint"] = (window_take, (max(0.0, span0_s - offset_s), min(length_s, span1_s - offset_s)))
     return kwargs
 
 
@@ -511,6 +540,49 @@ def _conform(run: _Run, audio: np.ndarray) -> tuple[list, list]:
                 audio[k] = loudness.conform(audio[k], run.out_sr, run.curve, strength=run.conform)
             r_after[k] = round(loudness.curve_correlation(audio[k], run.out_sr, run.curve), 4)
     return r_before, r_after
+
+
+def _splice_span(run: _Run, audio: np.ndarray) -> np.ndarray:
+    """Each candidate's new span in the take (K, n_take) at the take's rate: the take's own
+    samples outside the span, the new audio inside, joined by equal-power crossfades just inside
+    the span's edges (none at an edge that is the take's start or end). The new audio is first
+    gained (within +-MAX_SPAN_MATCH_DB) so its level over the crossfades meets the take's there,
+    then down if its peak inside the span would pass TAKE_PEAK_DBFS."""
+    take, take_sr = run.request.take
+    span0_s, span1_s = run.request.regenerate_span_s
+    n_take = take.size
+    i0, i1 = int(round(span0_s * take_sr)), min(n_take, int(round(span1_s * take_sr)))
+    n_fade = min(int(round(constants.SPAN_CROSSFADE_S * take_sr)), (i1 - i0) // 4)
+    fade_in = n_fade if i0 > 0 else 0
+    fade_out = n_fade if i1 < n_take else 0
+    theta = (np.arange(n_fade) + 0.5) / max(n_fade, 1) * (np.pi / 2)
+    edges = np.r_[i0:i0 + fade_in, i1 - fade_out:i1]
+    out = np.repeat(take[None].astype(np.float32), audio.shape[0], axis=0)
+    run.span_gain_db = []
+    with run.timed("splice"):
+        for k in range(audio.shape[0]):
+            new = fullband.to_model_rate(audio[k], run.out_sr, take_sr, n_take).astype(np.float64)
+            gain_db = 0.0
+            if edges.size:
+                rms_take = np.sqrt(np.mean(take[edges].astype(np.float64) ** 2))
+                rms_new = np.sqrt(np.mean(new[edges] ** 2))
+                if rms_take > 1e-8 and rms_new > 1e-8:
+                    gain_db = float(np.clip(20 * np.log10(rms_take / rms_new), -MAX_SPAN_MATCH_DB, MAX_SPAN_MATCH_DB))
+            # a loud new span must not clip: it is gained down (the crossfades hide the step)
+            peak = float(np.max(np.abs(new[i0:i1]))) * 10 ** (gain_db / 20)
+            if peak > PEAK_LIMIT:
+                gain_db += 20 * math.log10(PEAK_LIMIT / peak)
+            new *= 10 ** (gain_db / 20)
+            run.span_gain_db.append(round(gain_db, 2))
+            span = new[i0:i1].copy()
+            kept = take.astype(np.float64)
+            if fade_in:
+                span[:fade_in] = kept[i0:i0 + fade_in] * np.cos(theta) + span[:fade_in] * np.sin(theta)
+            if fade_out:
+                span[-fade_out:] = span[-fade_out:] * np.cos(theta) + kept[i1 - fade_out:i1] * np.sin(theta)
+            out[k, i0:i1] = span
+    run.out_sr = take_sr
+    return out
 
 
 # ---- 6. report
@@ -585,4 +657,6 @@ def _report(run: _Run, join_gains, high_band, peak_scaled_db, r_before, r_after)
         curve_r_before=r_before if with_curve else None, curve_r_after=r_after if with_curve else None,
         onsets_s=None if run.onsets_s is None else [round(float(t), 4) for t in run.onsets_s],
         onsets_source=run.onsets_source, instructions=_instructions(run),
-        timings_s={k: round(v, 4) for k, v in run.timings.items()})
+        timings_s={k: round(v, 4) for k, v in run.timings.items()},
+        regenerated_span_s=None if request.regenerate_span_s is None else list(request.regenerate_span_s),
+        span_gain_db=run.span_gain_db)

@@ -18,6 +18,12 @@ sweep chose it), what the VAE could not reconstruct of the reference's mel, mel 
 added to the decoded mel: the denoiser edits the reference through the latent, and the detail the
 latent cannot hold comes back from the reference itself instead of being lost.
 
+Span inpainting (RePaint, Lugmayr et al. 2022, as diffusers' inpaint pipelines do it in latent
+space): given the take's latent x0 (`encode_audio`) and a per-frame `keep` mask (1 where the take
+stays, 0 where it is regenerated, `span_keep_mask`), after every step the kept frames are set to
+x0 noised to the next timestep (`scheduler.add_noise`, the same noise as the start) and, after
+the last, to x0 itself: the span is denoised in the context of the fixed rest.
+
 Dual classifier-free guidance (Draw an Audio, Yang et al. 2024, arXiv:2409.06135, eq. 12; the
 InstructPix2Pix form of Brooks et al. 2023, eq. 3), text first, then video given text:
     eps = e(z, 0, 0) + s_text * (e(z, c_t, 0) - e(z, 0, 0)) + s_video * (e(z, c_t, c_v) - e(z, c_t, 0))
@@ -73,6 +79,9 @@ DEFAULT_PIPELINE_CONFIG = {
     "trained": False,
     "init_seed": 0,
 }
+# keep-mask ramp at each edge of an inpainted span (latent frames, 40 ms each at 25 frames/s):
+# the free frames meet the fixed ones gradually, not at a hard latent edge
+INPAINT_RAMP_FRAMES = 3
 
 
 def _cancel_requested(cancel) -> bool:
@@ -318,6 +327,29 @@ class FoleyPipeline:
         multiple = self.unet.time_multiple
         return max(multiple, math.ceil(length / multiple) * multiple)
 
+    def span_keep_mask(self, duration_s: float, start_s: float, end_s: float,
+                       ramp_frames: int = INPAINT_RAMP_FRAMES) -> np.ndarray:
+        """Keep mask (latent_length(duration_s),) float32 for regenerating [start_s, end_s) of a
+        window: 1 on the frames outside the span, 0 inside, falling linearly over at most
+        `ramp_frames` frames just inside each edge (fewer in a short span, so its middle stays
+        free). An edge at the window's start or end has no ramp: nothing is kept beyond it."""
+        length = self.latent_length(duration_s)
+        centres_s = (np.arange(length) + 0.5) / self.latent_fps
+        # a span that reaches the window's end frees the latent grid's padding beyond it too
+        end_s = math.inf if end_s >= duration_s - 1e-9 else end_s
+        keep = ((centres_s < start_s) | (centres_s >= end_s)).astype(np.float32)
+        inside = np.flatnonzero(keep == 0)
+        if inside.size == 0:
+            raise ValueError(f"the span {start_s:g}-{end_s:g} s holds no latent frame of the window")
+        ramp = max(0, min(int(ramp_frames), (inside.size - 1) // 3))
+        weights = 1.0 - np.arange(1, ramp + 1, dtype=np.float32) / (ramp + 1)
+        first, last = int(inside[0]), int(inside[-1])
+        if ramp and first > 0:
+            keep[first:first + ramp] = weights
+        if ramp and last < length - 1:
+            keep[last - ramp + 1:last + 1] = weights[::-1]
+        return keep
+
     # ------------------------------------------------------------------ encoders (cached)
 
     def encode_video(self, frames: np.ndarray, masks: np.ndarray | None = None,
@@ -414,6 +446,7 @@ class FoleyPipeline:
                  reference: np.ndarray | None = None, strength: float = 1.0,
                  reference_detail: bool | None = None,
                  branch_mode: str | None = None, curve_scale: float | None = None,
+                 inpaint: tuple[torch.Tensor, np.ndarray] | None = None,
                  callback: Callable[[int, int], None] | None = None,
                  cancel=None) -> FoleyPipelineOutput:
         """Generate len(seeds) candidates of `duration_s` seconds (at most `window_s`).
@@ -444,6 +477,10 @@ class FoleyPipeline:
             curve_scale: timing guidance s_curve over the curve and the onsets together (None:
                 the model's `config["curve_scale"]`, 1 if unset); 1 = they enter every branch
                 alike, no extra branch; used only with a curve or onsets.
+            inpaint: (known latents (1 or K, C, L), keep (L,) in 0..1) to regenerate only part
+                of the window (RePaint, see the module docstring): `encode_audio` of the take
+                and `span_keep_mask`; frames with keep 1 end exactly at the known latent.
+                None (default) leaves the sampler untouched.
             callback: called as callback(step, steps_run) after each step actually run
                 (steps_run = num_inference_steps without a reference).
             cancel: a callable returning True, or a threading.Event, checked every step;
@@ -466,11 +503,16 @@ class FoleyPipeline:
         scheduler, timesteps, latents, ref_encoded = self._prepare_latents(
             seeds=seeds, length=cond.length, num_inference_steps=num_inference_steps, n_skip=n_skip,
             n_run=n_run, reference=reference, duration_s=duration_s, timings=timings)
+        known = None
+        if inpaint is not None:
+            known = self._inpaint_inputs(inpaint, seeds=seeds, length=cond.length)
+            if n_run > 0:
+                latents = self._hold_known(scheduler, latents, known, timesteps[:1])
         # 4. denoise
         t0 = time.perf_counter()
         latents = self._denoise(scheduler, timesteps, latents, cond, calls, n_cand=n_cand,
                                 text_scale=text_scale, video_scale=video_scale, curve_scale=curve_scale,
-                                n_run=n_run, callback=callback, cancel=cancel)
+                                n_run=n_run, callback=callback, cancel=cancel, known=known)
         timings["denoise"] = time.perf_counter() - t0
         # 5. decode latents to mels (+ the reference's detail)
         t0 = time.perf_counter()
@@ -615,9 +657,11 @@ class FoleyPipeline:
     def _denoise(self, scheduler: SchedulerMixin, timesteps: torch.Tensor, latents: torch.Tensor,
                  cond: "_Conditions", calls: list, *, n_cand: int, text_scale: float, video_scale: float,
                  curve_scale: float, n_run: int, callback: Callable[[int, int], None] | None,
-                 cancel) -> torch.Tensor:
+                 cancel, known: tuple | None = None) -> torch.Tensor:
         """The sampler loop: every step, each candidate's guided noise prediction, then one
-        scheduler step for all; raises GenerationCancelled when `cancel` asks (checked every step)."""
+        scheduler step for all; raises GenerationCancelled when `cancel` asks (checked every step).
+        `known` (from `_inpaint_inputs`): after each step the kept frames are reset to the known
+        latent at the next timestep's noise level (the known latent itself after the last)."""
         for step, t in enumerate(timesteps):
             if _cancel_requested(cancel):
                 raise GenerationCancelled("generation cancelled")
@@ -633,11 +677,39 @@ class FoleyPipeline:
                                        video_scale=video_scale, curve_scale=curve_scale)
                       for k in range(n_cand)]
             latents = scheduler.step(torch.cat(guided), t, latents).prev_sample
+            if known is not None:
+                latents = self._hold_known(scheduler, latents, known, timesteps[step + 1:step + 2])
             if callback is not None:
                 callback(step + 1, n_run)
         if _cancel_requested(cancel):
             raise GenerationCancelled("generation cancelled")
         return latents
+
+    def _inpaint_inputs(self, inpaint, *, seeds: list[int], length: int) -> tuple:
+        """(known latents (K, C, L), keep (1, 1, L), the start noise (K, C, L)) of `inpaint`; the
+        start noise again, so a kept frame is noised exactly as its candidate's trajectory."""
+        try:
+            known, keep = inpaint
+        except (TypeError, ValueError):
+            raise ValueError("inpaint must be a pair (known latents, keep mask)") from None
+        known = torch.as_tensor(known, dtype=torch.float32).to(self.device)
+        channels = self.unet.config.in_channels
+        if known.ndim != 3 or known.shape[0] not in (1, len(seeds)) or known.shape[1:] != (channels, length):
+            raise ValueError(f"inpaint latents must be (1 or {len(seeds)}, {channels}, {length}), "
+                             f"got {tuple(known.shape)}")
+        keep = torch.as_tensor(np.asarray(keep, dtype=np.float32)).to(self.device)
+        if keep.shape != (length,) or not bool(torch.all((keep >= 0) & (keep <= 1))):
+            raise ValueError(f"the inpaint keep mask must be ({length},) values in 0..1")
+        return known.expand(len(seeds), -1, -1), keep[None, None], self.initial_noise(seeds, length)
+
+    @staticmethod
+    def _hold_known(scheduler: SchedulerMixin, latents: torch.Tensor, known: tuple,
+                    next_t: torch.Tensor) -> torch.Tensor:
+        """latents with the kept frames set to the known latent noised to `next_t` (empty: the
+        schedule is done, the known latent itself)."""
+        x0, keep, noise = known
+        target = x0 if len(next_t) == 0 else scheduler.add_noise(x0, noise, next_t.repeat(x0.shape[0]))
+        return keep * target + (1.0 - keep) * latents
 
     def _guided_eps(self, inputs_by: dict, k: int, t: torch.Tensor, cond: "_Conditions", calls: list, *,
                     text_scale: float, video_scale: float, curve_scale: float) -> torch.Tensor:

@@ -222,6 +222,10 @@ class GenerationRequest(ArrayEq):
     curve_scale: curve guidance (None = the model's own value; 1 = none).
     conform: strength 0..1 of the post-hoc loudness conform; None = 1 with a curve, else 0.
     model: a backend name ("embedded", "audioldm2") or a Backend instance.
+    take, regenerate_span_s: regenerate only a span of an existing take. `take` is the
+        (audio, sr) pair to keep (mono float, any rate; it covers the selection, so
+        `duration_s` defaults to its length); `regenerate_span_s` = (start_s, end_s) in
+        selection seconds, at least MIN_SPAN_S long. Give both or neither.
     """
 
     caption: str | None = None
@@ -245,6 +249,8 @@ class GenerationRequest(ArrayEq):
     curve_scale: float | None = None
     conform: float | None = None
     model: Any = "embedded"
+    take: tuple[np.ndarray, int] | None = None
+    regenerate_span_s: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         from foley_core.captions import validate_caption
@@ -269,6 +275,8 @@ class GenerationRequest(ArrayEq):
         set_(self, "video_onsets", bool(self.video_onsets))
         if isinstance(self.region, Region) and self.region.whole_frame:
             set_(self, "region", None)
+        if self.take is not None or self.regenerate_span_s is not None:
+            self._check_span()
         if self.video is None:
             if self.duration_s is None:
                 raise TimeRangeError("without a video, give the duration of the sound in seconds")
@@ -282,6 +290,42 @@ class GenerationRequest(ArrayEq):
             raise FoleyError(f"unknown reference fit mode {self.reference_fit!r}; use one of "
                              f"{', '.join(constants.REFERENCE_FITS)}")
         self._check_source()
+
+    def _check_span(self) -> None:
+        """The take as (read-only float32 mono, sr), the span inside it; the selection's length
+        defaults to the take's and must match it."""
+        from foley_core.audio_io import MAX_SR, mono_float
+
+        if self.take is None:
+            raise FoleyError("regenerating a span needs the take to keep: give take=(audio, sr)")
+        if self.regenerate_span_s is None:
+            raise FoleyError("a take is only used to regenerate a span of it: give regenerate_span_s "
+                             "(start_s, end_s) too")
+        try:
+            audio, sr = self.take
+        except (TypeError, ValueError):
+            raise FoleyError("the take must be a pair (audio, sr)") from None
+        audio = readonly(mono_float(audio, "the take", require_samples=True))
+        sr = _whole("the take's sample rate", sr, 1, MAX_SR)
+        take_s = audio.size / sr
+        try:
+            start_s, end_s = (float(v) for v in self.regenerate_span_s)
+        except (TypeError, ValueError):
+            raise TimeRangeError(f"the span must be two times (start_s, end_s); got {self.regenerate_span_s!r:.40}") from None
+        if not (math.isfinite(start_s) and math.isfinite(end_s)) or start_s < 0 or end_s > take_s + 0.5 / sr:
+            raise TimeRangeError(f"the span {start_s:g}-{end_s:g} s is outside the {take_s:.3f} s take; "
+                                 "span times count from the selection start")
+        if end_s - start_s < constants.MIN_SPAN_S:
+            raise TimeRangeError(f"the span {start_s:g}-{end_s:g} s is {max(0.0, end_s - start_s):.3f} s long; "
+                                 f"select at least {constants.MIN_SPAN_S:g} s to regenerate")
+        set_ = object.__setattr__
+        set_(self, "take", (audio, sr))
+        set_(self, "regenerate_span_s", (start_s, min(end_s, take_s)))
+        if self.duration_s is None:
+            set_(self, "duration_s", take_s)
+        elif abs(round(float(self.duration_s) * sr) - audio.size) > 1:
+            raise TimeRangeError(f"the take is {take_s:.3f} s long but the selection is "
+                                 f"{float(self.duration_s):.3f} s; the take must cover the selection")
 
     def _check_source(self) -> None:
         if self.source not in constants.SOURCES:
@@ -424,6 +468,8 @@ class GenerationReport:
     onsets_source: str | None
     instructions: InstructionsReport
     timings_s: dict[str, float]
+    regenerated_span_s: list[float] | None = None   # the span regenerated in a given take
+    span_gain_db: list[float] | None = None         # per candidate: the new span's level match
 
     @property
     def reference(self) -> ReferenceReport | None:
@@ -450,4 +496,7 @@ class GenerationReport:
             "onsets_s": self.onsets_s, "onsets_source": self.onsets_source,
             "instructions": dataclasses.asdict(self.instructions),
             "timings_s": dict(self.timings_s),
+            **({} if self.regenerated_span_s is None else {
+                "regenerated_span_s": list(self.regenerated_span_s),
+                "span_gain_db": None if self.span_gain_db is None else list(self.span_gain_db)}),
         }

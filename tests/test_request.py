@@ -144,4 +144,5 @@ def test_the_embedded_backend_declares_its_weights_capabilities(tiny_model):
     backend = get_backend("embedded")
     assert backend.capabilities == Capabilities(
         reference=True, onsets=backend.supports_onsets, curve_guidance=True,
-        default_curve_scale=backend.curve_scale, reference_detail=backend.reference_detail)
+        default_curve_scale=backend.curve_scale, reference_detail=backend.reference_detail,
+        inpaint=True)

@@ -16,6 +16,9 @@ accepts `reference` (the fitted reference slice of the window) and `strength` in
 `generate_window`; it encodes the reference to its latent, noises it to the timestep
 `reference_steps` says, and denoises from there. generate() refuses a reference for a backend
 without it.
+Span regeneration (inpainting): a backend with `capabilities.inpaint` accepts `inpaint` =
+(the take's audio under the window, float32 (n,) at `sr`; (start_s, end_s) of the span in window
+seconds) and regenerates only the span, holding the rest of its latent at the take's.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class Capabilities:
     curve_guidance: it takes `curve_scale` other than 1 (how strictly the model itself follows
         the curve); `default_curve_scale` is what it uses when none is asked (1 = none).
     reference_detail: reference-guided windows get back the reference's detail its VAE loses.
+    inpaint: it takes `inpaint` (regenerate a span of a take, see the module docstring).
     """
 
     reference: bool = False
@@ -83,6 +87,7 @@ class Capabilities:
     curve_guidance: bool = False
     default_curve_scale: float = 1.0
     reference_detail: bool = False
+    inpaint: bool = False
 
 
 @runtime_checkable

@@ -8,7 +8,8 @@ obeys no instruction by itself, and says so in `description` and a logged warnin
 `FOLEY_EMBEDDED_DIR` overrides the folder (tests point it at a tiny config).
 
 Reference-guided generation (SDEdit from a fitted reference) is supported: see
-`FoleyPipeline.__call__`'s `reference` and `strength`.
+`FoleyPipeline.__call__`'s `reference` and `strength`; so is span regeneration (`inpaint`: the
+take's audio is VAE-encoded and the span's keep mask built here, the pipeline holds the rest).
 """
 
 from __future__ import annotations
@@ -124,10 +125,11 @@ class EmbeddedBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """Reference-guided and curve-guided always; onsets and reference detail as the loaded
-        weights have them."""
+        """Reference-guided, curve-guided and span inpainting always; onsets and reference detail
+        as the loaded weights have them."""
         return Capabilities(reference=True, onsets=self.supports_onsets, curve_guidance=True,
-                            default_curve_scale=self.curve_scale, reference_detail=self.reference_detail)
+                            default_curve_scale=self.curve_scale, reference_detail=self.reference_detail,
+                            inpaint=True)
 
     @property
     def sr(self) -> int:
@@ -153,6 +155,7 @@ class EmbeddedBackend:
                         text_scale: float = DEFAULT_TEXT_SCALE, video_scale: float = DEFAULT_VIDEO_SCALE,
                         reference: np.ndarray | None = None, strength: float = 1.0,
                         curve_scale: float | None = None, onsets_s: Sequence[float] | None = None,
+                        inpaint: tuple[np.ndarray, tuple[float, float]] | None = None,
                         progress: ProgressFn | None = None,
                         cancel: CancelFn | None = None) -> WindowOutput:
         pipe = self._require()
@@ -186,12 +189,26 @@ class EmbeddedBackend:
                 raise ValueError(f"video frames must be at {pipe.video_fps} fps, got {video.fps}")
             frames, masks, key = video.frames, video.masks, video.cache_key
         with self._lock:          # one generation at a time: the model is not re-entrant-safe
+            latent_inpaint = None if inpaint is None else _inpaint_latents(pipe, inpaint, duration_s)
             out = pipe(duration_s=duration_s, caption=caption, negative_caption=negative_caption,
                        frames=frames, masks=masks, video_cache_key=key, curve=curve, seeds=seeds,
                        num_inference_steps=int(steps), text_scale=text_scale,
                        video_scale=video_scale, reference=reference, strength=strength,
-                       curve_scale=curve_scale, onsets_s=onsets_s, callback=progress, cancel=cancel)
+                       curve_scale=curve_scale, onsets_s=onsets_s, inpaint=latent_inpaint,
+                       callback=progress, cancel=cancel)
         return WindowOutput(audios=out.audios, sr=out.sr, timings_s=out.timings_s)
+
+
+def _inpaint_latents(pipe: FoleyPipeline, inpaint, duration_s: float) -> tuple:
+    """(the take's latent, the span's keep mask) of a window's `inpaint` (take audio, span)."""
+    take, (start_s, end_s) = inpaint
+    take = np.asarray(take, dtype=np.float32).reshape(-1)
+    if take.size != round(duration_s * pipe.sr) or not np.all(np.isfinite(take)):
+        raise MediaError(f"the take under a {duration_s:g} s window must be {round(duration_s * pipe.sr)} "
+                         f"finite samples at {pipe.sr} Hz, got {take.size}")
+    if not 0 <= start_s < end_s <= duration_s + 1e-6:
+        raise TimeRangeError(f"the span {start_s:g}-{end_s:g} s is outside the {duration_s:g} s window")
+    return pipe.encode_audio(take, duration_s), pipe.span_keep_mask(duration_s, start_s, end_s)
 
 
 def _check_reference(reference: np.ndarray, *, n_rows: int, n_samples: int, duration_s: float) -> np.ndarray:

@@ -6,7 +6,8 @@
         [--start S] [--duration D] [--seed N] [--candidates K]
         [--steps K] [--text-scale A] [--video-scale B] [--curve-scale G] [--conform C]
         [--reference REF.wav|LIBRARY_ID | --from-scratch] [--strength S] [--reference-fit auto|loop|oneshot]
-        [--model embedded|audioldm2] [--device cpu|cuda] --out OUT.wav [--mp4 OUT.mp4]
+        [--model embedded|audioldm2] [--device cpu|cuda] [--take TAKE.wav --span START,END]
+        --out OUT.wav [--mp4 OUT.mp4]
 
 A stem is made from a sound (audio-to-audio): by default the library clips that best match the
 caption (one per candidate), or --reference. The sound is fitted to the selection and the model
@@ -21,6 +22,11 @@ selection and times its contacts from its path. --onsets gives them by hand (sec
 selection start), --sketch from a voice imitation (with its loudness as the curve), and
 --no-video-onsets turns the video's off. Models without an onset module ignore the video's and
 refuse --onsets.
+
+--take TAKE.wav --span START,END regenerates only that span of an existing take (seconds from
+the selection start; the take covers the selection, so --duration defaults to its length): the
+rest of the take is written back unchanged, the span is new and crossfaded in, at the take's rate.
+The take is an input: --out must name another file.
 
 Prints ONE JSON object on stdout. Every output is first written to a temporary file and all are
 moved into place only when everything succeeded, so an error leaves no output behind. Before any
@@ -92,7 +98,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="embedded", help="embedded (default) or audioldm2")
     parser.add_argument("--model-dir", help="embedded model folder (default: assets/embedded or $FOLEY_EMBEDDED_DIR)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--out", required=True, help="output WAV (16 kHz mono)")
+    parser.add_argument("--take", metavar="TAKE.wav",
+                        help="an existing take of the selection: regenerate only --span of it")
+    parser.add_argument("--span", metavar="START,END",
+                        help="with --take: the span to regenerate, in seconds from the selection start")
+    parser.add_argument("--out", required=True, help="output WAV (16 kHz mono; with --take, the take's rate)")
     parser.add_argument("--mp4", help="also write the video with the (first) stem as its soundtrack")
 
 
@@ -155,6 +165,11 @@ def _read_sketch(args: argparse.Namespace):
     from foley_core.sketch import sketch_conditions
 
     duration_s = args.duration
+    if duration_s is None and args.take:        # the take covers the selection
+        from foley_core.audio_io import read_audio
+
+        audio, sr = read_audio(args.take)
+        duration_s = audio.size / sr
     if duration_s is None:
         from foley_core.media import probe_video
 
@@ -162,6 +177,17 @@ def _read_sketch(args: argparse.Namespace):
     audio, sr = read_audio(args.sketch)
     curve, onsets = sketch_conditions(audio, sr, duration_s)
     return curve, [float(t) for t in onsets]
+
+
+def _parse_span(text: str) -> tuple[float, float]:
+    from foley_core.errors import TimeRangeError
+
+    try:
+        start_s, end_s = (float(v) for v in text.split(","))
+    except ValueError:
+        raise TimeRangeError(f"--span must be START,END in seconds from the selection start, e.g. 1.2,1.6; "
+                             f"got '{text}'") from None
+    return start_s, end_s
 
 
 def _output_paths(out: str, candidates: int) -> dict[str, Path]:
@@ -175,7 +201,7 @@ def _output_paths(out: str, candidates: int) -> dict[str, Path]:
 
 # option -> what it names, for "not found" / "not a regular file" messages
 _INPUT_FILES = {"--video": "video file", "--mask": "mask image", "--loudness": "curve file",
-                "--tracks": "tracks file", "--sketch": "sketch recording"}
+                "--tracks": "tracks file", "--sketch": "sketch recording", "--take": "take"}
 
 
 def _check_input_files(args: argparse.Namespace) -> dict[str, str]:
@@ -240,8 +266,8 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     inputs = _check_input_files(args)
     if args.video is None:
-        if args.duration is None:
-            raise TimeRangeError("without --video, give the length of the sound with --duration")
+        if args.duration is None and args.take is None:
+            raise TimeRangeError("without --video, give the length of the sound with --duration (or a --take)")
         if args.mask or args.box or args.tracks or args.point:
             raise MaskError("--mask, --box, --tracks and --point need a --video")
         if args.mp4:
@@ -254,6 +280,10 @@ def run(args: argparse.Namespace) -> int:
         raise FoleyError("--strength needs a sound to start from; leave out --from-scratch")
     if args.sketch and (args.loudness or args.onsets is not None):
         raise FoleyError("--sketch gives the curve and the onsets; leave out --loudness and --onsets")
+    if (args.take is None) != (args.span is None):
+        raise FoleyError("--span needs --take (the take to regenerate a span of)" if args.take is None
+                         else "--take needs --span START,END (the span to regenerate)")
+    span_s = None if args.span is None else _parse_span(args.span)
     point = None if args.point is None else _parse_point(args.point)
     # before any work: no output may overwrite an input or another output, each is named for
     # what is written there, and each folder exists and is writable
@@ -264,6 +294,12 @@ def run(args: argparse.Namespace) -> int:
         suffixes["--mp4"] = ".mp4"
     check_outputs(labelled, inputs, suffixes=suffixes)
     outputs = [path for label, path in labelled.items() if label != "--mp4"]
+
+    take = None
+    if args.take:
+        from foley_core.audio_io import read_audio
+
+        take = read_audio(args.take)
 
     curve = None
     if args.loudness:
@@ -317,7 +353,8 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps, text_scale=args.text_scale, video_scale=args.video_scale,
             curve_scale=args.curve_scale, conform=args.conform, reference=args.reference,
             strength=args.strength, reference_fit=args.reference_fit,
-            source="model" if args.from_scratch else "auto", model=args.model)
+            source="model" if args.from_scratch else "auto", model=args.model,
+            take=take, regenerate_span_s=span_s)
         result = generate(request, device=args.device)
         from foley_core.atomic import atomic_path
         from foley_core.audio_io import write_wav
@@ -361,6 +398,9 @@ def run(args: argparse.Namespace) -> int:
     if done.reference is not None:
         report.update({"strength": done.strength, "reference": meta["reference"],
                        "references": meta["references"]})
+    if span_s is not None:
+        report.update({"take": args.take, "regenerated_span_s": done.regenerated_span_s,
+                       "span_gain_db": done.span_gain_db})
     if args.sketch:
         report["sketch"] = {"file": args.sketch, "onsets_s": [round(float(t), 4) for t in onsets_s]}
     if curve is not None:
