@@ -67,10 +67,10 @@ def default_reference_strength() -> float:
 
 
 def has_curve_guidance(model: str) -> bool:
-    """Whether the model's backend offers curve guidance (it has a default `curve_scale`);
-    False for an unknown or unavailable model too. Does not load any weights."""
+    """Whether the model's backend offers curve guidance (its declared `offers`); False for an
+    unknown or unavailable model too. Does not load any weights."""
     try:
-        return hasattr(backends.backend_class(model), "curve_scale")
+        return backends.backend_class(model).offers.curve_guidance
     except FoleyError:
         return False
 

@@ -146,3 +146,18 @@ def test_the_embedded_backend_declares_its_weights_capabilities(tiny_model):
         reference=True, onsets=backend.supports_onsets, curve_guidance=True,
         default_curve_scale=backend.curve_scale, reference_detail=backend.reference_detail,
         inpaint=True)
+
+
+def test_every_backend_class_declares_what_it_offers_and_instances_stay_within_it(tiny_model):
+    """A front end describes a model from its class (no weights loaded): `offers` is declared,
+    and what loaded weights take (`capabilities`) never goes beyond it."""
+    import dataclasses
+
+    from foley_core.backends import available_backends, backend_class, get_backend
+
+    for name in available_backends():
+        assert isinstance(backend_class(name).offers, Capabilities), name
+    offers, loaded = backend_class("embedded").offers, get_backend("embedded").capabilities
+    for f in dataclasses.fields(Capabilities):
+        if f.type in (bool, "bool"):
+            assert getattr(offers, f.name) or not getattr(loaded, f.name), f.name

@@ -135,7 +135,9 @@ def available_backends() -> list[str]:
 
 
 def backend_class(name: str) -> type:
-    """The class registered under `name` (imports its module)."""
+    """The class registered under `name` (imports its module). Each registered class declares
+    `offers`: the Capabilities its best weights give (an instance's `capabilities` may be fewer,
+    as its loaded weights have them), so a front end can describe a model without loading it."""
     if name not in REGISTRY:
         raise ModelUnavailableError(
             f"unknown model '{name}': choose one of {', '.join(available_backends())}")

@@ -204,7 +204,7 @@ class AudioLDM2Backend:
     name = "audioldm2"
     window_s = 10.0
     # starts from a reference; no onset module and no curve guidance yet (conform follows the curve)
-    capabilities = Capabilities(reference=True)
+    capabilities = offers = Capabilities(reference=True)
 
     def __init__(self, source: str | os.PathLike | None = None, *, adapter_path: str | os.PathLike | None = None,
                  new_adapters: bool = False, visual_encoder: nn.Module | None = None,

@@ -123,6 +123,10 @@ class EmbeddedBackend:
         """Whether these weights have TLM's onset module (models trained before it do not)."""
         return self._require().tlm.onsets is not None
 
+    # what weights with every module give; `capabilities` says what the loaded ones do
+    offers = Capabilities(reference=True, onsets=True, curve_guidance=True, reference_detail=True,
+                          inpaint=True)
+
     @property
     def capabilities(self) -> Capabilities:
         """Reference-guided, curve-guided and span inpainting always; onsets and reference detail
