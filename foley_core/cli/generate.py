@@ -255,16 +255,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise FoleyError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from foley_core.backends import check_device
-    from foley_core.captions import validate_caption
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Options that need or exclude each other, refused before any work."""
     from foley_core.errors import FoleyError, MaskError, MediaError, TimeRangeError
-    from foley_core.outputs import check_outputs
 
-    caption = validate_caption(args.caption)
-    _check_numbers(args)
-    check_device(args.device)
-    inputs = _check_input_files(args)
     if args.video is None:
         if args.duration is None and args.take is None:
             raise TimeRangeError("without --video, give the length of the sound with --duration (or a --take)")
@@ -283,23 +277,26 @@ def run(args: argparse.Namespace) -> int:
     if (args.take is None) != (args.span is None):
         raise FoleyError("--span needs --take (the take to regenerate a span of)" if args.take is None
                          else "--take needs --span START,END (the span to regenerate)")
-    span_s = None if args.span is None else _parse_span(args.span)
-    point = None if args.point is None else _parse_point(args.point)
-    # before any work: no output may overwrite an input or another output, each is named for
-    # what is written there, and each folder exists and is writable
+
+
+def _checked_outputs(args: argparse.Namespace, inputs) -> list[Path]:
+    """The WAV outputs, after checking every output against the inputs and each other: none
+    may overwrite an input or another output, each is named for what is written there, and
+    each folder exists and is writable."""
+    from foley_core.outputs import check_outputs
+
     labelled = _output_paths(args.out, args.candidates)
     suffixes = {label: ".wav" for label in labelled}
     if args.mp4:
         labelled["--mp4"] = Path(args.mp4)
         suffixes["--mp4"] = ".mp4"
     check_outputs(labelled, inputs, suffixes=suffixes)
-    outputs = [path for label, path in labelled.items() if label != "--mp4"]
+    return [path for label, path in labelled.items() if label != "--mp4"]
 
-    take = None
-    if args.take:
-        from foley_core.audio_io import read_audio
 
-        take = read_audio(args.take)
+def _timing(args: argparse.Namespace):
+    """(curve, onsets_s) from --loudness / --onsets / --sketch."""
+    from foley_core.errors import FoleyError
 
     curve = None
     if args.loudness:
@@ -309,70 +306,55 @@ def run(args: argparse.Namespace) -> int:
     onsets_s = None if args.onsets is None else _parse_onsets(args.onsets)
     if args.sketch:
         curve, onsets_s = _read_sketch(args)
-
     if args.onsets is not None and args.no_video_onsets:
         raise FoleyError("--onsets already replaces the video's onsets; leave out --no-video-onsets")
+    return curve, onsets_s
+
+
+def _region(args: argparse.Namespace, point):
+    """The sounding region from --mask / --box / --tracks + --track / --point (None: the whole frame)."""
+    from foley_core.errors import MaskError
+    from foley_core.request import Region
 
     mask = None
-    if args.mask or args.box or args.tracks:
-        from foley_core.request import Region
+    if args.mask:
+        mask = Region(image=args.mask)
+    elif args.box:
+        mask = Region(box=_parse_box(args.box))
+    elif args.tracks:
+        if not args.track:
+            raise MaskError("--tracks needs --track ID (the id of the track to follow)")
+        from foley_core.vision.tracks import load_tracks
 
-        if args.mask:
-            mask = Region(image=args.mask)
-        elif args.box:
-            mask = Region(box=_parse_box(args.box))
-        else:
-            if not args.track:
-                raise MaskError("--tracks needs --track ID (the id of the track to follow)")
-            from foley_core.vision.tracks import load_tracks
-
-            mask = Region(track=load_tracks(args.tracks)[args.track])
+        mask = Region(track=load_tracks(args.tracks)[args.track])
     if point is not None:
-        from foley_core.request import Region
         from foley_core.vision.follow import follow_in_video
 
         (x, y), t = point
         mask = Region(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
-                                              duration_s=args.duration))
+                                            duration_s=args.duration))
+    return mask
 
-    if args.model_dir:
-        os.environ["FOLEY_EMBEDDED_DIR"] = args.model_dir
 
-    collector = _Collect()
-    root = logging.getLogger("foley_core")
-    root.addHandler(collector)
-    propagate, root.propagate = root.propagate, False
-    try:
-        from foley_core.generate import generate
-        from foley_core.request import GenerationRequest
+def _write(args: argparse.Namespace, outputs: list[Path], result) -> None:
+    """Every take (and the --mp4 preview) written atomically, all or none."""
+    from foley_core.atomic import atomic_path
+    from foley_core.audio_io import write_wav
 
-        request = GenerationRequest(
-            caption=caption, negative_caption=args.negative, video=args.video, start_s=args.start,
-            duration_s=args.duration, region=mask, curve=curve, onsets_s=onsets_s,
-            video_onsets=not args.no_video_onsets, seed=args.seed, candidates=args.candidates,
-            steps=args.steps, text_scale=args.text_scale, video_scale=args.video_scale,
-            curve_scale=args.curve_scale, conform=args.conform, reference=args.reference,
-            strength=args.strength, reference_fit=args.reference_fit,
-            source="model" if args.from_scratch else "auto", model=args.model,
-            take=take, regenerate_span_s=span_s)
-        result = generate(request, device=args.device)
-        from foley_core.atomic import atomic_path
-        from foley_core.audio_io import write_wav
+    with contextlib.ExitStack() as stack:
+        for path, audio in zip(outputs, result.audios):
+            tmp = stack.enter_context(atomic_path(path, suffix=".wav"))
+            write_wav(tmp, audio, result.sr)
+        if args.mp4:
+            from foley_core.media import mux_mp4
 
-        with contextlib.ExitStack() as stack:
-            for path, audio in zip(outputs, result.audios):
-                tmp = stack.enter_context(atomic_path(path, suffix=".wav"))
-                write_wav(tmp, audio, result.sr)
-            if args.mp4:
-                from foley_core.media import mux_mp4
+            tmp = stack.enter_context(atomic_path(args.mp4, suffix=".mp4"))
+            mux_mp4(args.video, result.audios[0], result.sr, tmp)
 
-                tmp = stack.enter_context(atomic_path(args.mp4, suffix=".mp4"))
-                mux_mp4(args.video, result.audios[0], result.sr, tmp)
-    finally:
-        root.removeHandler(collector)
-        root.propagate = propagate
 
-    done = result.report
+def _report_json(args: argparse.Namespace, done, outputs: list[Path], *, curve, onsets_s, span_s,
+                 warnings: list[str]) -> dict:
+    """The one-line JSON report printed after the takes are written."""
     meta = done.to_json()        # the JSON form of the report's nested parts
     report = {
         "duration_s": done.duration_s,
@@ -406,7 +388,55 @@ def run(args: argparse.Namespace) -> int:
     if curve is not None:
         report.update({"conform": done.conform, "curve_r_before": done.curve_r_before,
                        "curve_r_after": done.curve_r_after})
-    if collector.messages:
-        report["warnings"] = collector.messages
-    print(json.dumps(report))
+    if warnings:
+        report["warnings"] = warnings
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    from foley_core.backends import check_device
+    from foley_core.captions import validate_caption
+
+    caption = validate_caption(args.caption)
+    _check_numbers(args)
+    check_device(args.device)
+    inputs = _check_input_files(args)
+    _check_combinations(args)
+    span_s = None if args.span is None else _parse_span(args.span)
+    point = None if args.point is None else _parse_point(args.point)
+    outputs = _checked_outputs(args, inputs)
+    take = None
+    if args.take:
+        from foley_core.audio_io import read_audio
+
+        take = read_audio(args.take)
+    curve, onsets_s = _timing(args)
+    mask = _region(args, point)
+    if args.model_dir:
+        os.environ["FOLEY_EMBEDDED_DIR"] = args.model_dir
+
+    collector = _Collect()
+    root = logging.getLogger("foley_core")
+    root.addHandler(collector)
+    propagate, root.propagate = root.propagate, False
+    try:
+        from foley_core.generate import generate
+        from foley_core.request import GenerationRequest
+
+        request = GenerationRequest(
+            caption=caption, negative_caption=args.negative, video=args.video, start_s=args.start,
+            duration_s=args.duration, region=mask, curve=curve, onsets_s=onsets_s,
+            video_onsets=not args.no_video_onsets, seed=args.seed, candidates=args.candidates,
+            steps=args.steps, text_scale=args.text_scale, video_scale=args.video_scale,
+            curve_scale=args.curve_scale, conform=args.conform, reference=args.reference,
+            strength=args.strength, reference_fit=args.reference_fit,
+            source="model" if args.from_scratch else "auto", model=args.model,
+            take=take, regenerate_span_s=span_s)
+        result = generate(request, device=args.device)
+        _write(args, outputs, result)
+    finally:
+        root.removeHandler(collector)
+        root.propagate = propagate
+    print(json.dumps(_report_json(args, result.report, outputs, curve=curve, onsets_s=onsets_s,
+                                  span_s=span_s, warnings=collector.messages)))
     return 0
