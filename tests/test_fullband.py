@@ -12,6 +12,7 @@ from foley_core.backends import Capabilities, WindowOutput, reference_steps
 from foley_core.generate import generate
 from foley_core.library import fit_reference
 from foley_core.project import GenerationSettings, Project, Stem, load_project, save_project
+from stub_backends import StubBackend
 
 SR = constants.MODEL_SR
 LIMIT = 10 ** (constants.TAKE_PEAK_DBFS / 20)
@@ -43,27 +44,18 @@ def band_filter(x: np.ndarray, sr: int, lo_hz: float, hi_hz: float) -> np.ndarra
     return np.fft.irfft(spec, n=len(x))
 
 
-class GainSpy:
+class GainSpy(StubBackend):
     """A model that returns the reference it was given (at 16 kHz) times a known gain over the
     window (`gain_fn(t_s)`, t from the window start): the "model's edit" is exactly known."""
 
     name = "gain-spy"
-    sr = SR
     window_s = 8.0
-    video_fps = 20.0
-    frame_size = (32, 32)
-    obeys = frozenset()
-    ignores = frozenset({"text", "negative", "video", "mask", "curve"})
-    trained = False
     description = "gain-spy"
     capabilities = Capabilities(reference=True)
 
     def __init__(self, gain_fn=lambda t: np.ones_like(t)):
         self.gain_fn = gain_fn
         self.references = []
-
-    def load(self, device="cpu"):
-        pass
 
     def generate_window(self, *, duration_s, seeds, steps, reference=None, strength=1.0, progress=None, **kw):
         n = round(duration_s * SR)

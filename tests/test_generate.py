@@ -23,6 +23,7 @@ from foley_core.errors import (
 from foley_core.generate import generate
 from foley_core.request import Region
 from foley_core.vision import regions
+from stub_backends import StubBackend
 
 torch.set_num_threads(1)
 SR = 16000
@@ -164,25 +165,15 @@ def test_moving_mask_reaches_the_model(tiny_model, clip):
 
 # ------------------------------------------------------------------------------ long selections
 
-class LevelStepBackend:
+class LevelStepBackend(StubBackend):
     """Stationary noise at a different level in every window (to test the joins)."""
 
-    name = "stub"
-    sr = SR
-    window_s = 2.0
-    video_fps = 20.0
-    frame_size = (32, 32)
     obeys = frozenset({"text"})
     ignores = frozenset({"negative", "video", "mask", "curve"})
     trained = True
-    description = "stub"
-    capabilities = Capabilities()
 
     def __init__(self):
         self.levels = iter([0.05, 0.3, 0.02, 0.5, 0.1, 0.2, 0.07, 0.4])
-
-    def load(self, device="cpu"):
-        pass
 
     def generate_window(self, *, duration_s, seeds, **kw):
         level = next(self.levels)

@@ -20,6 +20,7 @@ from foley_core.fullband import to_model_rate
 from foley_core.library import default_library, fit_reference
 from foley_core.model.configs import tiny_config
 from foley_core.project import Reference
+from stub_backends import StubBackend
 
 torch.set_num_threads(1)
 SR = 16000
@@ -61,17 +62,10 @@ def ref_files(tmp_path_factory):
     return paths
 
 
-class SpyBackend:
+class SpyBackend(StubBackend):
     """Records the reference slices and strengths each window receives; returns quiet noise."""
 
     name = "spy"
-    sr = SR
-    window_s = 2.0
-    video_fps = 20.0
-    frame_size = (32, 32)
-    obeys = frozenset()
-    ignores = frozenset({"text", "negative", "video", "mask", "curve"})
-    trained = False
     description = "spy"
     supports_reference = True
     reference_detail = False       # a test switches it on for one instance
@@ -82,9 +76,6 @@ class SpyBackend:
 
     def __init__(self):
         self.calls = []
-
-    def load(self, device="cpu"):
-        pass
 
     def generate_window(self, *, duration_s, seeds, steps, reference=None, strength=1.0, progress=None, **kw):
         self.calls.append({"duration_s": duration_s, "reference": None if reference is None else reference.copy(),

@@ -12,29 +12,21 @@ from foley_core.backends import Capabilities, WindowOutput
 from foley_core.errors import FoleyError, MaskError, TimeRangeError
 from foley_core.generate import generate
 from foley_core.request import GenerationReport, GenerationRequest, Region
+from stub_backends import StubBackend
 
 SR = 16_000
 
 
-class NoiseBackend:
+class NoiseBackend(StubBackend):
     """A model stand-in: seeded noise per candidate, records what each window was asked."""
 
     name = "noise"
-    sr = SR
-    window_s = 2.0
-    video_fps = 20.0
-    frame_size = (32, 32)
     obeys = frozenset({"text"})
     ignores = frozenset({"negative", "video", "mask", "curve"})
-    trained = False
     description = "noise (stand-in)"
-    capabilities = Capabilities()
 
     def __init__(self):
         self.asked: list[dict] = []
-
-    def load(self, device="cpu"):
-        pass
 
     def generate_window(self, *, duration_s, seeds, **kw):
         self.asked.append({"duration_s": duration_s, "seeds": list(seeds), **kw})

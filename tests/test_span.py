@@ -21,6 +21,7 @@ from foley_core.generate import generate
 from foley_core.model.configs import tiny_config
 from foley_core.pipeline import FoleyPipeline
 from foley_core.request import GenerationRequest
+from stub_backends import StubBackend
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -65,16 +66,12 @@ def test_outside_the_span_the_take_is_kept_bit_for_bit(take, span_s, n_windows):
     assert len(result.report.windows) == n_windows
 
 
-class SineBackend:
+class SineBackend(StubBackend):
     """Returns a smooth 330 Hz sine for every window, so the new audio is known exactly and a
     hard cut into the 220 Hz take is a clear step."""
 
     name = "sine"
-    sr = SR
     window_s = 8.0
-    video_fps = 20.0
-    frame_size = (32, 32)
-    obeys = frozenset()
     ignores = frozenset()
     trained = True
     description = "sine"
@@ -82,9 +79,6 @@ class SineBackend:
 
     def __init__(self):
         self.inpaint = None
-
-    def load(self, device="cpu"):
-        pass
 
     def generate_window(self, *, duration_s, seeds, inpaint=None, **kw):
         self.inpaint = inpaint
