@@ -481,7 +481,8 @@ class Session:
         if self.user_onsets_video_s is None:
             return None
         start_s, end_s = self.selection
-        return [t - start_s for t in self.user_onsets_video_s if start_s <= t < end_s]
+        # rounded to the microsecond: the round trip through video time adds float noise
+        return [round(t - start_s, 6) for t in self.user_onsets_video_s if start_s <= t < end_s]
 
     @property
     def onsets_json(self) -> str:
