@@ -96,7 +96,13 @@ track.addEventListener('pointerdown', ev => {
   track.focus();
   const m = ev.target.closest('.ol-marker');
   drag = {index: m ? Number(m.dataset.index) : -1, x0: ev.clientX, moved: false};
-  if (m) { selected = drag.index; render(); }
+  if (m) {
+    // only the class: re-rendering here would replace the marker between the two clicks of
+    // a double-click, and the dblclick would then not reach it
+    selected = drag.index;
+    track.querySelectorAll('.ol-marker').forEach(
+      el => el.classList.toggle('ol-selected', el === m));
+  }
   track.setPointerCapture(ev.pointerId);
 });
 track.addEventListener('pointermove', ev => {
@@ -134,7 +140,15 @@ function remove(i) {
 }
 track.addEventListener('dblclick', ev => {
   const m = ev.target.closest('.ol-marker');
-  if (m) remove(Number(m.dataset.index));
+  if (m) { remove(Number(m.dataset.index)); return; }
+  // the markers may have been redrawn under the pointer: take the nearest within its width
+  const b = track.getBoundingClientRect(), list = shown();
+  let best = -1, bestPx = 7;
+  list.forEach((t, i) => {
+    const px = Math.abs(b.left + b.width * xOf(t) / 100 - ev.clientX);
+    if (px < bestPx) { best = i; bestPx = px; }
+  });
+  if (best >= 0) remove(best);
 });
 track.addEventListener('keydown', ev => {
   if ((ev.key === 'Delete' || ev.key === 'Backspace') && selected >= 0 && !tap) {
