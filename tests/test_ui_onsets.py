@@ -93,6 +93,15 @@ def test_generation_uses_exactly_the_hits_in_the_lane(demo, loaded, requests, to
     assert told == []
 
 
+def test_the_result_says_the_hits_came_from_the_lane(loaded, requests):
+    from app import views
+
+    loaded.set_onsets(_lane(loaded, [0.25, 1.5]))
+    loaded.generate(caption="a knock", steps=1)
+    meta = {"onsets_s": requests[-1].onsets_s, "onsets_source": "given"}
+    assert views.onsets_note(meta) == "sound starts at the onsets lane's hits (s into the selection): 0.25, 1.50"
+
+
 def test_an_emptied_lane_means_no_hits(demo, loaded, requests):
     loaded.set_onsets(_lane(loaded, []))
     loaded.generate(caption="a knock", steps=1, video_onsets=True)
