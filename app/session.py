@@ -25,7 +25,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from app import curve_widget
+from app import curve_widget, onsets_widget
 from foley_core import (audio_io, backends, captions, constants, export, loudness, media, mixing,
                         project_archive, region_spec)
 from foley_core import project as fproject
@@ -51,6 +51,7 @@ DEFAULTS = {"steps": constants.DEFAULT_STEPS, "text_scale": constants.DEFAULT_TE
             "conform": 1.0, "candidates": 1, "seed": 0, "model": "embedded",
             "source": "auto"}
 CURVE_SCALE_RANGE = (1.0, 15.0)     # what the editor's slider offers (1 = off)
+SNAP_TOLERANCE_S = 0.08             # a tap this close to a detected contact moves onto it
 
 
 ALL_CATEGORIES = "all categories"
@@ -158,6 +159,9 @@ class Session:
         self.background: dict = {}              # curve editor traces: fps, motion, loudness
         self.events_s: list[float] = []         # contacts (video time) from the region's motion
         self.curve_json = curve_widget.curve_value(duration_s=0.0)
+        # the onsets lane: the user's hits in video time (so they stay where they were in the
+        # video when the selection moves), or None = untouched, use the video's contacts
+        self.user_onsets_video_s: list[float] | None = None
         self.candidates: list[Candidate] = []
         self.candidate_settings: dict | None = None
         self.generation_meta: dict = {}
@@ -198,6 +202,7 @@ class Session:
             self.region_history = []
             self.tracks = {}
             self.events_s = []
+            self.user_onsets_video_s = None
             self.background = self._soundtrack_background(info)
             self.curve_json = self._curve_frame()
             self.autosave()
@@ -471,6 +476,65 @@ class Session:
         times = (np.arange(len(values)) + 0.5) / float(bg.get("fps", constants.CURVE_FPS))
         return times, values
 
+    # ------------------------------------------------------------------ onsets lane
+    def lane_onsets(self) -> list[float] | None:
+        """The hits the lane shows, in selection seconds (None: untouched, the video's contacts)."""
+        if self.user_onsets_video_s is None:
+            return None
+        start_s, end_s = self.selection
+        # rounded to the microsecond: the round trip through video time adds float noise
+        return [round(t - start_s, 6) for t in self.user_onsets_video_s if start_s <= t < end_s]
+
+    @property
+    def onsets_json(self) -> str:
+        """The onsets lane's value for the current selection."""
+        start_s, end_s = self.selection
+        return onsets_widget.lane_value(
+            start_s=start_s, duration_s=max(0.0, end_s - start_s),
+            contacts_s=[e - start_s for e in self.events_s if start_s <= e < end_s],
+            onsets_s=self.lane_onsets())
+
+    def set_onsets(self, value: str | dict | None) -> bool:
+        """Store the lane's value (checked: OnsetError and nothing changed if it cannot be
+        used). Taps the user asked to snap are moved onto the contacts within
+        SNAP_TOLERANCE_S; returns True when that changed what the lane must show."""
+        from foley_core.events import snap_onsets
+
+        start_s, end_s = self.selection
+        lane = onsets_widget.parse_lane_value(value, end_s - start_s)
+        onsets = lane["onsets_s"]
+        snapped = False
+        if onsets is not None and lane["tapped"] and lane["snap"]:
+            contacts = [e - start_s for e in self.events_s if start_s <= e < end_s]
+            onsets, snapped = snap_onsets(onsets, contacts, SNAP_TOLERANCE_S), True
+        with self.lock:
+            if onsets is None:
+                self.user_onsets_video_s = None
+            else:
+                # the lane owns the hits inside the selection; those outside it stay
+                kept = [t for t in (self.user_onsets_video_s or []) if not start_s <= t < end_s]
+                self.user_onsets_video_s = sorted(kept + [start_s + t for t in onsets])
+        return snapped
+
+    def find_contacts(self) -> list[float]:
+        """Contacts of the region's motion over the selection (selection seconds): shown in the
+        lane and the curve editor, and what an untouched lane uses."""
+        from foley_core.generate import video_contact_onsets
+
+        info = self.require_video()
+        region = self.generation_mask()
+        if region is None:
+            raise MaskError("Mark the object that makes the sound first (paint it or propose a "
+                            "region): contacts come from its movement.")
+        start_s, end_s = self.selection
+        found = video_contact_onsets(str(info.path), info, region, start_s=start_s,
+                                     duration_s=end_s - start_s)
+        with self.lock:
+            self.events_s = sorted([e for e in self.events_s if not start_s <= e < end_s]
+                                   + [start_s + float(t) for t in found])
+            self.curve_json = self._curve_frame(keep_curve=True)
+        return [float(t) for t in found]
+
     # ------------------------------------------------------------------ reference sound
     def search_references(self, text: str, category: str | None = None,
                           k: int = REFERENCE_RESULTS, *, caption: str = "") -> list:
@@ -582,6 +646,11 @@ class Session:
                 self.set_reference_strength(strength)
             ref_kwargs = {"reference": reference.loaded, "strength": self.reference_strength}
         video_onsets = bool(video_onsets)
+        # generation uses exactly what the onsets lane shows: the user's hits (an emptied lane
+        # is "no hits"), or, when untouched, the video's contacts as before
+        onsets = self.lane_onsets()
+        if onsets is not None:
+            video_onsets = False
         self.cancel_event.clear()
         t0 = time.monotonic()
 
@@ -599,8 +668,8 @@ class Session:
             duration_s=end_s - start_s, region=self.generation_mask(), curve=curve, seed=seed,
             candidates=candidates, steps=steps, text_scale=float(text_scale),
             video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
-            conform=float(conform) if curve is not None else None, source=source, model=model,
-            **ref_kwargs)
+            onsets_s=onsets, conform=float(conform) if curve is not None else None, source=source,
+            model=model, **ref_kwargs)
         result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set)
         report = result.report
         ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
@@ -623,7 +692,8 @@ class Session:
                 "weights_id": report.model or "", "start_s": start_s,
                 "duration_s": end_s - start_s, "curve": curve, "region": self.region,
                 "reference": _reference_spec(report.reference),
-                "video_onsets": video_onsets, "onsets_s": report.onsets_s, "source": source,
+                "video_onsets": video_onsets, "source": source,
+                "onsets_s": report.onsets_s if onsets is None else onsets,
             }
         return self.candidates
 
@@ -728,6 +798,7 @@ class Session:
                 "duration_s": float(st.duration_s), "curve": curve,
                 "reference": None if st.reference is None else dataclasses.asdict(st.reference),
                 "video_onsets": bool(st.video_onsets), "source": st.source,
+                "onsets_s": None if st.onsets_s is None else [float(t) for t in st.onsets_s],
                 "strength": (default_reference_strength() if st.reference is None
                              or st.reference.strength is None else float(st.reference.strength))}
 
@@ -757,6 +828,11 @@ class Session:
                     self._curve_frame(), curve.get("times_s"), curve.get("values"))
             else:
                 self.curve_json = self._curve_frame()
+            # hits the user placed come back into the lane; a stem made from the video's
+            # contacts leaves the lane untouched (its contacts are found again)
+            user = st["onsets_s"] is not None and not st["video_onsets"]
+            start_s = self.selection[0]
+            self.user_onsets_video_s = ([start_s + t for t in st["onsets_s"]] if user else None)
         return st
 
     def _restore_reference(self, ref: dict) -> ReferenceChoice:
@@ -889,6 +965,7 @@ class Session:
             self.region_history = []
             self.tracks = {}
             self.events_s = []
+            self.user_onsets_video_s = None
             self.candidates = []
             if info is not None:
                 sel = project.selection      # (start_s, duration_s)

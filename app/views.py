@@ -222,7 +222,7 @@ CURVE_SCALE_INFO = ("How strictly the model follows your drawn curve and the sou
 
 VIDEO_ONSETS_INFO = ("Finds where the region's motion shows a contact (a bounce, a landing) and "
                      "asks the model to start a sound there; untick for sounds that do not "
-                     "follow the picture.")
+                     "follow the picture. Hits placed in the onsets lane replace these.")
 
 
 def onsets_note(meta: dict) -> str:
@@ -230,7 +230,8 @@ def onsets_note(meta: dict) -> str:
     onsets = meta.get("onsets_s")
     if onsets is None:
         return ""
-    source = {"video": "at the video's contacts", "given": "as given"}.get(meta.get("onsets_source"), "")
+    source = {"video": "at the video's contacts",
+              "given": "at the onsets lane's hits"}.get(meta.get("onsets_source"), "")
     if not onsets:
         return f"sound starts {source}: none found in the selection".replace("  ", " ")
     shown = ", ".join(f"{float(t):.2f}" for t in onsets[:12]) + (" …" if len(onsets) > 12 else "")

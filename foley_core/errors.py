@@ -22,6 +22,10 @@ class CurveError(FoleyError):
     """A loudness curve is malformed (NaN/inf, negative, too few points, ...)."""
 
 
+class OnsetError(FoleyError):
+    """Onset times (hits) that cannot be used: not a list of times, or outside the selection."""
+
+
 class CaptionError(FoleyError):
     """A caption is empty or unusable."""
 

@@ -32,7 +32,8 @@ import numpy as np
 from foley_core.constants import MODEL_SR
 from foley_core.errors import MaskError
 
-__all__ = ["detect_onsets", "onset_f1", "av_align", "match_events", "visual_contact_times"]
+__all__ = ["detect_onsets", "onset_f1", "av_align", "match_events", "visual_contact_times",
+           "snap_onsets"]
 
 _ONSET_HOP = 160            # 10 ms at 16 kHz
 _ONSET_N_FFT = 1024
@@ -345,3 +346,26 @@ def visual_contact_times(
         if all(abs(k - j) >= gap_frames - 1e-9 for j in kept):
             kept.append(int(k))
     return np.sort(np.asarray(kept, dtype=np.float64)) / fps
+
+
+def snap_onsets(taps_s: Any, contacts_s: Any, tol_s: float = 0.08) -> list[float]:
+    """Tapped onset times moved onto the nearest detected contact within `tol_s` seconds (a tap
+    is a human's guess at a hit the video shows more precisely); a tap with no contact that
+    close stays where it was. Two taps never land on one contact: the closer tap takes it and
+    the other stays put, so a double tap is not silently merged. Returns sorted times."""
+    taps = _as_times(taps_s, "taps")
+    contacts = _as_times(contacts_s, "contacts")
+    if not np.isfinite(tol_s) or tol_s < 0:
+        raise ValueError(f"the snapping tolerance must be >= 0 s, got {tol_s!r}")
+    out = taps.astype(np.float64).copy()
+    if contacts.size:
+        pairs = sorted(((abs(t - c), i, j) for i, t in enumerate(taps)
+                        for j, c in enumerate(contacts) if abs(t - c) <= tol_s))
+        used_tap, used_contact = set(), set()
+        for _, i, j in pairs:
+            if i in used_tap or j in used_contact:
+                continue
+            used_tap.add(i)
+            used_contact.add(j)
+            out[i] = contacts[j]
+    return sorted(float(t) for t in out)

@@ -439,3 +439,81 @@ def test_reopening_offers_the_autosave(server, context):
     expect(banner).to_be_hidden()
     assert studio.external == []
     page.close()
+
+
+TAP_SELECTION = (1.0, 4.0)      # s of the demo clip
+TAP_TIMES_S = (0.6, 1.4, 2.2)   # intended hits, seconds into the selection
+TAP_TOL_S = 0.05
+
+
+def test_tap_along_and_edit_the_onsets_lane(server, browser):
+    """Tap along at half speed with key presses at known media times: the lane's hits land
+    within +-50 ms of them; then a click adds a hit, a drag moves one, a double-click removes one,
+    and the lane's JSON says so."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    page.locator("#demo-picker input").click()
+    page.get_by_role("option", name="mecavideo balle jbart").click()
+    expect(page.locator("#video-input video")).to_be_attached(timeout=WAIT_MS)
+    studio.idle()
+    studio.select_range(*TAP_SELECTION)
+    studio.idle()
+    lane = page.locator("#onset-lane .ol-root")
+    expect(lane).to_have_attribute("data-lane", re.compile(r'"duration_s": ?3(\.0)?[,}]'),
+                                   timeout=WAIT_MS)
+    lane.scroll_into_view_if_needed()
+
+    def lane_value() -> dict:
+        return json.loads(lane.get_attribute("data-lane"))
+
+    start = TAP_SELECTION[0]
+    page.select_option("#tap-speed", "0.5")
+    page.click("#tap-btn")
+    expect(lane).to_have_attribute("data-tapping", "1", timeout=WAIT_MS)
+    for t in TAP_TIMES_S:
+        page.wait_for_function("T => { const v = document.querySelector('#video-input video');"
+                               " return v && v.currentTime >= T; }", arg=start + t,
+                               polling="raf", timeout=WAIT_MS)
+        page.keyboard.press("t")
+    # the taps replace the lane's hits when the selection has played to its end
+    expect(lane).to_have_attribute("data-tapping", "0", timeout=WAIT_MS)
+    page.wait_for_function("() => { const r = document.querySelector('#onset-lane .ol-root');"
+                           " const v = JSON.parse(r.dataset.lane || '{}');"
+                           " return Array.isArray(v.onsets_s) && v.onsets_s.length === 3; }",
+                           timeout=WAIT_MS)
+    tapped = lane_value()["onsets_s"]
+    errors_ms = [round(1000 * (a - b), 1) for a, b in zip(tapped, TAP_TIMES_S)]
+    studio.mark(f"tap errors (ms): {errors_ms}")
+    assert all(abs(e) <= 1000 * TAP_TOL_S for e in errors_ms), errors_ms
+    studio.idle()
+
+    track = page.locator("#onset-lane .ol-track")
+    box = track.bounding_box()
+    x_at = lambda t: box["x"] + box["width"] * t / 3.0  # noqa: E731
+    y = box["y"] + box["height"] / 2
+    # a click on the empty lane adds a hit there
+    page.mouse.click(x_at(2.8), y)
+    page.wait_for_function("() => JSON.parse(document.querySelector('#onset-lane .ol-root')"
+                           ".dataset.lane).onsets_s.length === 4", timeout=WAIT_MS)
+    added = lane_value()["onsets_s"]
+    assert added[-1] == pytest.approx(2.8, abs=3.0 / box["width"] * 2)
+    # dragging the first hit moves it
+    page.mouse.move(x_at(tapped[0]), y)
+    page.mouse.down()
+    for t in np.linspace(tapped[0], 0.3, 8):
+        page.mouse.move(x_at(t), y)
+    page.mouse.up()
+    page.wait_for_function("() => JSON.parse(document.querySelector('#onset-lane .ol-root')"
+                           ".dataset.lane).onsets_s[0] < 0.45", timeout=WAIT_MS)
+    moved = lane_value()["onsets_s"]
+    assert len(moved) == 4 and moved[0] == pytest.approx(0.3, abs=3.0 / box["width"] * 2)
+    assert moved[1:] == pytest.approx(added[1:])
+    # a double-click removes one
+    page.mouse.dblclick(x_at(moved[1]), y)
+    page.wait_for_function("() => JSON.parse(document.querySelector('#onset-lane .ol-root')"
+                           ".dataset.lane).onsets_s.length === 3", timeout=WAIT_MS)
+    assert lane_value()["onsets_s"] == pytest.approx([moved[0], *moved[2:]])
+    assert "Traceback" not in page.content()
+    ctx.close()

@@ -97,7 +97,7 @@ def settings_outputs(c: SimpleNamespace) -> list:
     return [c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
             c.curve_auto, c.curve_scale, c.conform, c.model, c.sel_start, c.sel_end,
             c.sel_md, c.curve, c.timeline, *reference.outputs(c), c.ref_strength, c.video_onsets,
-            c.source]
+            c.source, c.onset_lane]
 
 
 def settings_updates(c: SimpleNamespace, sess: Session, st: dict) -> dict:
@@ -118,7 +118,8 @@ def settings_updates(c: SimpleNamespace, sess: Session, st: dict) -> dict:
             c.video_onsets: st["video_onsets"], c.source: st["source"],
             c.model: st["model"], c.sel_start: sess.selection[0],
             c.sel_end: sess.selection[1], c.sel_md: selection_text(sess),
-            c.curve: sess.curve_json, c.timeline: timeline(sess)}
+            c.curve: sess.curve_json, c.onset_lane: sess.onsets_json,
+            c.timeline: timeline(sess)}
 
 
 def wire(c: SimpleNamespace) -> None:
