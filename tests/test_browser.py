@@ -456,8 +456,13 @@ def test_tap_along_and_edit_the_onsets_lane(server, browser):
     studio.open()
     page.locator("#demo-picker input").click()
     page.get_by_role("option", name="mecavideo balle jbart").click()
+    # as the end-to-end test: the clip's whole selection is in the boxes before one is typed
+    expect(page.locator("#video-info")).to_contain_text("mecavideo_balle_jbart.mp4",
+                                                        timeout=WAIT_MS)
     expect(page.locator("#video-input video")).to_be_attached(timeout=WAIT_MS)
+    expect(page.locator("#selection-info")).to_contain_text(f"{VIDEO_S:.2f} s", timeout=WAIT_MS)
     studio.idle()
+    page.wait_for_timeout(500)
     studio.select_range(*TAP_SELECTION)
     studio.idle()
     lane = page.locator("#onset-lane .ol-root")

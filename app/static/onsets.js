@@ -249,7 +249,10 @@ function stopTap(keep) {
   tapBtn.classList.remove('ol-on'); tapBtn.textContent = 'Tap along';
   track.classList.remove('ol-tapping');
   root.dataset.tapping = '0';
-  if (keep) {
+  if (keep && !t.taps.length) {
+    // a run with no taps (stopped at once, or the video would not play) is not "no hits"
+    render(); status.textContent = 'no taps recorded: the hits are unchanged';
+  } else if (keep) {
     state.onsets_s = t.taps.slice().sort((a, b) => a - b);
     selected = -1; render();
     commit({tapped: true, snap: !!snapBox.checked});
