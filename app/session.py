@@ -516,6 +516,26 @@ class Session:
                 self.user_onsets_video_s = sorted(kept + [start_s + t for t in onsets])
         return snapped
 
+    def apply_sketch(self, path: str | Path) -> tuple[int, int]:
+        """A vocal sketch (a voice imitation, recorded or uploaded) becomes the selection's
+        loudness curve and its hits (the lane), mapped from the recording's first sample onto
+        the selection's start. Returns (curve points, hits). CurveError for a silent sketch,
+        MediaError for a file that is not audio; nothing changes then."""
+        from foley_core.sketch import sketch_conditions
+
+        start_s, end_s = self.selection
+        if end_s - start_s <= 0:
+            raise TimeRangeError("Load a video (or select a time range) before using a sketch.")
+        audio, sr = audio_io.read_audio(str(path))
+        curve, onsets = sketch_conditions(audio, sr, end_s - start_s)
+        times = (np.arange(curve.size) + 0.5) / constants.CURVE_FPS
+        with self.lock:
+            self.curve_json = curve_widget.with_curve(self._curve_frame(), times.tolist(),
+                                                      np.asarray(curve, float).tolist())
+            kept = [t for t in (self.user_onsets_video_s or []) if not start_s <= t < end_s]
+            self.user_onsets_video_s = sorted(kept + [start_s + float(t) for t in onsets])
+        return int(curve.size), int(len(onsets))
+
     def find_contacts(self) -> list[float]:
         """Contacts of the region's motion over the selection (selection seconds): shown in the
         lane and the curve editor, and what an untouched lane uses."""

@@ -204,3 +204,44 @@ def test_lane_value_round_trips():
                                      onsets_s=[1.5, 0.25])
     assert onsets_widget.parse_lane_value(value, 2.0)["onsets_s"] == [0.25, 1.5]
     assert onsets_widget.parse_lane_value(None, 2.0)["onsets_s"] is None
+
+
+def _bursts(path, times_s, seconds=2.0, sr=22050):
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    x = np.zeros(int(seconds * sr), np.float32)
+    for t in times_s:                      # a 'tk': a short decaying noise burst
+        i = int(t * sr)
+        n = int(0.08 * sr)
+        x[i:i + n] += (0.6 * rng.standard_normal(n) * np.exp(-np.arange(n) / (0.015 * sr))).astype(np.float32)
+    sf.write(path, x, sr)
+    return path
+
+
+def test_a_vocal_sketch_sets_the_curve_and_the_hits_that_generation_gets(demo, loaded, requests, told,
+                                                                         tmp_path):
+    out = _handler(demo, "on_sketch")(loaded, str(_bursts(tmp_path / "tk.wav", [0.3, 0.9, 1.5])))
+    assert set(out) and told == [("info", told[0][1])] and "3 hit(s)" in told[0][1]
+    loaded.generate(caption="a knock", steps=1, video_onsets=True)
+    req = requests[-1]
+    assert len(req.onsets_s) == 3 and np.all(np.abs(np.asarray(req.onsets_s) - [0.3, 0.9, 1.5]) <= 0.03)
+    assert req.video_onsets is False and req.curve is not None
+    # the curve is the sketch's own (foley_core.sketch), placed from the selection's start
+    from foley_core import audio_io
+    from foley_core.sketch import sketch_conditions
+
+    expected, _ = sketch_conditions(*audio_io.read_audio(str(tmp_path / "tk.wav")), 2.0)
+    times, values = (np.asarray(v, float) for v in req.curve)
+    assert values.size == expected.size and np.allclose(values, expected, atol=1e-3)
+    assert np.allclose(times, (np.arange(expected.size) + 0.5) / 10, atol=1e-6)
+
+
+def test_a_silent_sketch_is_refused_and_changes_nothing(demo, loaded, told, tmp_path):
+    import soundfile as sf
+
+    before = (loaded.curve_json, loaded.onsets_json)
+    sf.write(tmp_path / "silence.wav", np.zeros(16000, np.float32), 16000)
+    _handler(demo, "on_sketch")(loaded, str(tmp_path / "silence.wav"))
+    assert told and "silent" in told[-1][1]
+    assert (loaded.curve_json, loaded.onsets_json) == before

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from app import curve_widget, onsets_widget
+from app.panels import common
 from app.panels.common import need, user_errors
 from app.session import Session
 
@@ -27,6 +28,9 @@ def build(c: SimpleNamespace) -> None:
                 "double-click to remove; or tap along while the selection plays.")
     c.onset_lane = onsets_widget.OnsetsLane()
     c.find_contacts = gr.Button("Find contacts", size="sm", elem_id="find-contacts-btn")
+    c.sketch = gr.Audio(sources=["microphone", "upload"], type="filepath", elem_id="sketch-audio",
+                        label="Vocal sketch: perform it ('tk tk tsssh'); its loudness becomes the "
+                              "curve and its attacks the hits")
 
 
 def wire(c: SimpleNamespace) -> None:
@@ -72,3 +76,16 @@ def wire(c: SimpleNamespace) -> None:
         return {c.curve: sess.curve_json, c.onset_lane: sess.onsets_json}
 
     c.find_contacts.click(on_find_contacts, S, [c.curve, c.onset_lane])
+
+    @user_errors
+    def on_sketch(sess: Session, path: str | None):
+        sess = need(sess)
+        if not path:
+            return gr.skip()
+        points, hits = sess.apply_sketch(path)
+        common.notify("info", f"The sketch gave the curve ({points} points) and {hits} hit(s): "
+                      "generate, or adjust them first.")
+        return {c.curve: sess.curve_json, c.onset_lane: sess.onsets_json}
+
+    for event in (c.sketch.stop_recording, c.sketch.upload):
+        event(on_sketch, [S, c.sketch], [c.curve, c.onset_lane])
