@@ -626,6 +626,8 @@ class Session:
                  curve_scale: float | None = None,
                  conform: float = 1.0, candidates: int = 1, model: str = "embedded",
                  strength: float | None = None, video_onsets: bool = True, source: str = "auto",
+                 take: tuple[np.ndarray, int] | None = None,
+                 regenerate_span_s: tuple[float, float] | None = None,
                  progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
         """Run the engine over the selection with every instruction the user gave; with a
         chosen reference sound, audio-to-audio from it at `strength` (None = the session's).
@@ -634,7 +636,9 @@ class Session:
         or "model" (from scratch).
         `curve_scale`: curve guidance (None = the model's own value, 1 = off).
         `video_onsets`: sounds start where the region's motion shows contacts (generate()
-        finds them over the selection; the used ones are in `generation_meta["onsets_s"]`)."""
+        finds them over the selection; the used ones are in `generation_meta["onsets_s"]`).
+        `take` + `regenerate_span_s`: remake only that span (selection seconds) of `take`
+        (audio, sr), the rest kept sample for sample (see `regenerate_span`)."""
         # looked up at call time, so a replaced foley_core.generate.generate is the one called
         from foley_core.generate import generate
 
@@ -689,7 +693,7 @@ class Session:
             candidates=candidates, steps=steps, text_scale=float(text_scale),
             video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
             onsets_s=onsets, conform=float(conform) if curve is not None else None, source=source,
-            model=model, **ref_kwargs)
+            model=model, take=take, regenerate_span_s=regenerate_span_s, **ref_kwargs)
         result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set)
         report = result.report
         ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
@@ -731,6 +735,28 @@ class Session:
     def _snapshot(self) -> None:
         self.history.append(self.project.copy())
         del self.history[:-UNDO_DEPTH]
+
+    def regenerate_span(self, stem_id: str, start_s: float, end_s: float, *, seed: int,
+                        candidates: int = 1,
+                        progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
+        """New takes of stem `stem_id` in which only [start_s, end_s) (seconds into the stem)
+        is made again, with the stem's own settings (loaded into the editor) and `seed`; outside
+        the span each take is the stem's audio sample for sample. Keep one with 'Replace
+        selected stem'."""
+        stem = self.stem(stem_id)
+        st = self.load_stem_settings(stem_id)
+        start_s, end_s = _float(start_s, "span start"), _float(end_s, "span end")
+        if not 0.0 <= start_s < end_s <= stem.source_duration_s + 1e-6:
+            raise TimeRangeError(f"The span must lie inside the stem (0-{stem.source_duration_s:.2f} s) "
+                                 f"and end after it starts; got {start_s:g}-{end_s:g} s.")
+        return self.generate(caption=st["caption"], negative_caption=st["negative_caption"],
+                             seed=seed, steps=st["steps"], text_scale=st["text_scale"],
+                             video_scale=st["video_scale"], curve_scale=st["curve_scale"],
+                             conform=st["conform"], video_onsets=st["video_onsets"],
+                             source=st["source"], candidates=candidates, model=st["model"],
+                             strength=st["strength"] if self.reference is not None else None,
+                             take=(np.asarray(stem.audio), int(stem.sr)),
+                             regenerate_span_s=(start_s, end_s), progress=progress)
 
     def keep_candidate(self, index: int = 0, *, replace_id: str | None = None):
         """Add a candidate to the project as a stem placed at the selection's start (or put it
@@ -1061,6 +1087,16 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
     if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
         raise FoleyError(f"The {name} must be a whole number from {lo} to {hi}; got {value!r}.")
     return int(number)
+
+
+def _float(value: Any, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TimeRangeError(f"The {name} must be a number of seconds; got {value!r}.") from None
+    if not math.isfinite(number):
+        raise TimeRangeError(f"The {name} must be a number of seconds; got {value!r}.")
+    return number
 
 
 def _same_path(a: str | Path, b: str | Path) -> bool:

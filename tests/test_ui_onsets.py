@@ -245,3 +245,24 @@ def test_a_silent_sketch_is_refused_and_changes_nothing(demo, loaded, told, tmp_
     _handler(demo, "on_sketch")(loaded, str(tmp_path / "silence.wav"))
     assert told and "silent" in told[-1][1]
     assert (loaded.curve_json, loaded.onsets_json) == before
+
+
+def test_a_span_of_a_stem_is_remade_with_its_settings_and_its_audio_as_the_take(demo, loaded, requests,
+                                                                               told):
+    loaded.set_onsets(_lane(loaded, [0.4]))
+    loaded.generate(caption="a knock", steps=1)
+    stem = loaded.keep_candidate(0)
+    loaded.set_selection(0.0, 4.0)                 # the editor moved on since
+    handler = _handler(demo, "on_span_regen")
+    handler(loaded, stem.id, 0.5, 1.2, 1)
+    req = requests[-1]
+    assert (req.start_s, req.duration_s) == (1.0, 2.0)          # the stem's own selection
+    audio, sr = req.take
+    assert sr == stem.sr and np.array_equal(audio, stem.audio)
+    assert tuple(req.regenerate_span_s) == (0.5, 1.2)
+    assert req.caption == "a knock" and list(req.onsets_s) == [0.4]
+    n = len(requests)
+    handler(loaded, stem.id, 1.5, 2.5, 1)          # past the stem's 2 s
+    assert len(requests) == n and "inside the stem" in told[-1][1]
+    handler(loaded, stem.id, None, 1.0, 1)
+    assert len(requests) == n and "span to remake" in told[-1][1]

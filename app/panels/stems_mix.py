@@ -78,6 +78,11 @@ def _build_stem_editor(c: SimpleNamespace) -> None:
         c.stem_load = gr.Button("Load its settings into the editor", elem_id="stem-load-btn")
         c.stem_regen = gr.Button("Regenerate with a new seed", elem_id="stem-regen-btn")
         c.stem_delete = gr.Button("Delete stem", variant="stop", elem_id="stem-delete-btn")
+    with gr.Row():
+        c.span_start = gr.Number(None, label="Remake a span of the stem: from (s into the stem)",
+                                 precision=2, minimum=0, elem_id="span-start")
+        c.span_end = gr.Number(None, label="to (s)", precision=2, minimum=0, elem_id="span-end")
+        c.span_regen = gr.Button("Regenerate only this span", elem_id="span-regen-btn")
 
 
 def editor_outputs(c: SimpleNamespace) -> list:

@@ -114,6 +114,26 @@ def _wire_generation(c: SimpleNamespace) -> None:
         gr.Info("New takes are ready: listen, then 'Replace selected stem' or 'Keep as stem'.")
         return out
 
+    @user_errors
+    def on_span_regen(sess, stem_id, span_start, span_end, n, progress=gr.Progress()):
+        sess = need(sess)
+        if not stem_id:
+            raise gr.Error("No stem selected.")
+        if span_start is None or span_end is None:
+            raise gr.Error("Give the span to remake: from and to, in seconds into the stem.")
+        progress(0.0, desc="preparing")
+        cands = sess.regenerate_span(stem_id, span_start, span_end, seed=describe.random_seed(),
+                                     candidates=n, progress=lambda frac, desc: progress(frac, desc=desc))
+        out = describe.settings_updates(c, sess, sess.stem_settings(stem_id) | {"reference_missing": None})
+        out.update(candidate_updates(c, sess, 0, len(cands)))
+        gr.Info(f"New takes of {float(span_start):.2f}-{float(span_end):.2f} s (the rest kept as it "
+                "was): listen, then 'Replace selected stem'.")
+        return out
+
+    c.span_regen.click(on_span_regen, [S, c.stem_pick, c.span_start, c.span_end, c.n_cand],
+                       [*describe.settings_outputs(c), *outputs(c)],
+                       concurrency_id="generate", concurrency_limit=1)
+
     c.stem_regen.click(on_regen, [S, c.stem_pick, c.n_cand],
                        [*describe.settings_outputs(c), *outputs(c)],
                        concurrency_id="generate", concurrency_limit=1)
