@@ -138,46 +138,23 @@ def _input_file(text: str, base: Path, where: str, what: str) -> Path:
     return Path(os.path.abspath(path))
 
 
-def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_duration_s: float,
-                    library: Callable[[], Any]) -> tuple[dict, list[Path]]:
-    """A stem request with every field present and checked, in the project.json settings form."""
-    from foley_core import backends, captions
-    from foley_core.project import GenerationSettings, MixSettings
+def _stem_backend(raw: dict, where: str, default_backend: str) -> str:
+    """A stem request's model backend name, checked against the registry."""
+    from foley_core import backends
 
-    if not isinstance(raw, dict):
-        _fail(where, "a stem request should be an object (the stem settings the studio saves)")
-    unknown = sorted(set(raw) - _STEM_KEYS)
-    if unknown:
-        _fail(where, f"unknown field '{unknown[0]}' (a stem request takes {', '.join(sorted(_STEM_KEYS))})")
-    d = GenerationSettings()
-    inputs: list[Path] = []
-    try:
-        caption = captions.validate_caption(_get(raw, "caption", "str", where))
-    except ShotListError:
-        raise
-    except FoleyError as err:
-        _fail(where, f"'caption': {err}")
-    seed = _get(raw, "seed", "int", where, d.seed)
-    steps = _get(raw, "steps", "int", where, d.steps)
-    if not 0 <= seed <= constants.MAX_SEED:
-        _fail(where, f"'seed' should be from 0 to {constants.MAX_SEED}, got {seed}")
-    if not 1 <= steps <= constants.MAX_STEPS:
-        _fail(where, f"'steps' should be from 1 to {constants.MAX_STEPS}, got {steps}")
-    for key in ("start_s", "duration_s"):
-        value = _get(raw, key, "number", where, None)
-        own = shot_start_s if key == "start_s" else shot_duration_s
-        if value is not None and abs(value - own) > 1e-6:
-            _fail(where, f"'{key}' is {value:g} but the shot's selection gives {own:g}; a stem is made for "
-                         "its shot's selection (leave it out)")
-    model = raw.get("model", {"backend": d.model.backend})
+    model = raw.get("model", {"backend": default_backend})
     if isinstance(model, str):
         model = {"backend": model}
     if not isinstance(model, dict):
         _fail(where, "'model' should be a backend name or {\"backend\": NAME}")
-    backend = _get(model, "backend", "str", f"{where} model", d.model.backend)
+    backend = _get(model, "backend", "str", f"{where} model", default_backend)
     if backend not in backends.available_backends():
         _fail(where, f"unknown model '{backend}'; choose one of {', '.join(backends.available_backends())}")
+    return backend
 
+
+def _stem_mask(raw: dict, where: str, base: Path, inputs: list[Path]) -> dict:
+    """A stem request's region, checked (an image file is added to `inputs`)."""
     mask_raw = _get(raw, "mask", "dict", where, None) or {"kind": "none"}
     mwhere = f"{where} mask"
     kind = _get(mask_raw, "kind", "str", mwhere, "none")
@@ -197,13 +174,12 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         mask["track_boxes"] = [[float(v) for v in row] for row in rows]
     elif kind != "none":
         _fail(mwhere, f"unknown kind '{kind}'; use none, box, image or track")
+    return mask
 
-    curve = None
-    curve_raw = _get(raw, "curve", "dict", where, None)
-    if curve_raw is not None:
-        curve = {"times_s": _numbers(curve_raw, "times_s", f"{where} curve"),
-                 "values": _numbers(curve_raw, "values", f"{where} curve")}
 
+def _stem_reference(raw: dict, where: str, base: Path, inputs: list[Path],
+                    library: Callable[[], Any]) -> dict | None:
+    """A stem request's reference sound: a library clip id or a file (added to `inputs`)."""
     reference = None
     ref_raw = raw.get("reference")
     if isinstance(ref_raw, str):
@@ -238,7 +214,49 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         else:
             _fail(rwhere, f"no library clip '{clip_id}' and no file '{path_text or file_text or clip_id}'")
         reference.update(strength=strength, fit=fit)
+    return reference
 
+
+def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_duration_s: float,
+                    library: Callable[[], Any]) -> tuple[dict, list[Path]]:
+    """A stem request with every field present and checked, in the project.json settings form."""
+    from foley_core import backends, captions
+    from foley_core.project import GenerationSettings, MixSettings
+
+    if not isinstance(raw, dict):
+        _fail(where, "a stem request should be an object (the stem settings the studio saves)")
+    unknown = sorted(set(raw) - _STEM_KEYS)
+    if unknown:
+        _fail(where, f"unknown field '{unknown[0]}' (a stem request takes {', '.join(sorted(_STEM_KEYS))})")
+    d = GenerationSettings()
+    inputs: list[Path] = []
+    try:
+        caption = captions.validate_caption(_get(raw, "caption", "str", where))
+    except ShotListError:
+        raise
+    except FoleyError as err:
+        _fail(where, f"'caption': {err}")
+    seed = _get(raw, "seed", "int", where, d.seed)
+    steps = _get(raw, "steps", "int", where, d.steps)
+    if not 0 <= seed <= constants.MAX_SEED:
+        _fail(where, f"'seed' should be from 0 to {constants.MAX_SEED}, got {seed}")
+    if not 1 <= steps <= constants.MAX_STEPS:
+        _fail(where, f"'steps' should be from 1 to {constants.MAX_STEPS}, got {steps}")
+    for key in ("start_s", "duration_s"):
+        value = _get(raw, key, "number", where, None)
+        own = shot_start_s if key == "start_s" else shot_duration_s
+        if value is not None and abs(value - own) > 1e-6:
+            _fail(where, f"'{key}' is {value:g} but the shot's selection gives {own:g}; a stem is made for "
+                         "its shot's selection (leave it out)")
+    backend = _stem_backend(raw, where, d.model.backend)
+    mask = _stem_mask(raw, where, base, inputs)
+    curve = None
+    curve_raw = _get(raw, "curve", "dict", where, None)
+    if curve_raw is not None:
+        curve = {"times_s": _numbers(curve_raw, "times_s", f"{where} curve"),
+                 "values": _numbers(curve_raw, "values", f"{where} curve")}
+
+    reference = _stem_reference(raw, where, base, inputs, library)
     onsets = _numbers(raw, "onsets_s", where, default=None)
     mix_raw = _get(raw, "mix", "dict", where, None) or {}
     try:
