@@ -11,42 +11,10 @@ import types
 import numpy as np
 import pytest
 
-from app import onsets_widget, studio
-from app.panels import common
+from app import onsets_widget
 from foley_core.errors import FoleyError, OnsetError
 from foley_core.events import snap_onsets
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return studio.build_app()
-
-
-def _handler(demo, name):
-    for fn in demo.fns.values():
-        if getattr(fn.fn, "__name__", None) == name:
-            return fn.fn
-    raise LookupError(name)
-
-
-@pytest.fixture
-def told(monkeypatch):
-    messages = []
-    monkeypatch.setattr(common, "notify", lambda level, msg, **kw: messages.append((level, msg)))
-    return messages
-
-
-@pytest.fixture
-def loaded(tmp_path, media_factory):
-    from app.session import Session
-
-    video = media_factory("make_video", "square.mp4", seconds=4.0, fps=25, size=(160, 120),
-                          audio_events_s=[1.0, 2.5])
-    sess = Session(work_root=tmp_path / "work", autosave_root=tmp_path / "autosave")
-    sess.load_video(video)
-    sess.set_selection(1.0, 3.0)
-    yield sess
-    sess.close()
+from test_ui_studio import _handler, demo, loaded, told  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture
