@@ -511,10 +511,15 @@ class Session:
             if onsets is None:
                 self.user_onsets_video_s = None
             else:
-                # the lane owns the hits inside the selection; those outside it stay
-                kept = [t for t in (self.user_onsets_video_s or []) if not start_s <= t < end_s]
-                self.user_onsets_video_s = sorted(kept + [start_s + t for t in onsets])
+                self._set_lane_hits(onsets)
         return snapped
+
+    def _set_lane_hits(self, onsets_s) -> None:
+        """The lane's hits in the selection become `onsets_s` (selection seconds); the user's
+        hits outside the selection stay (call with the lock held)."""
+        start_s, end_s = self.selection
+        kept = [t for t in (self.user_onsets_video_s or []) if not start_s <= t < end_s]
+        self.user_onsets_video_s = sorted(kept + [start_s + float(t) for t in onsets_s])
 
     def apply_sketch(self, path: str | Path) -> tuple[int, int]:
         """A vocal sketch (a voice imitation, recorded or uploaded) becomes the selection's
@@ -532,8 +537,7 @@ class Session:
         with self.lock:
             self.curve_json = curve_widget.with_curve(self._curve_frame(), times.tolist(),
                                                       np.asarray(curve, float).tolist())
-            kept = [t for t in (self.user_onsets_video_s or []) if not start_s <= t < end_s]
-            self.user_onsets_video_s = sorted(kept + [start_s + float(t) for t in onsets])
+            self._set_lane_hits(onsets)
         return int(curve.size), int(len(onsets))
 
     def find_contacts(self) -> list[float]:
