@@ -42,6 +42,12 @@
       if (!seen.has(node)) { seen.add(node); show(node); }
     }
   };
-  new MutationObserver(scan).observe(document.body, {childList: true, subtree: true});
+  // the page mutates constantly (progress timers, the curve editor): look for messages only
+  // when a mutation touches gradio's toast area
+  const inToasts = (node) => node.nodeType === 1 && (node.closest(".toast-wrap") !== null
+                                                     || node.querySelector(".toast-wrap") !== null);
+  new MutationObserver((mutations) => {
+    if (mutations.some((m) => inToasts(m.target) || Array.from(m.addedNodes).some(inToasts))) scan();
+  }).observe(document.body, {childList: true, subtree: true});
   scan();
 }
