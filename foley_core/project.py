@@ -37,16 +37,17 @@ import weakref
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from foley_core import audio_io, constants
 from foley_core.atomic import atomic_path, write_text_atomic
 from foley_core.constants import (CURVE_FPS, DEFAULT_STEPS, DEFAULT_TEXT_SCALE, DEFAULT_VIDEO_SCALE,
-                                  EXPORT_SR, MAX_GENERATION_SECONDS, SOURCES, MAX_GUIDANCE_SCALE, MAX_STEM_SECONDS, MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS)
+                                  EXPORT_SR, MAX_GENERATION_SECONDS, MAX_GUIDANCE_SCALE, MAX_STEM_SECONDS,
+                                  MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS, SOURCES)
 from foley_core.errors import CurveError, FoleyError, MaskError, MixError, ProjectError
-from foley_core.request import ArrayEq as _ArrayEq, Region, readonly as _readonly, values_equal as _eq
+from foley_core.request import ArrayEq as _ArrayEq, Region, readonly as _readonly
 from foley_core.request import check_number as _number, check_whole as _whole
 
 FORMAT = "foley-studio-project"
