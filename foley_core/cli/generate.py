@@ -158,18 +158,16 @@ def _parse_point(text: str) -> tuple[tuple[float, float], float]:
     return (x, y), t
 
 
-def _read_sketch(args: argparse.Namespace):
-    """(curve, onsets_s) of the --sketch recording over the selection (the video's rest, or
-    --duration)."""
+def _read_sketch(args: argparse.Namespace, take=None):
+    """(curve, onsets_s) of the --sketch recording over the selection (--duration, the --take's
+    length, or the video's rest)."""
     from foley_core.audio_io import read_audio
     from foley_core.sketch import sketch_conditions
 
     duration_s = args.duration
-    if duration_s is None and args.take:        # the take covers the selection
-        from foley_core.audio_io import read_audio
-
-        audio, sr = read_audio(args.take)
-        duration_s = audio.size / sr
+    if duration_s is None and take is not None:        # the take covers the selection
+        audio, sr = take
+        duration_s = audio.shape[0] / sr
     if duration_s is None:
         from foley_core.media import probe_video
 
@@ -294,8 +292,8 @@ def _checked_outputs(args: argparse.Namespace, inputs) -> list[Path]:
     return [path for label, path in labelled.items() if label != "--mp4"]
 
 
-def _timing(args: argparse.Namespace):
-    """(curve, onsets_s) from --loudness / --onsets / --sketch."""
+def _timing(args: argparse.Namespace, take=None):
+    """(curve, onsets_s) from --loudness / --onsets / --sketch (over the --take's length, if any)."""
     from foley_core.errors import FoleyError
 
     curve = None
@@ -305,7 +303,7 @@ def _timing(args: argparse.Namespace):
         curve = read_curve_csv(args.loudness)
     onsets_s = None if args.onsets is None else _parse_onsets(args.onsets)
     if args.sketch:
-        curve, onsets_s = _read_sketch(args)
+        curve, onsets_s = _read_sketch(args, take)
     if args.onsets is not None and args.no_video_onsets:
         raise FoleyError("--onsets already replaces the video's onsets; leave out --no-video-onsets")
     return curve, onsets_s
@@ -410,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
         from foley_core.audio_io import read_audio
 
         take = read_audio(args.take)
-    curve, onsets_s = _timing(args)
+    curve, onsets_s = _timing(args, take)
     mask = _region(args, point)
     if args.model_dir:
         os.environ["FOLEY_EMBEDDED_DIR"] = args.model_dir
