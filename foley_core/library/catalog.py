@@ -41,6 +41,7 @@ from foley_core.errors import CaptionError, FoleyError, MediaError
 from foley_core.library.fit import check_reference_audio
 from foley_core.library import search as engine
 from foley_core.library.licences import MODIFICATION_NOTE, SOURCE_PACKAGE_VERSIONS, licence_info
+from foley_core.library.peaks import PeaksCache
 
 __all__ = [
     "LibraryEntry", "SearchHit", "LoadedReference", "SoundLibrary", "default_library", "load_reference",
@@ -417,6 +418,7 @@ class SoundLibrary:
         self._extra_text: dict[str, str] = {}                    # clip id -> embedded metadata words
         self._features: dict[str, np.ndarray] = {}               # clip id -> audio features (more-like-this)
         self._index: engine.SearchIndex | None = None
+        self._peaks: PeaksCache | None = None
         self.root: Path | None = None
         if bundled or root is not None:
             self.root = Path(root) if root is not None else bundled_library_root()
@@ -579,10 +581,17 @@ class SoundLibrary:
             raise FoleyError(f"Unknown sound category {category!r}; choose one of "
                              f"{', '.join(self.categories())}.")
 
-    def by_category(self, category: str) -> list[LibraryEntry]:
-        """The clips of one category (an empty list for a known category without clips)."""
-        self._check_category(category)
-        return [e for e in self._entries if e.category == category]
+    def by_category(self, category: str, *, min_s: float | None = None,
+                    max_s: float | None = None) -> list[LibraryEntry]:
+        """The clips of one category (an empty list for a known category without clips), only
+        those from `min_s` to `max_s` seconds long when given (the same filter as `search`)."""
+        self._check_request(1, category, min_s, max_s)
+        clips = [e for e in self._entries if e.category == category]
+        if min_s is None and max_s is None:
+            return clips
+        keep = engine.duration_mask(np.array([e.seconds for e in clips], dtype=np.float64),
+                                    min_s=min_s, max_s=max_s)
+        return [e for e, k in zip(clips, keep) if k]
 
     def get(self, clip_id: str) -> LibraryEntry:
         """The entry with this id; FoleyError if there is none."""
@@ -594,6 +603,15 @@ class SoundLibrary:
     def load(self, clip_id: str, sr: int = MODEL_SR) -> np.ndarray:
         """The clip as mono float32 at `sr` Hz; MediaError if its file is missing or damaged."""
         return read_audio(self.get(clip_id).path, sr=sr)[0]
+
+    def peaks(self, entries: Sequence[LibraryEntry]) -> list[np.ndarray | None]:
+        """Waveform thumbnails of `entries` (`peaks.THUMBNAIL_BINS` peak levels each, linear full
+        scale; None for a file that cannot be read), cached on disk under `cache_dir`."""
+        with self._lock:
+            if self._peaks is None:
+                self._peaks = PeaksCache(self.cache_dir)
+            cache = self._peaks
+        return cache.peaks([e.path for e in entries])
 
     # -- search ----------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from foley_core.atomic import atomic_path
 
 __all__ = [
     "FUSION", "FUSIONS", "Fusion", "KeywordIndex", "SearchIndex", "VectorStore", "audio_features", "fuse",
-    "read_tags", "terms", "words", "AUDIO_FEATURE_SR", "AUDIO_FEATURE_DIM",
+    "read_tags", "terms", "words", "duration_mask", "AUDIO_FEATURE_SR", "AUDIO_FEATURE_DIM",
 ]
 
 log = logging.getLogger(__name__)
@@ -186,11 +186,7 @@ class SearchIndex:
         if ucs_category is not None:
             want = ucs_category.strip().lower()
             keep &= np.array([want in u for u in self.ucs], dtype=bool)
-        if min_s is not None:
-            keep &= self.seconds >= min_s
-        if max_s is not None:
-            keep &= self.seconds <= max_s
-        return keep
+        return keep & duration_mask(self.seconds, min_s=min_s, max_s=max_s)
 
     def search(self, query: str, query_vector: np.ndarray, k: int, keep: np.ndarray | None = None,
                fusion: Fusion = FUSION) -> list[tuple[int, float, float, float]]:
@@ -201,6 +197,18 @@ class SearchIndex:
         best = float(keyword.max()) if keyword.size else 0.0
         return [(i, float(fused[i]), float(keyword[i] / best) if best > 0 else 0.0, float(semantic[i]))
                 for i in _top(fused, k, keep)]
+
+
+def duration_mask(seconds: np.ndarray, *, min_s: float | None = None, max_s: float | None = None) -> np.ndarray:
+    """Which clips of lengths `seconds` (NaN = unknown) lie within [min_s, max_s] (None = no bound).
+    With a bound, a clip of unknown length is dropped: it cannot be shown to fit."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    keep = np.ones(seconds.shape[0], dtype=bool)
+    if min_s is not None:
+        keep &= seconds >= min_s
+    if max_s is not None:
+        keep &= seconds <= max_s
+    return keep
 
 
 def _top(scores: np.ndarray, k: int, keep: np.ndarray | None) -> list[int]:
