@@ -561,18 +561,24 @@ class Session:
 
     # ------------------------------------------------------------------ reference sound
     def search_references(self, text: str, category: str | None = None,
-                          k: int = REFERENCE_RESULTS, *, caption: str = "") -> list:
+                          k: int = REFERENCE_RESULTS, *, caption: str = "",
+                          min_s: float | None = None, max_s: float | None = None) -> list:
         """Library clips whose captions are nearest in meaning to `text` (best first). An empty
         `text` searches by `caption` (the sound being described); with neither, a category
-        lists that category's clips. Returns [SearchHit]."""
+        lists that category's clips. `min_s`/`max_s` keep clips of that length only (None = no
+        bound). Returns [SearchHit]."""
         lib = sound_library()
         category = None if not category or category == ALL_CATEGORIES else str(category)
         query = search_query(text, caption)
         if not query:
             if category is None:
                 raise CaptionError("Type what to look for (or a caption), or pick a category.")
-            return [SearchHit(e, 0.0) for e in lib.by_category(category)[:k]]
-        return lib.search(query, k=k, category=category)
+            return [SearchHit(e, 0.0) for e in lib.by_category(category, min_s=min_s, max_s=max_s)[:k]]
+        return lib.search(query, k=k, category=category, min_s=min_s, max_s=max_s)
+
+    def reference_thumbnails(self, hits) -> list:
+        """The waveform thumbnail (peak levels, linear full scale; None if unreadable) of each hit."""
+        return sound_library().peaks([h.entry for h in hits])
 
     def choose_reference(self, clip_id: str) -> ReferenceChoice:
         """Start generation from a library clip (read and checked now, so a damaged file is

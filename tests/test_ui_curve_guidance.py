@@ -210,13 +210,15 @@ def test_generate_button_and_load_back_use_the_controls(built, sess, spy):
 
 def test_search_button_with_an_empty_box_searches_by_the_caption(built, sess):
     # (not curve guidance, but the same gradio layer: the picker's Search handler)
+    from app.panels.reference import result_choices
+
     st, _, handlers = built
     c = st.c
     out = handlers["on_ref_search"](sess, "", "glass shatters", "all categories")
     assert out[c.ref_query] == "glass shatters" and out[c.ref_auto] == "glass shatters"
-    assert out[c.ref_results].choices and " · glass · " in out[c.ref_results].choices[0][0]
+    assert result_choices(out[c.ref_results]) and " · glass · " in result_choices(out[c.ref_results])[0][0]
     out = handlers["on_ref_search"](sess, "footsteps", "glass shatters", "all categories")
-    assert " · footsteps · " in out[c.ref_results].choices[0][0] and out[c.ref_query] == "footsteps"
+    assert " · footsteps · " in result_choices(out[c.ref_results])[0][0] and out[c.ref_query] == "footsteps"
     import gradio as gr
 
     from app.panels import common

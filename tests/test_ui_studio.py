@@ -396,3 +396,39 @@ def test_the_daw_export_button_gives_a_session_zip(demo, loaded, told, monkeypat
         assert f"reel_1/{track['file']}" in zf.namelist()
     assert track["name"] == stem.name == "a knock on wood"
     assert track["position_s"] == stem.mix.offset_s == 1.0            # where the selection started
+
+
+def test_search_results_have_thumbnails_play_urls_and_only_use_picks(demo, loaded, told):
+    import urllib.parse
+    from pathlib import Path
+
+    from gradio.utils import is_static_file
+
+    from app.panels.reference import result_choices
+    from app.session import sound_library
+    from foley_core.library.peaks import THUMBNAIL_BINS
+
+    c = demo_components(demo)
+    search = _handler(demo, "on_ref_search")
+    out = search(loaded, "footsteps", "", "all categories", None, 1.0)
+    results = out[c.ref_results]
+    hits = results.props["hits"]
+    assert hits and results.value == "" and loaded.reference is None
+    assert "at most 1 s long" in results.props["heading"]
+    for hit, (label, clip_id) in zip(hits, result_choices(results)):
+        entry = sound_library().get(clip_id)
+        assert hit["id"] == clip_id and entry.seconds <= 1.0
+        assert len(hit["peaks"]) == THUMBNAIL_BINS and max(hit["peaks"]) > 0
+        # each result shows its licence, and its full attribution on hover
+        assert entry.licence and label.endswith(f" · {entry.licence}") and entry.id in hit["attribution"]
+        # the clip plays from its own file, which the server serves as a static file
+        served = Path(urllib.parse.unquote(hit["url"].removeprefix("gradio_api/file=")))
+        assert served == entry.path and is_static_file(served)
+    # a bad range is a message, and nothing changes
+    assert search(loaded, "footsteps", "", "all categories", 3.0, 1.0) == gr.skip()
+    assert told[-1][0] == "warning" and "minimum duration" in told[-1][1]
+
+    # "Use" (the widget's input event with the clip id) picks it as the stem's reference
+    out = _handler(demo, "on_ref_pick")(loaded, hits[1]["id"], 0.5)
+    assert loaded.reference.entry.id == hits[1]["id"] and out[c.ref_results].value == hits[1]["id"]
+    assert hits[1]["caption"] in out[c.ref_md]

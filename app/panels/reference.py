@@ -1,17 +1,88 @@
 """The reference picker: start from a real sound (a library clip found by search, or the user's
-own file), at a strength."""
+own file), at a strength.
+
+The search results are a `gr.HTML` list (static/reference_results.js): each hit shows its
+waveform thumbnail and plays in the page on a click (the clip file is served as it is), and only
+its "Use" button makes it the stem's reference. The widget's value is the chosen clip's id ('' for
+none), as a Radio's would be; the hits travel in its `hits` prop (`result_items`).
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+import urllib.parse
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
 
 from app import views
+from app.curve_widget import STATIC_DIR
 from app.panels.common import need, user_errors
 from app.session import (ALL_CATEGORIES, Session, default_reference_strength, search_query,
                          sound_library)
 from foley_core.library import SearchHit
+
+# What Chromium, Firefox and Safari decode in an <audio> element (Safari: not ogg before 17);
+# other formats show no play button rather than fail on the click.
+BROWSER_AUDIO = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".webm"})
+RESULTS_TEMPLATE = '<div class="rr-root"><div class="rr-heading"></div><div class="rr-list"></div></div>'
+
+
+@functools.cache
+def _library_root() -> Path | None:
+    """The studio library's folder, served as static files so that a result plays from its own
+    file at once (public clips; nothing is copied). None for a library without one."""
+    root = sound_library().root
+    if root is None:
+        return None
+    root = root.resolve()
+    gr.set_static_paths([root])
+    return root
+
+
+def _audition_url(path: Path) -> str:
+    """The page-relative URL that plays `path`, or '' when the browser cannot play it here."""
+    root = _library_root()
+    path = Path(path).resolve()
+    if root is None or root not in path.parents or path.suffix.lower() not in BROWSER_AUDIO:
+        return ""
+    return "gradio_api/file=" + urllib.parse.quote(str(path), safe="/")
+
+
+def result_items(hits, peaks) -> list[dict]:
+    """The results list's `hits` prop: per hit its id, label (caption · category · length ·
+    licence), attribution, audition URL and thumbnail peaks (0..1, or None if unreadable)."""
+    items = []
+    for (label, clip_id), hit, levels in zip(views.reference_choices(hits), hits, peaks):
+        e = hit.entry
+        items.append({"id": clip_id, "label": label, "caption": e.caption,
+                      "seconds": e.seconds if math.isfinite(e.seconds) else None,
+                      "licence": e.licence, "attribution": e.attribution_text,
+                      "url": _audition_url(e.path),
+                      "peaks": None if levels is None else [round(float(v), 4) for v in levels]})
+    return items
+
+
+def result_choices(update) -> list[tuple[str, str]]:
+    """(label, clip id) of each result an update of the results list shows."""
+    return [(h["label"], h["id"]) for h in (update.props.get("hits") or [])]
+
+
+def _results(sess: Session, hits, *, chosen: str | None, heading: str) -> gr.HTML:
+    return gr.HTML(value=chosen or "", hits=result_items(hits, sess.reference_thumbnails(hits)),
+                   heading=heading)
+
+
+def ResultsList(**kwargs) -> gr.HTML:
+    """The results list component (a gr.HTML; see the module docstring)."""
+    return gr.HTML(value="", html_template=RESULTS_TEMPLATE,
+                   css_template=(STATIC_DIR / "reference_results.css").read_text(encoding="utf-8"),
+                   js_on_load=(STATIC_DIR / "reference_results.js").read_text(encoding="utf-8"),
+                   apply_default_css=False, hits=[],
+                   heading="Search to list library clips: click one to listen, Use to start from it.",
+                   **kwargs)
 
 
 def build(c: SimpleNamespace) -> None:
@@ -26,10 +97,14 @@ def build(c: SimpleNamespace) -> None:
                                      value=ALL_CATEGORIES, label="Category",
                                      elem_id="reference-category", scale=2)
     with gr.Row():
+        c.ref_min_s = gr.Number(None, label="Shortest (s)", minimum=0, step=0.5,
+                                placeholder="any", elem_id="reference-min-s", scale=1)
+        c.ref_max_s = gr.Number(None, label="Longest (s)", minimum=0, step=0.5,
+                                placeholder="any", elem_id="reference-max-s", scale=1)
+    with gr.Row():
         c.ref_search_btn = gr.Button("Search", elem_id="reference-search-btn", size="sm")
         c.ref_none = gr.Button("No reference", elem_id="reference-none-btn", size="sm")
-    c.ref_results = gr.Radio([], label="Results: caption · category · length · "
-                             "licence (click one to use it)", elem_id="reference-results")
+    c.ref_results = ResultsList(elem_id="reference-results")
     with gr.Row(equal_height=False):
         c.ref_upload = gr.File(label=f"…or upload your own sound (any audio file, "
                                f"{views.UPLOAD_LIMIT_TEXT})",
@@ -58,11 +133,10 @@ def reference_updates(c: SimpleNamespace, sess: Session, *, results: bool = True
            c.ref_md: views.reference_markdown(ref, sess.reference_strength)}
     if results:
         if ref is not None and ref.from_library:
-            out[c.ref_results] = gr.Radio(
-                choices=views.reference_choices([SearchHit(ref.entry, 1.0)]), value=ref.entry.id,
-                label="The stem's reference clip (search to see others)")
+            out[c.ref_results] = _results(sess, [SearchHit(ref.entry, 1.0)], chosen=ref.entry.id,
+                                          heading="The stem's reference clip (search to see others)")
         else:
-            out[c.ref_results] = gr.Radio(value=None)
+            out[c.ref_results] = gr.HTML(value="")
     return out
 
 
@@ -84,28 +158,40 @@ def _wire_search(c: SimpleNamespace) -> None:
                      queue=False, show_progress="hidden")
 
     @user_errors
-    def on_ref_search(sess: Session, query: str, caption: str, category: str):
+    def on_ref_search(sess: Session, query: str, caption: str, category: str,
+                      min_s: float | None = None, max_s: float | None = None):
         sess = need(sess)
         # an empty search box searches by the caption (the sound being described)
         text = search_query(query, caption)
-        hits = sess.search_references(query, category, caption=caption)
+        hits = sess.search_references(query, category, caption=caption, min_s=min_s, max_s=max_s)
         if not hits:
-            gr.Info("No library clips match; try other words or another category.")
+            gr.Info("No library clips match; try other words, another category or other lengths.")
         chosen = sess.reference.entry.id if sess.reference is not None else None
-        choices = views.reference_choices(hits)
-        return {c.ref_results: gr.Radio(
-                    choices=choices, value=chosen if chosen in [i for _, i in choices] else None,
-                    label=f"{len(hits)} result(s) for \"{text or category}\": caption · category "
-                          "· length · licence (click one to use it)"),
+        lengths = _lengths_text(min_s, max_s)
+        return {c.ref_results: _results(
+                    sess, hits, chosen=chosen if chosen in [h.entry.id for h in hits] else None,
+                    heading=f"{len(hits)} result(s) for \"{text or category}\"{lengths}: click "
+                            "one to listen, Use to start from it"),
                 c.ref_query: text,
                 # searched by the caption: the box follows the caption again
                 c.ref_auto: text if not search_query(query) else gr.skip()}
 
-    search_inputs = [S, c.ref_query, c.caption, c.ref_category]
+    search_inputs = [S, c.ref_query, c.caption, c.ref_category, c.ref_min_s, c.ref_max_s]
     search_outs = [c.ref_results, c.ref_query, c.ref_auto]
-    for event in (c.ref_search_btn.click, c.ref_query.submit, c.ref_category.input):
+    for event in (c.ref_search_btn.click, c.ref_query.submit, c.ref_category.input,
+                  c.ref_min_s.submit, c.ref_max_s.submit):
         event(on_ref_search, search_inputs, search_outs, concurrency_id="search",
               concurrency_limit=2)
+
+
+def _lengths_text(min_s: float | None, max_s: float | None) -> str:
+    if min_s is None and max_s is None:
+        return ""
+    if max_s is None:
+        return f", at least {min_s:g} s long"
+    if min_s is None:
+        return f", at most {max_s:g} s long"
+    return f", {min_s:g}–{max_s:g} s long"
 
 
 def _wire_choice(c: SimpleNamespace) -> None:
@@ -119,7 +205,7 @@ def _wire_choice(c: SimpleNamespace) -> None:
             return gr.skip()
         sess.choose_reference(clip_id)
         sess.set_reference_strength(strength)
-        return reference_updates(c, sess, results=False)
+        return {**reference_updates(c, sess, results=False), c.ref_results: gr.HTML(value=clip_id)}
 
     c.ref_results.input(on_ref_pick, [S, c.ref_results, c.ref_strength], ref_outs)
 
@@ -130,7 +216,7 @@ def _wire_choice(c: SimpleNamespace) -> None:
             return gr.skip()
         sess.upload_reference(path)
         sess.set_reference_strength(strength)
-        return {**reference_updates(c, sess), c.ref_results: gr.Radio(value=None)}
+        return {**reference_updates(c, sess), c.ref_results: gr.HTML(value="")}
 
     c.ref_upload.upload(on_ref_upload, [S, c.ref_upload, c.ref_strength], ref_outs)
 
