@@ -286,7 +286,7 @@ def test_studio_end_to_end(server, context, tmp_path):
     label = options.first.inner_text()
     clip_caption, category = label.split(" · ")[:2]
     assert category == "footsteps", label
-    options.first.click()
+    page.locator("#reference-results .rr-use").first.click()
     expect(page.locator("#reference-info")).to_contain_text(f'library clip "{clip_caption}"',
                                                             timeout=WAIT_MS)
     expect(page.locator("#reference-info")).to_contain_text("Licence")
@@ -521,4 +521,64 @@ def test_tap_along_and_edit_the_onsets_lane(server, browser):
                            ".dataset.lane).onsets_s.length === 3", timeout=WAIT_MS)
     assert lane_value()["onsets_s"] == pytest.approx([moved[0], *moved[2:]])
     assert "Traceback" not in page.content()
+    ctx.close()
+
+
+def test_a_search_result_plays_on_click_and_only_use_picks_it(server, browser):
+    """Auditioning: a click plays the clip in the page (and stops the one playing) without
+    choosing it; 'Use' makes it the reference. Each result has its waveform thumbnail."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    info = page.locator("#reference-info")
+    expect(info).to_contain_text("none chosen")
+    studio.fill_text("reference-search", "footsteps")
+    # clips of at least 2 s, so that one still plays when it is looked at (Enter searches)
+    studio.fill_number("reference-min-s", 2)
+    rows = page.locator("#reference-results .rr-row")
+    expect(rows.first).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#reference-results .rr-heading")).to_contain_text("at least 2 s long")
+    studio.idle()
+    n = rows.count()
+    assert n >= 2
+    lengths_s = [float(rows.nth(i).locator("label").inner_text().split(" · ")[2].removesuffix(" s"))
+                 for i in range(n)]
+    assert min(lengths_s) >= 1.95, lengths_s          # labels round to 0.1 s
+    expect(page.locator("#reference-results .rr-row svg.rr-wave path")).to_have_count(n)
+
+    def audio_state(i: int) -> dict:
+        return rows.nth(i).locator("audio").evaluate(
+            "a => ({paused: a.paused, t: a.currentTime, src: a.currentSrc})")
+
+    first_label = rows.nth(0).locator("label").inner_text()
+    rows.nth(0).locator("label").click()
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#reference-results .rr-row audio');"
+        " return a && !a.paused && a.currentTime > 0; }", timeout=WAIT_MS)
+    t0 = audio_state(0)["t"]
+    page.wait_for_timeout(300)
+    state = audio_state(0)
+    assert not state["paused"] and state["t"] > t0 and "gradio_api/file=" in state["src"]
+    assert rows.nth(0).get_attribute("class").split().count("rr-playing") == 1
+    # listening is not choosing
+    expect(info).to_contain_text("none chosen")
+    expect(page.locator("#reference-results input:checked")).to_have_count(0)
+
+    # another result stops the first
+    rows.nth(1).locator(".rr-thumb").click()
+    page.wait_for_function(
+        "() => { const a = document.querySelectorAll('#reference-results .rr-row audio');"
+        " return a[0].paused && !a[1].paused && a[1].currentTime > 0; }", timeout=WAIT_MS)
+    assert audio_state(0)["t"] == 0
+    expect(info).to_contain_text("none chosen")
+
+    # "Use" picks it: the reference changes only now
+    caption = rows.nth(1).locator("label").inner_text().split(" · ")[0]
+    assert rows.nth(1).locator("label").inner_text() != first_label
+    rows.nth(1).locator(".rr-use").click()
+    expect(info).to_contain_text(f'library clip "{caption}"', timeout=WAIT_MS)
+    expect(page.locator("#reference-results input:checked")).to_have_count(1)
+    expect(rows.nth(1)).to_have_class(re.compile(r"\brr-chosen\b"))
+    assert "Traceback" not in page.content() and studio.external == []
     ctx.close()

@@ -424,6 +424,10 @@ def test_search_results_have_thumbnails_play_urls_and_only_use_picks(demo, loade
         # the clip plays from its own file, which the server serves as a static file
         served = Path(urllib.parse.unquote(hit["url"].removeprefix("gradio_api/file=")))
         assert served == entry.path and is_static_file(served)
+    # the page sends an empty length box as 0: no bound (no clip lasts 0 s)
+    unbounded = search(loaded, "footsteps", "", "all categories", 0, 0)[c.ref_results]
+    assert unbounded.props["hits"] and " long" not in unbounded.props["heading"]
+    assert max(sound_library().get(h["id"]).seconds for h in unbounded.props["hits"]) > 1.0
     # a bad range is a message, and nothing changes
     assert search(loaded, "footsteps", "", "all categories", 3.0, 1.0) == gr.skip()
     assert told[-1][0] == "warning" and "minimum duration" in told[-1][1]

@@ -97,9 +97,9 @@ def build(c: SimpleNamespace) -> None:
                                      value=ALL_CATEGORIES, label="Category",
                                      elem_id="reference-category", scale=2)
     with gr.Row():
-        c.ref_min_s = gr.Number(None, label="Shortest (s)", minimum=0, step=0.5,
+        c.ref_min_s = gr.Number(None, label="Shortest (s, empty or 0 = any)", minimum=0, step=0.5,
                                 placeholder="any", elem_id="reference-min-s", scale=1)
-        c.ref_max_s = gr.Number(None, label="Longest (s)", minimum=0, step=0.5,
+        c.ref_max_s = gr.Number(None, label="Longest (s, empty or 0 = any)", minimum=0, step=0.5,
                                 placeholder="any", elem_id="reference-max-s", scale=1)
     with gr.Row():
         c.ref_search_btn = gr.Button("Search", elem_id="reference-search-btn", size="sm")
@@ -161,6 +161,8 @@ def _wire_search(c: SimpleNamespace) -> None:
     def on_ref_search(sess: Session, query: str, caption: str, category: str,
                       min_s: float | None = None, max_s: float | None = None):
         sess = need(sess)
+        # an empty box arrives as 0, and no clip lasts 0 s: 0 means "no bound" on either side
+        min_s, max_s = (v if v else None for v in (min_s, max_s))
         # an empty search box searches by the caption (the sound being described)
         text = search_query(query, caption)
         hits = sess.search_references(query, category, caption=caption, min_s=min_s, max_s=max_s)
