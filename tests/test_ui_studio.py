@@ -436,3 +436,8 @@ def test_search_results_have_thumbnails_play_urls_and_only_use_picks(demo, loade
     out = _handler(demo, "on_ref_pick")(loaded, hits[1]["id"], 0.5)
     assert loaded.reference.entry.id == hits[1]["id"] and out[c.ref_results].value == hits[1]["id"]
     assert hits[1]["caption"] in out[c.ref_md]
+    # a refused "Use" shows the clip still in use checked, not the refused one
+    out = _handler(demo, "on_ref_pick")(loaded, "no-such-clip", 0.5)
+    assert list(out) == [c.ref_results] and out[c.ref_results].value == hits[1]["id"]
+    assert told[-1][0] == "warning" and "no-such-clip" in told[-1][1]
+    assert loaded.reference.entry.id == hits[1]["id"]

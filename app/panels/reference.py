@@ -200,7 +200,12 @@ def _wire_choice(c: SimpleNamespace) -> None:
     S = c.state
     ref_outs = outputs(c)
 
-    @user_errors
+    def in_use(sess: Session | None, *_):
+        # a refused "Use" (e.g. a damaged clip) checks the clip in use again, not the refused one
+        ref = sess.reference if sess is not None else None
+        return {c.ref_results: gr.HTML(value=ref.entry.id if ref is not None and ref.from_library else "")}
+
+    @user_errors(shown=in_use)
     def on_ref_pick(sess: Session, clip_id: str | None, strength: float):
         sess = need(sess)
         if not clip_id:
