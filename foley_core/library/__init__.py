@@ -2,7 +2,8 @@
 
 `SoundLibrary` (catalog.py) holds the bundled clips of assets/library plus user folders, searchable
 by caption; `fit_reference` (fit.py) makes a reference exactly as long as a stem; licences.py
-says what each clip's licence asks of a stem made from it. Importing this package loads no model.
+says what each clip's licence asks of a stem made from it; peaks.py draws a clip's waveform
+thumbnail. Importing this package loads no model.
 """
 
 from foley_core.library.catalog import (
