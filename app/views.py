@@ -22,8 +22,9 @@ _STEM_COLOURS = ["#f97316", "#3b82f6", "#10b981", "#a855f7", "#ef4444", "#eab308
 
 
 def stem_label(index: int, stem) -> str:
-    caption = stem.settings.caption or stem.name
-    return f"{index + 1}: {caption}"
+    """'2: its name' for a stem the user renamed, else '2: its caption' (whole)."""
+    renamed = stem.name != stem.default_name()
+    return f"{index + 1}: {stem.name if renamed else stem.settings.caption or stem.name}"
 
 
 def stem_length_s(stem) -> float:
