@@ -67,21 +67,23 @@ class Studio:
                 with gr.Column(scale=3, min_width=520, elem_id="picture-column"):
                     video.build(c)
                 with gr.Column(scale=2, min_width=320, elem_id="side-column"):
+                    # render_children: a closed tab's parts stay in the page, hidden, so their
+                    # scripts (the curve editor, the onsets lane) keep up with every update
                     with gr.Tabs(elem_id="side-tabs"):
-                        with gr.Tab("Sound", elem_id="tab-sound"):
+                        with gr.Tab("Sound", elem_id="tab-sound", render_children=True):
                             describe.build(c)
                             takes.build_generate(c)
                             describe.build_settings(c)
                             takes.build(c)
-                        with gr.Tab("Region", elem_id="tab-region"):
+                        with gr.Tab("Region", elem_id="tab-region", render_children=True):
                             region.build(c)
-                        with gr.Tab("Curve & hits", elem_id="tab-curve"):
+                        with gr.Tab("Curve & hits", elem_id="tab-curve", render_children=True):
                             curve.build(c)
-                        with gr.Tab("Library", elem_id="reference-picker"):
+                        with gr.Tab("Library", elem_id="reference-picker", render_children=True):
                             reference.build(c)
-                        with gr.Tab("Mix", elem_id="tab-mix"):
+                        with gr.Tab("Mix", elem_id="tab-mix", render_children=True):
                             stems_mix.build_mix(c)
-                        with gr.Tab("Project", elem_id="tab-project"):
+                        with gr.Tab("Project", elem_id="tab-project", render_children=True):
                             export.build(c)
             with gr.Row(equal_height=False, elem_id="timeline-row"):
                 # the timeline panel's slot: the stems on the timeline, their table
