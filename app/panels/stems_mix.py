@@ -15,6 +15,9 @@ from foley_core import constants, mixing
 from foley_core import project as fproject
 
 TARGETS = list(mixing.LOUDNESS_PRESETS)
+# the stems table under the video: the caption and the reference take what the numbers leave
+STEM_COLUMN_WIDTHS = ["3%", "20%", "6%", "5%", "6%", "6%", "6%", "6%", "6%", "5%", "5%", "6%",
+                      "20%"]
 
 
 class _EmptyProject:
@@ -32,7 +35,8 @@ def build(c: SimpleNamespace) -> None:
     c.timeline = gr.HTML(views.timeline_html(_EmptyProject(), video_duration_s=None,
                                              selection=None), elem_id="timeline")
     c.stems = gr.Dataframe(headers=views.STEM_COLUMNS, value=[], interactive=False,
-                           elem_id="stems-table", wrap=True, max_height=160)
+                           elem_id="stems-table", wrap=True, max_height=160,
+                           column_widths=STEM_COLUMN_WIDTHS)
 
 
 def build_inspector(c: SimpleNamespace) -> None:
