@@ -240,8 +240,11 @@ class Session:
         with self.lock:
             self.set_aside = None
             old_video = self.project.video_path
-            if self.project.stems and (old_video is None or not _same_path(old_video, info.path)):
+            new_video = old_video is None or not _same_path(old_video, info.path)
+            if self.project.stems and new_video:
                 self.set_aside = self._set_project_aside(old_video)
+            if new_video:
+                self.history.clear()    # a region or curve of another video cannot come back
             self.video = info
             self.project.video_path = Path(info.path).resolve()
             self.project.video_duration_s = float(info.duration_s)

@@ -86,7 +86,8 @@ class Studio:
                         with gr.Tab("Project", elem_id="tab-project", render_children=True):
                             export.build(c)
             with gr.Row(equal_height=False, elem_id="timeline-row"):
-                # the timeline panel's slot: the stems on the timeline, their table
+                # the timeline's slot (a timeline panel's build(c) goes here, under the video):
+                # for now the stems on the display-only timeline, and their table
                 with gr.Column(scale=3, min_width=520, elem_id="timeline-slot"):
                     stems_mix.build(c)
                     export.build_result(c)

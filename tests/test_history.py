@@ -138,3 +138,13 @@ def _layer():
     layer = np.zeros((60, 80, 4), np.uint8)
     layer[10:20, 30:50, 3] = 255
     return layer
+
+
+def test_another_video_starts_a_new_history(sess, square_video, media_factory):
+    sess.load_video(square_video)
+    sess.curve_preset("fade in")
+    sess.load_video(square_video)           # the same video again: its edits stay undoable
+    assert sess.history.can_undo
+    other = media_factory("make_video", "other.mp4", seconds=2.0, fps=25, size=(160, 120))
+    sess.load_video(other)
+    assert not sess.history.can_undo and not sess.history.can_redo
