@@ -28,11 +28,11 @@ import numpy as np
 from app import curve_widget, onsets_widget
 from foley_core import (audio_io, backends, captions, constants, export, loudness, media, mixing,
                         project_archive, region_spec)
-from foley_core.history import History
 from foley_core import project as fproject
 from foley_core.autosave_tokens import AutosaveTokens, new_autosave_id
 from foley_core.errors import (CaptionError, FoleyError, MaskError, MediaError, ProjectError,
                                TimeRangeError)
+from foley_core.history import History
 from foley_core.library import SearchHit, default_library, load_reference
 from foley_core.project import MAX_CURVE_SCALE
 from foley_core.request import GenerationRequest, Region

@@ -6,6 +6,7 @@ its components and its events), and how it is launched. Each browser session get
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import threading
 import time
@@ -34,6 +35,25 @@ BROWSER_KEY = "foley-studio"
 # Wired in this order once every panel is built (a handler may update another panel's parts);
 # the restore banner is wired first, with the page's load event.
 PANELS = (video, region, curve, describe, reference, takes, stems_mix, export, undo)
+
+
+# The side tabs: (the elem_id of the tab's column, its label). static/studio.css shows the one
+# static/tabs.js opened (the first until then).
+SIDE_TABS = (("tab-sound", "Sound"), ("tab-region", "Region"), ("tab-curve", "Curve & hits"),
+             ("reference-picker", "Library"), ("tab-mix", "Mix"), ("tab-project", "Project"))
+
+
+def tab_strip(tabs) -> str:
+    """The side tabs' buttons (static/tabs.js opens the tab a button names)."""
+    buttons = "".join(
+        f'<button type="button" role="tab" class="side-tab-btn" data-tab="{tab_id}" '
+        f'aria-controls="{tab_id}" aria-selected="{"true" if i == 0 else "false"}">'
+        f'{html.escape(label)}</button>' for i, (tab_id, label) in enumerate(tabs))
+    return f'<div role="tablist" class="side-tab-list">{buttons}</div>'
+
+
+def _side_tab(elem_id: str) -> gr.Column:
+    return gr.Column(elem_id=elem_id, elem_classes=["side-tab"])
 
 
 def theme() -> gr.themes.Base:
@@ -67,24 +87,25 @@ class Studio:
                 with gr.Column(scale=3, min_width=520, elem_id="picture-column"):
                     video.build(c)
                 with gr.Column(scale=2, min_width=320, elem_id="side-column"):
-                    # render_children: a closed tab's parts stay in the page, hidden, so their
-                    # scripts (the curve editor, the onsets lane) keep up with every update
-                    with gr.Tabs(elem_id="side-tabs"):
-                        with gr.Tab("Sound", elem_id="tab-sound", render_children=True):
-                            describe.build(c)
-                            takes.build_generate(c)
-                            describe.build_settings(c)
-                            takes.build(c)
-                        with gr.Tab("Region", elem_id="tab-region", render_children=True):
-                            region.build(c)
-                        with gr.Tab("Curve & hits", elem_id="tab-curve", render_children=True):
-                            curve.build(c)
-                        with gr.Tab("Library", elem_id="reference-picker", render_children=True):
-                            reference.build(c)
-                        with gr.Tab("Mix", elem_id="tab-mix", render_children=True):
-                            stems_mix.build_mix(c)
-                        with gr.Tab("Project", elem_id="tab-project", render_children=True):
-                            export.build(c)
+                    # Tabs of our own (static/tabs.js): every tab's parts stay in the page,
+                    # hidden, so their scripts (the curve editor, the onsets lane) and change
+                    # events keep up while closed; gradio's Tabs mount a tab only when opened.
+                    gr.HTML(tab_strip(SIDE_TABS), elem_id="side-tab-strip", padding=False)
+                    with _side_tab("tab-sound"):
+                        describe.build(c)
+                        takes.build_generate(c)
+                        describe.build_settings(c)
+                        takes.build(c)
+                    with _side_tab("tab-region"):
+                        region.build(c)
+                    with _side_tab("tab-curve"):
+                        curve.build(c)
+                    with _side_tab("reference-picker"):
+                        reference.build(c)
+                    with _side_tab("tab-mix"):
+                        stems_mix.build_mix(c)
+                    with _side_tab("tab-project"):
+                        export.build(c)
             with gr.Row(equal_height=False, elem_id="timeline-row"):
                 # the timeline's slot (a timeline panel's build(c) goes here, under the video):
                 # for now the stems on the display-only timeline, and their table
@@ -144,10 +165,11 @@ def notices_js() -> str:
 
 
 def page_js() -> str:
-    """The page's own scripts, run once on load: the messages (notices.js) and the undo/redo
-    keys (shortcuts.js)."""
-    shortcuts = (STATIC_DIR / "shortcuts.js").read_text(encoding="utf-8")
-    return f"() => {{ ({notices_js()})(); ({shortcuts})(); }}"
+    """The page's own scripts, run once on load: the messages (notices.js), the undo/redo keys
+    (shortcuts.js) and the side tabs (tabs.js)."""
+    scripts = [notices_js()] + [(STATIC_DIR / name).read_text(encoding="utf-8")
+                                for name in ("shortcuts.js", "tabs.js")]
+    return "() => { " + " ".join(f"({js})();" for js in scripts) + " }"
 
 
 def launch_kwargs() -> dict:
