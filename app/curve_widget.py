@@ -2,8 +2,8 @@
 
 Gradio has no curve widget, so the editor is a `gr.HTML` whose `js_on_load` (static/curve.js)
 draws on a canvas with pointer events. Its value is a JSON string holding the drawn curve in the
-relative 0..1 space (1 = the stem's loudest moment), with times in seconds from the start of the
-selection, plus what the canvas draws behind it (motion / original loudness traces, contacts).
+relative 0..1 space (generation takes its highest point as the stem's loudest moment: see
+loudness.conform), with times in seconds from the start of the selection, plus what the canvas draws behind it (motion / original loudness traces, contacts).
 """
 
 from __future__ import annotations

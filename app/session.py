@@ -32,6 +32,7 @@ from foley_core import project as fproject
 from foley_core.autosave_tokens import AutosaveTokens, new_autosave_id
 from foley_core.errors import (CaptionError, FoleyError, MaskError, MediaError, ProjectError,
                                TimeRangeError)
+from foley_core.history import History
 from foley_core.library import SearchHit, default_library, load_reference
 from foley_core.project import MAX_CURVE_SCALE
 from foley_core.request import GenerationRequest, Region
@@ -138,6 +139,54 @@ class RegionState:
         return "no region: the whole frame"
 
 
+@dataclasses.dataclass
+class EditState:
+    """What undo and redo bring back: the project (stems with their names and mix, its name and
+    export settings), the curve (with the selection it was drawn over), the onsets lane and the
+    region. The region's traces (background, contacts) come back with it."""
+
+    project: Any                        # foley_core.project.Project (a copy)
+    curve_json: str
+    selection: tuple[float, float]
+    user_onsets_video_s: list[float] | None
+    region: RegionState
+    events_s: list[float]
+    background: dict
+
+    def same_edits(self, other: "EditState") -> bool:
+        """Whether the two states differ in nothing the user edits (so no undo step is made).
+        The curve and the hits are compared in video time and to the precision the widgets
+        keep, so a widget sending back what it was given is not an edit."""
+        a, b = self.project, other.project
+        return (a.name == b.name and a.export == b.export and a.stems == b.stems
+                and _same_times(self.user_onsets_video_s, other.user_onsets_video_s, 1e-6)
+                and _same_region(self.region, other.region)
+                and _same_curve(self, other))
+
+
+def _edit(method):
+    """Session method decorator: the editable state before `method` runs becomes one undo step
+    if the method changed it (an edit that fails or changes nothing leaves no step). An edit
+    made inside another (propose_region selects a track) is part of the outer one."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            if self._editing:
+                return method(self, *args, **kwargs)
+            before = self._edit_state()
+            self._editing = True
+            try:
+                result = method(self, *args, **kwargs)
+            finally:
+                self._editing = False
+            if not before.same_edits(self._edit_state(copy=False)):
+                self.history.record(before)
+            return result
+
+    return wrapper
+
+
 class Session:
     """The studio state of one browser session."""
 
@@ -149,7 +198,8 @@ class Session:
         self.work_dir = base / self.id
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.project = fproject.Project(name="Untitled")
-        self.history: list = []
+        self.history: History[EditState] = History(UNDO_DEPTH)
+        self._editing = False
         self.video = None                       # media.VideoInfo
         self.selection = (0.0, 0.0)             # (start_s, end_s) in video time
         self.frame_time_s = 0.0
@@ -190,8 +240,11 @@ class Session:
         with self.lock:
             self.set_aside = None
             old_video = self.project.video_path
-            if self.project.stems and (old_video is None or not _same_path(old_video, info.path)):
+            new_video = old_video is None or not _same_path(old_video, info.path)
+            if self.project.stems and new_video:
                 self.set_aside = self._set_project_aside(old_video)
+            if new_video:
+                self.history.clear()    # a region or curve of another video cannot come back
             self.video = info
             self.project.video_path = Path(info.path).resolve()
             self.project.video_duration_s = float(info.duration_s)
@@ -218,7 +271,7 @@ class Session:
         self.autosave_dir = self.autosave_root / new_autosave_id()
         self._autosaver = None
         self.project = fproject.Project(name="Untitled")
-        self.history = []
+        self.history.clear()
         self.candidates, self.candidate_settings, self.generation_meta = [], None, {}
         return aside
 
@@ -278,6 +331,7 @@ class Session:
         self.region_history.append(dataclasses.replace(self.region))
         del self.region_history[:-UNDO_DEPTH]
 
+    @_edit
     def set_drawn_mask(self, layers: list[np.ndarray] | None) -> RegionState:
         """The brush strokes of the mask editor (RGBA layers at the preview size) become a
         binary mask at the video's size."""
@@ -315,6 +369,7 @@ class Session:
             self.select_track(tracks[0].id)
         return tracks
 
+    @_edit
     def select_track(self, track_id: str) -> RegionState:
         if not self.tracks:
             raise MaskError("No tracks yet: press 'Propose from motion' or 'Propose from detection'.")
@@ -333,6 +388,7 @@ class Session:
             self.curve_json = self._curve_frame(keep_curve=True)
         return self.region
 
+    @_edit
     def clear_region(self) -> RegionState:
         with self.lock:
             self._push_region()
@@ -421,6 +477,7 @@ class Session:
             motion=motion, loudness=window(bg.get("loudness")),
             events_s=[e - start_s for e in self.events_s if start_s <= e <= end_s])
 
+    @_edit
     def set_curve(self, value: str | None) -> tuple[np.ndarray, np.ndarray] | None:
         """Store the curve editor's value (validated)."""
         pts = curve_widget.curve_points(value)
@@ -432,8 +489,10 @@ class Session:
 
     def _validated_curve(self, pts) -> np.ndarray:
         start_s, end_s = self.selection
-        return loudness.resample_curve(pts[0], pts[1], duration_s=end_s - start_s)
+        return loudness.resample_curve(pts[0], pts[1], duration_s=end_s - start_s,
+                                       keep_peaks=True)
 
+    @_edit
     def curve_preset(self, name: str) -> str:
         """A preset curve over the selection: flat, fade in, fade out, hits (at the detected
         contacts), motion (the region's motion energy), or none."""
@@ -494,6 +553,7 @@ class Session:
             contacts_s=[e - start_s for e in self.events_s if start_s <= e < end_s],
             onsets_s=self.lane_onsets())
 
+    @_edit
     def set_onsets(self, value: str | dict | None) -> bool:
         """Store the lane's value (checked: OnsetError and nothing changed if it cannot be
         used). Taps the user asked to snap are moved onto the contacts within
@@ -521,6 +581,7 @@ class Session:
         kept = [t for t in (self.user_onsets_video_s or []) if not start_s <= t < end_s]
         self.user_onsets_video_s = sorted(kept + [start_s + float(t) for t in onsets_s])
 
+    @_edit
     def apply_sketch(self, path: str | Path) -> tuple[int, int]:
         """A vocal sketch (a voice imitation, recorded or uploaded) becomes the selection's
         loudness curve and its hits (the lane), mapped from the recording's first sample onto
@@ -742,10 +803,6 @@ class Session:
         return self.candidates[index]
 
     # ------------------------------------------------------------------ stems
-    def _snapshot(self) -> None:
-        self.history.append(self.project.copy())
-        del self.history[:-UNDO_DEPTH]
-
     def regenerate_span(self, stem_id: str, start_s: float, end_s: float, *, seed: int,
                         candidates: int = 1,
                         progress: Callable[[float, str], None] | None = None) -> list[Candidate]:
@@ -768,6 +825,7 @@ class Session:
                              take=(np.asarray(stem.audio), int(stem.sr)),
                              regenerate_span_s=(start_s, end_s), progress=progress)
 
+    @_edit
     def keep_candidate(self, index: int = 0, *, replace_id: str | None = None):
         """Add a candidate to the project as a stem placed at the selection's start (or put it
         in place of stem `replace_id`, keeping that stem's mix settings)."""
@@ -790,7 +848,6 @@ class Session:
             video_onsets=bool(s.get("video_onsets", True)), onsets_s=s.get("onsets_s"),
             source=s.get("source", DEFAULTS["source"]))
         with self.lock:
-            self._snapshot()
             if replace_id is not None:
                 old = self.stem(replace_id)
                 stem = fproject.Stem(audio=cand.audio, sr=cand.sr, settings=settings,
@@ -812,6 +869,7 @@ class Session:
                 return s
         raise ProjectError("That stem no longer exists (it was deleted or undone); pick another.")
 
+    @_edit
     def update_stem(self, stem_id: str, **mix: Any):
         """Change a stem's mix settings: gain_db, pan, offset_s, trim_start_s, trim_end_s,
         fade_in_s, fade_out_s, mute, solo."""
@@ -820,25 +878,61 @@ class Session:
         if edited == stem.mix:
             return stem                 # nothing changed: no undo step (a box left as it was)
         with self.lock:
-            self._snapshot()
             stem = self.stem(stem_id)
             stem.mix = edited
             self.autosave()
         return stem
 
+    @_edit
     def delete_stem(self, stem_id: str) -> None:
         with self.lock:
             self.stem(stem_id)
-            self._snapshot()
             self.project.remove_stem(stem_id)
             self.autosave()
 
-    def undo(self) -> None:
+    @_edit
+    def rename_stem(self, stem_id: str, name: Any) -> str:
+        """Name a stem (its exported file names, DAW track and BWF description). ProjectError
+        in words for an empty or too long name, or one with characters a file name cannot
+        hold; the stem keeps its name then. Returns the name as kept."""
+        checked = fproject.checked_name(name, "The stem's name")
         with self.lock:
-            if not self.history:
-                raise ProjectError("Nothing to undo.")
-            self.project = self.history.pop()
+            kept = self.stem(stem_id).rename(checked)
             self.autosave()
+        return kept
+
+    def undo(self) -> None:
+        """Go back to the state before the last edit (stems, their mix and names, the curve,
+        the hits, the region). NothingToUndo when there is none."""
+        with self.lock:
+            self._restore_edit_state(self.history.undo(self._edit_state()))
+            self.autosave()
+
+    def redo(self) -> None:
+        """Make again the edit the last undo took back. NothingToUndo when there is none (a
+        new edit after an undo clears what could be redone)."""
+        with self.lock:
+            self._restore_edit_state(self.history.redo(self._edit_state()))
+            self.autosave()
+
+    def _edit_state(self, *, copy: bool = True) -> EditState:
+        """The editable state now; `copy=False` shares the live objects (only to compare)."""
+        return EditState(
+            project=self.project.copy() if copy else self.project, curve_json=self.curve_json,
+            selection=tuple(self.selection),
+            user_onsets_video_s=(None if self.user_onsets_video_s is None
+                                 else list(self.user_onsets_video_s)),
+            region=dataclasses.replace(self.region) if copy else self.region,
+            events_s=list(self.events_s), background=dict(self.background))
+
+    def _restore_edit_state(self, state: EditState) -> None:
+        """Put `state` back (call with the lock held). The curve stays where it was in the
+        video if the selection moved since."""
+        self.project = state.project
+        self.user_onsets_video_s = state.user_onsets_video_s
+        self.region, self.events_s, self.background = state.region, state.events_s, state.background
+        self.curve_json = state.curve_json
+        self.curve_json = self._curve_frame(keep_curve=True, old_selection=state.selection)
 
     def stem_settings(self, stem_id: str) -> dict:
         """A stem's generation settings as editor values (to load them back)."""
@@ -858,6 +952,7 @@ class Session:
                 "strength": (default_reference_strength() if st.reference is None
                              or st.reference.strength is None else float(st.reference.strength))}
 
+    @_edit
     def load_stem_settings(self, stem_id: str) -> dict:
         """Put a stem's selection, curve and reference sound back into the editor; returns its
         settings. A reference that can no longer be found is named in
@@ -977,6 +1072,7 @@ class Session:
                           target_lufs=target_lufs, ceiling_dbtp=self.ceiling_dbtp)
         return out
 
+    @_edit
     def rename_project(self, name: str | None) -> str:
         """Name the project (its exports' file names and its saved zip); an empty name is
         'Untitled'. Returns the name as kept (Project.rename: one line, no control characters,
@@ -1014,7 +1110,7 @@ class Session:
         if getattr(project, "video_path", None):
             info = media.probe_video(project.video_path)
         with self.lock:
-            self.history = []           # undo does not cross projects
+            self.history.clear()        # undo does not cross projects
             self.project = project
             self.video = info
             self.region = RegionState()
@@ -1107,6 +1203,30 @@ def _float(value: Any, name: str) -> float:
     if not math.isfinite(number):
         raise TimeRangeError(f"The {name} must be a number of seconds; got {value!r}.")
     return number
+
+
+def _same_times(a: list[float] | None, b: list[float] | None, tol: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+def _same_region(a: RegionState, b: RegionState) -> bool:
+    if a.kind != b.kind or a.track is not b.track:
+        return False
+    if a.mask is None or b.mask is None:
+        return a.mask is b.mask
+    return a.mask is b.mask or np.array_equal(a.mask, b.mask)
+
+
+def _same_curve(a: EditState, b: EditState) -> bool:
+    """The drawn curves agree in video time (to the widget's 4 decimals)."""
+    pa, pb = curve_widget.curve_points(a.curve_json), curve_widget.curve_points(b.curve_json)
+    if pa is None or pb is None:
+        return pa is None and pb is None
+    return (pa[0].shape == pb[0].shape
+            and np.allclose(pa[0] + a.selection[0], pb[0] + b.selection[0], atol=1e-4)
+            and np.allclose(pa[1], pb[1], atol=1e-4))
 
 
 def _same_path(a: str | Path, b: str | Path) -> bool:

@@ -6,6 +6,7 @@ its components and its events), and how it is launched. Each browser session get
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import threading
 import time
@@ -16,7 +17,8 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from app import views
-from app.panels import curve, describe, export, reference, region, restore, stems_mix, takes, video
+from app.panels import (curve, describe, export, reference, region, restore, stems_mix, takes,
+                        undo, video)
 from app.panels.common import NOTICE_S
 from app.session import Session, sound_library
 from foley_core import constants
@@ -32,7 +34,26 @@ MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation
 BROWSER_KEY = "foley-studio"
 # Wired in this order once every panel is built (a handler may update another panel's parts);
 # the restore banner is wired first, with the page's load event.
-PANELS = (video, region, curve, describe, reference, takes, stems_mix, export)
+PANELS = (video, region, curve, describe, reference, takes, stems_mix, export, undo)
+
+
+# The side tabs: (the elem_id of the tab's column, its label). static/studio.css shows the one
+# static/tabs.js opened (the first until then).
+SIDE_TABS = (("tab-sound", "Sound"), ("tab-region", "Region"), ("tab-curve", "Curve & hits"),
+             ("reference-picker", "Library"), ("tab-mix", "Mix"), ("tab-project", "Project"))
+
+
+def tab_strip(tabs) -> str:
+    """The side tabs' buttons (static/tabs.js opens the tab a button names)."""
+    buttons = "".join(
+        f'<button type="button" role="tab" class="side-tab-btn" data-tab="{tab_id}" '
+        f'aria-controls="{tab_id}" aria-selected="{"true" if i == 0 else "false"}">'
+        f'{html.escape(label)}</button>' for i, (tab_id, label) in enumerate(tabs))
+    return f'<div role="tablist" class="side-tab-list">{buttons}</div>'
+
+
+def _side_tab(elem_id: str) -> gr.Column:
+    return gr.Column(elem_id=elem_id, elem_classes=["side-tab"])
 
 
 def theme() -> gr.themes.Base:
@@ -53,26 +74,46 @@ class Studio:
             c.state = gr.State(self._new_session, delete_callback=_close_session)
             c.browser = gr.BrowserState({"autosaves": []}, storage_key=BROWSER_KEY,
                                         secret=_browser_secret())
-            gr.Markdown("# Foley studio\nLoad a silent video, mark what makes the sound, draw how "
-                        "loud it is over time, describe it, and generate a synchronised sound. "
-                        "Keep the takes you like as stems, mix them, and export.",
-                        elem_id="studio-title")
+            with gr.Row(elem_id="top-bar", equal_height=True):
+                gr.Markdown("## Foley studio", elem_id="studio-title")
+                undo.build(c)
+                with gr.Row(elem_id="export-bar"):
+                    export.build_buttons(c)
             restore.build(c)
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=1):
+            # The main loop on one screen: picture on top and the stems' timeline under it, the
+            # other steps in tabs beside the picture, the selected stem's inspector beside the
+            # timeline (the tabs' height is capped in studio.css so the timeline stays in view).
+            with gr.Row(equal_height=False, elem_id="picture-row"):
+                with gr.Column(scale=3, min_width=520, elem_id="picture-column"):
                     video.build(c)
-                with gr.Column(scale=1):
-                    region.build(c)
-            curve.build(c)
-            gr.Markdown("### 4 · Describe the sound, and (optionally) start from a real one")
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=3):
-                    describe.build(c)
-                with gr.Column(scale=4, elem_id="reference-picker"):
-                    reference.build(c)
-            takes.build(c)
-            stems_mix.build(c)
-            export.build(c)
+                with gr.Column(scale=2, min_width=320, elem_id="side-column"):
+                    # Tabs of our own (static/tabs.js): every tab's parts stay in the page,
+                    # hidden, so their scripts (the curve editor, the onsets lane) and change
+                    # events keep up while closed; gradio's Tabs mount a tab only when opened.
+                    gr.HTML(tab_strip(SIDE_TABS), elem_id="side-tab-strip", padding=False)
+                    with _side_tab("tab-sound"):
+                        describe.build(c)
+                        takes.build_generate(c)
+                        describe.build_settings(c)
+                        takes.build(c)
+                    with _side_tab("tab-region"):
+                        region.build(c)
+                    with _side_tab("tab-curve"):
+                        curve.build(c)
+                    with _side_tab("reference-picker"):
+                        reference.build(c)
+                    with _side_tab("tab-mix"):
+                        stems_mix.build_mix(c)
+                    with _side_tab("tab-project"):
+                        export.build(c)
+            with gr.Row(equal_height=False, elem_id="timeline-row"):
+                # the timeline's slot (a timeline panel's build(c) goes here, under the video):
+                # for now the stems on the display-only timeline, and their table
+                with gr.Column(scale=3, min_width=520, elem_id="timeline-slot"):
+                    stems_mix.build(c)
+                    export.build_result(c)
+                with gr.Column(scale=2, min_width=320, elem_id="inspector"):
+                    stems_mix.build_inspector(c)
             restore.wire(demo, c)
             for panel in PANELS:
                 panel.wire(c)
@@ -123,11 +164,19 @@ def notices_js() -> str:
     return js.replace("__NOTICE_MS__", str(int(NOTICE_S * 1000)))
 
 
+def page_js() -> str:
+    """The page's own scripts, run once on load: the messages (notices.js), the undo/redo keys
+    (shortcuts.js) and the side tabs (tabs.js)."""
+    scripts = [notices_js()] + [(STATIC_DIR / name).read_text(encoding="utf-8")
+                                for name in ("shortcuts.js", "tabs.js")]
+    return "() => { " + " ".join(f"({js})();" for js in scripts) + " }"
+
+
 def launch_kwargs() -> dict:
     """Arguments for `Blocks.launch` that keep the page offline and styled, and bound what a
     browser may upload (constants.MAX_UPLOAD_BYTES per file)."""
     limit = int(constants.MAX_UPLOAD_BYTES)
-    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"], "js": notices_js(),
+    return {"theme": theme(), "css_paths": [STATIC_DIR / "studio.css"], "js": page_js(),
             # gradio counts the bytes as they stream in and drops the temp file past the limit
             "max_file_size": limit,
             # ... and this refuses a request that announces more before a byte is written

@@ -22,8 +22,9 @@ _STEM_COLOURS = ["#f97316", "#3b82f6", "#10b981", "#a855f7", "#ef4444", "#eab308
 
 
 def stem_label(index: int, stem) -> str:
-    caption = stem.settings.caption or stem.name
-    return f"{index + 1}: {caption}"
+    """'2: its name' for a stem the user renamed, else '2: its caption' (whole)."""
+    renamed = stem.name != stem.default_name()
+    return f"{index + 1}: {stem.name if renamed else stem.settings.caption or stem.name}"
 
 
 def stem_length_s(stem) -> float:
@@ -96,9 +97,10 @@ def timeline_html(project, *, video_duration_s: float | None, selection: tuple[f
     pct = (lambda t: 100.0 * max(0.0, min(total, t)) / total)
     soloed = any(s.mix.solo for s in project.stems)
     step = next(s for s in (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300) if total / s <= 12)
+    # every other label is hidden on a narrow screen (studio.css), so they never overlap
     ticks = "".join(
-        f'<span class="tl-tick" style="left:{pct(t):.3f}%">{t:g} s</span>'
-        for t in np.arange(0.0, total + 1e-9, step))
+        f'<span class="tl-tick{" tl-tick-odd" if i % 2 else ""}" style="left:{pct(t):.3f}%">'
+        f'{t:g} s</span>' for i, t in enumerate(np.arange(0.0, total + 1e-9, step)))
     parts = [f'<div class="tl" data-total="{total:.3f}"><div class="tl-ruler">{ticks}</div>']
     if video_duration_s:
         parts.append(f'<div class="tl-lane tl-video"><span class="tl-name">video</span>'
@@ -254,19 +256,44 @@ def curve_scale_note(curve_scale) -> str:
     return f"curve guidance {x:g}" + (" (off)" if x == 1 else "")
 
 
+def result_curves(audio: np.ndarray, sr: int, *, curve: tuple | None, duration_s: float | None = None,
+                  start_s: float = 0.0) -> dict:
+    """The result plot's traces on one scale, the curve editor's, times in video seconds:
+    "drawn" (the points as drawn and stored), "followed" (the curve generation followed: on the
+    10 points/s grid, its drawn peaks kept) and "achieved" (the candidate's loudness). Generation
+    takes the drawn curve's highest point as the stem's loudest moment (loudness.conform), so the
+    achieved loudness is drawn with its loudest moment at that height; without a curve at 1.
+    Each is (times_s, values) or None."""
+    from foley_core import loudness
+
+    achieved = loudness.relative_loudness(np.asarray(audio, np.float32), sr).astype(np.float64)
+    out = {"drawn": None, "followed": None}
+    peak = 1.0
+    if curve is not None:
+        times, values = (np.asarray(x, np.float64) for x in curve)
+        order = np.argsort(times, kind="stable")
+        out["drawn"] = (start_s + times[order], values[order])
+        followed = loudness.resample_curve(times, values, keep_peaks=True,
+                                           duration_s=duration_s or audio.size / sr)
+        out["followed"] = (start_s + loudness.curve_times(followed.size), followed.astype(np.float64))
+        peak = float(followed.max())
+    out["achieved"] = (start_s + loudness.curve_times(achieved.size), achieved * peak)
+    return out
+
+
 def spectrogram_png(audio: np.ndarray, sr: int, *, curve: tuple[np.ndarray, np.ndarray] | None,
                     duration_s: float | None = None, start_s: float = 0.0) -> np.ndarray:
-    """A spectrogram of a candidate with its achieved loudness (white) and the drawn curve
-    (orange) on top; returns an RGB image array."""
+    """A spectrogram of a candidate with, on one scale (result_curves), its achieved loudness
+    (white), the curve it followed (orange, dashed) and the curve as drawn (thin orange); returns
+    an RGB image array."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from foley_core import loudness
-
     audio = np.asarray(audio, np.float32)
+    traces = result_curves(audio, sr, curve=curve, duration_s=duration_s, start_s=start_s)
     fig, ax = plt.subplots(figsize=(8, 2.6), dpi=100)
     try:
         n_fft = 512
@@ -277,15 +304,12 @@ def spectrogram_png(audio: np.ndarray, sr: int, *, curve: tuple[np.ndarray, np.n
         ax.set_ylabel("Hz")
         ax.set_xlabel("time in the video (s)")
         ax2 = ax.twinx()
-        achieved = loudness.relative_loudness(audio, sr)
-        t = start_s + (np.arange(len(achieved)) + 0.5) / constants.CURVE_FPS
-        ax2.plot(t, achieved, color="white", lw=2, label="achieved loudness")
-        if curve is not None:
-            target = loudness.resample_curve(curve[0], curve[1], duration_s=duration_s or audio.size / sr)
-            tt = start_s + (np.arange(len(target)) + 0.5) / constants.CURVE_FPS
-            ax2.plot(tt, target, color="#f97316", lw=2, ls="--", label="your curve")
+        ax2.plot(*traces["achieved"], color="white", lw=2, label="achieved loudness")
+        if traces["followed"] is not None:
+            ax2.plot(*traces["followed"], color="#f97316", lw=2, ls="--", label="curve followed")
+            ax2.plot(*traces["drawn"], color="#fdba74", lw=1, label="your curve as drawn")
         ax2.set_ylim(0, 1.05)
-        ax2.set_ylabel("relative loudness")
+        ax2.set_ylabel("loudness (curve editor scale)", fontsize=8)
         ax2.legend(loc="upper right", fontsize=8, framealpha=0.6)
         ax.set_xlim(start_s, start_s + max(audio.size / sr, 1e-3))
         fig.tight_layout()

@@ -50,6 +50,10 @@ class ProjectError(FoleyError):
     """A project folder is damaged, foreign, or from an unsupported version."""
 
 
+class NothingToUndo(ProjectError):
+    """Undo or redo was asked for with no step left."""
+
+
 class ModelUnavailableError(FoleyError):
     """Model weights are missing or cannot be fetched (e.g. offline without a local copy)."""
 

@@ -106,7 +106,8 @@ def prepare_curve(curve, duration_s: float) -> np.ndarray:
     if isinstance(curve, tuple):
         if len(curve) != 2:
             raise CurveError("a drawn curve is a pair (times_s, values)")
-        values = loudness.resample_curve(curve[0], curve[1], duration_s=duration_s)
+        values = loudness.resample_curve(curve[0], curve[1], duration_s=duration_s,
+                                         keep_peaks=True)
     else:
         try:
             values = np.asarray(curve, dtype=np.float64)

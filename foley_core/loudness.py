@@ -234,7 +234,8 @@ def _check_relative_values(values: np.ndarray, what: str = "curve") -> None:
 
 
 def resample_curve(
-    times_s: Any, values: Any, *, duration_s: float, fps: float = CURVE_FPS
+    times_s: Any, values: Any, *, duration_s: float, fps: float = CURVE_FPS,
+    keep_peaks: bool = False,
 ) -> np.ndarray:
     """Put a drawn curve on the curve grid: t_k = (k + 0.5) / fps for k < round(duration_s * fps).
 
@@ -242,6 +243,11 @@ def resample_curve(
     point means a constant curve. Values are relative loudness 0..1. Between points the curve is
     linear; before the first and after the last point it holds the end value. Times may lie up
     to half a curve frame (0.5 / fps s) outside [0, duration_s].
+
+    `keep_peaks`: a peak of the drawn points (a point above its neighbours) narrower than a
+    curve frame falls between the grid's centres, where the line between them passes lower; the
+    frame holding the peak takes its value instead, so a drawn 1.0 stays 1.0 (a hand-drawn
+    curve has 25 points per second, the grid 10).
 
     Returns float32 (n_curve_points(duration_s, fps),). Raises CurveError on bad input.
     """
@@ -269,7 +275,14 @@ def resample_curve(
     unique_t, inverse = np.unique(t, return_inverse=True)
     unique_v = np.bincount(inverse, weights=v) / np.bincount(inverse)
     grid = curve_times(n_curve_points(duration_s, fps), fps)
-    return np.clip(np.interp(grid, unique_t, unique_v), 0.0, 1.0).astype(np.float32)
+    out = np.interp(grid, unique_t, unique_v)
+    if keep_peaks and unique_v.size >= 3:
+        mid = unique_v[1:-1]
+        left, right = unique_v[:-2], unique_v[2:]
+        peak = (mid >= left) & (mid >= right) & ((mid > left) | (mid > right))
+        frames = np.clip(np.floor(unique_t[1:-1][peak] * fps).astype(int), 0, out.size - 1)
+        np.maximum.at(out, frames, mid[peak])
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def read_curve_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

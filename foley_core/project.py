@@ -88,6 +88,29 @@ def display_name(text: str, max_chars: int = MAX_NAME_CHARS) -> str:
     return out
 
 
+# Characters a name may not hold: it becomes a file name on every system (exports, DAW session).
+FORBIDDEN_NAME_CHARS = '/\\:*?"<>|'
+
+
+def checked_name(text: Any, what: str = "The name") -> str:
+    """A name the user typed, refused in words (ProjectError) when it is empty, longer than
+    MAX_NAME_CHARS, or holds a control character or one of FORBIDDEN_NAME_CHARS; returned with
+    its spaces collapsed. (display_name, by contrast, quietly cleans names read from files.)"""
+    if not isinstance(text, str):
+        raise ProjectError(f"{what} must be text.")
+    name = " ".join(text.split())
+    if not name:
+        raise ProjectError(f"{what} is empty: type at least one letter or digit.")
+    if len(name) > MAX_NAME_CHARS:
+        raise ProjectError(f"{what} is {len(name)} characters long; keep it to {MAX_NAME_CHARS}.")
+    bad = sorted({c for c in name if c in FORBIDDEN_NAME_CHARS or not c.isprintable()})
+    if bad:
+        shown = " ".join(repr(c) for c in bad)
+        raise ProjectError(f"{what} cannot hold {shown}: these characters are not allowed in file "
+                           "names.")
+    return name
+
+
 # --- stem description ----------------------------------------------------------------------
 
 

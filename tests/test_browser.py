@@ -134,6 +134,10 @@ class Studio:
                                                                  timeout=WAIT_MS)
         self.idle()
 
+    def tab(self, name: str) -> None:
+        """Open one of the side tabs (Sound, Region, Curve & hits, Library, Mix, Project)."""
+        self.page.get_by_role("tab", name=name, exact=True).click()
+
     def mark(self, what: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f} s] {what}", flush=True)
 
@@ -164,6 +168,7 @@ class Studio:
 
     def draw_curve(self, shape) -> dict:
         """Drag across the curve canvas; shape(u) -> 0..1 height at fraction u of the width."""
+        self.tab("Curve & hits")
         canvas = self.page.locator("#loudness-curve canvas")
         canvas.scroll_into_view_if_needed()
         box = canvas.bounding_box()
@@ -180,6 +185,7 @@ class Studio:
         return json.loads(self.page.locator("#loudness-curve .lc-root").get_attribute("data-curve"))
 
     def paint_mask(self) -> None:
+        self.tab("Region")
         editor = self.page.locator("#mask-editor")
         editor.locator("button[aria-label='Brush']").click()
         canvas = editor.locator("canvas").first
@@ -194,6 +200,7 @@ class Studio:
         self.page.wait_for_timeout(500)
 
     def generate_and_keep(self, caption: str, n_stems: int) -> None:
+        self.tab("Sound")
         self.fill_text("caption", caption)
         self.page.click("#generate-btn")
         expect(self.page.locator("#result-info")).to_contain_text("candidate", timeout=WAIT_MS)
@@ -272,12 +279,15 @@ def test_studio_end_to_end(server, context, tmp_path):
     studio.mark("first stem kept")
     # 4. second stem at another time, with the 'Flat' preset curve, from a library clip
     studio.select_range(*SECOND)
+    studio.tab("Curve & hits")
     page.click("#preset-flat")
     studio.idle()
+    studio.tab("Sound")
     studio.fill_text("caption", SECOND_CAPTION)
     # the search box follows the caption until the user types a query of their own
     expect(page.locator("#reference-search textarea, #reference-search input").first).to_have_value(
         SECOND_CAPTION, timeout=WAIT_MS)
+    studio.tab("Library")
     studio.fill_text("reference-search", "footsteps")
     page.locator("#reference-search textarea, #reference-search input").first.press("Enter")
     options = page.locator("#reference-results label")
@@ -465,6 +475,7 @@ def test_tap_along_and_edit_the_onsets_lane(server, browser):
     page.wait_for_timeout(500)
     studio.select_range(*TAP_SELECTION)
     studio.idle()
+    studio.tab("Curve & hits")
     lane = page.locator("#onset-lane .ol-root")
     expect(lane).to_have_attribute("data-lane", re.compile(r'"duration_s": ?3(\.0)?[,}]'),
                                    timeout=WAIT_MS)
@@ -531,6 +542,7 @@ def test_a_search_result_plays_on_click_and_only_use_picks_it(server, browser):
     page = ctx.new_page()
     studio = Studio(page, server)
     studio.open()
+    studio.tab("Library")
     info = page.locator("#reference-info")
     expect(info).to_contain_text("none chosen")
     studio.fill_text("reference-search", "footsteps")
@@ -581,4 +593,100 @@ def test_a_search_result_plays_on_click_and_only_use_picks_it(server, browser):
     expect(page.locator("#reference-results input:checked")).to_have_count(1)
     expect(rows.nth(1)).to_have_class(re.compile(r"\brr-chosen\b"))
     assert "Traceback" not in page.content() and studio.external == []
+    ctx.close()
+
+
+# ---------------------------------------------------------------------- layout and shortcuts
+# What a sound designer uses every minute: in view at 1440x900 without scrolling.
+MAIN_LOOP = ("#video-input", "#timeline", "#generate-btn", "#export-wav-btn", "#export-stems-btn",
+             "#export-mp4-btn", "#export-daw-btn", "#undo-btn", "#redo-btn")
+
+
+def _load_demo(page, studio) -> None:
+    page.locator("#demo-picker input").click()
+    page.get_by_role("option", name="mecavideo balle jbart").click()
+    expect(page.locator("#video-info")).to_contain_text("mecavideo_balle_jbart.mp4",
+                                                        timeout=WAIT_MS)
+    expect(page.locator("#video-input video")).to_be_attached(timeout=WAIT_MS)
+    studio.idle()
+
+
+def _overflow_px(page) -> int:
+    """How far the page reaches past the window's right edge (0: no sideways scrolling)."""
+    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.mark.parametrize("width, height", [(1440, 900), (1024, 900)])
+def test_the_main_loop_fits_one_screen(server, browser, width, height):
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    _load_demo(page, studio)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    outside = []
+    for selector in MAIN_LOOP:
+        box = page.locator(selector).first.bounding_box()
+        if box is None or not (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width
+                               and box["y"] + box["height"] <= height):
+            outside.append((selector, box))
+    assert outside == [], f"not in view at {width}x{height} without scrolling: {outside}"
+    assert _overflow_px(page) <= 0
+    ctx.close()
+
+
+def test_a_phone_can_review_without_sideways_scrolling(server, browser):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                              has_touch=True, device_scale_factor=2)
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    _load_demo(page, studio)
+    assert _overflow_px(page) <= 0
+    for selector in ("#video-input video", "#export-wav-btn", "#export-mp4-btn", "#timeline"):
+        expect(page.locator(selector).first).to_be_visible()
+    # the timeline's time labels do not overlap
+    boxes = [b for b in (t.bounding_box() for t in page.locator("#timeline .tl-tick").all())
+             if b is not None and b["width"] > 0]
+    assert len(boxes) >= 3
+    boxes.sort(key=lambda b: b["x"])
+    assert all(a["x"] + a["width"] <= b["x"] for a, b in zip(boxes, boxes[1:])), boxes
+    ctx.close()
+
+
+def test_ctrl_z_undoes_and_ctrl_shift_z_redoes_but_not_in_a_text_box(server, browser):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    _load_demo(page, studio)
+    curve = page.locator("#loudness-curve .lc-root")
+
+    def drawn_points() -> int:
+        return len(json.loads(curve.get_attribute("data-curve") or "{}").get("values") or [])
+
+    studio.tab("Curve & hits")
+    assert drawn_points() == 0
+    page.click("#preset-fade-in")
+    page.wait_for_function("() => JSON.parse(document.querySelector('#loudness-curve .lc-root')"
+                           ".dataset.curve || '{}').values.length > 0", timeout=WAIT_MS)
+    studio.idle()
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("Control+z")
+    page.wait_for_function("() => JSON.parse(document.querySelector('#loudness-curve .lc-root')"
+                           ".dataset.curve || '{}').values.length === 0", timeout=WAIT_MS)
+    studio.idle()
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_function("() => JSON.parse(document.querySelector('#loudness-curve .lc-root')"
+                           ".dataset.curve || '{}').values.length > 0", timeout=WAIT_MS)
+    studio.idle()
+    # in a text box ctrl-z belongs to the box: the curve stays
+    studio.tab("Sound")
+    box = page.locator("#caption textarea")
+    box.fill("a ball")
+    box.press("Control+z")
+    page.wait_for_timeout(1500)
+    studio.idle()
+    assert drawn_points() > 0
+    assert "Traceback" not in page.content()
     ctx.close()

@@ -124,7 +124,7 @@ def test_curve_value_garbage_is_a_curve_error(bad):
 
 
 def test_hits_curve_peaks_at_contacts():
-    times, values = hits_curve([0.5, 1.5], duration_s=2.0)
+    times, values = hits_curve([0.5, 1.5], duration_s=2.0, decay_s=0.25)
     assert len(times) == 20 and values.max() <= 1.0 and values.min() >= 0.0
     peaks = times[np.argsort(values)[-2:]]
     assert sorted(np.round(peaks, 2)) == [0.55, 1.55]     # the grid point at each contact
@@ -135,7 +135,7 @@ def test_hits_curve_peaks_at_contacts():
     # another grid rate, no contacts (the floor), and a contact before the curve (its tail)
     t20, v20 = hits_curve([], duration_s=1.0, fps=20, floor=0.1)
     assert len(t20) == 20 and t20[0] == pytest.approx(0.025) and np.all(v20 == 0.1)
-    _, tail = hits_curve([-0.1], duration_s=1.0)
+    _, tail = hits_curve([-0.1], duration_s=1.0, decay_s=0.25)
     assert 0.5 < tail[0] < 1.0 and np.all(np.diff(tail[tail > 0.05]) < 0)
     with pytest.raises(TimeRangeError):
         hits_curve([0.5], duration_s=0.0)

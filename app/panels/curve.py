@@ -17,7 +17,8 @@ PRESETS = (("flat", "Flat"), ("fade in", "Fade in"), ("fade out", "Fade out"),
 
 
 def build(c: SimpleNamespace) -> None:
-    gr.Markdown("### 3 · Loudness over time: draw it (drag across), or pick a preset")
+    gr.Markdown("**Loudness over time**: draw it (drag across), or pick a preset.",
+                elem_classes=["notice"])
     c.curve = curve_widget.LoudnessCurve()
     with gr.Row():
         c.preset_btns = {}

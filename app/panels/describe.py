@@ -26,6 +26,10 @@ def build(c: SimpleNamespace) -> None:
                            "bounces on a wooden floor", elem_id="caption")
     c.suggest = gr.Radio([], label="Suggestions from detections (click to add)",
                          elem_id="caption-suggestions", visible=False)
+
+
+def build_settings(c: SimpleNamespace) -> None:
+    """Everything but the caption (the page puts the Generate button between them)."""
     c.negative = gr.Textbox(label="Negative caption (what to avoid)",
                             placeholder="e.g. speech, music", elem_id="negative-caption")
     with gr.Row():

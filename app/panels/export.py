@@ -1,5 +1,5 @@
-"""7 · Export and project: the mix WAV, the stems zip, the MP4, and project files (save a
-.zip, open one)."""
+"""Export and project: the mix WAV, the stems zip, the MP4, the DAW session, and project files
+(save a .zip, open one)."""
 
 from __future__ import annotations
 
@@ -16,18 +16,29 @@ ORIGINAL_AUDIO = [("drop the original sound", "drop"), ("keep it as a 2nd track"
                   ("mix it underneath", "mix")]
 
 
-def build(c: SimpleNamespace) -> None:
-    gr.Markdown("### 7 · Export and project")
-    with gr.Row():
-        c.export_wav = gr.Button("Export mix WAV (48 kHz / 24-bit)", elem_id="export-wav-btn")
-        c.export_stems = gr.Button("Export stems zip", elem_id="export-stems-btn")
-        c.export_mp4 = gr.Button("Export MP4", elem_id="export-mp4-btn")
-        c.export_daw = gr.Button("Export DAW session (Reaper)", elem_id="export-daw-btn")
-        c.orig_audio = gr.Radio(ORIGINAL_AUDIO, value="drop",
-                                label="Original soundtrack in the MP4",
-                                elem_id="export-original-audio")
-    c.export_file = gr.File(label="Exported file", interactive=False, elem_id="export-file")
+def build_buttons(c: SimpleNamespace) -> None:
+    """The export buttons (the page keeps them in its top bar, always in view)."""
+    c.export_wav = gr.Button("Mix WAV", elem_id="export-wav-btn", size="sm", min_width=60)
+    c.export_stems = gr.Button("Stems zip", elem_id="export-stems-btn", size="sm", min_width=60)
+    c.export_mp4 = gr.Button("MP4", elem_id="export-mp4-btn", size="sm", min_width=50)
+    c.export_daw = gr.Button("DAW session (Reaper)", elem_id="export-daw-btn", size="sm",
+                             min_width=80)
+
+
+def build_result(c: SimpleNamespace) -> None:
+    """What the last export wrote: its file to download and a line about it."""
+    c.export_file = gr.File(label="Exported file", interactive=False, elem_id="export-file",
+                            height=60)
     c.export_md = gr.Markdown("", elem_id="export-info")
+
+
+def build(c: SimpleNamespace) -> None:
+    """Export options and the project (name, save, open)."""
+    gr.Markdown("Exports: the mix as a WAV (48 kHz / 24-bit), every stem in a zip, the video "
+                "with the mix (MP4), or a DAW session (Reaper); the buttons are in the top bar.",
+                elem_classes=["notice"])
+    c.orig_audio = gr.Radio(ORIGINAL_AUDIO, value="drop", label="Original soundtrack in the MP4",
+                            elem_id="export-original-audio")
     with gr.Row():
         c.project_name = gr.Textbox("Untitled", label="Project name (names the exported files)",
                                     elem_id="project-name", max_lines=1)

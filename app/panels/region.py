@@ -14,7 +14,8 @@ from app.session import Session
 
 
 def build(c: SimpleNamespace) -> None:
-    gr.Markdown("### 2 · Region: what makes the sound")
+    gr.Markdown("What makes the sound: paint it, or propose it from motion or a detection.",
+                elem_classes=["notice"])
     c.mask_editor = gr.ImageEditor(
         label="Paint over the sounding object on this frame", type="numpy",
         elem_id="mask-editor", sources=(), transforms=(), layers=False,

@@ -1,5 +1,5 @@
-"""6 · Stems and mix: the timeline, the stems table, the selected stem's mix settings, the mix
-player with its loudness meter, and the video preview with the mix."""
+"""Stems and mix: the timeline, the stems table, the inspector of the selected stem (name and
+mix settings), the mix player with its loudness meter, and the video preview with the mix."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from app.panels import describe
 from app.panels.common import need, timeline, user_errors
 from app.session import Session
 from foley_core import constants, mixing
+from foley_core import project as fproject
 
 TARGETS = list(mixing.LOUDNESS_PRESETS)
+# the stems table under the video: the caption and the reference take what the numbers leave
+STEM_COLUMN_WIDTHS = ["3%", "20%", "6%", "5%", "6%", "6%", "6%", "6%", "6%", "5%", "5%", "6%",
+                      "20%"]
 
 
 class _EmptyProject:
@@ -26,15 +30,25 @@ def target_lufs(label: str) -> float:
 
 
 def build(c: SimpleNamespace) -> None:
-    gr.Markdown("### 6 · Stems and mix")
+    """The stems on the timeline, their table and the stem choice (the page puts the inspector,
+    build_inspector, beside them and the mix player, build_mix, in a tab)."""
     c.timeline = gr.HTML(views.timeline_html(_EmptyProject(), video_duration_s=None,
                                              selection=None), elem_id="timeline")
     c.stems = gr.Dataframe(headers=views.STEM_COLUMNS, value=[], interactive=False,
-                           elem_id="stems-table", wrap=True)
+                           elem_id="stems-table", wrap=True, max_height=160,
+                           column_widths=STEM_COLUMN_WIDTHS)
+
+
+def build_inspector(c: SimpleNamespace) -> None:
+    """The selected stem: its name, mix settings and actions."""
     with gr.Row():
         c.stem_pick = gr.Dropdown([], label="Selected stem", elem_id="stem-select", scale=3)
-        c.stem_undo = gr.Button("Undo last stem edit", elem_id="stem-undo-btn", scale=1)
+        c.stem_undo = gr.Button("Undo last edit", elem_id="stem-undo-btn", scale=1, size="sm")
     _build_stem_editor(c)
+
+
+def build_mix(c: SimpleNamespace) -> None:
+    """The mix player, its loudness meter, the export target and the video preview."""
     with gr.Row():
         with gr.Column():
             c.mix_audio = gr.Audio(label="Mix (48 kHz)", interactive=False,
@@ -51,6 +65,9 @@ def build(c: SimpleNamespace) -> None:
 
 
 def _build_stem_editor(c: SimpleNamespace) -> None:
+    c.stem_name = gr.Textbox("", label=f"Stem name (names its exported files and DAW track; "
+                             f"up to {fproject.MAX_NAME_CHARS} characters)",
+                             elem_id="stem-name", max_lines=1)
     with gr.Row():
         # Numbers, not sliders: a slider clamps a typed 1000 to its end while its box
         # still shows 1000; the session refuses an out-of-range value with a message.
@@ -85,10 +102,15 @@ def _build_stem_editor(c: SimpleNamespace) -> None:
         c.span_regen = gr.Button("Regenerate only this span", elem_id="span-regen-btn")
 
 
-def editor_outputs(c: SimpleNamespace) -> list:
-    """The selected stem's mix controls."""
+def mix_controls(c: SimpleNamespace) -> list:
+    """The selected stem's mix controls (in on_stem_apply's order)."""
     return [c.gain, c.pan, c.offset, c.trim_start, c.trim_end, c.fade_in, c.fade_out, c.mute,
             c.solo]
+
+
+def editor_outputs(c: SimpleNamespace) -> list:
+    """The selected stem's inspector: its name and mix controls."""
+    return [*mix_controls(c), c.stem_name]
 
 
 def project_outputs(c: SimpleNamespace) -> list:
@@ -121,8 +143,9 @@ def stem_editor_updates(c: SimpleNamespace, sess: Session, stem_id: str | None) 
         # {"__type__": "update"}): the whole event failed, every output marked as errored.
         # Outputs left out of the dict are skipped anyway.
         return {}
-    m = sess.stem(stem_id).mix
-    return {c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s,
+    stem = sess.stem(stem_id)
+    m = stem.mix
+    return {c.stem_name: stem.name, c.gain: m.gain_db, c.pan: m.pan, c.offset: m.offset_s,
             c.trim_start: m.trim_start_s, c.trim_end: m.trim_end_s, c.fade_in: m.fade_in_s,
             c.fade_out: m.fade_out_s, c.mute: m.mute, c.solo: m.solo}
 
@@ -171,11 +194,23 @@ def _wire_stem_edits(c: SimpleNamespace) -> None:
                          fade_in_s=fade_in, fade_out_s=fade_out, mute=mute, solo=solo)
         return {**project_updates(c, sess, selected=stem_id), **mix_updates(c, sess, target, loop)}
 
-    stem_inputs = [S, c.stem_pick, *editor_outputs(c), c.target, c.loop_sel]
+    stem_inputs = [S, c.stem_pick, *mix_controls(c), c.target, c.loop_sel]
     for event in (c.stem_apply.click, c.mute.input, c.solo.input):
         event(on_stem_apply, stem_inputs, edited_outs)
     # Settings that need no partner apply as soon as they are entered (Enter, or leaving the
     # box); the trim's two ends still go together with 'Apply to stem'.
+    @user_errors(shown=stem_in_use)
+    def on_stem_name(sess, stem_id, name):
+        sess = need(sess)
+        if not stem_id:
+            return gr.skip()
+        if sess.stem(stem_id).name == name:
+            return gr.skip()                # the box was left unchanged
+        sess.rename_stem(stem_id, name)
+        return project_updates(c, sess, selected=stem_id)
+
+    for event in (c.stem_name.submit, c.stem_name.blur):
+        event(on_stem_name, [S, c.stem_pick, c.stem_name], project_outputs(c))
     for control, field in ((c.gain, "gain_db"), (c.pan, "pan"), (c.offset, "offset_s"),
                            (c.fade_in, "fade_in_s"), (c.fade_out, "fade_out_s")):
         handler = _applied_at_once(c, field, stem_in_use)
@@ -212,14 +247,6 @@ def _wire_stem_actions(c: SimpleNamespace) -> None:
         return {**project_updates(c, sess), **mix_updates(c, sess, target, loop)}
 
     c.stem_delete.click(on_stem_delete, [S, c.stem_pick, c.target, c.loop_sel], edited_outs)
-
-    @user_errors
-    def on_undo(sess, stem_id, target, loop):
-        sess = need(sess)
-        sess.undo()
-        return {**project_updates(c, sess, selected=stem_id), **mix_updates(c, sess, target, loop)}
-
-    c.stem_undo.click(on_undo, [S, c.stem_pick, c.target, c.loop_sel], edited_outs)
 
     @user_errors
     def on_stem_load(sess, stem_id):

@@ -13,11 +13,15 @@ from app.panels.common import need, user_errors
 from app.session import Session
 
 
-def build(c: SimpleNamespace) -> None:
+def build_generate(c: SimpleNamespace) -> None:
     with gr.Row():
         c.generate = gr.Button("Generate", variant="primary", elem_id="generate-btn", scale=3)
         c.cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-btn", scale=1)
-    gr.Markdown("### 5 · Listen, keep a take")
+
+
+def build(c: SimpleNamespace) -> None:
+    """The candidates: listen, see, keep one."""
+    gr.Markdown("**Listen, keep a take**")
     with gr.Row():
         with gr.Column(scale=1):
             c.cand_pick = gr.Radio([], label="Candidate", elem_id="candidate-select")
@@ -31,8 +35,9 @@ def build(c: SimpleNamespace) -> None:
                 c.keep = gr.Button("Keep as stem", variant="primary", elem_id="add-stem-btn")
                 c.replace = gr.Button("Replace selected stem", elem_id="replace-stem-btn")
         with gr.Column(scale=2):
-            c.spectro = gr.Image(label="Spectrogram: achieved loudness (white) vs your "
-                                 "curve (orange)", interactive=False,
+            c.spectro = gr.Image(label="Spectrogram: achieved loudness (white) and the "
+                                 "curve followed (orange), on the curve editor's scale",
+                                 interactive=False,
                                  elem_id="candidate-spectrogram")
 
 

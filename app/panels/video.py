@@ -15,24 +15,24 @@ from foley_core import constants
 
 
 def build(c: SimpleNamespace) -> None:
-    gr.Markdown("### 1 · Video")
     c.video = gr.Video(label=f"Video (upload, {views.UPLOAD_LIMIT_TEXT}, or pick a "
-                             "demo clip below)",
-                       sources=["upload"], elem_id="video-input", height=300)
-    with gr.Row():
-        c.demo_pick = gr.Dropdown(list(demo_clips()), label="Demo clip", value=None,
-                                  elem_id="demo-picker", scale=3)
-        c.demo_btn = gr.Button("Load demo", elem_id="demo-load-btn", scale=1)
+                             "demo clip)",
+                       sources=["upload"], elem_id="video-input", height=250)
     c.video_md = gr.Markdown("No video loaded.", elem_id="video-info")
+    with gr.Row(elem_id="video-controls"):
+        c.demo_pick = gr.Dropdown(list(demo_clips()), label="Demo clip", value=None,
+                                  elem_id="demo-picker", scale=3, min_width=160)
+        c.demo_btn = gr.Button("Load demo", elem_id="demo-load-btn", scale=1, size="sm",
+                               min_width=80)
+        c.sel_start = gr.Number(0.0, label="Selection start (s)", precision=2,
+                                elem_id="sel-start", minimum=0, scale=1, min_width=90)
+        c.sel_end = gr.Number(0.0, label="Selection end (s)", precision=2,
+                              elem_id="sel-end", minimum=0, scale=1, min_width=90)
+        c.sel_all = gr.Button("Whole clip", elem_id="sel-all-btn", size="sm", scale=1,
+                              min_width=80)
     c.frame = gr.Slider(0, 1, value=0, step=0.04, label="Scrub (s): the frame at this "
                         "time is shown with the region, and can be painted",
                         elem_id="frame-slider")
-    with gr.Row():
-        c.sel_start = gr.Number(0.0, label="Selection start (s)", precision=2,
-                                elem_id="sel-start", minimum=0)
-        c.sel_end = gr.Number(0.0, label="Selection end (s)", precision=2,
-                              elem_id="sel-end", minimum=0)
-        c.sel_all = gr.Button("Whole clip", elem_id="sel-all-btn", size="sm")
     c.sel_md = gr.Markdown("", elem_id="selection-info")
 
 

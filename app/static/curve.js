@@ -65,9 +65,13 @@ function plotRect() {
 function xOf(t, r) { return r.x0 + (state.duration_s ? t / state.duration_s : 0) * r.w; }
 function yOf(v, r) { return r.y0 + (1 - v) * r.h; }
 
-function gridStep(d) {
-  for (const s of [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60]) if (d / s <= 12) return s;
-  return 120;
+// At most 12 time labels, and fewer on a narrow canvas (a phone): one per MIN_LABEL_PX at most,
+// so the labels never overlap.
+const MIN_LABEL_PX = 48;
+function gridStep(d, widthPx) {
+  const most = Math.max(2, Math.min(12, Math.floor(widthPx / MIN_LABEL_PX)));
+  for (const s of [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300]) if (d / s <= most) return s;
+  return 600;
 }
 
 function trace(values, fps, colour, r) {
@@ -97,7 +101,7 @@ function render() {
     return;
   }
   // time grid in seconds of the video
-  const step = gridStep(state.duration_s);
+  const step = gridStep(state.duration_s, r.w);
   ctx.strokeStyle = dark ? '#3a4150' : '#e3e5ea'; ctx.lineWidth = 1;
   const first = Math.ceil(state.start_s / step - 1e-9) * step;
   for (let T = first; T <= state.start_s + state.duration_s + 1e-9; T += step) {
@@ -134,7 +138,8 @@ function render() {
     ctx.fillStyle = 'rgba(249, 115, 22, 0.12)'; ctx.fill();
     status.textContent = `curve: ${cols.length} points over ${state.duration_s.toFixed(2)} s`;
   } else {
-    ctx.fillText('Draw here: drag left to right (1 = loudest moment of the stem).', r.x0 + 8, r.y0 + 14);
+    ctx.fillText('Draw here: drag left to right (your highest point = the stem\'s loudest moment).',
+                 r.x0 + 8, r.y0 + 14);
     status.textContent = 'no curve (the model chooses the loudness)';
   }
   root.dataset.points = cols ? String(cols.length) : '0';
