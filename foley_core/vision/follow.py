@@ -419,13 +419,11 @@ def track_contact_onsets(track: Track, *, fps: float, start_s: float, duration_s
 FOLLOW_MAX_SIDE = 640
 
 
-def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None = None,
-                    box: Sequence[float] | None = None, start_s: float = 0.0,
-                    duration_s: float | None = None) -> Track:
-    """Follow the object picked at video time `time_s` (a click `point` (x, y) or a `box`
-    [x0, y0, x1, y1] in video pixels) through the selection [start_s, start_s + duration_s),
-    read at the video's own frame rate. The Track's boxes are in video pixels; use it as the
-    region (`Region(track=...)`): its contacts then time the stem's onsets."""
+def selection_frames(video: str, *, time_s: float, start_s: float = 0.0,
+                     duration_s: float | None = None):
+    """The selection [start_s, start_s + duration_s) of `video` at its own frame rate and at
+    most FOLLOW_MAX_SIDE: (info, frames, times_s, index of the frame nearest `time_s`).
+    TimeRangeError when `time_s` (the frame the object was picked on) is outside it."""
     from foley_core.errors import TimeRangeError
     from foley_core.media import probe_video, read_frames
     from foley_core.vision.proposals import work_size
@@ -437,8 +435,19 @@ def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None 
                              f"{start_s:.3f}-{end_s:.3f} s; pick the object on a frame inside it")
     size = work_size(info.width, info.height, FOLLOW_MAX_SIDE)
     frames, times = read_frames(video, fps=info.fps, size=size, start_s=start_s, duration_s=duration_s)
-    scale = np.array([size[0] / info.width, size[1] / info.height] * 2)
-    k = int(np.argmin(np.abs(times - time_s)))
+    return info, frames, times, int(np.argmin(np.abs(times - time_s)))
+
+
+def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None = None,
+                    box: Sequence[float] | None = None, start_s: float = 0.0,
+                    duration_s: float | None = None) -> Track:
+    """Follow the object picked at video time `time_s` (a click `point` (x, y) or a `box`
+    [x0, y0, x1, y1] in video pixels) through the selection [start_s, start_s + duration_s),
+    read at the video's own frame rate. The Track's boxes are in video pixels; use it as the
+    region (`Region(track=...)`): its contacts then time the stem's onsets."""
+    info, frames, times, k = selection_frames(video, time_s=time_s, start_s=start_s,
+                                              duration_s=duration_s)
+    scale = np.array([frames.shape[2] / info.width, frames.shape[1] / info.height] * 2)
     pick = {}
     if point is not None:
         pick["point"] = np.asarray(point, np.float64) * scale[:2]
