@@ -326,11 +326,16 @@ def _region(args: argparse.Namespace, point):
 
         mask = Region(track=load_tracks(args.tracks)[args.track])
     if point is not None:
+        from foley_core.captions import noun_phrases
+        from foley_core.vision.detect_yolo import follow_detector
         from foley_core.vision.follow import follow_in_video
 
         (x, y), t = point
+        # YOLO-World's boxes of the clicked object's class re-anchor the tracker when its
+        # weights are on this machine; otherwise the tracker follows alone
+        detector = follow_detector(noun_phrases(args.caption or ""))
         mask = Region(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
-                                            duration_s=args.duration))
+                                            duration_s=args.duration, detector=detector))
     return mask
 
 
