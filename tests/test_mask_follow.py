@@ -3,6 +3,9 @@ attention sees), and the follower re-anchors on detections of the picked object'
 
 from __future__ import annotations
 
+import json
+
+import cv2
 import numpy as np
 import pytest
 
@@ -12,6 +15,7 @@ from foley_core.vision.follow import FOLLOW_SOURCE, track_centres
 from foley_core.vision.mask_follow import follow_mask, mask_box, move_by_box
 from foley_core.vision.regions import masks_for_frames
 from foley_lab.data.simulate import SoundSpec, simulate_sounds
+from test_ui_studio import demo, loaded, told  # noqa: F401  (shared fixtures)
 
 # thresholds fixed before measuring: a mask that moves with the object keeps a mean IoU of at
 # least 0.8 with the true mask; one left on the painted frame falls to at most 0.5
@@ -244,3 +248,28 @@ def test_follow_detector_is_none_without_weights_and_runs_with_a_tiny_model(tmp_
     monkeypatch.setenv(detect_yolo.WEIGHTS_ENV, str(tmp_path / "missing.pt"))
     with pytest.raises(ModelUnavailableError, match="not found"):
         detect_yolo.follow_detector(["ball"])
+
+
+def test_the_follow_button_carries_the_painted_mask_with_the_object(demo, loaded, told):
+    from test_ui_studio import _handler, demo_components
+
+    c = demo_components(demo)
+    frame = loaded.frame(1.5)
+    layer = np.zeros((*frame.shape[:2], 4), np.uint8)
+    square = frame.mean(axis=-1) > 200
+    square[int(0.8 * len(square)):] = False         # not the frame-number strip at the bottom
+    layer[square] = (255, 60, 40, 255)              # paint over the white square
+    assert layer[..., 3].any()
+    out = _handler(demo, "on_mask_follow")(loaded, {"layers": [layer]}, 1.5)
+    assert "following the object" in out[c.region_md]
+    assert loaded.region.kind == "track"
+    # the lane shows the followed object's contacts (found again from the new region)
+    assert json.loads(out[c.onset_lane]) == json.loads(loaded.onsets_json)
+    assert out[c.curve] == loaded.curve_json
+    # the overlay at another time shows the mask where the square is then, not where it was painted
+    moved = loaded.region_mask_at(2.2)
+    still = cv2.resize(layer[..., 3].astype(np.float32) / 255, moved.shape[::-1]) > 0.5
+    later = loaded.frame(2.2).mean(axis=-1) > 200
+    later[int(0.8 * len(later)):] = False
+    later = cv2.resize(later.astype(np.float32), moved.shape[::-1]) > 0.5
+    assert (moved > 0.5)[later].mean() > 0.8 and (still & later).sum() < 0.5 * later.sum()
