@@ -607,3 +607,21 @@ def test_a_vocal_sketch_recorded_from_the_microphone_sets_the_hits(server, playw
         ctx.close()
     finally:
         mic.close()
+
+
+def test_follow_painted_object_button(server, browser):
+    """Paint on a frame and press "Follow painted object": the region becomes the followed
+    object (the overlay then moves with it) without an error."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    studio, _ = _open_demo_with_selection(page, server, TAP_SELECTION)
+    box = page.locator("#frame-slider input[type=number]")
+    box.fill("2.0")
+    box.press("Enter")
+    studio.idle()
+    studio.paint_mask()
+    page.click("#mask-follow-btn")
+    expect(page.locator("#region-info")).to_contain_text("following the object", timeout=WAIT_MS)
+    studio.idle()
+    assert "Traceback" not in page.content()
+    ctx.close()
