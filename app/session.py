@@ -293,7 +293,7 @@ class Session:
         """The brush strokes, painted on the frame at video time `time_s`, carried through the
         selection with the object they cover: the region becomes that object's followed track
         with the painted shape on every frame; its contacts are the lane's markers."""
-        from foley_core.vision.mask_follow import follow_mask_in_video  # loads cv2 trackers
+        from foley_core.vision.mask_follow import follow_mask_in_video  # scipy: only here
 
         info = self.require_video()
         mask = region_spec.painted_mask(layers, info.width, info.height)

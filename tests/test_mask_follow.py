@@ -273,3 +273,16 @@ def test_the_follow_button_carries_the_painted_mask_with_the_object(demo, loaded
     later[int(0.8 * len(later)):] = False
     later = cv2.resize(later.astype(np.float32), moved.shape[::-1]) > 0.5
     assert (moved > 0.5)[later].mean() > 0.8 and (still & later).sum() < 0.5 * later.sum()
+
+
+def test_the_flow_way_keeps_the_paint_on_its_frame_and_unknown_ways_are_refused(moving_scene):
+    sc = moving_scene
+    times = np.arange(sc.n_frames) / sc.fps
+    k = sc.n_frames // 2
+    painted = (sc.masks[k] > 0.5).astype(np.float32)
+    track = follow_mask(sc.frames, times, painted, frame_index=k, method="flow")
+    h, w = painted.shape
+    on_frame = masks_for_frames(Region(track=track), times[k:k + 1], video_wh=(w, h), frame_size=(w, h))[0]
+    assert np.array_equal(on_frame > 0.5, painted > 0.5)
+    with pytest.raises(MaskError, match="unknown way"):
+        follow_mask(sc.frames, times, painted, frame_index=k, method="warp")

@@ -1,9 +1,9 @@
 """Carry a mask painted on one frame through a clip with the object it covers.
 
 A painted mask says exactly which pixels sound, but only on the frame it was painted on; the
-object then moves out from under it. `follow_mask` follows the painted object (a click at the
-paint's deepest point is the pick of `follow.follow`) and moves the paint with it to every frame, so the
-model's mask attention listens to the object wherever it is.
+object then moves out from under it. `follow_mask` follows the painted object (a click at
+the paint's deepest point is the pick of `follow.follow`) and moves the paint with it to
+every frame, so the model's mask attention listens to the object wherever it is.
 
 Two ways to move the paint were measured (`benchmarks/bench_mask_follow.py`, footage-like
 simulated scenes whose true object masks are known; docs/BENCHMARKS.md "A painted mask
@@ -140,8 +140,9 @@ def follow_mask(frames: np.ndarray, times_s: Sequence[float], mask: np.ndarray, 
     None follows the object from a click at the paint's deepest point (`follow.follow`,
     `follow_kw` passed on). Returns
     a Track in video pixels whose frames carry the moved mask (RLE at the frames' grid) and
-    whose boxes are the followed boxes grown to hold the mask (their centre still moves with
-    the object, so the contacts are timed as for a click).
+    whose boxes are the paint's box carried with the followed box (their centre moves with
+    the tracker's, so the contacts are timed as for a click; "flow" grows them to hold the
+    warped mask).
     """
     frames = np.asarray(frames)
     mask = np.asarray(mask, np.float32)
@@ -168,6 +169,10 @@ def follow_mask(frames: np.ndarray, times_s: Sequence[float], mask: np.ndarray, 
         if not np.all(np.isfinite(boxes[k])) or not np.any(moved[k] > 0.5):
             continue
         b = _carry_box(paint_box, boxes[frame_index], boxes[k])
+        if method == "flow":
+            # the warped mask need not stay inside the carried box, and track_masks crops to it
+            held = mask_box(moved[k])
+            b = np.concatenate([np.minimum(b[:2], held[:2]), np.maximum(b[2:], held[2:])])
         b = np.clip(b, [0, 0, 0, 0], [fw, fh, fw, fh]) * to_video
         if b[2] - b[0] <= 0 or b[3] - b[1] <= 0:
             continue
