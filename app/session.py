@@ -343,6 +343,24 @@ class Session:
             self.events_s = []
         return self.region
 
+    def follow_drawn_mask(self, layers: list[np.ndarray] | None, time_s: float) -> RegionState:
+        """The brush strokes, painted on the frame at video time `time_s`, carried through the
+        selection with the object they cover: the region becomes that object's followed track
+        with the painted shape on every frame; its contacts are the lane's markers."""
+        from foley_core.vision.mask_follow import follow_mask_in_video  # scipy: only here
+
+        info = self.require_video()
+        mask = region_spec.painted_mask(layers, info.width, info.height)
+        start_s, end_s = self.selection
+        track = follow_mask_in_video(str(info.path), mask, time_s=float(time_s), start_s=start_s,
+                                     duration_s=end_s - start_s)
+        with self.lock:
+            self._push_region()
+            self.region = RegionState(kind="track", track=track)
+            self.events_s = []
+        self.find_contacts()
+        return self.region
+
     def propose_region(self, method: str = "motion", *, vocabulary: str = "", caption: str = "") -> list:
         """Find candidate objects in the selection: 'motion' (frame differencing, always offline)
         or 'detection' (YOLO-World; needs its weights). Each track gets its motion curve and

@@ -5,7 +5,9 @@ demo clip, paint a mask, draw a loudness curve, caption, generate, keep the stem
 stem at another time from a library clip found by searching (audio-to-audio at strength 0.5),
 load both stems' settings back, export the WAV, the stems zip and the MP4, and checks the files
 (durations, each stem audible in its own window of the mix, the clip's attribution in the zip). Also: errors show as messages, the page loads nothing from
-outside localhost, and reopening the page offers to restore the autosaved project.
+outside localhost, and reopening the page offers to restore the autosaved project. Tap along
+at half and normal speed, and a vocal sketch recorded through the microphone input (Chromium's
+fake device playing a WAV with known hits), place the lane's hits within +-50 ms.
 A screenshot goes to test-artifacts/ (gitignored).
 """
 
@@ -96,11 +98,16 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
@@ -456,12 +463,8 @@ TAP_TIMES_S = (0.6, 1.4, 2.2)   # intended hits, seconds into the selection
 TAP_TOL_S = 0.05
 
 
-def test_tap_along_and_edit_the_onsets_lane(server, browser):
-    """Tap along at half speed with key presses at known media times: the lane's hits land
-    within +-50 ms of them; then a click adds a hit, a drag moves one, a double-click removes one,
-    and the lane's JSON says so."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
+def _open_demo_with_selection(page, server, selection):
+    """The studio with the demo clip loaded and `selection` (3 s) chosen: (Studio, lane root)."""
     studio = Studio(page, server)
     studio.open()
     page.locator("#demo-picker input").click()
@@ -473,19 +476,29 @@ def test_tap_along_and_edit_the_onsets_lane(server, browser):
     expect(page.locator("#selection-info")).to_contain_text(f"{VIDEO_S:.2f} s", timeout=WAIT_MS)
     studio.idle()
     page.wait_for_timeout(500)
-    studio.select_range(*TAP_SELECTION)
+    studio.select_range(*selection)
     studio.idle()
     studio.tab("Curve & hits")
     lane = page.locator("#onset-lane .ol-root")
     expect(lane).to_have_attribute("data-lane", re.compile(r'"duration_s": ?3(\.0)?[,}]'),
                                    timeout=WAIT_MS)
     lane.scroll_into_view_if_needed()
+    return studio, lane
 
-    def lane_value() -> dict:
-        return json.loads(lane.get_attribute("data-lane"))
 
+def _wait_for_hits(page, n: int) -> list[float]:
+    page.wait_for_function("n => { const r = document.querySelector('#onset-lane .ol-root');"
+                           " const v = JSON.parse(r.dataset.lane || '{}');"
+                           " return Array.isArray(v.onsets_s) && v.onsets_s.length === n; }",
+                           arg=n, timeout=WAIT_MS)
+    return json.loads(page.locator("#onset-lane .ol-root").get_attribute("data-lane"))["onsets_s"]
+
+
+def _tap_along(page, studio, lane, speed: str) -> list[float]:
+    """Tap along at `speed` ("0.5" or "1"), pressing T when the video's clock reaches each of
+    TAP_TIMES_S; the lane's hits once the selection has played to its end."""
     start = TAP_SELECTION[0]
-    page.select_option("#tap-speed", "0.5")
+    page.select_option("#tap-speed", speed)
     page.click("#tap-btn")
     expect(lane).to_have_attribute("data-tapping", "1", timeout=WAIT_MS)
     for t in TAP_TIMES_S:
@@ -495,11 +508,21 @@ def test_tap_along_and_edit_the_onsets_lane(server, browser):
         page.keyboard.press("t")
     # the taps replace the lane's hits when the selection has played to its end
     expect(lane).to_have_attribute("data-tapping", "0", timeout=WAIT_MS)
-    page.wait_for_function("() => { const r = document.querySelector('#onset-lane .ol-root');"
-                           " const v = JSON.parse(r.dataset.lane || '{}');"
-                           " return Array.isArray(v.onsets_s) && v.onsets_s.length === 3; }",
-                           timeout=WAIT_MS)
-    tapped = lane_value()["onsets_s"]
+    return _wait_for_hits(page, len(TAP_TIMES_S))
+
+
+def test_tap_along_and_edit_the_onsets_lane(server, browser):
+    """Tap along at half speed with key presses at known media times: the lane's hits land
+    within +-50 ms of them; then a click adds a hit, a drag moves one, a double-click removes one,
+    and the lane's JSON says so."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    studio, lane = _open_demo_with_selection(page, server, TAP_SELECTION)
+
+    def lane_value() -> dict:
+        return json.loads(lane.get_attribute("data-lane"))
+
+    tapped = _tap_along(page, studio, lane, "0.5")
     errors_ms = [round(1000 * (a - b), 1) for a, b in zip(tapped, TAP_TIMES_S)]
     studio.mark(f"tap errors (ms): {errors_ms}")
     assert all(abs(e) <= 1000 * TAP_TOL_S for e in errors_ms), errors_ms
@@ -688,5 +711,85 @@ def test_ctrl_z_undoes_and_ctrl_shift_z_redoes_but_not_in_a_text_box(server, bro
     page.wait_for_timeout(1500)
     studio.idle()
     assert drawn_points() > 0
+    assert "Traceback" not in page.content()
+    ctx.close()
+
+
+def test_tap_along_at_normal_speed(server, browser):
+    """Tap along at 1x (the video plays at its own speed), key presses at known media times:
+    the lane's hits land within +-50 ms of them, as at half speed."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    studio, lane = _open_demo_with_selection(page, server, TAP_SELECTION)
+    tapped = _tap_along(page, studio, lane, "1")
+    errors_ms = [round(1000 * (a - b), 1) for a, b in zip(tapped, TAP_TIMES_S)]
+    studio.mark(f"tap errors at 1x (ms): {errors_ms}")
+    assert all(abs(e) <= 1000 * TAP_TOL_S for e in errors_ms), errors_ms
+    assert "Traceback" not in page.content()
+    ctx.close()
+
+
+SKETCH_HITS_S = (0.4, 1.0, 1.6, 2.2)     # voice-like "tk" bursts in the microphone's file
+
+
+def _voice_hits_wav(path: Path, hits_s, *, sr: int = 48_000, duration_s: float = 3.0) -> Path:
+    """A 16-bit WAV of "tk" syllables (a 5 ms click and a voiced tail) at `hits_s`, over room
+    noise: what Chromium's fake microphone plays."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 1e-3, int(duration_s * sr))
+    n = int(0.12 * sr)
+    tt = np.arange(n) / sr
+    for t0 in hits_s:
+        burst = 0.5 * (rng.normal(0, 1, n) * np.exp(-tt / 0.004)
+                       + 0.3 * np.sin(2 * np.pi * 140 * tt) * np.exp(-tt / 0.05) * (tt > 0.01))
+        i = int(t0 * sr)
+        audio[i:i + n] += burst
+    sf.write(str(path), np.clip(audio, -1, 1).astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+def test_a_vocal_sketch_recorded_from_the_microphone_sets_the_hits(server, playwright, tmp_path):
+    """Record through the sketch's microphone input (Chromium's fake device playing a WAV with
+    known hits, once): the sketch's onsets land in the lane within +-50 ms of them."""
+    wav = _voice_hits_wav(tmp_path / "voice.wav", SKETCH_HITS_S)
+    mic = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+        *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}%noloop"])
+    try:
+        ctx = mic.new_context(viewport={"width": 1400, "height": 1000}, permissions=["microphone"])
+        page = ctx.new_page()
+        studio, lane = _open_demo_with_selection(page, server, TAP_SELECTION)
+        sketch = page.locator("#sketch-audio")
+        sketch.scroll_into_view_if_needed()
+        sketch.locator("button.record-button").click()
+        # the file lasts 3 s; the fake device gives silence after it (noloop)
+        page.wait_for_timeout(3500)
+        sketch.locator("button.stop-button").click()
+        hits = _wait_for_hits(page, len(SKETCH_HITS_S))
+        errors_ms = [round(1000 * (a - b), 1) for a, b in zip(hits, SKETCH_HITS_S)]
+        studio.mark(f"microphone sketch hit errors (ms): {errors_ms}")
+        assert all(abs(e) <= 1000 * TAP_TOL_S for e in errors_ms), errors_ms
+        assert "Traceback" not in page.content()
+        ctx.close()
+    finally:
+        mic.close()
+
+
+def test_follow_painted_object_button(server, browser):
+    """Paint on a frame and press "Follow painted object": the region becomes the followed
+    object (the overlay then moves with it) without an error."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    studio, _ = _open_demo_with_selection(page, server, TAP_SELECTION)
+    box = page.locator("#frame-slider input[type=number]")
+    box.fill("2.0")
+    box.press("Enter")
+    studio.idle()
+    studio.paint_mask()
+    page.click("#mask-follow-btn")
+    expect(page.locator("#region-info")).to_contain_text("following the object", timeout=WAIT_MS)
+    studio.idle()
     assert "Traceback" not in page.content()
     ctx.close()

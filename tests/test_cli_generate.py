@@ -268,5 +268,10 @@ def test_point_follows_the_clicked_object(env, tmp_path, media_factory):
     hits = np.asarray(scene.contacts_s)
     assert len(report["onsets_s"]) == len(hits)
     assert np.max(np.abs(np.asarray(report["onsets_s"]) - hits)) < 0.05
+    # the report says how the object was followed: without YOLO-World weights, the tracker alone
+    from foley_core.vision.detect_yolo import WEIGHTS_ENV, configured_weights
+
+    if not env.get(WEIGHTS_ENV) and configured_weights() is None:
+        assert report["follow"] == {"detector": None, "label": "picked object"}
     bad = run_cli(["--caption", "x", "--duration", "1", "--point", "1,2", "--out", str(tmp_path / "b.wav")], env)
     assert bad.returncode == 2 and "need a --video" in bad.stderr

@@ -24,6 +24,7 @@ def build(c: SimpleNamespace) -> None:
     with gr.Row():
         c.mask_apply = gr.Button("Use painted mask", variant="primary",
                                  elem_id="mask-apply-btn", size="sm")
+        c.mask_follow = gr.Button("Follow painted object", elem_id="mask-follow-btn", size="sm")
         c.propose_motion = gr.Button("Propose from motion", elem_id="seed-motion-btn", size="sm")
         c.propose_detect = gr.Button("Propose from detection", elem_id="seed-detect-btn", size="sm")
         c.mask_undo = gr.Button("Undo", elem_id="mask-undo-btn", size="sm")
@@ -75,6 +76,20 @@ def wire(c: SimpleNamespace) -> None:
 
     c.mask_apply.click(on_mask_apply, [S, c.mask_editor, c.frame],
                        [c.overlay, c.region_md, c.track_pick])
+
+    @user_errors
+    def on_mask_follow(sess: Session, editor: dict | None, t: float, progress=gr.Progress()):
+        sess = need(sess)
+        sess.require_video()
+        progress(0.1, desc="following the painted object")
+        sess.follow_drawn_mask((editor or {}).get("layers"), float(t or 0.0))
+        return {**frame_updates(c, sess, float(t or 0.0), editor=False),
+                c.track_pick: gr.Dropdown(value=None), c.curve: sess.curve_json,
+                c.onset_lane: sess.onsets_json}
+
+    c.mask_follow.click(on_mask_follow, [S, c.mask_editor, c.frame],
+                        [c.overlay, c.region_md, c.track_pick, c.curve, c.onset_lane],
+                        concurrency_id="analysis", concurrency_limit=1)
 
     proposal_outs = [c.overlay, c.region_md, c.track_pick, c.curve, c.suggest]
     for method, btn in (("motion", c.propose_motion), ("detection", c.propose_detect)):

@@ -18,7 +18,9 @@ JSON report carries each candidate's clip (`references`: id, licence, attributio
 Onsets (hits) say where sounds start. By default, with a video and a region (--mask, --box,
 --track or --point), they are the contacts that the region's motion shows (reported as
 `onsets_s` with `onsets_source: "video"`); --point follows the clicked object through the
-selection and times its contacts from its path. --onsets gives them by hand (seconds from the
+selection and times its contacts from its path (YOLO-World's boxes of the clicked object's
+class re-anchor it when its weights are on the machine; the report's `follow` says which:
+`{"detector": "yolo-world" | null, "label": ...}`). --onsets gives them by hand (seconds from the
 selection start), --sketch from a voice imitation (with its loudness as the curve), and
 --no-video-onsets turns the video's off. Models without an onset module ignore the video's and
 refuse --onsets.
@@ -310,7 +312,8 @@ def _timing(args: argparse.Namespace, take=None):
 
 
 def _region(args: argparse.Namespace, point):
-    """The sounding region from --mask / --box / --tracks + --track / --point (None: the whole frame)."""
+    """The sounding region from --mask / --box / --tracks + --track / --point (None: the whole
+    frame), and for --point how the object was followed (for the report), else None."""
     from foley_core.errors import MaskError
     from foley_core.request import Region
 
@@ -326,12 +329,20 @@ def _region(args: argparse.Namespace, point):
 
         mask = Region(track=load_tracks(args.tracks)[args.track])
     if point is not None:
+        from foley_core.captions import noun_phrases
+        from foley_core.vision.detect_yolo import follow_detector
         from foley_core.vision.follow import follow_in_video
 
         (x, y), t = point
-        mask = Region(track=follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
-                                            duration_s=args.duration))
-    return mask
+        # YOLO-World's boxes of the clicked object's class re-anchor the tracker when its
+        # weights are on this machine; otherwise the tracker follows alone
+        detector = follow_detector(noun_phrases(args.caption or ""))
+        track = follow_in_video(args.video, time_s=t, point=(x, y), start_s=args.start,
+                                duration_s=args.duration, detector=detector)
+        # the label is the detected class only when YOLO-World's boxes re-anchored the tracker
+        return Region(track=track), {"detector": None if detector is None else "yolo-world",
+                                     "label": track.label}
+    return mask, None
 
 
 def _write(args: argparse.Namespace, outputs: list[Path], result) -> None:
@@ -409,7 +420,7 @@ def run(args: argparse.Namespace) -> int:
 
         take = read_audio(args.take)
     curve, onsets_s = _timing(args, take)
-    mask = _region(args, point)
+    mask, followed = _region(args, point)
     if args.model_dir:
         os.environ["FOLEY_EMBEDDED_DIR"] = args.model_dir
 
@@ -435,6 +446,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         root.removeHandler(collector)
         root.propagate = propagate
-    print(json.dumps(_report_json(args, result.report, outputs, curve=curve, onsets_s=onsets_s,
-                                  span_s=span_s, warnings=collector.messages)))
+    report = _report_json(args, result.report, outputs, curve=curve, onsets_s=onsets_s,
+                          span_s=span_s, warnings=collector.messages)
+    if followed is not None:
+        report["follow"] = followed
+    print(json.dumps(report))
     return 0

@@ -97,6 +97,37 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> str:
     )
 
 
+def configured_weights() -> str | None:
+    """The YOLO-World checkpoint this machine has (`$FOLEY_YOLO_WORLD_WEIGHTS`, or the default
+    file in ultralytics' weights folder or here), or None: never a download. A set but wrong
+    `$FOLEY_YOLO_WORLD_WEIGHTS` raises ModelUnavailableError (the user asked for it)."""
+    if os.environ.get(WEIGHTS_ENV):
+        return resolve_weights()
+    for folder in (_ultralytics_weights_dir(), Path.cwd()):
+        if (folder / DEFAULT_WEIGHTS).is_file():
+            return str(folder / DEFAULT_WEIGHTS)
+    return None
+
+
+def follow_detector(words: Sequence[str] = (), **kwargs) -> "YoloWorldDetector | None":
+    """A detector for `follow.follow_in_video` when YOLO-World weights are on this machine,
+    else None (the follower then works alone). It looks for `words` (the caption's nouns) and
+    the checkpoint's own class names; without a CLIP text encoder, for its own names only."""
+    path = configured_weights()
+    if path is None:
+        return None
+    detector = YoloWorldDetector.from_pretrained(path, **kwargs)
+    own = list(detector._stored)
+    vocab = list(dict.fromkeys([*(w.strip().lower() for w in words if w and w.strip()), *own]))
+    try:
+        detector.set_vocabulary(vocab)
+    except (ModelUnavailableError, CaptionError):
+        if not own:
+            return None          # nothing it can look for: the tracker alone
+        detector.set_vocabulary(own)
+    return detector
+
+
 def load_world_model(weights: str | os.PathLike | None = None) -> torch.nn.Module:
     """Load a YOLO-World (ultralytics WorldModel) checkpoint in eval mode on the CPU."""
     import_ultralytics()

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from foley_core.errors import MaskError
-from foley_core.vision.tracks import Track, TrackFrame, validate_box
+from foley_core.vision.tracks import Detection, Track, TrackFrame, box_iou, validate_box
 
 FOLLOW_SOURCE = "follow"
 # a lost object is taken back only by a match scoring this fraction of the picked object's own
@@ -42,6 +42,10 @@ FOLLOW_SOURCE = "follow"
 # of benchmarks/bench_contacts.py (F1 flat within 0.01 for 0.6-0.75 and for 0.25-1.0)
 WHOLE_FRAC = 0.6
 PRIOR_WEIGHT = 0.25
+# a detection is the followed object when its box overlaps the tracker's box (or, when the
+# tracker has lost it, the predicted box) by at least this IoU: the usual association overlap
+# of box trackers (SORT), fixed before any measurement
+ASSOC_IOU = 0.3
 # the fastest an object crosses the picture (diagonals per second): a bounce seen from close by
 MAX_SPEED_DIAG_PER_S = 6.0
 _BINS = (8, 16, 16)                       # Lab histogram: coarse lightness, finer colour
@@ -263,10 +267,40 @@ def _locate(frame: np.ndarray, model: _Model, centre: np.ndarray, radius: np.nda
     return np.array([cx, cy]), best
 
 
+def _associate(boxes: np.ndarray | None, box: np.ndarray) -> np.ndarray | None:
+    """The box among `boxes` (n, 4) that overlaps `box` most, if by ASSOC_IOU or more."""
+    if boxes is None or len(boxes) == 0:
+        return None
+    iou = box_iou(boxes, box[None])[:, 0]
+    best = int(np.argmax(iou))
+    return np.asarray(boxes[best], np.float64) if iou[best] >= ASSOC_IOU else None
+
+
+def _anchor(frame: np.ndarray, boxes: np.ndarray | None, model: _Model, found: np.ndarray | None,
+            predicted: np.ndarray) -> tuple[np.ndarray | None, _Model]:
+    """Re-anchor on the detections of the picked class in this frame: (centre, model).
+
+    A detection that overlaps the tracker's match confirms it (the tracker's sub-pixel centre
+    is kept: a detector's box jitters by pixels, which would move the contacts). A tracker
+    that lost the object, or whose match no detection confirms while one sits on the
+    predicted path (it slipped onto a lookalike), is put back on that detection, and its
+    model is rebuilt there (the object's look changed: light, turn, blur)."""
+    half = model.size / 2
+    if found is not None and _associate(boxes, np.concatenate([found - half, found + half])) is not None:
+        return found, model
+    det = _associate(boxes, np.concatenate([predicted - half, predicted + half]))
+    if det is None:
+        return found, model
+    centre = (det[:2] + det[2:]) / 2
+    return centre, _make_model(frame, np.concatenate([centre - half, centre + half]))
+
+
 def _run(frames: np.ndarray, start: int, step: int, model: _Model, centre0: np.ndarray,
          fps: float, *, min_score: float, max_lost_s: float,
-         whole_score: float | None = None) -> dict[int, np.ndarray]:
-    """Follow from frame `start` (known centre) in direction `step` (+1 or -1)."""
+         whole_score: float | None = None,
+         anchors: Sequence[np.ndarray] | None = None) -> dict[int, np.ndarray]:
+    """Follow from frame `start` (known centre) in direction `step` (+1 or -1). `anchors`:
+    per frame, the (n, 4) boxes of detections of the picked object's class."""
     found: dict[int, np.ndarray] = {}
     history = [(start, centre0)]
     lost = 0
@@ -301,6 +335,14 @@ def _run(frames: np.ndarray, start: int, step: int, model: _Model, centre0: np.n
         # and never a jump faster than an object moves (another thing of the same colour)
         if centre is not None and float(np.linalg.norm(centre - ca)) > reach + base.max() / 2:
             centre = None
+        if anchors is not None:
+            centre, model = _anchor(frames[k], anchors[k], model,
+                                    centre if centre is not None and score >= need else None,
+                                    predicted)
+            if centre is not None and float(np.linalg.norm(centre - ca)) <= reach + base.max() / 2:
+                score = max(score, need)
+            else:
+                centre = None
         if centre is not None and score >= need:
             found[k] = centre
             history.append((k, centre))
@@ -326,6 +368,7 @@ def follow(
     max_lost_s: float = 0.5,
     track_id: str = "picked",
     label: str = "picked object",
+    detections: Sequence[Sequence[Detection]] | None = None,
 ) -> Track:
     """Follow the object picked on frame `frame_index` through all `frames`, both ways.
 
@@ -335,6 +378,11 @@ def follow(
     has a frame wherever the object was found, so a gap means "not seen". min_score: the
     smallest combined colour/template score (0..1) that counts as found; max_lost_s: how long
     the object may stay unseen before the search gives up in that direction.
+    detections: per frame, an object detector's boxes (in the pixels of `frames`; YOLO-World's,
+    `follow_in_video(detector=...)`). The class of the one that overlaps the pick on the picked
+    frame is the object's, and the detections of that class re-anchor the tracker wherever it
+    loses the object or slips off it (`_anchor`); the Track's label is then that class. Without
+    them (or when no detection overlaps the pick) the tracker works alone.
     Raises MaskError for a missing or malformed pick.
     """
     frames = np.asarray(frames)
@@ -364,11 +412,23 @@ def follow(
     centre0, score0 = _locate(frames[k0], model, (start_box[:2] + start_box[2:]) / 2, model.size / 4)
     if centre0 is None:
         centre0 = (start_box[:2] + start_box[2:]) / 2
+    anchors = None
+    if detections is not None:
+        if len(detections) != len(frames):
+            raise MaskError(f"Need one list of detections per frame; got {len(detections)} "
+                            f"for {len(frames)} frames.")
+        picked = _associate(np.array([d.box for d in detections[k0]], np.float64).reshape(-1, 4),
+                            np.asarray(start_box, np.float64))
+        if picked is not None:
+            cls = next(d.label for d in detections[k0] if np.array_equal(d.box, picked))
+            anchors = [np.array([d.box for d in dets if d.label == cls], np.float64).reshape(-1, 4)
+                       for dets in detections]
+            label = cls
     found = {k0: centre0}
     for step in (+1, -1):
         found.update(_run(frames, k0, step, model, centre0, fps,
                           min_score=min_score, max_lost_s=max_lost_s,
-                          whole_score=WHOLE_FRAC * score0))
+                          whole_score=WHOLE_FRAC * score0, anchors=anchors))
     width = int(width or fw)
     height = int(height or fh)
     scale = np.array([width / fw, height / fh])
@@ -419,13 +479,11 @@ def track_contact_onsets(track: Track, *, fps: float, start_s: float, duration_s
 FOLLOW_MAX_SIDE = 640
 
 
-def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None = None,
-                    box: Sequence[float] | None = None, start_s: float = 0.0,
-                    duration_s: float | None = None) -> Track:
-    """Follow the object picked at video time `time_s` (a click `point` (x, y) or a `box`
-    [x0, y0, x1, y1] in video pixels) through the selection [start_s, start_s + duration_s),
-    read at the video's own frame rate. The Track's boxes are in video pixels; use it as the
-    region (`Region(track=...)`): its contacts then time the stem's onsets."""
+def selection_frames(video: str, *, time_s: float, start_s: float = 0.0,
+                     duration_s: float | None = None):
+    """The selection [start_s, start_s + duration_s) of `video` at its own frame rate and at
+    most FOLLOW_MAX_SIDE: (info, frames, times_s, index of the frame nearest `time_s`).
+    TimeRangeError when `time_s` (the frame the object was picked on) is outside it."""
     from foley_core.errors import TimeRangeError
     from foley_core.media import probe_video, read_frames
     from foley_core.vision.proposals import work_size
@@ -437,11 +495,26 @@ def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None 
                              f"{start_s:.3f}-{end_s:.3f} s; pick the object on a frame inside it")
     size = work_size(info.width, info.height, FOLLOW_MAX_SIDE)
     frames, times = read_frames(video, fps=info.fps, size=size, start_s=start_s, duration_s=duration_s)
-    scale = np.array([size[0] / info.width, size[1] / info.height] * 2)
-    k = int(np.argmin(np.abs(times - time_s)))
+    return info, frames, times, int(np.argmin(np.abs(times - time_s)))
+
+
+def follow_in_video(video: str, *, time_s: float, point: Sequence[float] | None = None,
+                    box: Sequence[float] | None = None, start_s: float = 0.0,
+                    duration_s: float | None = None, detector=None) -> Track:
+    """Follow the object picked at video time `time_s` (a click `point` (x, y) or a `box`
+    [x0, y0, x1, y1] in video pixels) through the selection [start_s, start_s + duration_s),
+    read at the video's own frame rate. The Track's boxes are in video pixels; use it as the
+    region (`Region(track=...)`): its contacts then time the stem's onsets. `detector`: an
+    object detector with `detect(frames)` (`detect_yolo.follow_detector()` when YOLO-World
+    weights exist) whose boxes of the picked object's class re-anchor the tracker."""
+    info, frames, times, k = selection_frames(video, time_s=time_s, start_s=start_s,
+                                              duration_s=duration_s)
+    scale = np.array([frames.shape[2] / info.width, frames.shape[1] / info.height] * 2)
     pick = {}
     if point is not None:
         pick["point"] = np.asarray(point, np.float64) * scale[:2]
     if box is not None:
         pick["box"] = np.asarray(box, np.float64) * scale
+    if detector is not None:
+        pick["detections"] = detector.detect(frames)
     return follow(frames, times, frame_index=k, width=info.width, height=info.height, **pick)
