@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyloudnorm
@@ -387,10 +387,7 @@ def master(
     sr = _check_sr(sr)
     if mix.ndim == 1:
         mix = np.repeat(mix[:, None], 2, axis=1) * np.float32(math.sqrt(0.5))
-    if target_lufs is not None and (not math.isfinite(target_lufs) or not -70.0 < target_lufs <= 0.0):
-        raise MixError(f"the loudness target must be between -70 and 0 LUFS (or none); got {target_lufs}")
-    if not math.isfinite(ceiling_dbtp) or not -20.0 <= ceiling_dbtp <= 0.0:
-        raise MixError(f"the true-peak ceiling must be between -20 and 0 dBTP; got {ceiling_dbtp}")
+    _check_master_targets(target_lufs, ceiling_dbtp)
 
     lufs_before = integrated_lufs(mix, sr)
     # The true-peak envelope of a scaled mix is the scaled envelope: measure it once.
@@ -432,37 +429,13 @@ def master(
         gain_db = 0.0
         out, reduction_db, lufs_after = attempt(gain_db)
     else:
-        gain_db = min(target_lufs - lufs_before, g_max)
-        out, reduction_db, lufs_after = attempt(gain_db)
-        # Secant search on loudness(gain), seeded with the last gain that needs no limiting
-        # (where loudness = lufs_before + gain exactly).
-        prev = (g_free, lufs_before + g_free)
-        best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
-        for _ in range(5):
-            if reduction_db == 0.0 or abs(lufs_after - target_lufs) <= 0.1:
-                break
-            slope = (lufs_after - prev[1]) / (gain_db - prev[0]) if gain_db != prev[0] else 1.0
-            slope = min(1.0, max(0.05, slope))
-            step = min(g_max, max(g_free, gain_db + (target_lufs - lufs_after) / slope))
-            if abs(step - gain_db) < 0.01:
-                break
-            prev = (gain_db, lufs_after)
-            gain_db = step
-            out, reduction_db, lufs_after = attempt(gain_db)
-            if abs(lufs_after - target_lufs) < best[0]:
-                best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
-        _, gain_db, out, reduction_db, lufs_after = best
+        gain_db, out, reduction_db, lufs_after = _search_master_gain(attempt, target_lufs, lufs_before,
+                                                                     g_free, g_max)
 
     # Without limiting the peak moved by exactly the gain; after the limiter, measure it.
     tp_after = true_peak_dbtp(out, sr) if reduction_db > 0 else tp_before + gain_db
     if tp_after > ceiling_dbtp - 0.01:
-        # The limiter's gain moves within the interpolation kernel, which can leave a peak a
-        # hair over; a static trim settles it.
-        trim = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB - tp_after)
-        out = (out * np.float32(trim)).astype(np.float32)
-        gain_db += gain_to_db(trim)
-        tp_after = true_peak_dbtp(out, sr)
-        lufs_after = integrated_lufs(out, sr)
+        out, gain_db, tp_after, lufs_after = _trim_to_ceiling(out, sr, gain_db, tp_after, ceiling_dbtp)
     reached = target_lufs is None or abs(lufs_after - target_lufs) <= 0.5
     if not reached:
         report["note"] = (f"the mix is too peaky to reach {target_lufs:g} LUFS under a {ceiling_dbtp:g} dBTP "
@@ -476,6 +449,51 @@ def master(
         target_reached=reached,
     )
     return out, report
+
+
+def _check_master_targets(target_lufs: float | None, ceiling_dbtp: float) -> None:
+    if target_lufs is not None and (not math.isfinite(target_lufs) or not -70.0 < target_lufs <= 0.0):
+        raise MixError(f"the loudness target must be between -70 and 0 LUFS (or none); got {target_lufs}")
+    if not math.isfinite(ceiling_dbtp) or not -20.0 <= ceiling_dbtp <= 0.0:
+        raise MixError(f"the true-peak ceiling must be between -20 and 0 dBTP; got {ceiling_dbtp}")
+
+
+def _search_master_gain(attempt: Callable[[float], tuple[np.ndarray, float, float]], target_lufs: float,
+                        lufs_before: float, g_free: float, g_max: float
+                        ) -> tuple[float, np.ndarray, float, float]:
+    """(gain dB, audio, limiter reduction dB, loudness) of the gain into the limiter that
+    comes closest to `target_lufs` within [g_free, g_max]: a secant search on loudness(gain)
+    (at most 6 passes of `attempt`)."""
+    gain_db = min(target_lufs - lufs_before, g_max)
+    out, reduction_db, lufs_after = attempt(gain_db)
+    # seeded with the last gain that needs no limiting (where loudness = lufs_before + gain exactly)
+    prev = (g_free, lufs_before + g_free)
+    best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
+    for _ in range(5):
+        if reduction_db == 0.0 or abs(lufs_after - target_lufs) <= 0.1:
+            break
+        slope = (lufs_after - prev[1]) / (gain_db - prev[0]) if gain_db != prev[0] else 1.0
+        slope = min(1.0, max(0.05, slope))
+        step = min(g_max, max(g_free, gain_db + (target_lufs - lufs_after) / slope))
+        if abs(step - gain_db) < 0.01:
+            break
+        prev = (gain_db, lufs_after)
+        gain_db = step
+        out, reduction_db, lufs_after = attempt(gain_db)
+        if abs(lufs_after - target_lufs) < best[0]:
+            best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
+    _, gain_db, out, reduction_db, lufs_after = best
+    return gain_db, out, reduction_db, lufs_after
+
+
+def _trim_to_ceiling(out: np.ndarray, sr: int, gain_db: float, tp_after: float, ceiling_dbtp: float
+                     ) -> tuple[np.ndarray, float, float, float]:
+    """The limiter's gain moves within the interpolation kernel, which can leave a peak a hair
+    over the ceiling; a static trim settles it. (audio, gain dB, true peak, loudness) after it."""
+    trim = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB - tp_after)
+    out = (out * np.float32(trim)).astype(np.float32)
+    gain_db += gain_to_db(trim)
+    return out, gain_db, true_peak_dbtp(out, sr), integrated_lufs(out, sr)
 
 
 def _finite_or_none(value: float) -> float | None:
