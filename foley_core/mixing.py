@@ -125,24 +125,9 @@ def render_stem(
     audio = _as_float_audio(audio, "stem audio")
     sr = _check_sr(sr, "stem sample rate")
     out_sr = _check_sr(out_sr, "output sample rate")
-    for name, value in (("gain_db", gain_db), ("offset_s", offset_s), ("trim_start_s", trim_start_s),
-                        ("fade_in_s", fade_in_s), ("fade_out_s", fade_out_s)):
-        if not math.isfinite(value):
-            raise MixError(f"{name} must be a finite number; got {value}")
-    if fade_in_s < 0 or fade_out_s < 0:
-        raise MixError(f"fades must be 0 s or longer; got fade in {fade_in_s} s, fade out {fade_out_s} s")
-    if total_s is not None and (not math.isfinite(total_s) or total_s < 0):
-        raise TimeRangeError(f"the timeline length must be 0 s or more; got {total_s} s")
-    left, right = pan_gains(pan)
-
-    duration_s = audio.shape[0] / sr
-    end_s = duration_s if trim_end_s is None else float(trim_end_s)
-    # A thousandth of a second of slack absorbs rounding in UI sliders; more is a real mistake.
-    if trim_start_s < 0 or end_s > duration_s + 1e-3 or end_s <= trim_start_s:
-        raise TimeRangeError(
-            f"the trim {trim_start_s:.3f}-{end_s:.3f} s is not inside the stem's "
-            f"{duration_s:.3f} s of audio; choose a start before the end, within 0-{duration_s:.3f} s"
-        )
+    end_s, left, right = _checked_settings(audio.shape[0] / sr, gain_db=gain_db, pan=pan, offset_s=offset_s,
+                                           trim_start_s=trim_start_s, trim_end_s=trim_end_s,
+                                           fade_in_s=fade_in_s, fade_out_s=fade_out_s, total_s=total_s)
 
     if audio.ndim == 1:
         channels = [audio]
@@ -156,16 +141,7 @@ def render_stem(
     i1 = min(n_src, int(round(end_s * out_sr)))
     segment = np.stack(channels, axis=1)[i0:i1].astype(np.float32, copy=True)
     n_seg = segment.shape[0]
-
-    envelope = np.full(n_seg, db_to_gain(gain_db), dtype=np.float32)
-    n_in = int(round(fade_in_s * out_sr))
-    if n_in:
-        envelope[: min(n_in, n_seg)] *= fade_curve(n_in, fade_in=True)[:n_seg]
-    n_out = int(round(fade_out_s * out_sr))
-    if n_out:
-        curve = fade_curve(n_out, fade_in=False)
-        envelope[max(0, n_seg - n_out):] *= curve[max(0, n_out - n_seg):]
-    segment *= envelope[:, None]
+    segment *= _gain_envelope(n_seg, gain_db, fade_in_s, fade_out_s, out_sr)[:, None]
 
     if segment.shape[1] == 1:
         stereo = np.empty((n_seg, 2), dtype=np.float32)
@@ -175,9 +151,51 @@ def render_stem(
         stereo = segment
         stereo[:, 0] *= min(1.0, math.sqrt(2.0) * left)
         stereo[:, 1] *= min(1.0, math.sqrt(2.0) * right)
+    return _place_on_timeline(stereo, offset_s, total_s, out_sr)
 
-    start = int(round(offset_s * out_sr))
-    n_total = start + n_seg if total_s is None else int(round(total_s * out_sr))
+
+def _checked_settings(duration_s: float, *, gain_db: float, pan: float, offset_s: float, trim_start_s: float,
+                      trim_end_s: float | None, fade_in_s: float, fade_out_s: float,
+                      total_s: float | None) -> tuple[float, float, float]:
+    """render_stem's settings checked against a stem of `duration_s`: (the trim's end in s,
+    left gain, right gain)."""
+    for name, value in (("gain_db", gain_db), ("offset_s", offset_s), ("trim_start_s", trim_start_s),
+                        ("fade_in_s", fade_in_s), ("fade_out_s", fade_out_s)):
+        if not math.isfinite(value):
+            raise MixError(f"{name} must be a finite number; got {value}")
+    if fade_in_s < 0 or fade_out_s < 0:
+        raise MixError(f"fades must be 0 s or longer; got fade in {fade_in_s} s, fade out {fade_out_s} s")
+    if total_s is not None and (not math.isfinite(total_s) or total_s < 0):
+        raise TimeRangeError(f"the timeline length must be 0 s or more; got {total_s} s")
+    left, right = pan_gains(pan)
+    end_s = duration_s if trim_end_s is None else float(trim_end_s)
+    # A thousandth of a second of slack absorbs rounding in UI sliders; more is a real mistake.
+    if trim_start_s < 0 or end_s > duration_s + 1e-3 or end_s <= trim_start_s:
+        raise TimeRangeError(
+            f"the trim {trim_start_s:.3f}-{end_s:.3f} s is not inside the stem's "
+            f"{duration_s:.3f} s of audio; choose a start before the end, within 0-{duration_s:.3f} s"
+        )
+    return end_s, left, right
+
+
+def _gain_envelope(n_seg: int, gain_db: float, fade_in_s: float, fade_out_s: float, sr: int) -> np.ndarray:
+    """The gain over a trimmed stem of `n_seg` samples: `gain_db` with its raised-cosine fades."""
+    envelope = np.full(n_seg, db_to_gain(gain_db), dtype=np.float32)
+    n_in = int(round(fade_in_s * sr))
+    if n_in:
+        envelope[: min(n_in, n_seg)] *= fade_curve(n_in, fade_in=True)[:n_seg]
+    n_out = int(round(fade_out_s * sr))
+    if n_out:
+        curve = fade_curve(n_out, fade_in=False)
+        envelope[max(0, n_seg - n_out):] *= curve[max(0, n_out - n_seg):]
+    return envelope
+
+
+def _place_on_timeline(stereo: np.ndarray, offset_s: float, total_s: float | None, sr: int) -> np.ndarray:
+    """`stereo` starting at `offset_s` on a timeline from 0 of `total_s` (None: to its end)."""
+    n_seg = stereo.shape[0]
+    start = int(round(offset_s * sr))
+    n_total = start + n_seg if total_s is None else int(round(total_s * sr))
     n_total = max(0, n_total)
     out = np.zeros((n_total, 2), dtype=np.float32)
     src0 = max(0, -start)
