@@ -214,6 +214,8 @@ class Session:
         self.user_onsets_video_s: list[float] | None = None
         self.candidates: list[Candidate] = []
         self.candidate_settings: dict | None = None
+        self.candidate_request: GenerationRequest | None = None     # the last takes' request and report
+        self.candidate_report = None
         self.generation_meta: dict = {}
         self.reference: ReferenceChoice | None = None
         self.reference_strength = default_reference_strength()
@@ -765,17 +767,7 @@ class Session:
         if onsets is not None:
             video_onsets = False
         self.cancel_event.clear()
-        t0 = time.monotonic()
-
-        def on_progress(done, total, *_):
-            if progress is None or not total:
-                return
-            frac = min(1.0, float(done) / float(total))
-            elapsed = time.monotonic() - t0
-            eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-            left = f", about {eta:.0f} s left" if math.isfinite(eta) else ""
-            progress(frac, f"step {int(done)}/{int(total)}{left}")
-
+        on_progress = _step_progress(progress)
         request = GenerationRequest(
             caption=caption, negative_caption=negative, video=info.path, start_s=start_s,
             duration_s=end_s - start_s, region=self.generation_mask(), curve=curve, seed=seed,
@@ -785,26 +777,18 @@ class Session:
             model=model, take=take, regenerate_span_s=regenerate_span_s, **ref_kwargs)
         result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set)
         report = result.report
-        ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
-        seeds = report.seeds or [seed + i for i in range(len(result.audios))]
-        r_before = report.curve_r_before or [None] * len(result.audios)
-        r_after = report.curve_r_after or [None] * len(result.audios)
-        per_candidate = [{"curve_r_before": b, "curve_r_after": a} if a is not None else {}
-                         for b, a in zip(r_before, r_after)]
         with self.lock:
-            self.candidates = [Candidate(audio=np.asarray(a, np.float32), sr=int(result.sr),
-                                         seed=int(s), metrics=dict(m),
-                                         reference_audio=None if r is None else
-                                         np.asarray(r, np.float32))
-                               for a, s, m, r in zip(result.audios, seeds, per_candidate, ref_audios)]
+            self.candidates = _candidates(result, seed)
             self.generation_meta = report.to_json()
+            # what a kept take stores: the region and curve as the project keeps them
+            self.candidate_request = request.replace(
+                region=_mask_spec(self.region), curve=None if curve is None else _curve_spec(*curve))
+            self.candidate_report = report
             self.candidate_settings = {
                 "caption": caption, "negative_caption": negative or "", "seed": seed,
                 "steps": steps, "text_scale": float(text_scale), "video_scale": float(video_scale),
                 "curve_scale": curve_scale, "conform_strength": float(conform), "model": model,
-                "weights_id": report.model or "", "start_s": start_s,
-                "duration_s": end_s - start_s, "curve": curve, "region": self.region,
-                "reference": _reference_spec(report.reference),
+                "start_s": start_s, "duration_s": end_s - start_s, "curve": curve,
                 "video_onsets": video_onsets, "source": source,
                 "onsets_s": report.onsets_s if onsets is None else onsets,
             }
@@ -848,23 +832,7 @@ class Session:
         """Add a candidate to the project as a stem placed at the selection's start (or put it
         in place of stem `replace_id`, keeping that stem's mix settings)."""
         cand = self.candidate(index)
-        s = dict(self.candidate_settings or {})
-        curve = s.get("curve")
-        settings = fproject.GenerationSettings(
-            caption=s.get("caption", ""), negative_caption=s.get("negative_caption", ""),
-            seed=cand.seed, steps=int(s.get("steps", DEFAULTS["steps"])),
-            text_scale=float(s.get("text_scale", DEFAULTS["text_scale"])),
-            video_scale=float(s.get("video_scale", DEFAULTS["video_scale"])),
-            curve_scale=s.get("curve_scale", DEFAULTS["curve_scale"]),
-            conform_strength=float(s.get("conform_strength", DEFAULTS["conform"])),
-            model=fproject.ModelSpec(backend=s.get("model", "embedded"),
-                                     weights_id=str(s.get("weights_id", ""))),
-            mask=_mask_spec(s.get("region") or RegionState()),
-            curve=None if curve is None else _curve_spec(*curve),
-            reference=s.get("reference"),
-            start_s=float(s.get("start_s", 0.0)), duration_s=float(s.get("duration_s", 0.0)),
-            video_onsets=bool(s.get("video_onsets", True)), onsets_s=s.get("onsets_s"),
-            source=s.get("source", DEFAULTS["source"]))
+        settings = self.candidate_request.for_stem(self.candidate_report, index)
         with self.lock:
             if replace_id is not None:
                 old = self.stem(replace_id)
@@ -957,13 +925,13 @@ class Session:
         st = self.stem(stem_id).settings
         curve = None if st.curve is None else {"times_s": st.curve.times_s.tolist(),
                                                "values": st.curve.values.tolist()}
-        return {"caption": st.caption, "negative_caption": st.negative_caption or "",
+        return {"caption": st.caption or "", "negative_caption": st.negative_caption or "",
                 "seed": int(st.seed), "steps": int(st.steps), "text_scale": float(st.text_scale),
                 "video_scale": float(st.video_scale),
                 "curve_scale": None if st.curve_scale is None else float(st.curve_scale),
-                "conform": float(st.conform_strength),
+                "conform": DEFAULTS["conform"] if st.conform is None else float(st.conform),
                 "model": st.model.backend, "start_s": float(st.start_s),
-                "duration_s": float(st.duration_s), "curve": curve,
+                "duration_s": float(st.duration_s or 0.0), "curve": curve,
                 "reference": None if st.reference is None else dataclasses.asdict(st.reference),
                 "video_onsets": bool(st.video_onsets), "source": st.source,
                 "onsets_s": None if st.onsets_s is None else [float(t) for t in st.onsets_s],
@@ -1288,12 +1256,35 @@ def _strength(value: Any) -> float:
     return v
 
 
-def _reference_spec(reported):
-    """What generate() reported about its reference (a ReferenceReport), as the project stores
-    it on a stem."""
-    if reported is None or not reported.fields:
-        return None
-    return fproject.Reference(**reported.fields)
+def _step_progress(progress: Callable[[float, str], None] | None) -> Callable[..., None]:
+    """generate()'s progress(done, total) as the studio's progress(fraction, "step i/n, about
+    N s left"), timed from now."""
+    t0 = time.monotonic()
+
+    def on_progress(done, total, *_):
+        if progress is None or not total:
+            return
+        frac = min(1.0, float(done) / float(total))
+        elapsed = time.monotonic() - t0
+        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+        left = f", about {eta:.0f} s left" if math.isfinite(eta) else ""
+        progress(frac, f"step {int(done)}/{int(total)}{left}")
+
+    return on_progress
+
+
+def _candidates(result, seed: int) -> list[Candidate]:
+    """The takes of a generate() result, with their seeds, curve fit and reference audio."""
+    report = result.report
+    ref_audios = getattr(result, "reference_audios", None) or [None] * len(result.audios)
+    seeds = report.seeds or [seed + i for i in range(len(result.audios))]
+    r_before = report.curve_r_before or [None] * len(result.audios)
+    r_after = report.curve_r_after or [None] * len(result.audios)
+    per_candidate = [{"curve_r_before": b, "curve_r_after": a} if a is not None else {}
+                     for b, a in zip(r_before, r_after)]
+    return [Candidate(audio=np.asarray(a, np.float32), sr=int(result.sr), seed=int(s), metrics=dict(m),
+                      reference_audio=None if r is None else np.asarray(r, np.float32))
+            for a, s, m, r in zip(result.audios, seeds, per_candidate, ref_audios)]
 
 
 def _mask_spec(region: RegionState):

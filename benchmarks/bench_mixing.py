@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from foley_core import export, mixing  # noqa: E402
-from foley_core.project import (Autosaver, GenerationSettings, MixSettings, Project, Stem,  # noqa: E402
+from foley_core.project import (Autosaver, GenerationRequest, MixSettings, Project, Stem,  # noqa: E402
                                 load_project, save_project)
 
 
@@ -32,7 +32,7 @@ def session(seconds: float, n_stems: int) -> Project:
         length_s = min(seconds, 8.0)
         n = int(length_s * 16_000)
         audio = (0.2 * np.tanh(rng.standard_normal(n)) * np.exp(-np.arange(n) / 8000.0)).astype(np.float32)
-        p.add_stem(Stem(audio, 16_000, settings=GenerationSettings(caption=f"sound {k}"),
+        p.add_stem(Stem(audio, 16_000, settings=GenerationRequest(caption=f"sound {k}"),
                         mix=MixSettings(offset_s=(k * seconds / n_stems) % max(seconds - 1, 1), gain_db=-3,
                                         pan=(k % 3 - 1) * 0.5, fade_out_s=0.5)))
     return p

@@ -217,18 +217,40 @@ def _stem_reference(raw: dict, where: str, base: Path, inputs: list[Path],
     return reference
 
 
+def _shot_list_names(raw: Any) -> Any:
+    """A stem's settings as project.json stores them since format 3 (the GenerationRequest's
+    field names) in the shot list's names, so a saved stem goes into a shot list as it is."""
+    if not isinstance(raw, dict) or not {"region", "conform", "reference_fit"} & raw.keys():
+        return raw
+    out = dict(raw)
+    for stored, name in (("region", "mask"), ("conform", "conform_strength")):
+        value = out.pop(stored, None)
+        if value is not None:
+            out[name] = value
+    # the reference record beside them holds the same strength and fit
+    out.pop("strength", None)
+    out.pop("reference_fit", None)
+    for key in ("negative_caption", "duration_s"):
+        if out.get(key) is None:
+            out.pop(key, None)
+    return out
+
+
 def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_duration_s: float,
                     library: Callable[[], Any]) -> tuple[dict, list[Path]]:
-    """A stem request with every field present and checked, in the project.json settings form."""
+    """A stem request with every field present and checked, in the shot list's form (the names
+    project.json used up to format version 2); `generation_request` makes its GenerationRequest."""
     from foley_core import backends, captions
-    from foley_core.project import GenerationSettings, MixSettings
+    from foley_core.project import MixSettings
+    from foley_core.request import GenerationRequest
 
+    raw = _shot_list_names(raw)
     if not isinstance(raw, dict):
         _fail(where, "a stem request should be an object (the stem settings the studio saves)")
     unknown = sorted(set(raw) - _STEM_KEYS)
     if unknown:
         _fail(where, f"unknown field '{unknown[0]}' (a stem request takes {', '.join(sorted(_STEM_KEYS))})")
-    d = GenerationSettings()
+    d = GenerationRequest()
     inputs: list[Path] = []
     try:
         caption = captions.validate_caption(_get(raw, "caption", "str", where))
@@ -248,7 +270,7 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
         if value is not None and abs(value - own) > 1e-6:
             _fail(where, f"'{key}' is {value:g} but the shot's selection gives {own:g}; a stem is made for "
                          "its shot's selection (leave it out)")
-    backend = _stem_backend(raw, where, d.model.backend)
+    backend = _stem_backend(raw, where, d.model)
     mask = _stem_mask(raw, where, base, inputs)
     curve = None
     curve_raw = _get(raw, "curve", "dict", where, None)
@@ -260,7 +282,7 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
     onsets = _numbers(raw, "onsets_s", where, default=None)
     mix_raw = _get(raw, "mix", "dict", where, None) or {}
     try:
-        settings = GenerationSettings(
+        settings = GenerationRequest(
             caption=caption, seed=seed, steps=steps,
             curve_scale=_get(raw, "curve_scale", "number", where, None), onsets_s=onsets,
             video_onsets=_get(raw, "video_onsets", "bool", where, d.video_onsets),
@@ -274,12 +296,13 @@ def _canonical_stem(raw: Any, where: str, base: Path, shot_start_s: float, shot_
     request = {
         "name": _get(raw, "name", "str", where, "") or caption[:40],
         "caption": caption,
-        "negative_caption": _get(raw, "negative_caption", "str", where, d.negative_caption),
+        "negative_caption": _get(raw, "negative_caption", "str", where, ""),
         "seed": seed, "steps": steps,
         "text_scale": _get(raw, "text_scale", "number", where, d.text_scale),
         "video_scale": _get(raw, "video_scale", "number", where, d.video_scale),
         "curve_scale": settings.curve_scale,
-        "conform_strength": _get(raw, "conform_strength", "number", where, d.conform_strength),
+        # with a curve, conform to it fully unless told (the request's default)
+        "conform_strength": _get(raw, "conform_strength", "number", where, 1.0),
         "video_onsets": settings.video_onsets, "onsets_s": settings.onsets_s, "source": settings.source,
         "model": {"backend": backend, "options": {k: v for k, v in backends.default_options(backend).items()}},
         "mask": mask, "curve": curve, "reference": reference,
@@ -540,25 +563,6 @@ def generation_request(stem: dict, video: str, start_s: float, duration_s: float
         source="auto" if ref is not None else stem["source"], **reference)
 
 
-def _stem_from_result(stem: dict, result, start_s: float, duration_s: float):
-    from foley_core import project as fp
-
-    report = result.report
-    ref_fields = None if report.reference is None else report.reference.fields
-    curve = stem["curve"]
-    settings = fp.GenerationSettings(
-        caption=stem["caption"], negative_caption=stem["negative_caption"], seed=int(report.seeds[0]),
-        steps=stem["steps"], text_scale=stem["text_scale"], video_scale=stem["video_scale"],
-        curve_scale=stem["curve_scale"], conform_strength=stem["conform_strength"],
-        model=fp.ModelSpec(backend=stem["model"]["backend"], weights_id=str(report.model)),
-        mask=_region(stem["mask"]),
-        curve=None if curve is None else fp.CurveSpec(times_s=curve["times_s"], values=curve["values"]),
-        reference=None if not ref_fields else fp.Reference(**ref_fields),
-        start_s=start_s, duration_s=duration_s, video_onsets=stem["video_onsets"], onsets_s=report.onsets_s,
-        source=stem["source"])
-    return fp.Stem.new(result.audios[0], result.sr, settings, mix=fp.MixSettings(**stem["mix"]), name=stem["name"])
-
-
 def render_shot(request: dict, out_dir: str | os.PathLike, *, device: str = "cpu",
                 worker: str = "") -> dict:
     """Render one shot (its stems, project, mix, MP4, request.json); return its report line.
@@ -567,7 +571,7 @@ def render_shot(request: dict, out_dir: str | os.PathLike, *, device: str = "cpu
     """
     from foley_core import export
     from foley_core.atomic import write_text_atomic
-    from foley_core.project import ExportSettings, Project, save_project
+    from foley_core.project import ExportSettings, MixSettings, Project, Stem, save_project
 
     shot_id = request["id"]
     paths = shot_outputs(Path(out_dir), shot_id)
@@ -591,9 +595,11 @@ def render_shot(request: dict, out_dir: str | os.PathLike, *, device: str = "cpu
         timings = []
         for stem in request["stems"]:
             t = time.monotonic()
-            result = generate(generation_request(stem, video, start_s, duration_s), device=device)
+            stem_request = generation_request(stem, video, start_s, duration_s)
+            result = generate(stem_request, device=device)
             timings.append(round(time.monotonic() - t, 3))
-            project.add_stem(_stem_from_result(stem, result, start_s, duration_s))
+            project.add_stem(Stem.new(result.audios[0], result.sr, stem_request.for_stem(result.report),
+                                      mix=MixSettings(**stem["mix"]), name=stem["name"]))
             line["models"].append(str(result.report.model))
             line["seeds"].append(int(result.report.seeds[0]))
         save_project(project, paths["project"].parent)
@@ -724,9 +730,24 @@ def _render_on_ray(todo: list[Shot], out_dir: Path, options: BatchOptions, lines
     except ImportError:
         raise FoleyError("batch rendering needs Ray: pip install -r requirements.txt (ray)") from None
 
-    extra: dict = {}
     started_here = not ray.is_initialized()
-    local = options.address is None
+    threads, gpus = _worker_resources(options)
+    env = _env_for_workers()
+    if options.address is None:
+        # so that local workers import this checkout's foley_core
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    extra = _start_ray(ray, options, threads, gpus, env, log) if started_here else {}
+    try:
+        _render_with_actors(ray, todo, out_dir, options, lines, log, total, threads, gpus, env)
+    finally:
+        if started_here:
+            ray.shutdown()
+    return extra
+
+
+def _worker_resources(options: BatchOptions) -> tuple[int, float]:
+    """(CPU threads, GPUs) of each worker: as asked, else the CPUs shared out and a GPU if any."""
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     gpus = options.gpus_per_worker
     if gpus is None:
@@ -736,81 +757,86 @@ def _render_on_ray(todo: list[Shot], out_dir: Path, options: BatchOptions, lines
             gpus = 1 if torch.cuda.is_available() else 0
         except ImportError:
             gpus = 0
-    env = _env_for_workers()
+    return threads, gpus
+
+
+def _start_ray(ray, options: BatchOptions, threads: int, gpus: float, env: dict,
+               log: Callable[[str], None]) -> dict:
+    """Start a local Ray sized for the workers, or join the cluster at `options.address`;
+    {"dashboard_url": ...} when Ray serves one."""
+    extra: dict = {}
+    local = options.address is None
+    init_kwargs: dict = dict(include_dashboard=options.dashboard, log_to_driver=False,
+                             runtime_env={"env_vars": env}, configure_logging=False)
     if local:
-        # so that local workers import this checkout's foley_core
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    if started_here:
-        init_kwargs: dict = dict(include_dashboard=options.dashboard, log_to_driver=False,
-                                 runtime_env={"env_vars": env}, configure_logging=False)
-        if local:
-            init_kwargs.update(num_cpus=options.workers * threads, num_gpus=gpus * options.workers,
-                               _node_ip_address=LOCAL_NODE_IP)
-            if options.dashboard:
-                init_kwargs["dashboard_host"] = "127.0.0.1"
-        else:
-            init_kwargs["address"] = options.address
-        try:
-            context = ray.init(**init_kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            where = f"the Ray cluster at {options.address}" if options.address else "a local Ray"
-            raise FoleyError(f"cannot start or join {where}: {str(err).splitlines()[0][:200]}") from None
-        url = getattr(context, "dashboard_url", None)
-        if url:
-            extra["dashboard_url"] = url if "://" in url else f"http://{url}"
-            log(f"batch: Ray dashboard at {extra['dashboard_url']}")
+        init_kwargs.update(num_cpus=options.workers * threads, num_gpus=gpus * options.workers,
+                           _node_ip_address=LOCAL_NODE_IP)
+        if options.dashboard:
+            init_kwargs["dashboard_host"] = "127.0.0.1"
+    else:
+        init_kwargs["address"] = options.address
     try:
-        actor_cls = ray.remote(num_cpus=threads, num_gpus=gpus, max_restarts=MAX_RESTARTS,
-                               max_task_retries=MAX_TASK_RETRIES)(ShotRendererBase)
-        preload = sorted({stem["model"]["backend"] for shot in todo for stem in shot.request["stems"]})
-        n_workers = min(options.workers, len(todo))
-
-        def new_actor():
-            return actor_cls.options(runtime_env={"env_vars": env}).remote(threads, preload, env)
-
-        actors = [new_actor() for _ in range(n_workers)]
-        log(f"batch: {n_workers} workers x {threads} CPU threads{f' + {gpus:g} GPU' if gpus else ''}; "
-            f"loading the model once per worker")
-        queue = list(todo)
-        inflight: dict = {}
-
-        def submit(actor) -> None:
-            if queue:
-                shot = queue.pop(0)
-                inflight[actor.render.remote(shot.request, str(out_dir))] = (actor, shot)
-
-        for actor in actors:
-            submit(actor)
-        t0 = time.monotonic()
-        done = 0
-        while inflight:
-            ready, _ = ray.wait(list(inflight), num_returns=1)
-            ref = ready[0]
-            actor, shot = inflight.pop(ref)
-            try:
-                line = ray.get(ref)
-            except ray.exceptions.RayActorError as err:
-                line = {"shot": shot.id, "status": "failed", "request_sha256": shot.request_sha256,
-                        "error": f"the worker died while rendering it, also on retry ({type(err).__name__})"}
-                ray.kill(actor, no_restart=True)
-                actor = new_actor()
-            except ray.exceptions.RayError as err:
-                line = {"shot": shot.id, "status": "failed", "request_sha256": shot.request_sha256,
-                        "error": f"Ray error: {str(err).splitlines()[0][:200]}"}
-            lines.append(line)
-            _write_report(out_dir, lines)
-            done += 1
-            left = len(todo) - done
-            # from the shots' own render times: the first results also carry the model loading
-            shot_s = [x["seconds"] for x in lines[-done:] if "seconds" in x] or [time.monotonic() - t0]
-            eta_s = sum(shot_s) / len(shot_s) * math.ceil(left / max(1, len(actors)))
-            eta = f", ETA {_fmt_s(eta_s)}" if left else ""
-            where = f" on {line['worker']}" if line.get("worker") else ""
-            what = f"ok in {line.get('seconds', 0):.1f} s" if line["status"] == "ok" else f"FAILED: {line['error']}"
-            log(f"batch: {total - len(todo) + done}/{total} shots done{eta} - '{shot.id}' {what}{where}")
-            submit(actor)
-    finally:
-        if started_here:
-            ray.shutdown()
+        context = ray.init(**init_kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"the Ray cluster at {options.address}" if options.address else "a local Ray"
+        raise FoleyError(f"cannot start or join {where}: {str(err).splitlines()[0][:200]}") from None
+    url = getattr(context, "dashboard_url", None)
+    if url:
+        extra["dashboard_url"] = url if "://" in url else f"http://{url}"
+        log(f"batch: Ray dashboard at {extra['dashboard_url']}")
     return extra
+
+
+def _render_with_actors(ray, todo: list[Shot], out_dir: Path, options: BatchOptions, lines: list[dict],
+                        log: Callable[[str], None], total: int, threads: int, gpus: float, env: dict) -> None:
+    """Render `todo` on worker actors (one model load each), a shot at a time per actor; a
+    dead worker is replaced. Each shot's line goes into `lines` and the report as it ends."""
+    actor_cls = ray.remote(num_cpus=threads, num_gpus=gpus, max_restarts=MAX_RESTARTS,
+                           max_task_retries=MAX_TASK_RETRIES)(ShotRendererBase)
+    preload = sorted({stem["model"]["backend"] for shot in todo for stem in shot.request["stems"]})
+    n_workers = min(options.workers, len(todo))
+
+    def new_actor():
+        return actor_cls.options(runtime_env={"env_vars": env}).remote(threads, preload, env)
+
+    actors = [new_actor() for _ in range(n_workers)]
+    log(f"batch: {n_workers} workers x {threads} CPU threads{f' + {gpus:g} GPU' if gpus else ''}; "
+        f"loading the model once per worker")
+    queue = list(todo)
+    inflight: dict = {}
+
+    def submit(actor) -> None:
+        if queue:
+            shot = queue.pop(0)
+            inflight[actor.render.remote(shot.request, str(out_dir))] = (actor, shot)
+
+    for actor in actors:
+        submit(actor)
+    t0 = time.monotonic()
+    done = 0
+    while inflight:
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        ref = ready[0]
+        actor, shot = inflight.pop(ref)
+        try:
+            line = ray.get(ref)
+        except ray.exceptions.RayActorError as err:
+            line = {"shot": shot.id, "status": "failed", "request_sha256": shot.request_sha256,
+                    "error": f"the worker died while rendering it, also on retry ({type(err).__name__})"}
+            ray.kill(actor, no_restart=True)
+            actor = new_actor()
+        except ray.exceptions.RayError as err:
+            line = {"shot": shot.id, "status": "failed", "request_sha256": shot.request_sha256,
+                    "error": f"Ray error: {str(err).splitlines()[0][:200]}"}
+        lines.append(line)
+        _write_report(out_dir, lines)
+        done += 1
+        left = len(todo) - done
+        # from the shots' own render times: the first results also carry the model loading
+        shot_s = [x["seconds"] for x in lines[-done:] if "seconds" in x] or [time.monotonic() - t0]
+        eta_s = sum(shot_s) / len(shot_s) * math.ceil(left / max(1, len(actors)))
+        eta = f", ETA {_fmt_s(eta_s)}" if left else ""
+        where = f" on {line['worker']}" if line.get("worker") else ""
+        what = f"ok in {line.get('seconds', 0):.1f} s" if line["status"] == "ok" else f"FAILED: {line['error']}"
+        log(f"batch: {total - len(todo) + done}/{total} shots done{eta} - '{shot.id}' {what}{where}")
+        submit(actor)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
 
 from foley_core.errors import CaptionError
 
@@ -300,100 +301,127 @@ def _is_base_verb(word: str | None) -> bool:
     return word is not None and (word in _VERB_BASES or word in _VERB_ED) and word not in _ADVERBS
 
 
-def _classify(words: list[str]) -> list[int]:
-    """The kind of every token, decided left to right from the token's neighbours."""
-    kinds: list[int] = []
-    prev = _START
-    run_words: list[str] = []          # kept words of the current phrase
+@dataclass
+class _Reading:
+    """What `_classify` knows of the words left of the one it decides."""
+
+    prev: int = _START
+    run_words: list[str] = field(default_factory=list)   # kept words of the current phrase
     run_det: str | None = None         # the determiner that opened the current phrase
     last_det: str | None = None
     last_verb_form: str | None = None  # inflection of the last verb ("barks" -> "s")
-    for i, w in enumerate(words):
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        before = words[i - 1] if i > 0 else None
-        after_content = prev in (_NOUN, _ADJ) and bool(run_words)
-        singular_np = run_det in _SINGULAR_DETERMINERS
-        plural_np = run_det in _PLURAL_DETERMINERS or bool(run_det and run_det.isdigit()
-                                                           and run_det != "1")
-        form = _verb_form(w)
-        kind: int
-        if w == "'s":
-            # "a man's scream": the owner is a phrase of its own, what follows is determined.
-            kind = _AUX if before in _PRONOUNS else _DET
-        elif w == "," and last_verb_form is not None:
-            kind = _CONJ_AFTER_VERB                        # "a truck starts, honks ..."
-        elif not w[0].isalnum():
-            kind = _FUNC                                   # punctuation
-        elif w.isdigit() or w in _DETERMINERS or (w in _QUANTITY_NOUNS and nxt == "of"):
-            kind = _DET
-        elif w in _PRONOUNS:
-            kind = _PRON
-        elif w in _AUXILIARIES or (w == "to" and _verb_form(nxt) == "base"):
-            kind = _AUX
-        elif w in _PREPOSITIONS:
-            kind = _FUNC
-        elif w in _CONJUNCTIONS:
-            kind = _CONJ_AFTER_VERB if last_verb_form is not None else _FUNC
-        elif w in _GENERIC_SOUND_NOUNS and nxt == "of":
-            kind = _FUNC                                   # "the sound of rain" -> rain
-        elif w in _PLACE_FILLERS and i >= 2 and words[i - 2] == "in":
-            kind = _FUNC                                   # "in the distance"
-        elif (before, w) in _COMPOUNDS and after_content or (w, nxt) in _COMPOUNDS:
-            kind = _NOUN
-        elif prev == _VERB and (w in _PARTICLES or w in _ADVERBS):
-            kind = _FUNC                                   # "slams shut", "flies away"
-        elif w in _ADJECTIVES:
-            kind = _ADJ
-        elif _is_adverb(w):
-            kind = _FUNC
-        elif prev == _CONJ_AFTER_VERB and last_verb_form == (form or _suffix_form(w)) and (
-                form is not None or last_verb_form != "base"):
-            kind = _VERB                                   # "coughs and sputters"
-        elif form is None:
-            kind = _NOUN
-            if (after_content and singular_np and w.endswith("s")
-                    and not w.endswith(("ss", "us", "is")) and not _is_base_verb(nxt)):
-                kind = _VERB                               # "a camel groans"
-            elif (w.endswith("ed") and len(w) >= 6 and w not in _ED_NOUNS
-                    and (after_content or prev in (_PRON, _AUX))):
-                kind = _VERB                               # "a ball bounced"
-        elif prev in (_PRON, _AUX):
-            kind = _VERB                                   # "he dies", "is loosed"
-        elif prev == _VERB:
-            # "starts running"; a plural straight after a verb is its object ("plays drums").
-            kind = _NOUN if form == "s" else _VERB
-        elif prev == _DET:
-            kind = _NOUN                                   # "a crash", "a splashing step"
-        elif prev == _ADJ and form in ("s", "base"):
-            kind = _NOUN                                   # "loud bangs", "a dying scream"
-        elif form == "ing":
-            kind = _VERB                                   # "a man hammering", "chopping wood"
-        elif not after_content:
-            kind = _NOUN                                   # "knocks on a door", "with a fizz"
-        elif form == "s":
-            # "a dog barks" (verb) vs "rain drops hit the roof" (plural noun before a base
-            # verb) and "three shotgun blasts"; "a ..." opens a singular phrase: a verb there.
-            plural_head = plural_np or (not singular_np and _is_base_verb(nxt))
-            kind = _NOUN if plural_head else _VERB
-        elif form == "base":
-            # "swords clash" (verb after a plural) vs "a door slam" (compound noun).
-            kind = _VERB if _looks_plural(run_words[-1]) else _NOUN
-        else:
-            kind = _VERB                                   # "a glass broke"
-        kinds.append(kind)
 
+    def read(self, w: str, kind: int, form: str | None) -> None:
+        """Move past word `w` of kind `kind` (its verb form `form`)."""
         if kind in (_NOUN, _ADJ):
-            if not run_words:
-                run_det = last_det if prev == _DET else None
-            run_words.append(w)
+            if not self.run_words:
+                self.run_det = self.last_det if self.prev == _DET else None
+            self.run_words.append(w)
         else:
-            run_words = []
+            self.run_words = []
         if kind == _DET:
-            last_det = w
+            self.last_det = w
         if kind == _VERB:
-            last_verb_form = _suffix_form(w) if form in (None, "ed") else form
-        prev = kind
+            self.last_verb_form = _suffix_form(w) if form in (None, "ed") else form
+        self.prev = kind
+
+
+def _classify(words: list[str]) -> list[int]:
+    """The kind of every token, decided left to right from the token's neighbours."""
+    kinds: list[int] = []
+    reading = _Reading()
+    for i, w in enumerate(words):
+        form = _verb_form(w)
+        kind = _function_kind(words, i, reading)
+        if kind is None:
+            kind = _content_kind(words, i, reading, form)
+        kinds.append(kind)
+        reading.read(w, kind, form)
     return kinds
+
+
+def _function_kind(words: list[str], i: int, reading: _Reading) -> int | None:
+    """The kind of token `i` when its spelling and its neighbours decide it (function words,
+    punctuation, set phrases, known adjectives and adverbs); None for a content word."""
+    w = words[i]
+    nxt = words[i + 1] if i + 1 < len(words) else None
+    before = words[i - 1] if i > 0 else None
+    prev = reading.prev
+    after_content = prev in (_NOUN, _ADJ) and bool(reading.run_words)
+    if w == "'s":
+        # "a man's scream": the owner is a phrase of its own, what follows is determined.
+        return _AUX if before in _PRONOUNS else _DET
+    if w == "," and reading.last_verb_form is not None:
+        return _CONJ_AFTER_VERB                        # "a truck starts, honks ..."
+    if not w[0].isalnum():
+        return _FUNC                                   # punctuation
+    if w.isdigit() or w in _DETERMINERS or (w in _QUANTITY_NOUNS and nxt == "of"):
+        return _DET
+    if w in _PRONOUNS:
+        return _PRON
+    if w in _AUXILIARIES or (w == "to" and _verb_form(nxt) == "base"):
+        return _AUX
+    if w in _PREPOSITIONS:
+        return _FUNC
+    if w in _CONJUNCTIONS:
+        return _CONJ_AFTER_VERB if reading.last_verb_form is not None else _FUNC
+    if w in _GENERIC_SOUND_NOUNS and nxt == "of":
+        return _FUNC                                   # "the sound of rain" -> rain
+    if w in _PLACE_FILLERS and i >= 2 and words[i - 2] == "in":
+        return _FUNC                                   # "in the distance"
+    if (before, w) in _COMPOUNDS and after_content or (w, nxt) in _COMPOUNDS:
+        return _NOUN
+    if prev == _VERB and (w in _PARTICLES or w in _ADVERBS):
+        return _FUNC                                   # "slams shut", "flies away"
+    if w in _ADJECTIVES:
+        return _ADJ
+    if _is_adverb(w):
+        return _FUNC
+    return None
+
+
+def _content_kind(words: list[str], i: int, reading: _Reading, form: str | None) -> int:
+    """Noun or verb for content word `i`, from its inflection `form` and the phrase it is in."""
+    w = words[i]
+    nxt = words[i + 1] if i + 1 < len(words) else None
+    prev, run_det, last_verb_form = reading.prev, reading.run_det, reading.last_verb_form
+    after_content = prev in (_NOUN, _ADJ) and bool(reading.run_words)
+    singular_np = run_det in _SINGULAR_DETERMINERS
+    plural_np = run_det in _PLURAL_DETERMINERS or bool(run_det and run_det.isdigit()
+                                                       and run_det != "1")
+    if prev == _CONJ_AFTER_VERB and last_verb_form == (form or _suffix_form(w)) and (
+            form is not None or last_verb_form != "base"):
+        return _VERB                                   # "coughs and sputters"
+    if form is None:
+        if (after_content and singular_np and w.endswith("s")
+                and not w.endswith(("ss", "us", "is")) and not _is_base_verb(nxt)):
+            return _VERB                               # "a camel groans"
+        if (w.endswith("ed") and len(w) >= 6 and w not in _ED_NOUNS
+                and (after_content or prev in (_PRON, _AUX))):
+            return _VERB                               # "a ball bounced"
+        return _NOUN
+    if prev in (_PRON, _AUX):
+        return _VERB                                   # "he dies", "is loosed"
+    if prev == _VERB:
+        # "starts running"; a plural straight after a verb is its object ("plays drums").
+        return _NOUN if form == "s" else _VERB
+    if prev == _DET:
+        return _NOUN                                   # "a crash", "a splashing step"
+    if prev == _ADJ and form in ("s", "base"):
+        return _NOUN                                   # "loud bangs", "a dying scream"
+    if form == "ing":
+        return _VERB                                   # "a man hammering", "chopping wood"
+    if not after_content:
+        return _NOUN                                   # "knocks on a door", "with a fizz"
+    if form == "s":
+        # "a dog barks" (verb) vs "rain drops hit the roof" (plural noun before a base
+        # verb) and "three shotgun blasts"; "a ..." opens a singular phrase: a verb there.
+        plural_head = plural_np or (not singular_np and _is_base_verb(nxt))
+        return _NOUN if plural_head else _VERB
+    if form == "base":
+        # "swords clash" (verb after a plural) vs "a door slam" (compound noun).
+        return _VERB if _looks_plural(reading.run_words[-1]) else _NOUN
+    return _VERB                                       # "a glass broke"
 
 
 def noun_phrases(caption: str) -> list[str]:

@@ -160,7 +160,7 @@ def _readme(project: Project, entries: list[tuple[str, Stem, float]], excluded: 
         m, st = stem.mix, stem.settings
         trim_end = "end" if m.trim_end_s is None else f"{m.trim_end_s:.3f} s"
         lines.append(
-            f"  {name}: stem \"{stem.name}\" (caption: \"{st.caption}\"), starts at {m.offset_s:.3f} s, "
+            f"  {name}: stem \"{stem.name}\" (caption: \"{stem.caption}\"), starts at {m.offset_s:.3f} s, "
             f"gain {m.gain_db:+.1f} dB, pan {_fmt_pan(m.pan)}, fade in {m.fade_in_s:.3f} s / out "
             f"{m.fade_out_s:.3f} s, source trimmed to {m.trim_start_s:.3f} s - {trim_end}; made by "
             f"{st.model.backend}{f' ({st.model.weights_id})' if st.model.weights_id else ''}, seed {st.seed}, "

@@ -41,13 +41,13 @@ import numpy as np
 
 from foley_core import constants, fullband, loudness, media
 from foley_core.backends import Backend, VideoCondition, check_device, get_backend, reference_steps
-from foley_core.errors import CurveError, FoleyError, GenerationCancelled, TimeRangeError
+from foley_core.errors import CurveError, FoleyError, GenerationCancelled, MaskError, TimeRangeError
 from foley_core.library.fit import fit_kind, fit_reference
 from foley_core.library.references import CandidateReference, read_reference, retrieve_candidates
 from foley_core.library.retrieve import wanted_kind
 from foley_core.media import read_frames_cached
-from foley_core.request import (GenerationReport, GenerationRequest, InstructionsReport, ReferenceReport,
-                                Region, check_selection_length)
+from foley_core.request import (CurveSpec, GenerationReport, GenerationRequest, InstructionsReport, ModelSpec,
+                                ReferenceReport, Region, check_onsets, check_selection_length)
 from foley_core.vision import follow
 from foley_core.vision.curves import region_motion
 from foley_core.vision.regions import masks_for_frames, validate_region
@@ -103,6 +103,8 @@ def prepare_curve(curve, duration_s: float) -> np.ndarray:
     drawn (times_s, values) pair resampled with `loudness.resample_curve`.
     """
     n_points = loudness.n_curve_points(duration_s)
+    if isinstance(curve, CurveSpec):
+        curve = (curve.times_s, curve.values)
     if isinstance(curve, tuple):
         if len(curve) != 2:
             raise CurveError("a drawn curve is a pair (times_s, values)")
@@ -135,17 +137,7 @@ def prepare_curve(curve, duration_s: float) -> np.ndarray:
 
 def prepare_onsets(onsets_s, duration_s: float) -> list[float]:
     """Onset times (hits) in selection seconds, sorted; CurveError for anything else."""
-    try:
-        values = np.asarray(list(onsets_s), dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise CurveError("onsets must be a list of times in seconds") from None
-    if not np.all(np.isfinite(values)):
-        raise CurveError("the onsets have NaN or infinite times")
-    outside = values[(values < 0) | (values >= duration_s)]
-    if outside.size:
-        raise CurveError(f"the onset at {outside[0]:g} s is outside the {duration_s:g} s selection; "
-                         "onset times count from the start of the selection")
-    return sorted(float(v) for v in values)
+    return sorted(check_onsets(onsets_s, duration_s))
 
 
 def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: float) -> list[float]:
@@ -226,6 +218,8 @@ class _Timer:
 
 
 def _resolve_backend(model, device: str) -> Backend:
+    if isinstance(model, ModelSpec):
+        model = model.backend
     if isinstance(model, str):
         return get_backend(model, device=device)
     if isinstance(model, Backend):
@@ -289,7 +283,7 @@ def generate(request: GenerationRequest | None = None, /, *, device: str = "cpu"
 def _check_inputs(request: GenerationRequest, device: str, cancel) -> _Run:
     """What the request alone cannot check: the device, the range and region against the
     video, the curve and onsets against the selection; reads the given reference."""
-    if isinstance(request.model, str):
+    if isinstance(request.model, (str, ModelSpec)):
         check_device(device)        # before the video is read, not inside the model load
     run = _Run(request=request, timings=collections.defaultdict(float), cancel_fn=_cancel_fn(cancel))
     start_s, duration_s = request.selection
@@ -302,6 +296,10 @@ def _check_inputs(request: GenerationRequest, device: str, cancel) -> _Run:
         if start_s + duration_s > info.duration_s + 1.0 / max(info.fps, 1.0) + 1e-6:
             raise TimeRangeError(f"the range {start_s:.3f}-{start_s + duration_s:.3f} s goes past the end "
                                  f"of the video ({info.duration_s:.3f} s long)")
+    elif duration_s is None:
+        raise TimeRangeError("without a video, give the duration of the sound in seconds")
+    elif request.region is not None:
+        raise MaskError("a mask needs a video: give the video the mask was drawn on")
     run.duration_s = duration_s = check_selection_length(duration_s)
     if request.region is not None:
         validate_region(request.region, (run.info.width, run.info.height))

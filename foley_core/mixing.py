@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyloudnorm
@@ -125,24 +125,9 @@ def render_stem(
     audio = _as_float_audio(audio, "stem audio")
     sr = _check_sr(sr, "stem sample rate")
     out_sr = _check_sr(out_sr, "output sample rate")
-    for name, value in (("gain_db", gain_db), ("offset_s", offset_s), ("trim_start_s", trim_start_s),
-                        ("fade_in_s", fade_in_s), ("fade_out_s", fade_out_s)):
-        if not math.isfinite(value):
-            raise MixError(f"{name} must be a finite number; got {value}")
-    if fade_in_s < 0 or fade_out_s < 0:
-        raise MixError(f"fades must be 0 s or longer; got fade in {fade_in_s} s, fade out {fade_out_s} s")
-    if total_s is not None and (not math.isfinite(total_s) or total_s < 0):
-        raise TimeRangeError(f"the timeline length must be 0 s or more; got {total_s} s")
-    left, right = pan_gains(pan)
-
-    duration_s = audio.shape[0] / sr
-    end_s = duration_s if trim_end_s is None else float(trim_end_s)
-    # A thousandth of a second of slack absorbs rounding in UI sliders; more is a real mistake.
-    if trim_start_s < 0 or end_s > duration_s + 1e-3 or end_s <= trim_start_s:
-        raise TimeRangeError(
-            f"the trim {trim_start_s:.3f}-{end_s:.3f} s is not inside the stem's "
-            f"{duration_s:.3f} s of audio; choose a start before the end, within 0-{duration_s:.3f} s"
-        )
+    end_s, left, right = _checked_settings(audio.shape[0] / sr, gain_db=gain_db, pan=pan, offset_s=offset_s,
+                                           trim_start_s=trim_start_s, trim_end_s=trim_end_s,
+                                           fade_in_s=fade_in_s, fade_out_s=fade_out_s, total_s=total_s)
 
     if audio.ndim == 1:
         channels = [audio]
@@ -156,16 +141,7 @@ def render_stem(
     i1 = min(n_src, int(round(end_s * out_sr)))
     segment = np.stack(channels, axis=1)[i0:i1].astype(np.float32, copy=True)
     n_seg = segment.shape[0]
-
-    envelope = np.full(n_seg, db_to_gain(gain_db), dtype=np.float32)
-    n_in = int(round(fade_in_s * out_sr))
-    if n_in:
-        envelope[: min(n_in, n_seg)] *= fade_curve(n_in, fade_in=True)[:n_seg]
-    n_out = int(round(fade_out_s * out_sr))
-    if n_out:
-        curve = fade_curve(n_out, fade_in=False)
-        envelope[max(0, n_seg - n_out):] *= curve[max(0, n_out - n_seg):]
-    segment *= envelope[:, None]
+    segment *= _gain_envelope(n_seg, gain_db, fade_in_s, fade_out_s, out_sr)[:, None]
 
     if segment.shape[1] == 1:
         stereo = np.empty((n_seg, 2), dtype=np.float32)
@@ -175,9 +151,51 @@ def render_stem(
         stereo = segment
         stereo[:, 0] *= min(1.0, math.sqrt(2.0) * left)
         stereo[:, 1] *= min(1.0, math.sqrt(2.0) * right)
+    return _place_on_timeline(stereo, offset_s, total_s, out_sr)
 
-    start = int(round(offset_s * out_sr))
-    n_total = start + n_seg if total_s is None else int(round(total_s * out_sr))
+
+def _checked_settings(duration_s: float, *, gain_db: float, pan: float, offset_s: float, trim_start_s: float,
+                      trim_end_s: float | None, fade_in_s: float, fade_out_s: float,
+                      total_s: float | None) -> tuple[float, float, float]:
+    """render_stem's settings checked against a stem of `duration_s`: (the trim's end in s,
+    left gain, right gain)."""
+    for name, value in (("gain_db", gain_db), ("offset_s", offset_s), ("trim_start_s", trim_start_s),
+                        ("fade_in_s", fade_in_s), ("fade_out_s", fade_out_s)):
+        if not math.isfinite(value):
+            raise MixError(f"{name} must be a finite number; got {value}")
+    if fade_in_s < 0 or fade_out_s < 0:
+        raise MixError(f"fades must be 0 s or longer; got fade in {fade_in_s} s, fade out {fade_out_s} s")
+    if total_s is not None and (not math.isfinite(total_s) or total_s < 0):
+        raise TimeRangeError(f"the timeline length must be 0 s or more; got {total_s} s")
+    left, right = pan_gains(pan)
+    end_s = duration_s if trim_end_s is None else float(trim_end_s)
+    # A thousandth of a second of slack absorbs rounding in UI sliders; more is a real mistake.
+    if trim_start_s < 0 or end_s > duration_s + 1e-3 or end_s <= trim_start_s:
+        raise TimeRangeError(
+            f"the trim {trim_start_s:.3f}-{end_s:.3f} s is not inside the stem's "
+            f"{duration_s:.3f} s of audio; choose a start before the end, within 0-{duration_s:.3f} s"
+        )
+    return end_s, left, right
+
+
+def _gain_envelope(n_seg: int, gain_db: float, fade_in_s: float, fade_out_s: float, sr: int) -> np.ndarray:
+    """The gain over a trimmed stem of `n_seg` samples: `gain_db` with its raised-cosine fades."""
+    envelope = np.full(n_seg, db_to_gain(gain_db), dtype=np.float32)
+    n_in = int(round(fade_in_s * sr))
+    if n_in:
+        envelope[: min(n_in, n_seg)] *= fade_curve(n_in, fade_in=True)[:n_seg]
+    n_out = int(round(fade_out_s * sr))
+    if n_out:
+        curve = fade_curve(n_out, fade_in=False)
+        envelope[max(0, n_seg - n_out):] *= curve[max(0, n_out - n_seg):]
+    return envelope
+
+
+def _place_on_timeline(stereo: np.ndarray, offset_s: float, total_s: float | None, sr: int) -> np.ndarray:
+    """`stereo` starting at `offset_s` on a timeline from 0 of `total_s` (None: to its end)."""
+    n_seg = stereo.shape[0]
+    start = int(round(offset_s * sr))
+    n_total = start + n_seg if total_s is None else int(round(total_s * sr))
     n_total = max(0, n_total)
     out = np.zeros((n_total, 2), dtype=np.float32)
     src0 = max(0, -start)
@@ -387,10 +405,7 @@ def master(
     sr = _check_sr(sr)
     if mix.ndim == 1:
         mix = np.repeat(mix[:, None], 2, axis=1) * np.float32(math.sqrt(0.5))
-    if target_lufs is not None and (not math.isfinite(target_lufs) or not -70.0 < target_lufs <= 0.0):
-        raise MixError(f"the loudness target must be between -70 and 0 LUFS (or none); got {target_lufs}")
-    if not math.isfinite(ceiling_dbtp) or not -20.0 <= ceiling_dbtp <= 0.0:
-        raise MixError(f"the true-peak ceiling must be between -20 and 0 dBTP; got {ceiling_dbtp}")
+    _check_master_targets(target_lufs, ceiling_dbtp)
 
     lufs_before = integrated_lufs(mix, sr)
     # The true-peak envelope of a scaled mix is the scaled envelope: measure it once.
@@ -432,37 +447,13 @@ def master(
         gain_db = 0.0
         out, reduction_db, lufs_after = attempt(gain_db)
     else:
-        gain_db = min(target_lufs - lufs_before, g_max)
-        out, reduction_db, lufs_after = attempt(gain_db)
-        # Secant search on loudness(gain), seeded with the last gain that needs no limiting
-        # (where loudness = lufs_before + gain exactly).
-        prev = (g_free, lufs_before + g_free)
-        best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
-        for _ in range(5):
-            if reduction_db == 0.0 or abs(lufs_after - target_lufs) <= 0.1:
-                break
-            slope = (lufs_after - prev[1]) / (gain_db - prev[0]) if gain_db != prev[0] else 1.0
-            slope = min(1.0, max(0.05, slope))
-            step = min(g_max, max(g_free, gain_db + (target_lufs - lufs_after) / slope))
-            if abs(step - gain_db) < 0.01:
-                break
-            prev = (gain_db, lufs_after)
-            gain_db = step
-            out, reduction_db, lufs_after = attempt(gain_db)
-            if abs(lufs_after - target_lufs) < best[0]:
-                best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
-        _, gain_db, out, reduction_db, lufs_after = best
+        gain_db, out, reduction_db, lufs_after = _search_master_gain(attempt, target_lufs, lufs_before,
+                                                                     g_free, g_max)
 
     # Without limiting the peak moved by exactly the gain; after the limiter, measure it.
     tp_after = true_peak_dbtp(out, sr) if reduction_db > 0 else tp_before + gain_db
     if tp_after > ceiling_dbtp - 0.01:
-        # The limiter's gain moves within the interpolation kernel, which can leave a peak a
-        # hair over; a static trim settles it.
-        trim = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB - tp_after)
-        out = (out * np.float32(trim)).astype(np.float32)
-        gain_db += gain_to_db(trim)
-        tp_after = true_peak_dbtp(out, sr)
-        lufs_after = integrated_lufs(out, sr)
+        out, gain_db, tp_after, lufs_after = _trim_to_ceiling(out, sr, gain_db, tp_after, ceiling_dbtp)
     reached = target_lufs is None or abs(lufs_after - target_lufs) <= 0.5
     if not reached:
         report["note"] = (f"the mix is too peaky to reach {target_lufs:g} LUFS under a {ceiling_dbtp:g} dBTP "
@@ -476,6 +467,51 @@ def master(
         target_reached=reached,
     )
     return out, report
+
+
+def _check_master_targets(target_lufs: float | None, ceiling_dbtp: float) -> None:
+    if target_lufs is not None and (not math.isfinite(target_lufs) or not -70.0 < target_lufs <= 0.0):
+        raise MixError(f"the loudness target must be between -70 and 0 LUFS (or none); got {target_lufs}")
+    if not math.isfinite(ceiling_dbtp) or not -20.0 <= ceiling_dbtp <= 0.0:
+        raise MixError(f"the true-peak ceiling must be between -20 and 0 dBTP; got {ceiling_dbtp}")
+
+
+def _search_master_gain(attempt: Callable[[float], tuple[np.ndarray, float, float]], target_lufs: float,
+                        lufs_before: float, g_free: float, g_max: float
+                        ) -> tuple[float, np.ndarray, float, float]:
+    """(gain dB, audio, limiter reduction dB, loudness) of the gain into the limiter that
+    comes closest to `target_lufs` within [g_free, g_max]: a secant search on loudness(gain)
+    (at most 6 passes of `attempt`)."""
+    gain_db = min(target_lufs - lufs_before, g_max)
+    out, reduction_db, lufs_after = attempt(gain_db)
+    # seeded with the last gain that needs no limiting (where loudness = lufs_before + gain exactly)
+    prev = (g_free, lufs_before + g_free)
+    best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
+    for _ in range(5):
+        if reduction_db == 0.0 or abs(lufs_after - target_lufs) <= 0.1:
+            break
+        slope = (lufs_after - prev[1]) / (gain_db - prev[0]) if gain_db != prev[0] else 1.0
+        slope = min(1.0, max(0.05, slope))
+        step = min(g_max, max(g_free, gain_db + (target_lufs - lufs_after) / slope))
+        if abs(step - gain_db) < 0.01:
+            break
+        prev = (gain_db, lufs_after)
+        gain_db = step
+        out, reduction_db, lufs_after = attempt(gain_db)
+        if abs(lufs_after - target_lufs) < best[0]:
+            best = (abs(lufs_after - target_lufs), gain_db, out, reduction_db, lufs_after)
+    _, gain_db, out, reduction_db, lufs_after = best
+    return gain_db, out, reduction_db, lufs_after
+
+
+def _trim_to_ceiling(out: np.ndarray, sr: int, gain_db: float, tp_after: float, ceiling_dbtp: float
+                     ) -> tuple[np.ndarray, float, float, float]:
+    """The limiter's gain moves within the interpolation kernel, which can leave a peak a hair
+    over the ceiling; a static trim settles it. (audio, gain dB, true peak, loudness) after it."""
+    trim = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB - tp_after)
+    out = (out * np.float32(trim)).astype(np.float32)
+    gain_db += gain_to_db(trim)
+    return out, gain_db, true_peak_dbtp(out, sr), integrated_lufs(out, sr)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -1,8 +1,9 @@
 """Stems and projects: the versioned project folder, atomic save, load with clear errors, autosave.
 
-Folder format (version 1):
+Folder format (version 3):
 
-    PROJECT_DIR/project.json          {"format": "foley-studio-project", "version": 1, ...}
+    PROJECT_DIR/project.json          {"format": "foley-studio-project", "version": 3, ...}
+                                      each stem's "settings" is its GenerationRequest.to_json()
     PROJECT_DIR/stems/<id>-<hash>.wav       the model's audio, mono 32-bit float WAV at its own rate
     PROJECT_DIR/stems/<id>-<hash>_mask.png  an image mask (8-bit greyscale), when the stem has one
     PROJECT_DIR/references/<hash>/<name>    a copy of the user's own reference sound (one per content)
@@ -43,23 +44,23 @@ import numpy as np
 
 from foley_core import audio_io, constants
 from foley_core.atomic import atomic_path, write_text_atomic
-from foley_core.constants import (CURVE_FPS, DEFAULT_STEPS, DEFAULT_TEXT_SCALE, DEFAULT_VIDEO_SCALE,
-                                  EXPORT_SR, MAX_GENERATION_SECONDS, MAX_GUIDANCE_SCALE, MAX_STEM_SECONDS,
-                                  MAX_STEPS, MAX_VIDEO_SECONDS, MIX_LIMITS, SOURCES)
-from foley_core.errors import CurveError, FoleyError, MaskError, MixError, ProjectError
-from foley_core.request import ArrayEq as _ArrayEq, Region, readonly as _readonly
-from foley_core.request import check_number as _number, check_whole as _whole
+from foley_core.constants import EXPORT_SR, MAX_STEM_SECONDS, MAX_VIDEO_SECONDS, MIX_LIMITS
+from foley_core.errors import FoleyError, MaskError, MixError, ProjectError
+from foley_core.request import ArrayEq as _ArrayEq
+# the parts of a stem's request, importable from here as before
+from foley_core.request import CurveSpec, GenerationRequest, ModelSpec, Reference, Region  # noqa: F401
+from foley_core.request import check_number as _number, readonly as _readonly
 
 FORMAT = "foley-studio-project"
-# 2: each stem's settings say where its sound came from ("source", as the generation request
-# has it); version 1 folders are migrated when read (`MIGRATIONS`).
-FORMAT_VERSION = 2
+# 2: each stem's settings say where its sound came from ("source").
+# 3: a stem's settings are its GenerationRequest, under the request's own field names.
+# Older folders are migrated when read (`MIGRATIONS`).
+FORMAT_VERSION = 3
 PROJECT_FILE = "project.json"
 STEMS_DIR = "stems"
 MEDIA_DIR = "media"
 REFERENCES_DIR = "references"
-MAX_CURVE_SCALE = MAX_GUIDANCE_SCALE      # the range generate() accepts for curve guidance (0..50)
-SEED_RANGE = (-(2**63), 2**63 - 1)         # a seed is stored as a 64-bit whole number
+MAX_CURVE_SCALE = constants.MAX_GUIDANCE_SCALE   # the range generate() accepts for curve guidance (0..50)
 MAX_STEM_SR = audio_io.MAX_SR              # the highest sample rate a stem file may declare
 DEFAULT_PROJECT_NAME = "Untitled"
 MAX_NAME_CHARS = 80                         # a project's or stem's name (a track name in a DAW)
@@ -112,114 +113,6 @@ def checked_name(text: Any, what: str = "The name") -> str:
 
 
 # --- stem description ----------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class CurveSpec(_ArrayEq):
-    """A drawn loudness curve: `values` (relative, 0..1) at `times_s` (increasing, seconds)."""
-
-    times_s: np.ndarray
-    values: np.ndarray
-
-    def __post_init__(self) -> None:
-        times = np.asarray(self.times_s, dtype=np.float32)
-        values = np.asarray(self.values, dtype=np.float32)
-        if times.ndim != 1 or values.shape != times.shape or times.size < 2:
-            raise CurveError(f"a loudness curve needs matching 1-D times and values with 2 or more points; "
-                             f"got shapes {times.shape} and {values.shape}")
-        if not (np.all(np.isfinite(times)) and np.all(np.isfinite(values))):
-            raise CurveError("the loudness curve contains NaN or infinite values; redraw it")
-        if np.any(np.diff(times) <= 0):
-            raise CurveError("the loudness curve's times must increase strictly")
-        if values.min() < 0 or values.max() > 1:
-            raise CurveError(f"loudness curve values must be between 0 and 1; got {values.min():.3g}..{values.max():.3g}")
-        self.times_s = _readonly(times)
-        self.values = _readonly(values)
-
-    @classmethod
-    def from_values(cls, values: np.ndarray, fps: float = CURVE_FPS, start_s: float = 0.0) -> "CurveSpec":
-        """A curve sampled at `fps` points per second (the TLM's CURVE_FPS by default)."""
-        values = np.asarray(values, dtype=np.float32)
-        return cls(times_s=start_s + np.arange(values.shape[0], dtype=np.float32) / fps, values=values)
-
-
-@dataclass(eq=False)
-class Reference(_ArrayEq):
-    """The sound a stem was made from (audio-to-audio), with its licence and attribution.
-
-    `path` is the clip's path inside its library for a library clip, and an absolute file path for
-    the user's own sound (saving a project copies that file into the project folder).
-    """
-
-    clip_id: str
-    path: str = ""
-    caption: str = ""
-    licence: str = ""
-    attribution: str = ""
-    strength: float | None = None   # SDEdit strength it was generated with (0 = the reference itself)
-    fit: str = "auto"               # how it was fitted to the window: auto | loop | oneshot
-
-    def __post_init__(self) -> None:
-        if self.strength is not None:
-            self.strength = _number(self.strength, "the reference strength", 0.0, 1.0)
-
-
-@dataclass(eq=False)
-class ModelSpec(_ArrayEq):
-    """Which model made a stem: backend name ('embedded', 'audioldm2', ...) and weights id."""
-
-    backend: str = "embedded"
-    weights_id: str = ""
-
-
-@dataclass(eq=False)
-class GenerationSettings(_ArrayEq):
-    """Everything that made a stem, so the editor can load it back and regenerate."""
-
-    caption: str = ""
-    negative_caption: str = ""
-    seed: int = 0
-    steps: int = DEFAULT_STEPS
-    text_scale: float = DEFAULT_TEXT_SCALE
-    video_scale: float = DEFAULT_VIDEO_SCALE
-    curve_scale: float | None = None  # curve guidance as asked: None = the model's own value, 1 = off
-    conform_strength: float = 1.0
-    model: ModelSpec = field(default_factory=ModelSpec)
-    mask: Region = field(default_factory=Region)
-    curve: CurveSpec | None = None
-    reference: Reference | None = None
-    start_s: float = 0.0          # the video selection the stem was made for
-    duration_s: float = 0.0
-    video_onsets: bool = True     # onsets at the video's contacts (when not given by hand)
-    onsets_s: list[float] | None = None   # the onsets the stem was made with (selection seconds)
-    source: str = "auto"          # without a reference: library clips or the model alone (constants.SOURCES)
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise FoleyError(f"the sound's source must be one of {', '.join(SOURCES)}; got {self.source!r:.40}")
-        if self.onsets_s is not None:
-            onsets = [float(t) for t in self.onsets_s]
-            if not all(math.isfinite(t) and 0 <= t <= MAX_GENERATION_SECONDS for t in onsets):
-                raise FoleyError(f"onsets must be times in seconds from the selection start (0 to "
-                                 f"{MAX_GENERATION_SECONDS:g}); got {self.onsets_s!r:.60}")
-            self.onsets_s = onsets
-        self.seed = _whole(self.seed, "the seed", *SEED_RANGE)
-        self.steps = _whole(self.steps, "the number of steps", 1, MAX_STEPS)
-        self.text_scale = _number(self.text_scale, "the text guidance", 0.0, MAX_GUIDANCE_SCALE)
-        self.video_scale = _number(self.video_scale, "the video guidance", 0.0, MAX_GUIDANCE_SCALE)
-        self.conform_strength = _number(self.conform_strength, "the conform strength", 0.0, 1.0)
-        self.start_s = _number(self.start_s, "the selection start", 0.0, MAX_VIDEO_SECONDS, unit=" s")
-        self.duration_s = _number(self.duration_s, "the selection length", 0.0, MAX_GENERATION_SECONDS,
-                                  unit=" s")
-        self.video_onsets = bool(self.video_onsets)
-        value = self.curve_scale
-        if value is None:
-            return
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
-                or not math.isfinite(value) or not 0.0 <= value <= MAX_CURVE_SCALE:
-            raise FoleyError(f"the curve guidance (curve_scale) must be empty (the model's own value) or a "
-                             f"number from 0 to {MAX_CURVE_SCALE:g} (1 = off); got {value!r}")
-        self.curve_scale = float(value)   # UI widgets may hand back numpy scalars
 
 
 @dataclass(eq=False)
@@ -294,11 +187,12 @@ def _typed_mix_value(key: str, value: Any) -> float:
 
 @dataclass(eq=False)
 class Stem(_ArrayEq):
-    """One generated sound: the model's mono audio, how it was made, and how it is mixed."""
+    """One generated sound: the model's mono audio, the request that made it (in the form a
+    project stores, `GenerationRequest.stored`), and how it is mixed."""
 
     audio: np.ndarray
     sr: int
-    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    settings: GenerationRequest = field(default_factory=GenerationRequest)
     mix: MixSettings = field(default_factory=MixSettings)
     name: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -325,23 +219,27 @@ class Stem(_ArrayEq):
                                f"{audio.shape[0] / self.sr:.0f} s")
         if not isinstance(self.id, str) or not self.id or not all(c.isalnum() or c in "-_" for c in self.id):
             raise ProjectError(f"a stem id must be letters, digits, '-' or '_'; got {self.id!r}")
+        if not isinstance(self.settings, GenerationRequest):
+            raise ProjectError(f"a stem's settings are the GenerationRequest that made it; got "
+                               f"{type(self.settings).__name__}")
+        self.settings = self.settings.stored()
         self.sr = int(self.sr)
         self.audio = _readonly(audio)
         self.name = display_name(self.name) or self.default_name()
 
     @classmethod
-    def new(cls, audio: np.ndarray, sr: int, settings: GenerationSettings, **kwargs: Any) -> "Stem":
+    def new(cls, audio: np.ndarray, sr: int, settings: GenerationRequest, **kwargs: Any) -> "Stem":
         """A fresh stem placed at the start of the video selection it was made for."""
         mix = kwargs.pop("mix", None) or MixSettings(offset_s=settings.start_s)
         return cls(audio=audio, sr=sr, settings=settings, mix=mix, **kwargs)
 
     @property
     def caption(self) -> str:
-        return self.settings.caption
+        return self.settings.caption or ""
 
     def default_name(self) -> str:
         """The name a stem gets from its caption: its first words, up to CAPTION_NAME_CHARS."""
-        return display_name(self.settings.caption, CAPTION_NAME_CHARS) or "stem"
+        return display_name(self.caption, CAPTION_NAME_CHARS) or "stem"
 
     def rename(self, name: str) -> str:
         """Give the stem a name (export file names, DAW track names); '' goes back to the default."""
@@ -481,8 +379,8 @@ class Project(_ArrayEq):
         memo: dict[int, Any] = {}
         for s in self.stems:
             memo[id(s.audio)] = s.audio
-            if s.settings.mask.image is not None:
-                memo[id(s.settings.mask.image)] = s.settings.mask.image
+            if s.settings.region is not None and s.settings.region.image is not None:
+                memo[id(s.settings.region.image)] = s.settings.region.image
         return _copy.deepcopy(self, memo)
 
 
@@ -524,50 +422,17 @@ def _mask_png_bytes(image: np.ndarray) -> bytes:
 
 def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_file: str | None,
                   directory: Path) -> dict:
-    st = stem.settings
-    mask = st.mask
-    ref_path = st.reference.path if st.reference is not None else ""
+    reference_path = None
     if reference_file is not None:
         # absolute as well, for readers that predate "file" (they then find it while the folder stays put)
-        ref_path = str(directory.absolute() / reference_file)
+        reference_path = str(directory.absolute() / reference_file)
     return {
         "id": stem.id,
         "name": stem.name,
         "created_at": stem.created_at,
         "audio": {"file": f"{STEMS_DIR}/{wav_name}", "sr": stem.sr, "n_samples": int(stem.audio.shape[0])},
-        "settings": {
-            "caption": st.caption,
-            "negative_caption": st.negative_caption,
-            "seed": int(st.seed),
-            "steps": int(st.steps),
-            "text_scale": float(st.text_scale),
-            "video_scale": float(st.video_scale),
-            "curve_scale": None if st.curve_scale is None else float(st.curve_scale),
-            "conform_strength": float(st.conform_strength),
-            "video_onsets": bool(st.video_onsets),
-            "onsets_s": None if st.onsets_s is None else [float(t) for t in st.onsets_s],
-            "source": st.source,
-            "model": {"backend": st.model.backend, "weights_id": st.model.weights_id},
-            "mask": {
-                "kind": mask.kind,
-                "box": list(mask.box) if mask.box is not None else None,
-                "image": f"{STEMS_DIR}/{mask_name}" if mask_name else None,
-                "track_id": mask.track_id,
-                "track_boxes": [list(r) for r in mask.track_boxes] if mask.track_boxes is not None else None,
-            },
-            "curve": None if st.curve is None else {
-                "times_s": [float(v) for v in st.curve.times_s],
-                "values": [float(v) for v in st.curve.values],
-            },
-            "reference": None if st.reference is None else {
-                "clip_id": st.reference.clip_id, "path": ref_path, "file": reference_file,
-                "caption": st.reference.caption,
-                "licence": st.reference.licence, "attribution": st.reference.attribution,
-                "strength": st.reference.strength, "fit": st.reference.fit,
-            },
-            "start_s": float(st.start_s),
-            "duration_s": float(st.duration_s),
-        },
+        "settings": stem.settings.to_json(image_file=f"{STEMS_DIR}/{mask_name}" if mask_name else None,
+                                          reference_file=reference_file, reference_path=reference_path),
         "mix": _mix_to_json(stem.mix),
         "metrics": stem.metrics,
     }
@@ -657,7 +522,7 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                 audio_io.write_wav(wav_path, stem.audio, stem.sr, subtype="FLOAT")
             keep.add(wav_name)
             mask_name = None
-            image = stem.settings.mask.image
+            image = None if stem.settings.region is None else stem.settings.region.image
             if image is not None:
                 mask_name = f"{stem.id}-{digests.get(image, 0)}_mask.png"
                 if not (stems_dir / mask_name).is_file():
@@ -906,8 +771,37 @@ def _v1_to_v2(data: dict) -> dict:
     return data
 
 
+def _v2_to_v3(data: dict) -> dict:
+    """Version 2 stored a stem's settings under names of their own; version 3 stores the
+    GenerationRequest with its field names. The region was "mask" (kind "none": the whole
+    frame, now null); the conform strength was "conform_strength", kept even without a curve
+    (the request has none then); the reference's strength and fit were only in the reference
+    record; an empty caption was "", and a selection length never recorded was 0."""
+    stems = data.get("stems")
+    for raw in stems if isinstance(stems, list) else []:
+        settings = raw.get("settings") if isinstance(raw, dict) else None
+        if not isinstance(settings, dict):
+            continue
+        if "mask" in settings:
+            mask = settings.pop("mask")
+            settings["region"] = None if isinstance(mask, dict) and mask.get("kind") == "none" else mask
+        if "conform_strength" in settings:
+            conform = settings.pop("conform_strength")
+            settings["conform"] = conform if settings.get("curve") is not None else None
+        for key in ("caption", "negative_caption"):
+            if settings.get(key) == "":
+                settings[key] = None
+        if settings.get("duration_s") == 0:
+            settings["duration_s"] = None
+        reference = settings.get("reference")
+        if isinstance(reference, dict):
+            settings.setdefault("strength", reference.get("strength"))
+            settings.setdefault("reference_fit", reference.get("fit", "auto"))
+    return data
+
+
 # version -> the function turning a project.json of that version into the next version's
-MIGRATIONS = {1: _v1_to_v2}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate_project_json(data: dict) -> dict:
@@ -973,13 +867,13 @@ def project_files(directory: str | os.PathLike, project: Project | None = None) 
     `directory`, gives the video path as load_project found it). For commands that must not
     overwrite any of them."""
     directory = Path(directory).expanduser()
-    data = read_project_json(directory)
+    data = migrate_project_json(read_project_json(directory))
     files: dict[str, list[Path]] = {"the project file": [directory / PROJECT_FILE]}
     for raw in data.get("stems") or []:
         if not isinstance(raw, dict):
             continue
         settings = raw.get("settings") if isinstance(raw.get("settings"), dict) else {}
-        found = [(raw.get("audio") or {}).get("file"), (settings.get("mask") or {}).get("image"),
+        found = [(raw.get("audio") or {}).get("file"), (settings.get("region") or {}).get("image"),
                  (settings.get("reference") or {}).get("file")]
         paths = [directory / rel for rel in found if isinstance(rel, str)]
         if paths:
@@ -1070,66 +964,17 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
                            f"({audio.shape[0]} samples at {file_sr} Hz instead of {n_samples} at {sr} Hz)")
 
     s = doc.sub("settings")
-    m = s.sub("mask")
-    image = None
-    image_rel = m.get("image", "str", None)
-    if image_rel is not None:
-        image_path = _inside(directory, image_rel, m, "image", f"the mask image of stem '{name}'")
-        if not image_path.is_file():
-            raise ProjectError(f"stem '{name}' is missing its mask image '{image_path}'")
-        try:
-            image = _read_mask_png(_real(image_path), name)
-        except ProjectError:
-            raise
-        except FoleyError as err:       # e.g. a MaskError for an image too big to open
-            raise ProjectError(f"stem '{name}': its mask image '{image_path.name}' cannot be used ({err})") from None
-    track_boxes = m.get("track_boxes", "list", None)
-    if track_boxes is not None:
-        for k, row in enumerate(track_boxes):
-            if not isinstance(row, list) or len(row) != 5 or \
-                    not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
-                m.fail(f"{m.where}.track_boxes[{k}] should be 5 numbers (time_s, x0, y0, x1, y1)")
-        track_boxes = tuple(tuple(float(v) for v in row) for row in track_boxes)
-    box = m.numbers("box", 4, None)
-    curve_doc = s.sub("curve", optional=True)
-    ref_doc = s.sub("reference", optional=True)
-    ref_path = None
-    if ref_doc is not None:
-        ref_path = ref_doc.get("path", "str")
-        ref_file = ref_doc.get("file", "str", None)
-        if ref_file is not None:
-            # the copy inside the project, wherever the folder is now; when it is missing the
-            # editor says so if the stem's settings are loaded back
-            ref_path = os.path.normpath(_inside(directory, ref_file, ref_doc, "file",
-                                                f"the reference sound of stem '{name}'").absolute())
-    model_doc = s.sub("model")
+
+    def read_image(rel: str) -> np.ndarray:
+        return _mask_image(directory, rel, s.sub("region"), name)
+
+    def reference_file(rel: str) -> str:
+        return os.path.normpath(_inside(directory, rel, s.sub("reference"), "file",
+                                        f"the reference sound of stem '{name}'").absolute())
+
     mix_doc = doc.sub("mix")
     try:
-        settings = GenerationSettings(
-            caption=s.get("caption", "str"),
-            negative_caption=s.get("negative_caption", "str"),
-            seed=s.get("seed", "int"),
-            steps=s.get("steps", "int"),
-            text_scale=s.get("text_scale", "number"),
-            video_scale=s.get("video_scale", "number"),
-            curve_scale=s.get("curve_scale", "number", None),     # absent before curve guidance
-            conform_strength=s.get("conform_strength", "number"),
-            model=ModelSpec(backend=model_doc.get("backend", "str"), weights_id=model_doc.get("weights_id", "str")),
-            mask=Region(kind=m.get("kind", "str"), box=tuple(box) if box is not None else None, image=image,
-                          track_id=_track_id(m), track_boxes=track_boxes),
-            curve=None if curve_doc is None else CurveSpec(times_s=np.array(curve_doc.numbers("times_s")),
-                                                           values=np.array(curve_doc.numbers("values"))),
-            reference=None if ref_doc is None else Reference(
-                clip_id=ref_doc.get("clip_id", "str"), path=ref_path,
-                caption=ref_doc.get("caption", "str"), licence=ref_doc.get("licence", "str"),
-                attribution=ref_doc.get("attribution", "str"),
-                strength=ref_doc.get("strength", "number", None), fit=ref_doc.get("fit", "str", "auto")),
-            start_s=s.get("start_s", "number"),
-            duration_s=s.get("duration_s", "number"),
-            video_onsets=s.get("video_onsets", "bool", True),           # absent before onsets
-            onsets_s=s.numbers("onsets_s", default=None),
-            source=s.get("source", "str"),
-        )
+        settings = GenerationRequest.from_json(s, read_image=read_image, reference_file=reference_file)
         mix = MixSettings(
             gain_db=mix_doc.get("gain_db", "number"), pan=mix_doc.get("pan", "number"),
             offset_s=mix_doc.get("offset_s", "number"), trim_start_s=mix_doc.get("trim_start_s", "number"),
@@ -1146,6 +991,19 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
         raise ProjectError(f"the project file '{doc.json_path}' is damaged: stem '{name}': {err}") from None
 
 
+def _mask_image(directory: Path, rel: str, region: _Doc, name: str) -> np.ndarray:
+    """The region image a stem keeps at project-relative `rel`."""
+    image_path = _inside(directory, rel, region, "image", f"the mask image of stem '{name}'")
+    if not image_path.is_file():
+        raise ProjectError(f"stem '{name}' is missing its mask image '{image_path}'")
+    try:
+        return _read_mask_png(_real(image_path), name)
+    except ProjectError:
+        raise
+    except FoleyError as err:       # e.g. a MaskError for an image too big to open
+        raise ProjectError(f"stem '{name}': its mask image '{image_path.name}' cannot be used ({err})") from None
+
+
 def _check_declared_length(path: Path, name: str, sr: int, n_samples: int) -> None:
     """Compare the file's header with project.json before decoding it (a file far longer than
     the project says is refused without being read into memory)."""
@@ -1158,14 +1016,6 @@ def _check_declared_length(path: Path, name: str, sr: int, n_samples: int) -> No
     if info.frames != n_samples or info.samplerate != sr:
         raise ProjectError(f"stem '{name}': its audio file '{path.name}' does not match the project "
                            f"({info.frames} samples at {info.samplerate} Hz instead of {n_samples} at {sr} Hz)")
-
-
-def _track_id(m: _Doc) -> str | None:
-    """The mask's track id as text; projects saved before ids were text stored a whole number."""
-    raw = m.data.get("track_id")
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return str(raw)
-    return m.get("track_id", "str", None)
 
 
 def _read_mask_png(path: Path, stem_name: str) -> np.ndarray:

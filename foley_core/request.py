@@ -12,7 +12,12 @@ CLI's report, batch and the studio's metadata show.
 
 `Region` is where the sounding object is, in video pixels: exactly one of a box, an image
 (a file path, or a (H, W) array in 0..1) or a moving box (a track), or none (the whole frame).
-The project file stores it as it is given here.
+
+A project stores each stem's request as it made the stem (`Stem.settings`): `to_json` /
+`from_json` are its form in project.json, with the request's own field names. A stored
+request has no video (the project's video is the one it was made from), one candidate, its
+curve as a `CurveSpec`, its reference as the `Reference` record of the sound used and its
+model as a `ModelSpec` (name and weights).
 """
 
 from __future__ import annotations
@@ -21,12 +26,12 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from foley_core import constants
-from foley_core.errors import FoleyError, MaskError, TimeRangeError
+from foley_core.errors import CurveError, FoleyError, MaskError, TimeRangeError
 
 REGION_KINDS = ("none", "box", "image", "track")
 
@@ -90,13 +95,20 @@ def check_whole(value: Any, label: str, lo: int, hi: int) -> int:
 
 def check_selection_length(duration_s: Any) -> float:
     """A selection length in seconds within MIN_SELECTION_S..MAX_GENERATION_SECONDS."""
-    duration_s = check_number(duration_s, "the selection length", 0.0, math.inf, TimeRangeError, " s")
+    duration_s = check_selection_limit(duration_s)
     if duration_s < constants.MIN_SELECTION_S:
         raise TimeRangeError(f"the selection is {duration_s:.3f} s long; select at least "
                              f"{constants.MIN_SELECTION_S:g} s")
+    return duration_s
+
+
+def check_selection_limit(duration_s: Any) -> float:
+    """A selection length in seconds from 0 to MAX_GENERATION_SECONDS (a request checks this
+    much when built; a stored one may have recorded a selection shorter than a new one needs)."""
+    duration_s = check_number(duration_s, "the selection length", 0.0, math.inf, TimeRangeError, " s")
     if duration_s > constants.MAX_GENERATION_SECONDS:
-        raise TimeRangeError(f"the selection is {duration_s:.1f} s long; the limit is "
-                             f"{constants.MAX_GENERATION_SECONDS:g} s per generation")
+        raise TimeRangeError(f"the selection is {duration_s:.1f} s long; it must be at most "
+                             f"{constants.MAX_GENERATION_SECONDS:g} s, the limit per generation")
     return duration_s
 
 
@@ -194,6 +206,82 @@ class Region(ArrayEq):
                 "boxes": [list(r[1:]) for r in self.track_boxes]}
 
 
+# ------------------------------------------------------------------------------ stored conditions
+
+@dataclass(eq=False)
+class CurveSpec(ArrayEq):
+    """A drawn loudness curve: `values` (relative, 0..1) at `times_s` (increasing, seconds)."""
+
+    times_s: np.ndarray
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        times = np.asarray(self.times_s, dtype=np.float32)
+        values = np.asarray(self.values, dtype=np.float32)
+        if times.ndim != 1 or values.shape != times.shape or times.size < 2:
+            raise CurveError(f"a loudness curve needs matching 1-D times and values with 2 or more points; "
+                             f"got shapes {times.shape} and {values.shape}")
+        if not (np.all(np.isfinite(times)) and np.all(np.isfinite(values))):
+            raise CurveError("the loudness curve contains NaN or infinite values; redraw it")
+        if np.any(np.diff(times) <= 0):
+            raise CurveError("the loudness curve's times must increase strictly")
+        if values.min() < 0 or values.max() > 1:
+            raise CurveError(f"loudness curve values must be between 0 and 1; got {values.min():.3g}..{values.max():.3g}")
+        self.times_s = readonly(times)
+        self.values = readonly(values)
+
+    @classmethod
+    def from_values(cls, values: np.ndarray, fps: float = constants.CURVE_FPS, start_s: float = 0.0) -> "CurveSpec":
+        """A curve sampled at `fps` points per second (the TLM's CURVE_FPS by default)."""
+        values = np.asarray(values, dtype=np.float32)
+        return cls(times_s=start_s + np.arange(values.shape[0], dtype=np.float32) / fps, values=values)
+
+
+@dataclass(eq=False)
+class Reference(ArrayEq):
+    """The sound a stem was made from (audio-to-audio), with its licence and attribution.
+
+    `path` is the clip's path inside its library for a library clip, and an absolute file path for
+    the user's own sound (saving a project copies that file into the project folder).
+    """
+
+    clip_id: str
+    path: str = ""
+    caption: str = ""
+    licence: str = ""
+    attribution: str = ""
+    strength: float | None = None   # SDEdit strength it was generated with (0 = the reference itself)
+    fit: str = "auto"               # how it was fitted to the window: auto | loop | oneshot
+
+    def __post_init__(self) -> None:
+        if self.strength is not None:
+            self.strength = check_number(self.strength, "the reference strength", 0.0, 1.0)
+
+
+@dataclass(eq=False)
+class ModelSpec(ArrayEq):
+    """Which model made a stem: backend name ('embedded', 'audioldm2', ...) and weights id."""
+
+    backend: str = "embedded"
+    weights_id: str = ""
+
+
+def check_onsets(onsets_s: Any, duration_s: float) -> list[float]:
+    """Onset times (hits) in selection seconds within [0, duration_s), in the order given;
+    CurveError naming the first one outside."""
+    try:
+        values = np.asarray(list(onsets_s), dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise CurveError("onsets must be a list of times in seconds") from None
+    if not np.all(np.isfinite(values)):
+        raise CurveError("the onsets have NaN or infinite times")
+    outside = values[(values < 0) | (values >= duration_s)]
+    if outside.size:
+        raise CurveError(f"the onset at {outside[0]:g} s is outside the {duration_s:g} s selection; "
+                         "onsets count from the start of the selection")
+    return [float(v) for v in values]
+
+
 # ------------------------------------------------------------------------------ request
 
 @dataclass(frozen=True, eq=False)
@@ -202,13 +290,13 @@ class GenerationRequest(ArrayEq):
 
     caption: what the sound is (None: no text instruction). An empty caption is an error.
     negative_caption: what to avoid (replaces the null text in the unguided branch).
-    video: the video's path; None generates from text and curve alone (then `duration_s` is
-        required and there is no region).
+    video: the video's path; None generates from text and curve alone (then generate() needs
+        `duration_s` and no region). A stem's stored request has None: the project's video.
     start_s, duration_s: the selection in video seconds; duration None = to the video's end.
     region: the sounding object: a `Region`, or an (H, W) / (T, H, W) mask array at the
         video's size (values 0..1 or 0..255; a (T, H, W) one spans the selection evenly).
     curve: relative loudness 0..1 at 10 points/s over the selection, or (times_s, values)
-        drawn points in selection seconds.
+        drawn points in selection seconds, or a `CurveSpec` of them.
     onsets_s: where sounds start (hits), in selection seconds; [] = no attack anywhere.
     video_onsets: with a video, a region and no `onsets_s`, place the onsets at the contacts
         the region's motion shows.
@@ -261,35 +349,37 @@ class GenerationRequest(ArrayEq):
         if self.negative_caption is not None:
             negative = " ".join(str(self.negative_caption).split()) or None
             set_(self, "negative_caption", None if negative is None else validate_caption(negative))
-        set_(self, "seed", _whole("the seed", self.seed, 0, constants.MAX_SEED))
-        set_(self, "candidates", _whole("the number of candidates", self.candidates, 1, constants.MAX_CANDIDATES))
-        set_(self, "steps", _whole("the number of denoising steps", self.steps, 1, constants.MAX_STEPS))
-        hi = constants.MAX_GUIDANCE_SCALE
-        set_(self, "text_scale", _number("the text guidance scale", self.text_scale, 0.0, hi))
-        set_(self, "video_scale", _number("the video guidance scale", self.video_scale, 0.0, hi))
-        if self.curve_scale is not None:
-            set_(self, "curve_scale", _number("the curve guidance scale", self.curve_scale, 0.0, hi))
-        if self.conform is not None:
-            set_(self, "conform", _number("the conform strength", self.conform, 0.0, 1.0))
-        set_(self, "start_s", _number("the selection start (seconds)", self.start_s, 0.0, None))
+        self._check_numbers()
         set_(self, "video_onsets", bool(self.video_onsets))
         if isinstance(self.region, Region) and self.region.whole_frame:
             set_(self, "region", None)
         if self.take is not None or self.regenerate_span_s is not None:
             self._check_span()
-        if self.video is None:
-            if self.duration_s is None:
-                raise TimeRangeError("without a video, give the duration of the sound in seconds")
-            if self.region is not None:
-                raise MaskError("a mask needs a video: give the video the mask was drawn on")
-        if self.duration_s is not None:
-            set_(self, "duration_s", _number("the selection length (seconds)", self.duration_s, 0.0, None))
-            if self.video is None:
-                check_selection_length(self.duration_s)
+        if self.onsets_s is not None:
+            set_(self, "onsets_s", check_onsets(self.onsets_s, self.duration_s or constants.MAX_GENERATION_SECONDS))
         if self.reference_fit not in constants.REFERENCE_FITS:
             raise FoleyError(f"unknown reference fit mode {self.reference_fit!r}; use one of "
                              f"{', '.join(constants.REFERENCE_FITS)}")
         self._check_source()
+
+    def _check_numbers(self) -> None:
+        """Every number within the limits the studio, the CLI and a project file share."""
+        set_ = object.__setattr__
+        set_(self, "seed", check_whole(self.seed, "the seed", 0, constants.MAX_SEED))
+        set_(self, "candidates", check_whole(self.candidates, "the number of candidates", 1,
+                                             constants.MAX_CANDIDATES))
+        set_(self, "steps", check_whole(self.steps, "the number of steps", 1, constants.MAX_STEPS))
+        hi = constants.MAX_GUIDANCE_SCALE
+        set_(self, "text_scale", check_number(self.text_scale, "the text guidance", 0.0, hi))
+        set_(self, "video_scale", check_number(self.video_scale, "the video guidance", 0.0, hi))
+        if self.curve_scale is not None:
+            set_(self, "curve_scale", _curve_scale(self.curve_scale))
+        if self.conform is not None:
+            set_(self, "conform", check_number(self.conform, "the conform strength", 0.0, 1.0))
+        set_(self, "start_s", check_number(self.start_s, "the selection start", 0.0, constants.MAX_VIDEO_SECONDS,
+                                           TimeRangeError, " s"))
+        if self.duration_s is not None:
+            set_(self, "duration_s", check_selection_limit(self.duration_s))
 
     def _check_span(self) -> None:
         """The take as (read-only float32 mono, sr), the span inside it; the selection's length
@@ -306,7 +396,7 @@ class GenerationRequest(ArrayEq):
         except (TypeError, ValueError):
             raise FoleyError("the take must be a pair (audio, sr)") from None
         audio = readonly(mono_float(audio, "the take", require_samples=True))
-        sr = _whole("the take's sample rate", sr, 1, MAX_SR)
+        sr = check_whole(sr, "the take's sample rate", 1, MAX_SR)
         take_s = audio.size / sr
         try:
             start_s, end_s = (float(v) for v in self.regenerate_span_s)
@@ -368,25 +458,160 @@ class GenerationRequest(ArrayEq):
         """A copy with `changes`, checked again."""
         return dataclasses.replace(self, **changes)
 
+    # -------------------------------------------------------------- the form a project stores
 
-def _number(label: str, value: Any, lo: float | None, hi: float | None) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise FoleyError(f"{label} must be a number, got {value!r}") from None
-    if not math.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
-        bounds = f" between {lo:g} and {hi:g}" if lo is not None and hi is not None else (
-            f" of at least {lo:g}" if lo is not None else "")
-        raise FoleyError(f"{label} must be a finite number{bounds}, got {value!r}")
-    return x
+    def stored(self) -> "GenerationRequest":
+        """This request as a stem stores it: no video (the project's), one candidate, no take;
+        the curve as a CurveSpec, the region as a Region, the model as a ModelSpec. The
+        reference must already be the `Reference` record of the sound that was used."""
+        if self.reference is not None and not isinstance(self.reference, Reference):
+            raise FoleyError("a stem stores its reference as the record of the sound used (a Reference), "
+                             f"not a {type(self.reference).__name__}")
+        curve = self.curve
+        if isinstance(curve, tuple):
+            curve = CurveSpec(times_s=curve[0], values=curve[1])
+        elif curve is not None and not isinstance(curve, CurveSpec):
+            curve = CurveSpec.from_values(curve)
+        model = self.model
+        if not isinstance(model, ModelSpec):
+            model = ModelSpec(backend=model if isinstance(model, str) else str(getattr(model, "name", model)))
+        changes = {"video": None, "candidates": 1, "take": None, "regenerate_span_s": None,
+                   "curve": curve, "region": _stored_region(self.region), "model": model}
+        if all(values_equal(getattr(self, k), v) for k, v in changes.items()):
+            return self
+        return dataclasses.replace(self, **changes)
+
+    def for_stem(self, report: "GenerationReport", index: int = 0) -> "GenerationRequest":
+        """The request a stem made by candidate `index` of this request's `report` keeps (see
+        `stored`): that candidate's seed, the record of the sound the take started from (the
+        first candidate's, with the strength and fit it was used at), the model with the weights
+        that ran, the onsets used."""
+        ref = report.reference
+        record = None if ref is None or not ref.fields else Reference(**ref.fields)
+        name = self.model.backend if isinstance(self.model, ModelSpec) else (
+            self.model if isinstance(self.model, str) else report.model_name)
+        return self.replace(
+            seed=report.seeds[index], reference=record, strength=None if record is None else record.strength,
+            model=ModelSpec(backend=name, weights_id=str(report.model or "")), onsets_s=report.onsets_s,
+            video=None, candidates=1, take=None, regenerate_span_s=None).stored()
+
+    def to_json(self, *, image_file: str | None = None, reference_file: str | None = None,
+                reference_path: str | None = None) -> dict:
+        """The stored request (see `stored`) as plain JSON with its own field names.
+
+        `image_file`: where the region's image is kept (project-relative); `reference_file`:
+        the project's copy of the user's reference sound (project-relative) and
+        `reference_path` the path stored beside it (default: the reference's own)."""
+        st = self.stored()
+        region, ref, curve = st.region, st.reference, st.curve
+        return {
+            "caption": st.caption, "negative_caption": st.negative_caption,
+            "start_s": st.start_s, "duration_s": st.duration_s,
+            "region": None if region is None else {
+                "kind": region.kind, "box": None if region.box is None else list(region.box),
+                "image": image_file, "track_id": region.track_id,
+                "track_boxes": None if region.track_boxes is None else [list(r) for r in region.track_boxes]},
+            "curve": None if curve is None else {"times_s": [float(v) for v in curve.times_s],
+                                                 "values": [float(v) for v in curve.values]},
+            "onsets_s": None if st.onsets_s is None else list(st.onsets_s),
+            "video_onsets": st.video_onsets,
+            "reference": None if ref is None else {
+                "clip_id": ref.clip_id, "path": ref.path if reference_path is None else reference_path,
+                "file": reference_file, "caption": ref.caption, "licence": ref.licence,
+                "attribution": ref.attribution, "strength": ref.strength, "fit": ref.fit},
+            "strength": st.strength, "reference_fit": st.reference_fit, "source": st.source,
+            "seed": st.seed, "steps": st.steps, "text_scale": st.text_scale, "video_scale": st.video_scale,
+            "curve_scale": st.curve_scale, "conform": st.conform,
+            "model": {"backend": st.model.backend, "weights_id": st.model.weights_id},
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any, *, read_image: Callable[[str], np.ndarray],
+                  reference_file: Callable[[str], str]) -> "GenerationRequest":
+        """The stored request in `doc`, a typed reader of its JSON object (`project`'s: its
+        get/sub/numbers/fail name the bad field). `read_image(rel)` reads the region image kept
+        at project-relative `rel`; `reference_file(rel)` gives the absolute path of the project's
+        copy of a reference sound. Fields absent from files older than a field get its default."""
+        def nullable(key: str, kind: str) -> Any:
+            return doc.get(key, kind, None) if key in doc.data else doc.get(key, kind)
+
+        curve_doc, model_doc = doc.sub("curve", optional=True), doc.sub("model")
+        return cls(
+            caption=nullable("caption", "str"), negative_caption=nullable("negative_caption", "str"),
+            start_s=doc.get("start_s", "number"), duration_s=nullable("duration_s", "number"),
+            region=_region_from_json(doc.sub("region", optional=True), read_image),
+            curve=None if curve_doc is None else CurveSpec(times_s=np.array(curve_doc.numbers("times_s")),
+                                                           values=np.array(curve_doc.numbers("values"))),
+            onsets_s=doc.numbers("onsets_s", default=None),
+            video_onsets=doc.get("video_onsets", "bool", True),
+            reference=_reference_from_json(doc.sub("reference", optional=True), reference_file),
+            strength=doc.get("strength", "number", None), reference_fit=doc.get("reference_fit", "str", "auto"),
+            source=doc.get("source", "str"), seed=doc.get("seed", "int"), steps=doc.get("steps", "int"),
+            text_scale=doc.get("text_scale", "number"), video_scale=doc.get("video_scale", "number"),
+            curve_scale=doc.get("curve_scale", "number", None), conform=nullable("conform", "number"),
+            model=ModelSpec(backend=model_doc.get("backend", "str"), weights_id=model_doc.get("weights_id", "str")),
+        )
 
 
-def _whole(label: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise FoleyError(f"{label} must be a whole number, got {value!r}")
-    if not lo <= int(value) <= hi:
-        raise FoleyError(f"{label} must be between {lo} and {hi}, got {value}")
-    return int(value)
+def _stored_region(region: Any) -> Region | None:
+    """A request's region as a Region (an image file or array becomes a 0..1 image)."""
+    if region is None or isinstance(region, Region) and region.kind != "image":
+        return region
+    image = region.image if isinstance(region, Region) else region
+    if isinstance(image, (str, os.PathLike)):
+        from foley_core.images import read_mask_image
+
+        image = read_mask_image(image)
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise MaskError(f"a stem keeps one mask image (height, width); got shape {image.shape}")
+    if image.dtype == np.uint8 or image.max(initial=0) > 1:
+        image = image.astype(np.float32) / 255.0       # the 0..255 form a request also takes
+    return region if isinstance(region, Region) and isinstance(region.image, np.ndarray) else Region(image=image)
+
+
+def _region_from_json(m: Any, read_image: Callable[[str], np.ndarray]) -> Region | None:
+    if m is None:
+        return None
+    image_rel = m.get("image", "str", None)
+    track_boxes = m.get("track_boxes", "list", None)
+    if track_boxes is not None:
+        for k, row in enumerate(track_boxes):
+            if not isinstance(row, list) or len(row) != 5 or \
+                    not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+                m.fail(f"{m.where}.track_boxes[{k}] should be 5 numbers (time_s, x0, y0, x1, y1)")
+        track_boxes = tuple(tuple(float(v) for v in row) for row in track_boxes)
+    box = m.numbers("box", 4, None)
+    track_id = m.data.get("track_id")
+    if not (isinstance(track_id, int) and not isinstance(track_id, bool)):   # older files: a number
+        track_id = m.get("track_id", "str", None)
+    return Region(kind=m.get("kind", "str"), box=None if box is None else tuple(box),
+                  image=None if image_rel is None else read_image(image_rel),
+                  track_id=track_id, track_boxes=track_boxes)
+
+
+def _reference_from_json(ref: Any, reference_file: Callable[[str], str]) -> Reference | None:
+    if ref is None:
+        return None
+    path = ref.get("path", "str")
+    kept = ref.get("file", "str", None)
+    if kept is not None:
+        # the copy inside the project, wherever the folder is now; when it is missing the
+        # editor says so if the stem's settings are loaded back
+        path = reference_file(kept)
+    return Reference(clip_id=ref.get("clip_id", "str"), path=path, caption=ref.get("caption", "str"),
+                     licence=ref.get("licence", "str"), attribution=ref.get("attribution", "str"),
+                     strength=ref.get("strength", "number", None), fit=ref.get("fit", "str", "auto"))
+
+
+def _curve_scale(value: Any) -> float:
+    hi = constants.MAX_GUIDANCE_SCALE
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(value) or not 0.0 <= value <= hi:
+        raise FoleyError(f"the curve guidance (curve_scale) must be left empty for the model's own value; "
+                         f"a curve guidance scale must be a finite number between 0 and {hi:g} (1 = off); "
+                         f"got {value!r}")
+    return float(value)      # UI widgets may hand back numpy scalars
 
 
 # ------------------------------------------------------------------------------ report

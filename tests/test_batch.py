@@ -102,7 +102,7 @@ def test_batch_renders_on_ray_reports_retries_and_skips_on_rerun(inputs, tmp_pat
         assert info.duration_s == pytest.approx(shot.video_duration_s, abs=0.1)
     a_stems = load_project(out / "a" / "project").stems
     assert (a_stems[1].mix.gain_db, a_stems[1].mix.pan) == (-6.0, 0.5)
-    assert a_stems[0].settings.mask.box == (10.0, 10.0, 80.0, 80.0)
+    assert a_stems[0].settings.region.box == (10.0, 10.0, 80.0, 80.0)
     assert load_project(out / "b" / "project").stems[0].settings.curve is not None
     assert not (out / "bad" / "request.json").exists() and not (out / "bad" / "mix.wav").exists()
 
@@ -199,8 +199,8 @@ def test_a_studio_saved_stem_is_a_valid_request(inputs, tmp_path):
     """The settings object of a saved project's stem goes into a shot list as it is."""
     from foley_core import project as fp
 
-    settings = fp.GenerationSettings(caption="a ball bounces", seed=5, steps=3,
-                                     mask=fp.Region(kind="box", box=(1, 2, 30, 40)),
+    settings = fp.GenerationRequest(caption="a ball bounces", seed=5, steps=3,
+                                     region=fp.Region(kind="box", box=(1, 2, 30, 40)),
                                      curve=fp.CurveSpec.from_values(np.array([0.1, 1.0, 0.5])),
                                      reference=fp.Reference(clip_id="mine", path=str(inputs / "knock.wav"),
                                                             strength=0.3),

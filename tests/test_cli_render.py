@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from foley_core import constants, mixing
-from foley_core.project import (GenerationSettings, MixSettings, Project, Reference, Stem, load_project,
+from foley_core.project import (GenerationRequest, MixSettings, Project, Reference, Stem, load_project,
                                 save_project)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def saved_project(tmp_path: Path, video: Path | None = None) -> Path:
     t = np.arange(int(0.5 * SR)) / SR
     p = Project(name="cli", video_path=video, video_duration_s=1.6 if video else None)
     p.add_stem(Stem((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR,
-                    settings=GenerationSettings(caption="ball bounce", reference=Reference(
+                    settings=GenerationRequest(caption="ball bounce", reference=Reference(
                         "clip1", "a.flac", "bounce", "CC0-1.0", "Someone"))),
                )
     p.stems[0].mix = MixSettings(offset_s=0.4, gain_db=-3.0)
@@ -234,7 +234,7 @@ def _long_project(tmp_path: Path, seconds: float = 8.0) -> Path:
     p = Project(name="long", video_path=video, video_duration_s=seconds)
     for k in range(2):
         p.add_stem(Stem((0.1 * rng.standard_normal(int(seconds * SR))).astype(np.float32), SR,
-                        settings=GenerationSettings(caption=f"noise {k}")))
+                        settings=GenerationRequest(caption=f"noise {k}")))
     save_project(p, tmp_path / "long")
     return tmp_path / "long"
 
@@ -351,8 +351,8 @@ def test_a_mask_bomb_inside_a_project_is_one_line(tmp_path, capsys):
     from foley_core.project import Region
 
     p = Project(name="bomb")
-    p.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="knock", settings=GenerationSettings(
-        caption="a knock", mask=Region(kind="image", image=np.ones((12, 16), np.float32)))))
+    p.add_stem(Stem(np.full(1600, 0.1, np.float32), SR, name="knock", settings=GenerationRequest(
+        caption="a knock", region=Region(kind="image", image=np.ones((12, 16), np.float32)))))
     save_project(p, tmp_path / "proj")
     media_fixtures.make_png_bomb(next((tmp_path / "proj" / "stems").glob("*_mask.png")))
     code, out, err = in_process(capsys, tmp_path / "proj", "--out", tmp_path / "mix.wav")

@@ -239,11 +239,11 @@ def test_project_mask_bomb_is_a_project_error(tmp_path):
     import media_fixtures
 
     from foley_core.errors import ProjectError
-    from foley_core.project import GenerationSettings, Project, Region, Stem, load_project, save_project
+    from foley_core.project import GenerationRequest, Project, Region, Stem, load_project, save_project
 
     p = Project(name="bomb")
-    p.add_stem(Stem(np.zeros(1600, np.float32), 16000, name="knock", settings=GenerationSettings(
-        caption="a knock", mask=Region(kind="image", image=np.ones((12, 16), np.float32)))))
+    p.add_stem(Stem(np.zeros(1600, np.float32), 16000, name="knock", settings=GenerationRequest(
+        caption="a knock", region=Region(kind="image", image=np.ones((12, 16), np.float32)))))
     save_project(p, tmp_path / "proj")
     media_fixtures.make_png_bomb(next((tmp_path / "proj" / "stems").glob("*_mask.png")))
     with pytest.raises(ProjectError, match="stem 'knock': its mask image .* damaged"):

@@ -15,7 +15,7 @@ import wavinfo
 
 from foley_core import export, mixing
 from foley_core.errors import ExportError
-from foley_core.project import GenerationSettings, MixSettings, Stem
+from foley_core.project import GenerationRequest, MixSettings, Stem
 from tests.test_cli_render import VIDEO, in_process, saved_project
 from tests.test_export import SR, burst, make_project
 
@@ -72,7 +72,7 @@ def tracks_of(rpp: dict) -> list[dict]:
 
 def test_each_stem_is_a_track_at_its_offset_and_the_tracks_sum_to_the_mix(tmp_path):
     p = make_project()
-    p.add_stem(Stem(burst(0.3, 700.0), SR, settings=GenerationSettings(caption='a "quoted" knock'),
+    p.add_stem(Stem(burst(0.3, 700.0), SR, settings=GenerationRequest(caption='a "quoted" knock'),
                     mix=MixSettings(offset_s=0.6, gain_db=-6.0, mute=True)))
     report = export.export_daw_session(p, tmp_path / "session")
     folder = tmp_path / "session"
@@ -119,7 +119,7 @@ def test_zip_holds_one_folder_with_the_rpp_and_its_files(tmp_path):
 def test_a_stem_before_zero_is_cut_and_one_after_the_end_is_left_out(tmp_path):
     p = make_project()
     p.stems[0].mix.offset_s = -0.2                    # its first 0.2 s are before the timeline
-    p.add_stem(Stem(burst(0.2, 900.0), SR, settings=GenerationSettings(caption="too late"),
+    p.add_stem(Stem(burst(0.2, 900.0), SR, settings=GenerationRequest(caption="too late"),
                     mix=MixSettings(offset_s=5.0)))
     p.video_duration_s = 1.8                          # pin the timeline (no video file needed)
     report = export.export_daw_session(p, tmp_path / "s")

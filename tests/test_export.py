@@ -16,7 +16,7 @@ import soundfile as sf
 from foley_core import audio_io, export, media, mixing
 from foley_core.errors import FoleyError
 from foley_core.export import ExportError
-from foley_core.project import GenerationSettings, MixSettings, Project, Reference, Stem
+from foley_core.project import GenerationRequest, MixSettings, Project, Reference, Stem
 
 SR = 16_000
 OUT_SR = 48_000
@@ -34,9 +34,9 @@ def burst(seconds: float, freq_hz: float, amplitude: float = 0.5) -> np.ndarray:
 
 def make_project(video: Path | None = None, duration_s: float = 2.0) -> Project:
     p = Project(name="Export test", video_path=video, video_duration_s=duration_s if video else None)
-    p.add_stem(Stem(burst(0.5, 500.0), SR, settings=GenerationSettings(caption="Door slam (heavy)!"),
+    p.add_stem(Stem(burst(0.5, 500.0), SR, settings=GenerationRequest(caption="Door slam (heavy)!"),
                     mix=MixSettings(offset_s=0.25, gain_db=-2.0, pan=-0.5)))
-    p.add_stem(Stem(burst(0.4, 1200.0, 0.3), SR, settings=GenerationSettings(
+    p.add_stem(Stem(burst(0.4, 1200.0, 0.3), SR, settings=GenerationRequest(
         caption="footsteps on gravel",
         reference=Reference("0ad_footstep_gravel_1", "audio/steps/gravel_1.flac", "gravel footstep",
                             "CC-BY-SA-3.0", "Wildfire Games, http://www.wildfiregames.com/")),
@@ -103,8 +103,8 @@ def test_stems_zip_files_line_up_and_each_stem_sounds_only_in_its_window(tmp_pat
 
 def test_no_attribution_without_library_sounds_and_muted_stems_are_left_out(tmp_path):
     p = make_project()
-    p.stems[1].settings.reference = None
-    p.add_stem(Stem(burst(0.2, 300.0), SR, settings=GenerationSettings(caption="muted thing"),
+    p.stems[1].settings = p.stems[1].settings.replace(reference=None)
+    p.add_stem(Stem(burst(0.2, 300.0), SR, settings=GenerationRequest(caption="muted thing"),
                     mix=MixSettings(mute=True)))
     report = export.export_stems_zip(p, tmp_path / "stems.zip")
     assert report["files"] == ["mix.wav", "01_door_slam_heavy.wav", "02_footsteps_on_gravel.wav", "README.txt"]
@@ -206,8 +206,8 @@ def test_mp4_of_a_video_without_sound_cannot_keep_its_original_track(tmp_path):
 
 def test_attribution_names_the_users_own_sound_without_its_local_path(tmp_path):
     p = make_project()
-    p.stems[0].settings.reference = Reference("upload/my_door.wav", str(tmp_path / "private" / "my_door.wav"),
-                                              "my door")
+    p.stems[0].settings = p.stems[0].settings.replace(reference=Reference(
+        "upload/my_door.wav", str(tmp_path / "private" / "my_door.wav"), "my door"))
     export.export_stems_zip(p, tmp_path / "stems.zip")
     with zipfile.ZipFile(tmp_path / "stems.zip") as zf:
         attribution = zf.read("ATTRIBUTION.txt").decode()

@@ -11,7 +11,7 @@ from foley_core import constants, export, fullband
 from foley_core.backends import Capabilities, WindowOutput, reference_steps
 from foley_core.generate import generate
 from foley_core.library import fit_reference
-from foley_core.project import GenerationSettings, Project, Stem, load_project, save_project
+from foley_core.project import GenerationRequest, Project, Stem, load_project, save_project
 from stub_backends import StubBackend
 
 SR = constants.MODEL_SR
@@ -189,7 +189,7 @@ def test_a_48k_stem_saves_reloads_and_exports_full_band(tmp_path):
     result = generate(caption="a rustle", duration_s=1.0, reference=(rustle(ref_sr), ref_sr), strength=0.5,
                       model=GainSpy())
     project = Project(name="Full band")
-    project.add_stem(Stem(result.audios[0], result.sr, settings=GenerationSettings(caption="a rustle")))
+    project.add_stem(Stem(result.audios[0], result.sr, settings=GenerationRequest(caption="a rustle")))
     save_project(project, tmp_path / "proj")
     again = load_project(tmp_path / "proj")
     stem = again.stems[0]

@@ -131,3 +131,46 @@ def test_the_issue_scan_sees_comments_and_docstrings(tmp_path, monkeypatch):
     f.write_text('"""Module (issue 4)."""\n\nx = "Goals (issue 4):"   # fine: a string\n\n\n'
                  'def g():\n    """Fine."""\n    return 1  # see #12\n\n\nclass C:\n    """Per issues 7."""\n')
     assert issue_references(f) == ["m.py:1", "m.py:8", "m.py:12"]
+
+
+# --- the product path is made of named steps: no function longer than a screen ------------------
+
+MAX_FUNCTION_LINES = 80
+
+
+def function_lengths(path: Path) -> list[tuple[int, str, int]]:
+    """(line, name, code lines) of every function and method in the file: its lines from the
+    first decorator (or `def`) to its end, without its docstring. Blank and comment lines
+    inside count: they are part of what a reader scrolls through."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            n = node.end_lineno - first + 1
+            if ast.get_docstring(node, clean=False) is not None:
+                n -= node.body[0].end_lineno - node.body[0].lineno + 1
+            found.append((node.lineno, node.name, n))
+    return found
+
+
+def long_functions(packages: tuple[str, ...]) -> list[str]:
+    return [f"{p.relative_to(REPO)}:{line} {name} has {n} lines"
+            for package in packages for p in sorted((REPO / package).rglob("*.py"))
+            for line, name, n in function_lengths(p) if n > MAX_FUNCTION_LINES]
+
+
+def test_no_function_in_the_product_path_is_over_80_lines():
+    assert long_functions(("foley_core", "app")) == []
+
+
+def test_the_length_scan_counts_code_lines_without_the_docstring(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    (tmp_path / "pkg").mkdir()
+    doc = '    """A docstring\n' + "    of many lines\n" * 30 + '    """\n'
+    short = "def short():\n" + doc + "".join(f"    x{i} = {i}\n" for i in range(79))
+    long = "class C:\n    @staticmethod\n    def long():\n" + "".join(f"        x{i} = {i}\n" for i in range(80))
+    (tmp_path / "pkg" / "m.py").write_text(short + "\n\n" + long)
+    lengths = {name: n for _, name, n in function_lengths(tmp_path / "pkg" / "m.py")}
+    assert lengths["short"] == 80                 # the def line and 79 lines of code; not the docstring
+    assert lengths["long"] == 82                  # decorator, def and 80 lines of code
+    assert long_functions(("pkg",)) == [f"pkg/m.py:{short.count(chr(10)) + 5} long has 82 lines"]

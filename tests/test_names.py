@@ -10,20 +10,20 @@ import numpy as np
 import wavinfo
 
 from foley_core import export
-from foley_core.project import GenerationSettings, Project, Stem, load_project, save_project
+from foley_core.project import GenerationRequest, Project, Stem, load_project, save_project
 from tests.test_daw_session import parse_rpp, tracks_of
 from tests.test_export import SR, burst, make_project
 
 
-def stem(caption: str, name: str = "") -> Stem:
-    return Stem(burst(0.2, 500.0), SR, settings=GenerationSettings(caption=caption), name=name)
+def stem(caption: str | None, name: str = "") -> Stem:
+    return Stem(burst(0.2, 500.0), SR, settings=GenerationRequest(caption=caption), name=name)
 
 
 def test_a_stem_is_named_from_the_first_words_of_its_caption():
     s = stem("a heavy wooden door slams shut in a large stone hall with a long echo")
     assert s.name == "a heavy wooden door slams shut in a" and len(s.name) <= 40
     assert stem("glass\nshatters\t on  tiles").name == "glass shatters on tiles"
-    assert stem("").name == "stem"
+    assert stem(None).name == "stem"                 # a request without a caption
     assert s.rename("  Door\x00 slam ") == "Door slam" == s.name
     assert s.rename("") == "a heavy wooden door slams shut in a"
     assert Project(name=" \n").name == "Untitled"

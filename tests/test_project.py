@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from foley_core import audio_io, project as proj
+from foley_core import audio_io, constants, project as proj
 from foley_core.errors import CurveError, FoleyError, MaskError, ProjectError
-from foley_core.project import (Autosaver, CurveSpec, GenerationSettings, Region, MixSettings, ModelSpec,
+from foley_core.project import (Autosaver, CurveSpec, GenerationRequest, Region, MixSettings, ModelSpec,
                                 Project, Reference, Stem, autosave_dir, find_autosaves, load_project,
                                 save_project)
 
@@ -39,23 +39,24 @@ def full_project(video: Path | None = None) -> Project:
     mask_image[0, 0] = 128 / 255                   # an 8-bit grey level round-trips exactly
     p.add_stem(Stem(
         tone(1.0), SR, name="knock",
-        settings=GenerationSettings(
+        settings=GenerationRequest(
             caption="a ball hits the floor", negative_caption="music, speech", seed=1234, steps=30,
-            text_scale=4.5, video_scale=1.5, curve_scale=6.5, conform_strength=0.8,
+            text_scale=4.5, video_scale=1.5, curve_scale=6.5, conform=0.8,
             model=ModelSpec("embedded", "foley-ldm-v1"),
-            mask=Region(kind="image", image=mask_image),
+            region=Region(kind="image", image=mask_image),
             curve=CurveSpec.from_values(np.array([0.0, 0.2, 1.0, 0.5, 0.1], np.float32), start_s=0.25),
             reference=Reference("0ad_impact_3", "audio/impacts/0ad_impact_3.flac", "wood impact",
                                 "CC-BY-SA-3.0", "Wildfire Games", strength=0.35, fit="loop"),
+            strength=0.35, reference_fit="loop",
             start_s=0.25, duration_s=1.0, video_onsets=False, onsets_s=[0.1, 0.45]),
         mix=MixSettings(gain_db=-3.5, pan=-0.25, offset_s=0.3, trim_start_s=0.05, trim_end_s=0.9,
                         fade_in_s=0.01, fade_out_s=0.2, mute=False, solo=True),
         metrics={"loudness_r_before": 0.41, "loudness_r_after": 0.93, "notes": ["conformed"]},
     ))
-    p.add_stem(Stem(tone(0.5, 880.0, seed=1), SR, settings=GenerationSettings(
-        caption="footstep", mask=Region(kind="box", box=(10, 20, 110, 90)), start_s=0.5, duration_s=0.5)))
-    p.add_stem(Stem(tone(0.7, 220.0, seed=2), SR, settings=GenerationSettings(
-        caption="whoosh", mask=Region(kind="track", track_id=3,
+    p.add_stem(Stem(tone(0.5, 880.0, seed=1), SR, settings=GenerationRequest(
+        caption="footstep", region=Region(kind="box", box=(10, 20, 110, 90)), start_s=0.5, duration_s=0.5)))
+    p.add_stem(Stem(tone(0.7, 220.0, seed=2), SR, settings=GenerationRequest(
+        caption="whoosh", region=Region(kind="track", track_id=3,
                                         track_boxes=((0.0, 1, 2, 30, 40), (0.25, 5, 2, 35, 40)))),
         mix=MixSettings(mute=True, offset_s=-0.1)))
     return p
@@ -100,12 +101,12 @@ def test_settings_validation():
         CurveSpec.from_values(np.array([0.0, 1.5]))
     for bad in (-1.0, float("nan"), 51.0, "7", True):
         with pytest.raises(FoleyError, match="curve guidance"):
-            GenerationSettings(curve_scale=bad)
-    assert GenerationSettings().curve_scale is None                 # the model's own value
+            GenerationRequest(curve_scale=bad)
+    assert GenerationRequest().curve_scale is None                 # the model's own value
     for bad in ([0.2, float("nan")], [-0.5]):
         with pytest.raises(FoleyError, match="onsets"):
-            GenerationSettings(onsets_s=bad)
-    scale = GenerationSettings(curve_scale=np.float32(7.5)).curve_scale  # a widget's numpy scalar
+            GenerationRequest(onsets_s=bad)
+    scale = GenerationRequest(curve_scale=np.float32(7.5)).curve_scale  # a widget's numpy scalar
     assert scale == 7.5 and type(scale) is float
 
 
@@ -146,7 +147,7 @@ def test_add_remove_move_and_duration():
 
 
 def test_new_stem_is_placed_at_its_selection():
-    stem = Stem.new(tone(0.5), SR, GenerationSettings(caption="door", start_s=3.25, duration_s=0.5))
+    stem = Stem.new(tone(0.5), SR, GenerationRequest(caption="door", start_s=3.25, duration_s=0.5))
     assert stem.mix.offset_s == 3.25 and stem.name == "door"
 
 
@@ -155,7 +156,7 @@ def test_copy_shares_audio_but_not_settings():
     snap = p.copy()
     assert snap == p
     assert snap.stems[0].audio is p.stems[0].audio
-    assert snap.stems[0].settings.mask.image is p.stems[0].settings.mask.image
+    assert snap.stems[0].settings.region.image is p.stems[0].settings.region.image
     snap.stems[0].mix.gain_db = 6.0
     snap.add_stem(Stem(tone(0.2), SR))
     assert p.stems[0].mix.gain_db == -3.5 and len(p.stems) == 3
@@ -169,13 +170,13 @@ def test_round_trip_keeps_audio_and_every_setting(tmp_path):
     p = full_project()
     json_path = save_project(p, tmp_path / "proj")
     doc = json.loads(json_path.read_text())
-    assert doc["format"] == "foley-studio-project" and doc["version"] == 2
+    assert doc["format"] == "foley-studio-project" and doc["version"] == 3
     q = load_project(tmp_path / "proj")
     assert q == p
     for a, b in zip(p.stems, q.stems):
         assert b.audio.dtype == np.float32 and np.array_equal(a.audio, b.audio)
         assert a.settings == b.settings and a.mix == b.mix and a.metrics == b.metrics
-    assert q.stems[0].settings.mask.image[0, 0] == np.float32(128 / 255)
+    assert q.stems[0].settings.region.image[0, 0] == np.float32(128 / 255)
     assert q.export.target_lufs == -16.0 and q.selection == (0.25, 1.0)
     # curve guidance as asked: a number, or None (the model's own value) stored as null
     assert [s.settings.curve_scale for s in q.stems] == [6.5, None, None]
@@ -196,7 +197,7 @@ def test_project_files_from_before_curve_guidance_load_with_the_models_value(tmp
     assert [s.settings.curve_scale for s in q.stems] == [None, None, None]
     assert all(s.settings.video_onsets and s.settings.onsets_s is None for s in q.stems)
     assert q.stems[0].settings.text_scale == 4.5 and q.stems[0].audio.shape == p.stems[0].audio.shape
-    q.stems[1].settings.curve_scale = 12.0          # and a value set later is saved and read back
+    q.stems[1].settings = q.stems[1].settings.replace(curve_scale=12.0)   # and a value set later is saved and read back
     save_project(q, tmp_path / "proj")
     assert [s.settings.curve_scale for s in load_project(tmp_path / "proj").stems] == [None, 12.0, None]
 
@@ -325,7 +326,7 @@ def _user_reference(path: Path) -> Reference:
 
 
 def _stem_from(reference: Reference, seed: int = 0) -> Stem:
-    return Stem(tone(0.3, seed=seed), SR, settings=GenerationSettings(caption="a knock", reference=reference))
+    return Stem(tone(0.3, seed=seed), SR, settings=GenerationRequest(caption="a knock", reference=reference))
 
 
 def test_user_reference_sounds_are_copied_into_the_project_once(tmp_path):
@@ -457,9 +458,9 @@ DAMAGE = {
                             r"stems\[0\].settings.curve_scale should be a number"),
     "negative curve scale": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "curve_scale"], -2)),
                              r"damaged: stem 'knock': the curve guidance \(curve_scale\) must be .* got -2"),
-    "bad mask kind": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "mask", "kind"], "lasso")),
+    "bad mask kind": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "region", "kind"], "lasso")),
                       "unknown mask kind"),
-    "box of 3": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "mask", "box"], [1, 2, 3])),
+    "box of 3": (lambda d: _edit_json(d, _set(["stems", 1, "settings", "region", "box"], [1, 2, 3])),
                  "should be 4 numbers"),
     "NaN literal": (lambda d: (d / "project.json").write_text(
         (d / "project.json").read_text().replace('"gain_db": -3.5', '"gain_db": NaN')), "NaN"),
@@ -488,7 +489,7 @@ DAMAGE = {
                 "the number of steps must be a whole number from 1 to 200"),
     "huge text guidance": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "text_scale"], 1e308)),
                            "the text guidance must be between 0 and 50"),
-    "conform above 1": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "conform_strength"], 2)),
+    "conform above 1": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "conform"], 2)),
                         "the conform strength must be between 0 and 1"),
     "seed beyond 64 bits": (lambda d: _edit_json(d, _set(["stems", 0, "settings", "seed"], 10**30)),
                             "the seed must be a whole number from"),
@@ -525,10 +526,10 @@ def test_settings_outside_the_studios_limits_are_refused_when_built():
         with pytest.raises(MixError, match="must be between"):
             MixSettings(**{field: bad})
     for field, bad in (("steps", 0), ("steps", 201), ("steps", 2.5), ("seed", 2**64), ("text_scale", -1.0),
-                       ("video_scale", 51.0), ("conform_strength", 1.5), ("duration_s", 121.0),
+                       ("video_scale", 51.0), ("conform", 1.5), ("duration_s", 121.0),
                        ("start_s", float("nan")), ("onsets_s", [500.0])):
         with pytest.raises(FoleyError, match=r"must be|onsets"):
-            GenerationSettings(**{field: bad})
+            GenerationRequest(**{field: bad})
     with pytest.raises(FoleyError, match="reference strength"):
         Reference("c", strength=-0.1)
     with pytest.raises(ProjectError, match="at most 600 s"):
@@ -536,8 +537,8 @@ def test_settings_outside_the_studios_limits_are_refused_when_built():
     # the limits themselves are allowed, and numpy scalars from widgets become plain numbers
     m = MixSettings(gain_db=np.float32(24.0), pan=-1.0, offset_s=-600.0, fade_in_s=60.0)
     assert (m.gain_db, type(m.gain_db)) == (24.0, float)
-    g = GenerationSettings(seed=np.int64(2**62 + 3), steps=200, text_scale=50.0, conform_strength=0.0)
-    assert (g.seed, type(g.seed), g.steps) == (2**62 + 3, int, 200)
+    g = GenerationRequest(seed=np.int64(constants.MAX_SEED), steps=200, text_scale=50.0, conform=0.0)
+    assert (g.seed, type(g.seed), g.steps) == (constants.MAX_SEED, int, 200)
 
 
 def _link(link: Path, target: Path) -> None:
@@ -722,14 +723,53 @@ def test_a_version_1_project_folder_still_opens_with_every_field(tmp_path):
         np.testing.assert_allclose(got.audio, want.audio, atol=1e-4)
     # saved again, it is the current format and keeps the migrated sources
     save_project(loaded, tmp_path / "v2")
-    assert json.loads((tmp_path / "v2" / "project.json").read_text())["version"] == proj.FORMAT_VERSION == 2
+    assert json.loads((tmp_path / "v2" / "project.json").read_text())["version"] == proj.FORMAT_VERSION == 3
     assert [s.settings.source for s in load_project(tmp_path / "v2").stems] == ["auto", "model", "model"]
+
+
+def test_a_version_2_project_folder_opens_with_its_settings_as_the_request(tmp_path):
+    # tests/data/projects/v2 was saved by the code that wrote format version 2 (make_v2.py there):
+    # full_project() and a stem made from the user's own sound, kept in references/
+    folder = tmp_path / "v2"
+    shutil.copytree(Path(__file__).parent / "data" / "projects" / "v2", folder)
+    assert json.loads((folder / "project.json").read_text())["version"] == 2
+    loaded = load_project(folder)
+    assert len(loaded.stems) == 4
+    expected = full_project()
+    assert (loaded.name, loaded.selection, loaded.export) == (expected.name, expected.selection, expected.export)
+    for got, want in zip(loaded.stems, expected.stems):
+        assert (got.name, got.sr, got.settings, got.mix, got.metrics) == \
+            (want.name, want.sr, want.settings, want.mix, want.metrics)
+        np.testing.assert_allclose(got.audio, want.audio, atol=1e-4)
+    own = loaded.stems[3]
+    kept = next((folder / "references").glob("*/my knock.wav"))
+    assert own.settings == GenerationRequest(
+        caption="a knock on wood", seed=7, source="library", start_s=0.3, duration_s=0.4,
+        reference=Reference("upload/my knock.wav", str(kept.absolute()), "my knock", "",
+                            "your sound 'my knock.wav'", strength=0.6, fit="oneshot"),
+        strength=0.6, reference_fit="oneshot", model=ModelSpec("embedded", ""))
+    # version 2 kept a conform strength without a curve; the request has none then
+    assert own.settings.conform is None and own.metrics == {"peak_db": -6.0}
+    assert [s.settings.region.kind if s.settings.region else None for s in loaded.stems] == \
+        ["image", "box", "track", None]
+    # saved again, it is the current format with the request's own field names
+    save_project(loaded, tmp_path / "v3")
+    doc = json.loads((tmp_path / "v3" / "project.json").read_text())
+    assert doc["version"] == proj.FORMAT_VERSION == 3
+    assert set(doc["stems"][0]["settings"]) == {f.name for f in dataclasses.fields(GenerationRequest)} - {
+        "video", "candidates", "take", "regenerate_span_s"}
+    again = load_project(tmp_path / "v3")
+    assert [s.settings for s in again.stems[:3]] == [s.settings for s in loaded.stems[:3]]
+    # the user's sound is now the copy in the new folder; everything else is as it was
+    copy = next((tmp_path / "v3" / "references").glob("*/my knock.wav"))
+    assert again.stems[3].settings.reference.path == str(copy.absolute())
+    assert again.stems[3].settings.replace(reference=own.settings.reference) == own.settings
 
 
 def test_source_round_trips_and_is_checked(tmp_path):
     p = Project(name="src")
-    p.add_stem(Stem(tone(0.2), SR, settings=GenerationSettings(caption="wind", source="library")))
+    p.add_stem(Stem(tone(0.2), SR, settings=GenerationRequest(caption="wind", source="library")))
     save_project(p, tmp_path / "p")
     assert load_project(tmp_path / "p").stems[0].settings.source == "library"
     with pytest.raises(FoleyError, match="source"):
-        GenerationSettings(caption="wind", source="radio")
+        GenerationRequest(caption="wind", source="radio")

@@ -91,7 +91,7 @@ def test_saved_archives_store_media_uncompressed(tmp_path):
     import numpy as np
 
     project = fproject.Project(name="Quiet one")
-    stem = fproject.Stem.new(np.zeros(16000 * 60, np.float32), 16000, fproject.GenerationSettings(
+    stem = fproject.Stem.new(np.zeros(16000 * 60, np.float32), 16000, fproject.GenerationRequest(
         caption="silence", duration_s=60.0), name="silence")
     project.add_stem(stem)
     out = project_archive.save_archive(project, tmp_path / "p.zip", staging_dir=tmp_path / "s")

@@ -153,3 +153,19 @@ def test_every_backend_class_declares_what_it_offers_and_instances_stay_within_i
     for f in dataclasses.fields(Capabilities):
         if f.type in (bool, "bool"):
             assert getattr(offers, f.name) or not getattr(loaded, f.name), f.name
+
+
+def test_a_stems_stored_request_runs_again_to_the_same_take():
+    """What a project keeps for a stem (`for_stem`: a CurveSpec, a ModelSpec, the seed used) is
+    a request generate() runs as it is, once given back its video and model instance."""
+    from foley_core.request import CurveSpec, ModelSpec
+
+    backend = NoiseBackend()
+    first = generate(GenerationRequest(caption="rain", duration_s=1.5, seed=3, candidates=2, source="model",
+                                       curve=([0.0, 0.7, 1.5], [0.2, 1.0, 0.3]), model=backend))
+    kept = GenerationRequest(caption="rain", duration_s=1.5, seed=3, candidates=2, source="model",
+                             curve=([0.0, 0.7, 1.5], [0.2, 1.0, 0.3]), model=backend).for_stem(first.report, 1)
+    assert isinstance(kept.curve, CurveSpec) and kept.model == ModelSpec("noise", "noise (stand-in)")
+    assert (kept.seed, kept.candidates, kept.video) == (4, 1, None) and kept.stored() is kept
+    again = generate(kept.replace(model=backend))
+    np.testing.assert_array_equal(again.audios[0], first.audios[1])

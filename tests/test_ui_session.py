@@ -648,17 +648,17 @@ def test_track_region_is_stored_with_its_track_id(sess, square_video, fake_engin
     tracks = sess.propose_region("motion")
     sess.generate(caption="a square", steps=1)
     stem = sess.keep_candidate(0)
-    assert stem.settings.mask.kind == "track" and stem.settings.mask.track_id == tracks[0].id
+    assert stem.settings.region.kind == "track" and stem.settings.region.track_id == tracks[0].id
     assert isinstance(tracks[0].id, str) and not tracks[0].id.isdigit()
     folder = tmp_path / "proj"
     fproject.save_project(sess.project, folder)
-    assert fproject.load_project(folder).stems[0].settings.mask.track_id == tracks[0].id
+    assert fproject.load_project(folder).stems[0].settings.region.track_id == tracks[0].id
     # projects written when the id was a number still open (the number becomes text)
     data = json.loads((folder / "project.json").read_text())
-    data["stems"][0]["settings"]["mask"]["track_id"] = 3
+    data["stems"][0]["settings"]["region"]["track_id"] = 3
     (folder / "project.json").write_text(json.dumps(data))
-    assert fproject.load_project(folder).stems[0].settings.mask.track_id == "3"
-    data["stems"][0]["settings"]["mask"]["track_id"] = 3.5
+    assert fproject.load_project(folder).stems[0].settings.region.track_id == "3"
+    data["stems"][0]["settings"]["region"]["track_id"] = 3.5
     (folder / "project.json").write_text(json.dumps(data))
     with pytest.raises(ProjectError, match="track_id"):
         fproject.load_project(folder)

@@ -96,7 +96,7 @@ def _autosaved_session(root, tmp_path, name):
 
     sess = Session(work_root=tmp_path / f"work-{name}", autosave_root=root)
     stem = fproject.Stem.new(np.zeros(1600, np.float32), 16000,
-                             fproject.GenerationSettings(caption=f"{name}'s stem", duration_s=0.1))
+                             fproject.GenerationRequest(caption=f"{name}'s stem", duration_s=0.1))
     sess.project.add_stem(stem)
     sess.autosave()
     return sess

@@ -566,19 +566,10 @@ class AudioLDM2Backend:
         noise = [torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(int(s))) for s in seeds]
         return torch.cat(noise).to(self.device, self.pipe.unet.dtype)
 
-    @torch.no_grad()
-    def generate_window(self, *, caption: str | None, negative_caption: str | None, duration_s: float,
-                        video: VideoCondition | None, curve: np.ndarray | None, seeds: Sequence[int],
-                        steps: int = DEFAULT_STEPS, text_scale: float = DEFAULT_TEXT_SCALE,
-                        video_scale: float = DEFAULT_VIDEO_SCALE, reference: np.ndarray | None = None,
-                        strength: float = 1.0, curve_scale: float | None = None,
-                        progress: ProgressFn | None = None,
-                        cancel: CancelFn | None = None) -> WindowOutput:
-        """len(seeds) candidates (K, n) float32 at 16 kHz of `duration_s` seconds (<= window_s).
-
-        `reference` (K, n) or (n,) at 16 kHz and `strength` 0..1: start from the reference
-        noised to the first kept timestep (SDEdit); `progress` counts the steps actually run."""
-        pipe = self._require_loaded()
+    def _check_window(self, duration_s: float, seeds: Sequence[int], steps: int, curve: np.ndarray | None,
+                      curve_scale: float | None, reference: np.ndarray | None,
+                      strength: float) -> tuple[np.ndarray | None, float]:
+        """generate_window's arguments checked: (the checked curve, strength as a float)."""
         if not (0 < duration_s <= self.window_s + 1e-6):
             raise TimeRangeError(f"an AudioLDM2 window must last between 0 and {self.window_s:g} s, "
                                  f"got {duration_s:g} s")
@@ -598,6 +589,39 @@ class AudioLDM2Backend:
             if rows not in (1, len(seeds)):
                 raise MediaError(f"give one reference for all candidates or one per candidate, got {rows} "
                                  f"for {len(seeds)}")
+        return curve, strength
+
+    def _encode_adapter_conditions(self, video: VideoCondition | None, curve: np.ndarray | None,
+                                   latents: torch.Tensor) -> tuple:
+        """(tau_visual, tau_signal): the video and curve tokens of the trained adapters (None
+        without adapters; tau_visual None without a video)."""
+        tau_visual = tau_signal = None
+        if self.adapters is not None:
+            if video is not None:
+                tau_visual = self.encode_video(video)
+            tlm = self.adapters.tlm
+            n_frames = latents.shape[2]
+            if curve is not None:
+                curve_t = torch.as_tensor(curve, device=self.device, dtype=latents.dtype)[None]
+                tau_signal = tlm(curve_t, n_frames)
+            else:
+                tau_signal = tlm(None, n_frames, batch_size=1)
+        return tau_visual, tau_signal
+
+    @torch.no_grad()
+    def generate_window(self, *, caption: str | None, negative_caption: str | None, duration_s: float,
+                        video: VideoCondition | None, curve: np.ndarray | None, seeds: Sequence[int],
+                        steps: int = DEFAULT_STEPS, text_scale: float = DEFAULT_TEXT_SCALE,
+                        video_scale: float = DEFAULT_VIDEO_SCALE, reference: np.ndarray | None = None,
+                        strength: float = 1.0, curve_scale: float | None = None,
+                        progress: ProgressFn | None = None,
+                        cancel: CancelFn | None = None) -> WindowOutput:
+        """len(seeds) candidates (K, n) float32 at 16 kHz of `duration_s` seconds (<= window_s).
+
+        `reference` (K, n) or (n,) at 16 kHz and `strength` 0..1: start from the reference
+        noised to the first kept timestep (SDEdit); `progress` counts the steps actually run."""
+        pipe = self._require_loaded()
+        curve, strength = self._check_window(duration_s, seeds, steps, curve, curve_scale, reference, strength)
         n_skip, n_run = reference_steps(int(steps), strength if reference is not None else 1.0)
         timings: dict[str, float] = {}
         with self._lock:
@@ -606,18 +630,8 @@ class AudioLDM2Backend:
             timings["encode_text"] = time.perf_counter() - start
 
             start = time.perf_counter()
-            tau_visual = tau_signal = None
             latents = self.initial_latents(seeds, duration_s)
-            if self.adapters is not None:
-                if video is not None:
-                    tau_visual = self.encode_video(video)
-                tlm = self.adapters.tlm
-                n_frames = latents.shape[2]
-                if curve is not None:
-                    curve_t = torch.as_tensor(curve, device=self.device, dtype=latents.dtype)[None]
-                    tau_signal = tlm(curve_t, n_frames)
-                else:
-                    tau_signal = tlm(None, n_frames, batch_size=1)
+            tau_visual, tau_signal = self._encode_adapter_conditions(video, curve, latents)
             timings["encode_conditions"] = time.perf_counter() - start
 
             self.scheduler.set_timesteps(int(steps), device=self.device)

@@ -1,7 +1,7 @@
 """The sound a take starts from: a reference the user gave, or library clips retrieved for its caption.
 
 `read_reference` reads any form a caller gives (a clip id, an audio file, a loaded clip, an
-(audio, sr) pair); `retrieve_candidates` picks one clip per candidate. Each comes back as a
+(audio, sr) pair, the `Reference` record a stem keeps); `retrieve_candidates` picks one clip per candidate. Each comes back as a
 `CandidateReference` with the way it will be fitted to the selection (`fit.fit_kind`).
 """
 
@@ -18,6 +18,7 @@ from foley_core.errors import MediaError
 from foley_core.library.catalog import LibraryEntry, LoadedReference, load_reference
 from foley_core.library.fit import check_reference_audio, fit_kind
 from foley_core.library.retrieve import retrieve_references
+from foley_core.request import Reference
 
 
 def read_reference(reference) -> tuple[np.ndarray, int, Any]:
@@ -25,9 +26,13 @@ def read_reference(reference) -> tuple[np.ndarray, int, Any]:
 
     `reference`: a library clip id or an audio file path (any common format and rate), a
     `library.LoadedReference` or `library.LibraryEntry` (e.g. from a SoundLibrary with the
-    user's folders), or an (audio, sr) pair. Raises MediaError for a missing, unreadable,
+    user's folders), an (audio, sr) pair, or a stem's `request.Reference` record. Raises MediaError for a missing, unreadable,
     empty, NaN or silent sound.
     """
+    if isinstance(reference, Reference):
+        # a stem's record: the user's own sound by its (absolute) path, a library clip by its id
+        own = bool(reference.path) and os.path.isabs(reference.path)
+        reference = reference.path if own else reference.clip_id
     if isinstance(reference, LoadedReference):
         audio = check_reference_audio(reference.audio, reference.sr, name=f"The reference '{reference.entry.id}'")
         return audio, int(reference.sr), reference.entry
