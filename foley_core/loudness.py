@@ -280,7 +280,10 @@ def resample_curve(
         mid = unique_v[1:-1]
         left, right = unique_v[:-2], unique_v[2:]
         peak = (mid >= left) & (mid >= right) & ((mid > left) | (mid > right))
-        frames = np.clip(np.floor(unique_t[1:-1][peak] * fps).astype(int), 0, out.size - 1)
+        # rounded first: a point on a frame boundary given in float32 (0.7 -> 0.69999999)
+        # belongs to the same frame as its float64 twin, so a stored curve replays the same
+        frames = np.floor(np.round(unique_t[1:-1][peak] * fps, 6)).astype(int)
+        frames = np.clip(frames, 0, out.size - 1)
         np.maximum.at(out, frames, mid[peak])
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 

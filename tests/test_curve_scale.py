@@ -32,6 +32,17 @@ def test_a_drawn_peak_keeps_its_height_on_the_grid(column):
     assert prepare_curve((t, v * 0.63), 2.5).max() == pytest.approx(0.63, abs=1e-6)
 
 
+def test_a_peak_on_a_frame_boundary_lands_in_one_frame_whatever_the_float_width():
+    """A project stores a curve in float32 (0.7 s becomes 0.69999999): replayed, its peak must
+    take the same grid frame as the float64 curve the take was made from."""
+    times, values = [0.0, 0.7, 1.5], [0.2, 1.0, 0.3]
+    wide = loudness.resample_curve(times, values, duration_s=1.5, keep_peaks=True)
+    narrow = loudness.resample_curve(np.float32(times), np.float32(values), duration_s=1.5,
+                                     keep_peaks=True)
+    np.testing.assert_array_equal(narrow, wide)
+    assert wide.argmax() == 7                       # frame 7 spans 0.7-0.8 s
+
+
 def test_point_sampling_alone_lost_the_drawn_peak():
     t, v = drawn(2.5, lambda x: 0.0)
     v[10] = 1.0
