@@ -16,7 +16,8 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from app import views
-from app.panels import curve, describe, export, reference, region, restore, stems_mix, takes, video
+from app.panels import (curve, describe, export, reference, region, restore, stems_mix, takes,
+                        timeline, video)
 from app.panels.common import NOTICE_S
 from app.session import Session, sound_library
 from foley_core import constants
@@ -32,7 +33,7 @@ MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation
 BROWSER_KEY = "foley-studio"
 # Wired in this order once every panel is built (a handler may update another panel's parts);
 # the restore banner is wired first, with the page's load event.
-PANELS = (video, region, curve, describe, reference, takes, stems_mix, export)
+PANELS = (video, timeline, region, curve, describe, reference, takes, stems_mix, export)
 
 
 def theme() -> gr.themes.Base:
@@ -63,6 +64,7 @@ class Studio:
                     video.build(c)
                 with gr.Column(scale=1):
                     region.build(c)
+            timeline.build(c)
             curve.build(c)
             gr.Markdown("### 4 · Describe the sound, and (optionally) start from a real one")
             with gr.Row(equal_height=False):

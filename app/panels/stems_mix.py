@@ -1,5 +1,5 @@
-"""6 · Stems and mix: the timeline, the stems table, the selected stem's mix settings, the mix
-player with its loudness meter, and the video preview with the mix."""
+"""6 · Stems and mix: the stems table, the selected stem's mix settings, the mix player with
+its loudness meter, and the video preview with the mix (the timeline is app/panels/timeline.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,6 @@ from foley_core import constants, mixing
 TARGETS = list(mixing.LOUDNESS_PRESETS)
 
 
-class _EmptyProject:
-    stems: list = []
-
-
 def target_lufs(label: str) -> float:
     """The export loudness target a preset's label names (EBU R128's -23 LUFS if unknown)."""
     return mixing.LOUDNESS_PRESETS.get(label, -23.0)
@@ -27,8 +23,6 @@ def target_lufs(label: str) -> float:
 
 def build(c: SimpleNamespace) -> None:
     gr.Markdown("### 6 · Stems and mix")
-    c.timeline = gr.HTML(views.timeline_html(_EmptyProject(), video_duration_s=None,
-                                             selection=None), elem_id="timeline")
     c.stems = gr.Dataframe(headers=views.STEM_COLUMNS, value=[], interactive=False,
                            elem_id="stems-table", wrap=True)
     with gr.Row():
@@ -109,7 +103,7 @@ def project_updates(c: SimpleNamespace, sess: Session, *, selected: str | None =
     return {
         c.stems: views.stems_rows(sess.project),
         c.stem_pick: gr.Dropdown(choices=choices, value=selected),
-        c.timeline: timeline(sess, selected),
+        c.timeline: timeline(c, sess, selected),
         **stem_editor_updates(c, sess, selected),
     }
 
@@ -151,7 +145,7 @@ def _wire_stem_edits(c: SimpleNamespace) -> None:
         sess = need(sess)
         if not stem_id:
             return gr.skip()
-        return {**stem_editor_updates(c, sess, stem_id), c.timeline: timeline(sess, stem_id)}
+        return {**stem_editor_updates(c, sess, stem_id), c.timeline: timeline(c, sess, stem_id)}
 
     c.stem_pick.input(on_stem_pick, [S, c.stem_pick], [*editor_outputs(c), c.timeline])
 
