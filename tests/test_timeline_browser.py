@@ -136,6 +136,7 @@ def test_dragging_a_lane_moves_the_stem_in_the_saved_project(studio, tmp_path):
     before = float(lane.get_attribute("data-start"))
     assert before == pytest.approx(STEM_OFFSET_S, abs=1e-3)
     total_s = json.loads(page.locator("#timeline .tw-root").get_attribute("data-total"))
+    lane.scroll_into_view_if_needed()
     lane_box = lane.bounding_box()
     clip_box = page.locator("#timeline .tw-clip").first.bounding_box()
     dx = DRAG_S / total_s * lane_box["width"]
@@ -164,3 +165,33 @@ def test_dragging_a_lane_moves_the_stem_in_the_saved_project(studio, tmp_path):
     offset = doc["stems"][0]["mix"]["offset_s"]
     studio.mark(f"dragged {dx:.0f} px: offset {before:.3f} -> {offset:.3f} s (wanted {expected:.3f})")
     assert offset == pytest.approx(expected, abs=tol)
+
+
+def test_the_ruler_seeks_and_arrows_nudge_the_selected_stem_by_a_frame(studio):
+    from app.session import DEMO_DIR
+    from foley_core import media
+
+    page = studio.page
+    _pause(page)
+    root = page.locator("#timeline .tw-root")
+    total_s = float(root.get_attribute("data-total"))
+    page.locator("#timeline .tw-ruler").scroll_into_view_if_needed()
+    ruler = page.locator("#timeline .tw-ruler").bounding_box()
+    page.mouse.click(ruler["x"] + 0.4 * ruler["width"], ruler["y"] + ruler["height"] / 2)
+    page.wait_for_function(
+        "([want, tol]) => Math.abs(document.querySelector('#video-input video').currentTime"
+        " - want) <= tol", arg=[0.4 * total_s, 2 * total_s / ruler["width"] + 0.05],
+        timeout=WAIT_MS)
+    lane = page.locator("#timeline .tl-lane[data-stem]").first
+    before = float(lane.get_attribute("data-offset"))
+    page.locator("#timeline .tw-clip").first.click()          # selects it, focuses the timeline
+    fps = media.probe_video(DEMO_DIR / "mecavideo_balle_jbart.mp4").fps
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowLeft")
+    want = before + 2 / fps
+    page.wait_for_function(
+        "([want]) => Math.abs(Number(document.querySelector('#stem-offset input').value)"
+        " - want) <= 0.006", arg=[want], timeout=WAIT_MS)
+    assert float(lane.get_attribute("data-offset")) == pytest.approx(want, abs=1e-4)
+    studio.idle()

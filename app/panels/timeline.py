@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
+import numpy as np
 
 from app import timeline_widget
 from app.panels import stems_mix
@@ -21,9 +22,9 @@ from app.panels.common import need, user_errors
 from app.session import Session
 from foley_core import audio_io
 
-# id(stem audio) -> (a weak reference to the array, the served file): a stem's audio is
-# read-only, so the same array is the same sound and its file is written once.
-_served: dict[int, tuple[weakref.ref, str]] = {}
+# (id(block), id(stem audio)) -> (a weak reference to the array, the served file): a stem's
+# audio is read-only, so the same array is the same sound and its file is written once per app.
+_served: dict[tuple[int, int], tuple[weakref.ref, str]] = {}
 
 
 def build(c: SimpleNamespace) -> None:
@@ -46,18 +47,19 @@ def _audio_url(block, sess: Session, stem) -> str:
     the stem's rate, so Web Audio hears what render_stem renders), moved into gradio's cache for
     this block so that gradio serves it."""
     audio = stem.audio
-    hit = _served.get(id(audio))
+    key = (id(block), id(audio))
+    hit = _served.get(key)
     if hit is not None and hit[0]() is audio and Path(hit[1]).is_file():
         return "gradio_api/file=" + hit[1]
-    digest = hashlib.sha1(memoryview(audio).cast("B")).hexdigest()[:16]
+    digest = hashlib.sha1(np.ascontiguousarray(audio)).hexdigest()[:16]
     path = sess.work_dir / "timeline" / f"{stem.id}-{digest}.wav"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         audio_io.write_wav(path, audio, stem.sr, subtype="FLOAT")
     served = block.move_resource_to_block_cache(path)
-    for key in [k for k, (ref, _) in _served.items() if ref() is None]:
-        del _served[key]
-    _served[id(audio)] = (weakref.ref(audio), served)
+    for gone in [k for k, (ref, _) in _served.items() if ref() is None]:
+        del _served[gone]
+    _served[key] = (weakref.ref(audio), served)
     return "gradio_api/file=" + served
 
 

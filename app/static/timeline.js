@@ -720,7 +720,6 @@ function reload() {
     applyLevels();
     root.dataset.loaded = String(state.stems.filter(s => decoded.has(s.url)).length);
   });
-  if (moved && isPlaying()) restartAudio();
   applyLevels();
   root.dataset.value = JSON.stringify({selected: state.selected, stems: state.stems.map(s => ({
     id: s.id, offset_s: s.offset_s, trim_start_s: s.trim_start_s, trim_end_s: s.trim_end_s,
