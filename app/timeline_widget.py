@@ -103,7 +103,7 @@ _CSS = """
 .tw-ms { padding: 0 5px; border-radius: 3px; border: 1px solid var(--border-color-primary);
   background: var(--button-secondary-background-fill); color: var(--body-text-color); font-size: 11px; }
 .tw-ms.tw-on { background: #f59e0b; color: black; }
-.tw-num { width: 44px; font-size: 11px; padding: 0 2px; border: 1px solid var(--border-color-primary);
+.tw-num { width: 38px; font-size: 11px; padding: 0 2px; border: 1px solid var(--border-color-primary);
   border-radius: 3px; background: var(--input-background-fill); color: var(--body-text-color); }
 .tw-head .tw-meter { width: 46px; }
 .tw-clip { position: absolute; top: 0; bottom: 0; cursor: grab; touch-action: none; }

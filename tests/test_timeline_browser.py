@@ -195,3 +195,45 @@ def test_the_ruler_seeks_and_arrows_nudge_the_selected_stem_by_a_frame(studio):
         " - want) <= 0.006", arg=[want], timeout=WAIT_MS)
     assert float(lane.get_attribute("data-offset")) == pytest.approx(want, abs=1e-4)
     studio.idle()
+
+
+def _drag(page, x, y, dx) -> None:
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for f in np.linspace(0.1, 1.0, 10):
+        page.mouse.move(x + f * dx, y)
+    page.mouse.up()
+
+
+def _number(page, elem_id: str, want: float, tol: float) -> None:
+    page.wait_for_function(
+        "([id, want, tol]) => Math.abs(Number(document.querySelector(`#${id} input`).value)"
+        " - want) <= tol", arg=[elem_id, want, tol], timeout=WAIT_MS)
+
+
+def test_trim_and_fade_handles_edit_the_stem(studio):
+    from test_browser import ARTIFACTS
+
+    page = studio.page
+    _pause(page)
+    lane = page.locator("#timeline .tl-lane[data-stem]").first
+    lane.scroll_into_view_if_needed()
+    total_s = float(page.locator("#timeline .tw-root").get_attribute("data-total"))
+    px_per_s = lane.bounding_box()["width"] / total_s
+    tol = 2 / px_per_s + 0.01
+    offset = float(lane.get_attribute("data-offset"))
+    # the regions plugin's left handle (in wavesurfer's shadow root): cut the first 0.5 s
+    handle = page.locator("#timeline [part~='region-handle-left']").first
+    box = handle.bounding_box()
+    _drag(page, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.5 * px_per_s)
+    _number(page, "stem-trim-start", 0.5, tol)
+    # ... and the kept audio stays where it sounded: the stem starts 0.5 s later
+    _number(page, "stem-offset", offset + 0.5, tol)
+    studio.idle()
+    fade = page.locator("#timeline .tw-fade-in").first
+    box = fade.bounding_box()
+    _drag(page, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.4 * px_per_s)
+    _number(page, "stem-fade-in", 0.4, tol)
+    studio.idle()
+    if ARTIFACTS.is_dir():
+        page.locator("#timeline").screenshot(path=str(ARTIFACTS / "timeline.png"))

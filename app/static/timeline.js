@@ -387,7 +387,7 @@ function button(cls, text, title) {
 function number(cls, value, step, title) {
   const n = document.createElement('input');
   n.type = 'number'; n.className = 'tw-num ' + cls; n.step = String(step); n.value = String(value);
-  n.title = title;
+  n.title = title; n.setAttribute('aria-label', title);
   return n;
 }
 
@@ -494,8 +494,13 @@ function makeWave(s, l, buf) {
     peaks: [peaksOf(buf, 2000)], duration: s.source_duration_s,
   });
   const regions = l.ws.registerPlugin(WaveSurfer.Regions.create());
-  l.region = regions.addRegion({start: s.trim_start_s, end: keptEnd(s), drag: false, resize: true,
-                                color: 'rgba(255, 255, 255, 0.07)', minLength: 0.02});
+  // a region added before the waveform knows its duration is clamped to 0 s (a marker)
+  l.ws.once('ready', () => {
+    const cur = stemById(s.id) || s;
+    l.region = regions.addRegion({start: cur.trim_start_s, end: keptEnd(cur), drag: false,
+                                  resize: true, color: 'rgba(255, 255, 255, 0.07)', minLength: 0.02});
+    root.dataset.regions = String(Array.from(lanes.values()).filter(x => x.region).length);
+  });
   regions.on('region-updated', (region, side) => {
     const cur = stemById(s.id);
     if (!cur) return;
