@@ -31,6 +31,7 @@ let state = parse(props.value);
 let loop = false;
 let position = 0;               // the playhead while stopped (s)
 let ac = null, master = null, anL = null, anR = null;
+let decoder = null;             // an OfflineAudioContext: decoding needs no running audio thread
 const decoded = new Map();      // url -> AudioBuffer
 const loading = new Map();      // url -> Promise
 const voices = new Map();       // stem id -> {fade, gain, pan, an, src}
@@ -115,7 +116,10 @@ function load(url) {
     const p = fetch(url).then(r => {
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       return r.arrayBuffer();
-    }).then(b => audio().decodeAudioData(b)).then(buf => {
+    }).then(b => {
+      decoder = decoder || new OfflineAudioContext(1, 1, 48000);
+      return decoder.decodeAudioData(b);
+    }).then(buf => {
       decoded.set(url, buf); loading.delete(url); return buf;
     }).catch(err => { loading.delete(url); status(`a stem's audio did not load (${err.message})`); throw err; });
     loading.set(url, p);
@@ -140,6 +144,7 @@ function stopVoice(v) {
 // Start every stem so that media time `mediaT` is heard now (the output latency is taken off).
 function startVoices(mediaT) {
   const c = audio();
+  if (c.state !== 'running') c.resume().catch(() => {});
   const lead = (Number(c.outputLatency) || 0) + (Number(c.baseLatency) || 0);
   const now = c.currentTime;
   anchor = {ctxT: now, mediaT: mediaT + lead, lead};
@@ -172,6 +177,11 @@ function startVoices(mediaT) {
 function stopVoices() {
   for (const v of voices.values()) stopVoice(v);
   anchor = null;
+}
+
+// Stopped: no audio thread runs for a page that is not playing (a running context costs CPU).
+function sleepAudio() {
+  if (ac && ac.state === 'running') ac.suspend().catch(() => {});
 }
 
 // The media time being heard now, or null when the audio is stopped.
@@ -212,6 +222,7 @@ function restart() {
 
 function stopped() {
   stopVoices();
+  sleepAudio();
   if (video) position = video.currentTime;
   flush();
   draw(position); setPlayLabel();
