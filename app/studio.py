@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 
 from app import views
 from app.panels import (curve, describe, export, reference, region, restore, stems_mix, takes,
-                        undo, video)
+                        timeline, undo, video)
 from app.panels.common import NOTICE_S
 from app.session import Session, sound_library
 from foley_core import constants
@@ -34,7 +34,7 @@ MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation
 BROWSER_KEY = "foley-studio"
 # Wired in this order once every panel is built (a handler may update another panel's parts);
 # the restore banner is wired first, with the page's load event.
-PANELS = (video, region, curve, describe, reference, takes, stems_mix, export, undo)
+PANELS = (video, timeline, region, curve, describe, reference, takes, stems_mix, export, undo)
 
 
 # The side tabs: (the elem_id of the tab's column, its label). static/studio.css shows the one
@@ -107,9 +107,9 @@ class Studio:
                     with _side_tab("tab-project"):
                         export.build(c)
             with gr.Row(equal_height=False, elem_id="timeline-row"):
-                # the timeline's slot (a timeline panel's build(c) goes here, under the video):
-                # for now the stems on the display-only timeline, and their table
+                # the timeline under the video, the stems' table under it
                 with gr.Column(scale=3, min_width=520, elem_id="timeline-slot"):
+                    timeline.build(c)
                     stems_mix.build(c)
                     export.build_result(c)
                 with gr.Column(scale=2, min_width=320, elem_id="inspector"):

@@ -83,11 +83,12 @@ def selection_text(sess: Session) -> str:
             f"for this range (at most {limit:.0f} s at a time).")
 
 
-def timeline(sess: Session, selected_id: str | None = None) -> str:
-    """The timeline's HTML for the session's project, video and selection."""
-    info = sess.video
-    return views.timeline_html(sess.project, video_duration_s=info.duration_s if info else None,
-                               selection=sess.selection, selected_id=selected_id)
+def timeline(c, sess: Session, selected_id: str | None = None) -> str:
+    """The timeline widget's value for the session's project, video and selection."""
+    # imported here: the timeline panel itself uses this module's helpers
+    from app.panels import timeline as timeline_panel
+
+    return timeline_panel.value(c, sess, selected_id)
 
 
 def shown_curve_scale(value: float | None) -> float:

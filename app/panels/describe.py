@@ -123,7 +123,7 @@ def settings_updates(c: SimpleNamespace, sess: Session, st: dict) -> dict:
             c.model: st["model"], c.sel_start: sess.selection[0],
             c.sel_end: sess.selection[1], c.sel_md: selection_text(sess),
             c.curve: sess.curve_json, c.onset_lane: sess.onsets_json,
-            c.timeline: timeline(sess)}
+            c.timeline: timeline(c, sess)}
 
 
 def wire(c: SimpleNamespace) -> None:

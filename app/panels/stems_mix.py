@@ -1,5 +1,6 @@
-"""Stems and mix: the timeline, the stems table, the inspector of the selected stem (name and
-mix settings), the mix player with its loudness meter, and the video preview with the mix."""
+"""Stems and mix: the stems table, the inspector of the selected stem (name and mix
+settings), the mix player with its loudness meter, and the video preview with the mix (the
+timeline is app/panels/timeline.py)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,14 @@ STEM_COLUMN_WIDTHS = ["3%", "20%", "6%", "5%", "6%", "6%", "6%", "6%", "6%", "5%
                       "20%"]
 
 
-class _EmptyProject:
-    stems: list = []
-
-
 def target_lufs(label: str) -> float:
     """The export loudness target a preset's label names (EBU R128's -23 LUFS if unknown)."""
     return mixing.LOUDNESS_PRESETS.get(label, -23.0)
 
 
 def build(c: SimpleNamespace) -> None:
-    """The stems on the timeline, their table and the stem choice (the page puts the inspector,
-    build_inspector, beside them and the mix player, build_mix, in a tab)."""
-    c.timeline = gr.HTML(views.timeline_html(_EmptyProject(), video_duration_s=None,
-                                             selection=None), elem_id="timeline")
+    """The stems' table (the page puts the inspector with the stem choice, build_inspector,
+    beside them and the mix player, build_mix, in a tab)."""
     c.stems = gr.Dataframe(headers=views.STEM_COLUMNS, value=[], interactive=False,
                            elem_id="stems-table", wrap=True, max_height=160,
                            column_widths=STEM_COLUMN_WIDTHS)
@@ -131,7 +126,7 @@ def project_updates(c: SimpleNamespace, sess: Session, *, selected: str | None =
     return {
         c.stems: views.stems_rows(sess.project),
         c.stem_pick: gr.Dropdown(choices=choices, value=selected),
-        c.timeline: timeline(sess, selected),
+        c.timeline: timeline(c, sess, selected),
         **stem_editor_updates(c, sess, selected),
     }
 
@@ -174,7 +169,7 @@ def _wire_stem_edits(c: SimpleNamespace) -> None:
         sess = need(sess)
         if not stem_id:
             return gr.skip()
-        return {**stem_editor_updates(c, sess, stem_id), c.timeline: timeline(sess, stem_id)}
+        return {**stem_editor_updates(c, sess, stem_id), c.timeline: timeline(c, sess, stem_id)}
 
     c.stem_pick.input(on_stem_pick, [S, c.stem_pick], [*editor_outputs(c), c.timeline])
 

@@ -184,7 +184,7 @@ def _wire_selection(c: SimpleNamespace) -> None:
                 # only touch the boxes when the value used differs (the user may be typing)
                 c.sel_start: gr.skip() if sess.selection[0] == start else sess.selection[0],
                 c.sel_end: gr.skip() if sess.selection[1] == end else sess.selection[1],
-                c.timeline: timeline(sess)}
+                c.timeline: timeline(c, sess)}
 
     sel_outs = [c.sel_md, c.curve, c.timeline, c.sel_start, c.sel_end]
     for box in (c.sel_start, c.sel_end):

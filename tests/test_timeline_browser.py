@@ -1,0 +1,239 @@
+"""The timeline in headless Chromium: picture and sound on one transport, monitoring in the page,
+and a lane you drag.
+
+A project (the demo clip and one stem: a steady tone) is opened through the studio's 'Open a
+project'; then: after `transport-play`, the video's clock and the Web Audio clock stay within
+40 ms for 3 s; muting the stem silences the master output with no request to the server while
+it does; dragging the stem's lane moves it, and the project saved with 'Save project' holds the
+new offset.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.parse
+import urllib.request
+import zipfile
+
+import numpy as np
+import pytest
+
+from test_browser import WAIT_MS, Studio, browser, server  # noqa: F401  (shared fixtures)
+
+pytestmark = pytest.mark.browser
+
+from playwright.sync_api import expect  # noqa: E402
+
+SYNC_TOL_S = 0.040
+SYNC_RUN_S = 3.0
+SAMPLE_MS = 100
+STEM_SR = 16000
+STEM_S = 4.0
+STEM_OFFSET_S = 1.0
+TONE_HZ = 440.0
+SILENT_DB = -90.0           # the master after the only stem is muted
+AUDIBLE_DB = -30.0          # the tone (peak 0.3 = -10.5 dBFS, -3 dB centre pan) before
+DRAG_S = 2.0                # how far the lane is dragged
+
+
+@pytest.fixture(scope="module")
+def project_zip(tmp_path_factory):
+    from app.session import DEMO_DIR
+    from foley_core import project as fproject
+    from foley_core import project_archive
+
+    root = tmp_path_factory.mktemp("timeline-project")
+    t = np.arange(int(STEM_S * STEM_SR)) / STEM_SR
+    tone = (0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
+    project = fproject.Project(name="Timeline test")
+    project.video_path = (DEMO_DIR / "mecavideo_balle_jbart.mp4").resolve()
+    project.add_stem(fproject.Stem.new(tone, STEM_SR, fproject.GenerationSettings(
+        caption="a steady tone", start_s=STEM_OFFSET_S, duration_s=STEM_S), name="tone"))
+    return project_archive.save_archive(project, root / "timeline-test.zip", staging_dir=root / "s")
+
+
+@pytest.fixture(scope="module")
+def studio(server, browser, project_zip):  # noqa: F811
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    page = ctx.new_page()
+    s = Studio(page, server)
+    s.open()
+    page.set_input_files("#project-load input[type=file]", str(project_zip))
+    expect(page.locator("#timeline .tl-lane[data-stem]")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator("#video-input video")).to_be_attached(timeout=WAIT_MS)
+    # the stem's audio is fetched and decoded, and its waveform drawn
+    expect(page.locator("#timeline .tw-root")).to_have_attribute("data-loaded", "1",
+                                                                 timeout=WAIT_MS)
+    expect(page.locator("#timeline .tw-root")).to_have_attribute("data-waves", "1",
+                                                                 timeout=WAIT_MS)
+    page.wait_for_function("() => document.querySelector('#video-input video').readyState >= 3",
+                           timeout=WAIT_MS)
+    s.idle()
+    yield s
+    assert s.external == [], f"the page fetched from outside: {s.external[:5]}"
+    ctx.close()
+
+
+def _pause(page) -> None:
+    if page.evaluate("() => window.foleyTransport.playing()"):
+        page.click("#transport-play")
+    page.wait_for_function("() => !window.foleyTransport.playing()", timeout=WAIT_MS)
+
+
+def test_video_and_web_audio_stay_together(studio):
+    page = studio.page
+    page.evaluate("() => { document.querySelector('#video-input video').currentTime = 0.5; }")
+    page.wait_for_timeout(300)
+    page.click("#transport-play")
+    page.wait_for_function("() => window.foleyTransport.audioTime() !== null", timeout=WAIT_MS)
+    samples = []
+    for _ in range(int(SYNC_RUN_S * 1000 / SAMPLE_MS)):
+        samples.append(page.evaluate(
+            "() => [document.querySelector('#video-input video').currentTime,"
+            " window.foleyTransport.audioTime()]"))
+        page.wait_for_timeout(SAMPLE_MS)
+    _pause(page)
+    video_s = np.array([v for v, _ in samples])
+    audio_s = np.array([np.nan if a is None else a for _, a in samples])
+    gaps_ms = np.round(1000 * (audio_s - video_s), 1)
+    studio.mark(f"audio - video (ms): max |gap| {np.nanmax(np.abs(gaps_ms)):.1f}, "
+                f"median {np.nanmedian(gaps_ms):.1f}, over {video_s[-1] - video_s[0]:.2f} s")
+    assert video_s[-1] - video_s[0] > 0.8 * SYNC_RUN_S, "the video did not play"
+    assert not np.isnan(audio_s).any(), "the audio stopped while the video played"
+    assert np.all(np.abs(audio_s - video_s) <= SYNC_TOL_S), gaps_ms.tolist()
+
+
+def test_muting_is_heard_at_once_without_the_server(studio):
+    page = studio.page
+    page.evaluate(f"() => {{ document.querySelector('#video-input video').currentTime = "
+                  f"{STEM_OFFSET_S + 0.5}; }}")
+    page.wait_for_timeout(300)
+    page.click("#transport-play")
+    page.wait_for_function(f"() => window.foleyTransport.masterPeakDb() > {AUDIBLE_DB}",
+                           polling=50, timeout=WAIT_MS)
+    sent = []
+    record = lambda r: sent.append(r.url) if "/gradio_api/" in r.url else None  # noqa: E731
+    page.on("request", record)
+    page.click("#timeline .tw-mute")
+    page.wait_for_function(f"() => window.foleyTransport.masterPeakDb() < {SILENT_DB}",
+                           polling=20, timeout=5000)
+    page.remove_listener("request", record)
+    assert sent == [], f"muting waited for the server: {sent}"
+    # the mute reaches the project afterwards (at pause at the latest)
+    _pause(page)
+    expect(page.locator("#stem-mute input")).to_be_checked(timeout=WAIT_MS)
+    studio.idle()
+    page.click("#timeline .tw-mute")                     # heard again, for the next test
+    _pause(page)
+    expect(page.locator("#stem-mute input")).not_to_be_checked(timeout=WAIT_MS)
+    studio.idle()
+
+
+def test_dragging_a_lane_moves_the_stem_in_the_saved_project(studio, tmp_path):
+    page = studio.page
+    lane = page.locator("#timeline .tl-lane[data-stem]").first
+    before = float(lane.get_attribute("data-start"))
+    assert before == pytest.approx(STEM_OFFSET_S, abs=1e-3)
+    total_s = json.loads(page.locator("#timeline .tw-root").get_attribute("data-total"))
+    lane.scroll_into_view_if_needed()
+    lane_box = lane.bounding_box()
+    clip_box = page.locator("#timeline .tw-clip").first.bounding_box()
+    dx = DRAG_S / total_s * lane_box["width"]
+    x, y = clip_box["x"] + clip_box["width"] / 2, clip_box["y"] + clip_box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for f in np.linspace(0.1, 1.0, 10):
+        page.mouse.move(x + f * dx, y)
+    page.mouse.up()
+    expected = before + DRAG_S
+    tol = 2 * total_s / lane_box["width"]               # two pixels
+    # the session took it: the mix controls show the new offset
+    page.wait_for_function(
+        "([want, tol]) => Math.abs(Number(document.querySelector('#stem-offset input').value)"
+        " - want) <= tol", arg=[expected, tol + 0.01], timeout=WAIT_MS)
+    studio.idle()
+    page.click("#project-save-btn")
+    link = page.locator("#export-file a[href*='project.zip']").first
+    expect(link).to_be_attached(timeout=WAIT_MS)
+    href = urllib.parse.urljoin(studio.server["url"], link.get_attribute("href"))
+    with urllib.request.urlopen(href, timeout=60) as r:
+        saved = r.read()
+    with zipfile.ZipFile(io.BytesIO(saved)) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("project.json"))
+        doc = json.loads(zf.read(name))
+    offset = doc["stems"][0]["mix"]["offset_s"]
+    studio.mark(f"dragged {dx:.0f} px: offset {before:.3f} -> {offset:.3f} s (wanted {expected:.3f})")
+    assert offset == pytest.approx(expected, abs=tol)
+
+
+def test_the_ruler_seeks_and_arrows_nudge_the_selected_stem_by_a_frame(studio):
+    from app.session import DEMO_DIR
+    from foley_core import media
+
+    page = studio.page
+    _pause(page)
+    root = page.locator("#timeline .tw-root")
+    total_s = float(root.get_attribute("data-total"))
+    page.locator("#timeline .tw-ruler").scroll_into_view_if_needed()
+    ruler = page.locator("#timeline .tw-ruler").bounding_box()
+    page.mouse.click(ruler["x"] + 0.4 * ruler["width"], ruler["y"] + ruler["height"] / 2)
+    page.wait_for_function(
+        "([want, tol]) => Math.abs(document.querySelector('#video-input video').currentTime"
+        " - want) <= tol", arg=[0.4 * total_s, 2 * total_s / ruler["width"] + 0.05],
+        timeout=WAIT_MS)
+    lane = page.locator("#timeline .tl-lane[data-stem]").first
+    before = float(lane.get_attribute("data-offset"))
+    page.locator("#timeline .tw-clip").first.click()          # selects it, focuses the timeline
+    fps = media.probe_video(DEMO_DIR / "mecavideo_balle_jbart.mp4").fps
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowLeft")
+    want = before + 2 / fps
+    page.wait_for_function(
+        "([want]) => Math.abs(Number(document.querySelector('#stem-offset input').value)"
+        " - want) <= 0.006", arg=[want], timeout=WAIT_MS)
+    assert float(lane.get_attribute("data-offset")) == pytest.approx(want, abs=1e-4)
+    studio.idle()
+
+
+def _drag(page, x, y, dx) -> None:
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for f in np.linspace(0.1, 1.0, 10):
+        page.mouse.move(x + f * dx, y)
+    page.mouse.up()
+
+
+def _number(page, elem_id: str, want: float, tol: float) -> None:
+    page.wait_for_function(
+        "([id, want, tol]) => Math.abs(Number(document.querySelector(`#${id} input`).value)"
+        " - want) <= tol", arg=[elem_id, want, tol], timeout=WAIT_MS)
+
+
+def test_trim_and_fade_handles_edit_the_stem(studio):
+    from test_browser import ARTIFACTS
+
+    page = studio.page
+    _pause(page)
+    lane = page.locator("#timeline .tl-lane[data-stem]").first
+    lane.scroll_into_view_if_needed()
+    total_s = float(page.locator("#timeline .tw-root").get_attribute("data-total"))
+    px_per_s = lane.bounding_box()["width"] / total_s
+    tol = 2 / px_per_s + 0.01
+    offset = float(lane.get_attribute("data-offset"))
+    # the regions plugin's left handle (in wavesurfer's shadow root): cut the first 0.5 s
+    handle = page.locator("#timeline [part~='region-handle-left']").first
+    box = handle.bounding_box()
+    _drag(page, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.5 * px_per_s)
+    _number(page, "stem-trim-start", 0.5, tol)
+    # ... and the kept audio stays where it sounded: the stem starts 0.5 s later
+    _number(page, "stem-offset", offset + 0.5, tol)
+    studio.idle()
+    fade = page.locator("#timeline .tw-fade-in").first
+    box = fade.bounding_box()
+    _drag(page, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.4 * px_per_s)
+    _number(page, "stem-fade-in", 0.4, tol)
+    studio.idle()
+    if ARTIFACTS.is_dir():
+        page.locator("#timeline").screenshot(path=str(ARTIFACTS / "timeline.png"))
