@@ -42,13 +42,14 @@ def project_zip(tmp_path_factory):
     from app.session import DEMO_DIR
     from foley_core import project as fproject
     from foley_core import project_archive
+    from foley_core.request import GenerationRequest
 
     root = tmp_path_factory.mktemp("timeline-project")
     t = np.arange(int(STEM_S * STEM_SR)) / STEM_SR
     tone = (0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
     project = fproject.Project(name="Timeline test")
     project.video_path = (DEMO_DIR / "mecavideo_balle_jbart.mp4").resolve()
-    project.add_stem(fproject.Stem.new(tone, STEM_SR, fproject.GenerationSettings(
+    project.add_stem(fproject.Stem.new(tone, STEM_SR, GenerationRequest(
         caption="a steady tone", start_s=STEM_OFFSET_S, duration_s=STEM_S), name="tone"))
     return project_archive.save_archive(project, root / "timeline-test.zip", staging_dir=root / "s")
 

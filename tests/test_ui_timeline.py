@@ -16,6 +16,7 @@ from app.timeline_widget import parse_timeline_value, stem_entries, timeline_val
 from foley_core import audio_io
 from foley_core import project as fproject
 from foley_core.errors import MixError
+from foley_core.request import GenerationRequest
 from test_ui_studio import _handler, _keep_a_take, demo, demo_components, loaded, told  # noqa: F401
 
 TARGET = "streaming (-14 LUFS)"
@@ -23,7 +24,7 @@ TARGET = "streaming (-14 LUFS)"
 
 def _stem(seconds=2.0, sr=16000, **mix):
     audio = np.full(int(seconds * sr), 0.1, np.float32)
-    stem = fproject.Stem.new(audio, sr, fproject.GenerationSettings(caption="a knock"),
+    stem = fproject.Stem.new(audio, sr, GenerationRequest(caption="a knock"),
                              name="knock")
     for key, value in mix.items():
         setattr(stem.mix, key, value)
