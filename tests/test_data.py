@@ -324,3 +324,20 @@ def test_scene_dataset_on_shared_val_with_mixes(tmp_path):
     item = ds[3]
     assert " and " in item["caption"] and len(item["clip_ids"]) == 2
     assert item["frames"].shape[0] == int(round(item["bucket_s"] * 20))
+
+
+def test_train_command_leaves_the_shared_val_split_out_of_a_built_library(tiny_library, tmp_path,
+                                                                         monkeypatch, capsys):
+    import foley_lab.data.sfx as sfx
+    from foley_lab.cli.train import _train_clips
+
+    monkeypatch.setattr(sfx, "default_sfx_root", lambda: tiny_library)
+    root = _built_library(tmp_path / "lib", [("knock_e", "impact", "x.ogg", 0.3, 16_000, 1),
+                                             ("new_clip", "ui", "new.ogg", 0.3, 16_000, 1)])
+    assert [c.id for c in _train_clips(SfxLibrary(root))] == ["new_clip"]
+    assert '"left_out_as_val": 1' in capsys.readouterr().out
+    # the shared library itself keeps its own split: its train clips, untouched
+    assert [c.id for c in _train_clips(SfxLibrary(tiny_library))] == ["knock_a", "knock_b", "steps_c"]
+    monkeypatch.setattr(sfx, "default_sfx_root", lambda: tmp_path / "nowhere")
+    with pytest.raises(FoleyError, match="val split"):
+        _train_clips(SfxLibrary(root))
