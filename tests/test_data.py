@@ -341,3 +341,21 @@ def test_train_command_leaves_the_shared_val_split_out_of_a_built_library(tiny_l
     monkeypatch.setattr(sfx, "default_sfx_root", lambda: tmp_path / "nowhere")
     with pytest.raises(FoleyError, match="val split"):
         _train_clips(SfxLibrary(root))
+
+
+def test_training_attribution_lists_what_the_trainer_takes_from_a_built_library(
+        tiny_library, tmp_path, monkeypatch):
+    import sys
+
+    import foley_lab.data.sfx as sfx
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from repo_modules import load_repo_module
+
+    monkeypatch.setattr(sfx, "default_sfx_root", lambda: tiny_library)
+    root = _built_library(tmp_path / "lib", [("knock_e", "impact", "x.ogg", 0.3, 16_000, 1),
+                                             ("new_clip", "ui", "new.ogg", 0.5, 22_050, 1)])
+    out = tmp_path / "TRAINING_DATA.md"
+    load_repo_module("scripts/write_training_attribution.py").main(["--sfx", str(root), "--out", str(out)])
+    text = out.read_text()
+    assert "(1 clips, 0.0 min)" in text and "- **test**, CC0-1.0, 1 clip: tests" in text
+    assert "every clip outside the shared library's val split" in text
