@@ -3,15 +3,17 @@
 The library folder holds `manifest.csv` (one row per clip: id, file, caption, category, split,
 seconds, peak_dbfs, lufs, source_package, source_path, license, attribution) and
 `audio/<category>/<id>.flac` (mono, 16 kHz, 16-bit). `SfxLibrary` reads the manifest once and
-loads clips as float32 at `MODEL_SR`.
-
-A folder built by `scripts/build_sound_library.py` (`index.csv`, clips at their native rate and
-channels) is read the same way: it has no split column, and every clip counts as "train"
-because that builder takes ../shared/sfx's clips only from its train split. `without_split`
-drops any clip that shares an id or a source file with another library's split (the guard a
-trainer applies against the shared val split before it trains on such a folder). With a `cache_dir`, decoded clips are kept as int16 npz
+loads clips as float32 at `MODEL_SR`. With a `cache_dir`, decoded clips are kept as int16 npz
 files (lossless for these 16-bit sources): loading one is ~10x faster than decoding the FLAC,
 which matters when training re-reads every clip each epoch.
+
+A folder built by `scripts/build_sound_library.py` (`index.csv`, clips at their native rate and
+channels) is read the same way, down-mixed and resampled to `MODEL_SR` (its cache then holds
+the resampled audio at 16 bits, so epochs skip the resampling too). It has no split column:
+every clip counts as "train", because that builder takes ../shared/sfx's clips only from its
+train split. `without_split` drops any clip that shares an id or a source file with another
+library's split (the guard a trainer applies against the shared val split before it trains on
+such a folder).
 """
 
 from __future__ import annotations
@@ -122,9 +124,6 @@ class SfxLibrary:
         if not clips:
             raise MediaError(f"'{manifest}' lists no clips.")
         return clips
-
-    def __repr__(self) -> str:
-        return f"SfxLibrary({str(self.root)!r}, {len(self._clips)} clips)"
 
     # -- catalogue ------------------------------------------------------------------------------
 
