@@ -10,7 +10,10 @@ than this round trip does, so this is the ceiling of issue 7's identity measure.
     units; the mel's range is [-1, 1]); lower is better,
   - tagger balanced accuracy of the round-tripped clips against their categories (the original
     clips' is the ceiling), with a paired bootstrap CI of each model minus the original clips,
-  - loudness r: Pearson r of `relative_loudness` curves of the output and the clip.
+  - loudness r: Pearson r of `relative_loudness` curves of the output and the clip,
+  - FD: Frechet distance of the tagger's embeddings to every real val clip (fit as in the
+    harness), with a bootstrap interval: the floor that any output through this decoder and
+    vocoder starts from on the harness's FD.
 
     python benchmarks/bench_vae.py --weights assets/embedded runs/candidates/NEW --n-val 96 \
         --out results/vae_bench.json
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     expected = [c.category for c in clips]
     tagger = load_tagger(DEFAULT_TAGGER_DIR)
     real_pred = tagger.predict(reals, MODEL_SR)
+    # the harness's FD reference: every val clip, fit to its item length
+    ref_emb = tagger.embed([fit_length(library.load(c), int(round(
+        item_duration_s(c.seconds, 1.0, 8.0) * MODEL_SR))) for c in library.clips("val")], MODEL_SR)
 
     def row(outs: list[np.ndarray], l1s: list[float] | None, baseline: list[str] | None = None
             ) -> tuple[dict, list[str]]:
@@ -87,12 +93,15 @@ def main(argv: list[str] | None = None) -> int:
                                                             n_boot=1000, seed=args.seed),
                 "loudness_r": metrics.summarize(r),
                 "mel_l1": metrics.summarize(l1s) if l1s is not None else None,
+                "fd": metrics.bootstrap_frechet(tagger.embed(outs, MODEL_SR), ref_emb, seed=args.seed),
                 "minus_first_vae": None if baseline is None else metrics.paired_bootstrap_diff(
                     pred, baseline, expected, n_boot=1000, seed=args.seed)}, pred
 
     results = {"n_clips": len(clips), "seed": args.seed,
                "real": {"tagger_balanced_accuracy": metrics.balanced_accuracy(real_pred, expected),
-                        "tagger_accuracy": metrics.accuracy(real_pred, expected)},
+                        "tagger_accuracy": metrics.accuracy(real_pred, expected),
+                        "fd": metrics.bootstrap_frechet(tagger.embed(reals, MODEL_SR), ref_emb,
+                                                        seed=args.seed)},
                "rows": {}}
     first = FoleyPipeline.from_pretrained(args.weights[0])
     results["rows"]["mel + vocoder (no VAE)"] = row(
@@ -106,14 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         first_pred = first_pred or pred
 
     real = results["real"]
-    print(f"{len(clips)} val clips; real clips: tagger balanced {real['tagger_balanced_accuracy']:.3f}")
-    print(f"{'round trip':<44} {'mel L1':>7} {'bal. acc':>8}  {'minus real [95% CI]':<24} {'loud r':>6}")
+    print(f"{len(clips)} val clips; real clips: tagger balanced {real['tagger_balanced_accuracy']:.3f}, "
+          f"FD {real['fd']['fd']:.2f}")
+    print(f"{'round trip':<44} {'mel L1':>7} {'bal. acc':>8}  {'minus real [95% CI]':<24} {'loud r':>6} "
+          f"{'FD [95%]':>20}")
     for name, r in results["rows"].items():
         d = r["minus_real"]
         l1 = "–" if r["mel_l1"] is None else f"{r['mel_l1']['mean']:.4f}"
         ci = f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
         print(f"{name:<44} {l1:>7} {r['tagger_balanced_accuracy']:>8.3f}  {ci:<24} "
-              f"{r['loudness_r']['median']:>6.3f}")
+              f"{r['loudness_r']['median']:>6.3f} {r['fd']['fd']:>6.2f} [{r['fd']['lo']:.1f}, {r['fd']['hi']:.1f}]")
         if r["minus_first_vae"]:
             d = r["minus_first_vae"]
             print(f"{'':<44} balanced acc. minus {first_vae}'s: {d['diff']:+.3f} "

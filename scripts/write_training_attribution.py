@@ -4,35 +4,52 @@
 The embedded weights are derived from the train split of ../shared/sfx; its licences (CC BY-SA
 3.0, CC BY 3.0, GPL-2(+), CC0) ask for attribution, and share-alike/copyleft terms carry over.
     python scripts/write_training_attribution.py [--sfx ../shared/sfx] [--out assets/embedded/TRAINING_DATA.md]
+Weights trained on a built sound library (`python -m foley_lab train --sfx-root LIBRARY`) are
+derived from the clips the trainer takes from it (every clip outside the shared val split):
+    python scripts/write_training_attribution.py --sfx LIBRARY --out RUN/TRAINING_DATA.md
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import csv
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from foley_core.atomic import write_text_atomic  # noqa: E402
+
+# licences whose terms carry over to derived weights (share-alike / copyleft)
+_SHARE_ALIKE = ("CC-BY-SA", "GPL", "LGPL")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sfx", default=str(ROOT.parent / "shared" / "sfx"))
     parser.add_argument("--out", default=str(ROOT / "assets" / "embedded" / "TRAINING_DATA.md"))
-    args = parser.parse_args()
-    with open(Path(args.sfx) / "manifest.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == "train"]
-    by_licence = collections.Counter(r["license"] for r in rows)
-    groups = collections.Counter((r["source_package"], r["license"], r["attribution"]) for r in rows)
+    args = parser.parse_args(argv)
+    from foley_lab.cli.train import _train_clips
+    from foley_lab.data.sfx import SfxLibrary
+
+    # the trainer's own selection, so the attribution lists exactly what the weights saw
+    library = SfxLibrary(args.sfx)
+    clips = _train_clips(library)
+    source = ("the train split of the project's sound library" if (library.root / "manifest.csv").is_file()
+              else "the built sound library (scripts/build_sound_library.py; every clip outside the "
+                   "shared library's val split)")
+    by_licence = collections.Counter(c.licence for c in clips)
+    groups = collections.Counter((c.source_package, c.licence, c.attribution) for c in clips)
+    carried = sorted(lic for lic in by_licence if lic.startswith(_SHARE_ALIKE))
     lines = [
         "# Training data of the embedded model: attribution and licences",
         "",
-        f"The embedded weights were trained on the train split of the project's sound library "
-        f"({len(rows)} clips, {sum(float(r['seconds']) for r in rows) / 60:.1f} min), real recordings "
+        f"The embedded weights were trained on {source} "
+        f"({len(clips)} clips, {sum(c.seconds for c in clips) / 60:.1f} min), real recordings "
         "packaged in Debian. We treat the weights as derived from these sounds: they are distributed "
         "with this attribution, and under the share-alike / copyleft terms of the material "
-        "(CC BY-SA 3.0; GPL-2 for the GPL clips). The val split was never used for training.",
+        f"({', '.join(carried) or 'none'}). The val split was never used for training.",
         "",
         "| licence | clips |", "|---|---:|",
         *[f"| {lic} | {n} |" for lic, n in by_licence.most_common()],
@@ -46,7 +63,7 @@ def main() -> None:
               "`licenses/` folder (and, for the bundled starter sounds, in `assets/library/licenses/`).", ""]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines), encoding="utf-8")
+    write_text_atomic(out, "\n".join(lines))
     print(f"wrote {out} ({len(groups)} source groups)")
 
 

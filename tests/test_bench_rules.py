@@ -30,3 +30,20 @@ def test_curve_guidance_rule_no_worse_than_the_shipped_model():
     assert choose(R, F1, FD, baseline_fd=30.0)["scale"] == 7.5
     # without an onset module only r counts: 7.5 is within 0.03 of 15's r
     assert choose(R, None, FD, baseline_fd=60.3)["scale"] == 7.5
+
+
+def _model_summary(acc, fd, r, f1):
+    return {"tagger_balanced_accuracy": acc, "fd": fd, "loudness_r_mean": r, "onset_f1": f1}
+
+
+def test_compare_models_replaces_only_a_model_better_on_every_measure():
+    beats = _bench("compare_models").beats
+    shipped = _model_summary(0.117, 49.1, 0.898, 0.803)
+    assert beats(_model_summary(0.15, 40.0, 0.90, 0.81), shipped)["all"]
+    # better identity and texture do not excuse a timing goal that is lost
+    worse_f1 = beats(_model_summary(0.15, 40.0, 0.90, 0.79), shipped)
+    assert not worse_f1["all"] and not worse_f1["onset_f1"] and worse_f1["fd"]
+    # nor a loudness r that is not worse than the first but under the goal
+    low_r = beats(_model_summary(0.15, 40.0, 0.84, 0.81), _model_summary(0.117, 49.1, 0.83, 0.803))
+    assert not low_r["loudness_r"] and not low_r["all"]
+    assert not beats(_model_summary(0.117, 40.0, 0.90, 0.81), shipped)["all"]   # a tie is no gain

@@ -13,7 +13,7 @@ import soundfile as sf
 from foley_lab.data.augment import (SfxAudioDataset, apply_gain, bucket_batches, bucket_for,
                                      join_captions, mix, place, random_place)
 from foley_lab.data.dataset import SimSceneDataset, placed_onsets
-from foley_lab.data.sfx import SfxLibrary, default_sfx_root
+from foley_lab.data.sfx import SfxLibrary, default_sfx_root, without_split
 from foley_core.errors import FoleyError, MediaError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -107,6 +107,56 @@ def test_library_errors(tiny_library, tmp_path):
     (bad / "manifest.csv").write_text(",".join(COLUMNS) + "\nx,a.flac,c,impact,train,long,,,,,,\n")
     with pytest.raises(MediaError, match="line 2: seconds"):
         SfxLibrary(bad)
+
+
+def _built_library(root: Path, rows: list[tuple[str, str, str, float, int, int]]) -> Path:
+    """A library in scripts/build_sound_library.py's layout (index.csv, no split column, clips
+    at their own rate and channels). rows: id, category, source_path, seconds, sr, channels."""
+    index_columns = ["id", "file", "caption", "category", "seconds", "licence", "attribution",
+                     "source_package", "source_path", "sr", "channels"]
+    out = []
+    for i, (cid, cat, source, seconds, sr, channels) in enumerate(rows):
+        rel = f"audio/{cat}/{cid}.flac"
+        (root / "audio" / cat).mkdir(parents=True, exist_ok=True)
+        t = np.arange(int(seconds * sr)) / sr
+        mono = (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+        sf.write(root / rel, np.stack([mono] * channels, axis=1) if channels > 1 else mono, sr,
+                 subtype="PCM_16")
+        out.append({"id": cid, "file": rel, "caption": f"a {cat} sound", "category": cat,
+                    "seconds": f"{seconds:.3f}", "licence": "CC0-1.0", "attribution": "tests",
+                    "source_package": "test", "source_path": source, "sr": str(sr),
+                    "channels": str(channels)})
+    with open(root / "index.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=index_columns)
+        w.writeheader()
+        w.writerows(out)
+    return root
+
+
+def test_built_library_index_reads_as_train_at_the_model_rate(tmp_path):
+    root = _built_library(tmp_path / "lib", [("tone_44k_stereo", "ui", "a.ogg", 0.5, 44_100, 2),
+                                             ("tone_22k", "ui", "b.ogg", 0.25, 22_050, 1)])
+    lib = SfxLibrary(root, cache_dir=tmp_path / "cache")
+    assert [c.split for c in lib.clips()] == ["train", "train"]
+    assert lib.get("tone_44k_stereo").source_path == "a.ogg"
+    audio = lib.load("tone_44k_stereo")
+    assert audio.ndim == 1 and len(audio) == int(0.5 * SR)
+    assert lib.precompute() == 2
+    np.testing.assert_allclose(lib.load("tone_22k"), SfxLibrary(root).load("tone_22k"), atol=1e-4)
+
+
+def test_without_split_drops_clips_sharing_an_id_or_a_source_file(tiny_library, tmp_path):
+    shared = SfxLibrary(tiny_library)          # val: rain_d, knock_e (source "gen", package "test")
+    root = _built_library(tmp_path / "lib", [("knock_e", "impact", "other.ogg", 0.3, 16_000, 1),
+                                             ("rain_copy", "rain", "gen#t=10.00,20.00", 0.3, 16_000, 1),
+                                             ("new_clip", "ui", "new.ogg", 0.3, 16_000, 1),
+                                             ("entry_02", "ui", "gen#02", 0.3, 16_000, 1)])
+    kept, dropped = without_split(SfxLibrary(root).clips("train"), shared, "val")
+    assert [c.id for c in kept] == ["new_clip", "entry_02"]   # an archive entry is its own sound
+    assert [c.id for c in dropped] == ["knock_e", "rain_copy"]
+    # only the named split is held out: knock_e's id is a val id, not a train one
+    kept_train, _ = without_split(SfxLibrary(root).clips("train"), shared, "train")
+    assert [c.id for c in kept_train] == ["knock_e", "new_clip", "entry_02"]
 
 
 def test_cache_is_lossless_fresh_and_recovers(tiny_library, tmp_path):
@@ -274,3 +324,38 @@ def test_scene_dataset_on_shared_val_with_mixes(tmp_path):
     item = ds[3]
     assert " and " in item["caption"] and len(item["clip_ids"]) == 2
     assert item["frames"].shape[0] == int(round(item["bucket_s"] * 20))
+
+
+def test_train_command_leaves_the_shared_val_split_out_of_a_built_library(tiny_library, tmp_path,
+                                                                         monkeypatch, capsys):
+    import foley_lab.data.sfx as sfx
+    from foley_lab.cli.train import _train_clips
+
+    monkeypatch.setattr(sfx, "default_sfx_root", lambda: tiny_library)
+    root = _built_library(tmp_path / "lib", [("knock_e", "impact", "x.ogg", 0.3, 16_000, 1),
+                                             ("new_clip", "ui", "new.ogg", 0.3, 16_000, 1)])
+    assert [c.id for c in _train_clips(SfxLibrary(root))] == ["new_clip"]
+    assert '"left_out_as_val": 1' in capsys.readouterr().out
+    # the shared library itself keeps its own split: its train clips, untouched
+    assert [c.id for c in _train_clips(SfxLibrary(tiny_library))] == ["knock_a", "knock_b", "steps_c"]
+    monkeypatch.setattr(sfx, "default_sfx_root", lambda: tmp_path / "nowhere")
+    with pytest.raises(FoleyError, match="val split"):
+        _train_clips(SfxLibrary(root))
+
+
+def test_training_attribution_lists_what_the_trainer_takes_from_a_built_library(
+        tiny_library, tmp_path, monkeypatch):
+    import sys
+
+    import foley_lab.data.sfx as sfx
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from repo_modules import load_repo_module
+
+    monkeypatch.setattr(sfx, "default_sfx_root", lambda: tiny_library)
+    root = _built_library(tmp_path / "lib", [("knock_e", "impact", "x.ogg", 0.3, 16_000, 1),
+                                             ("new_clip", "ui", "new.ogg", 0.5, 22_050, 1)])
+    out = tmp_path / "TRAINING_DATA.md"
+    load_repo_module("scripts/write_training_attribution.py").main(["--sfx", str(root), "--out", str(out)])
+    text = out.read_text()
+    assert "(1 clips, 0.0 min)" in text and "- **test**, CC0-1.0, 1 clip: tests" in text
+    assert "every clip outside the shared library's val split" in text

@@ -31,7 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (checkpoints go to OUT/checkpoint)")
     parser.add_argument("--stage", choices=("vae", "decoder", "ldm", "all"), default="all")
     parser.add_argument("--data", choices=("sim", "sfx", "toy"), default="sim")
-    parser.add_argument("--sfx-root", help="sound library folder (default ../shared/sfx)")
+    parser.add_argument("--sfx-root", help="sound library folder (default ../shared/sfx); a built "
+                        "library's folder (index.csv) also works: its clips that share an id or "
+                        "source file with the shared library's val split are left out")
+    parser.add_argument("--cache-dir", help="keep decoded 16 kHz copies of the clips (and their "
+                        "onsets) here, so epochs after the first skip decoding and resampling")
     parser.add_argument("--config", help="model config JSON for a fresh model (default assets/embedded/config.json)")
     parser.add_argument("--init", help="start from a saved model folder instead of a fresh one")
     parser.add_argument("--steps", type=int, default=20000, help="LDM optimizer steps")
@@ -58,16 +62,39 @@ def _dataset(args, pipe):
         return ToyClipDataset(256, duration_s=[1.0, 2.0], frame_size=pipe.frame_size[0], fps=pipe.video_fps)
     from foley_lab.data.sfx import SfxLibrary
 
-    library = SfxLibrary(args.sfx_root) if args.sfx_root else SfxLibrary()
+    library = SfxLibrary(args.sfx_root, cache_dir=args.cache_dir)
+    clips = _train_clips(library)
     if args.data == "sfx":
         from foley_lab.data.augment import SfxAudioDataset
 
-        return AudioOnlyDataset(SfxAudioDataset(library, "train", seed=args.seed))
+        return AudioOnlyDataset(SfxAudioDataset(library, "train", seed=args.seed, clips=clips))
     from foley_lab.data.dataset import SimSceneDataset
 
     if pipe.frame_size[0] != pipe.frame_size[1]:
         raise FoleyError("simulated scenes are square; the model's frame size is not")
-    return SimSceneDataset(library, "train", seed=args.seed, fps=pipe.video_fps, size=pipe.frame_size[0])
+    return SimSceneDataset(library, "train", seed=args.seed, fps=pipe.video_fps, size=pipe.frame_size[0],
+                           clips=clips)
+
+
+def _train_clips(library):
+    """The library's train clips; for a built library (index.csv, no split of its own) without
+    any clip of the shared library's val split, which must never be trained on."""
+    from foley_core.errors import FoleyError
+    from foley_lab.data.sfx import SfxLibrary, default_sfx_root, without_split
+
+    clips = library.clips("train")
+    if (library.root / "manifest.csv").is_file():
+        return clips
+    shared = default_sfx_root()
+    if not (shared / "manifest.csv").is_file():
+        raise FoleyError(f"'{library.root}' has no split of its own; training on it needs the "
+                         f"shared library's manifest ({shared}) to leave its val split out")
+    clips, dropped = without_split(clips, SfxLibrary(shared), "val")
+    if not clips:
+        raise FoleyError(f"'{library.root}' has no clips outside the shared val split")
+    _print_row({"library": str(library.root), "train_clips": len(clips),
+                "left_out_as_val": len(dropped)})
+    return clips
 
 
 def _print_row(row: dict) -> None:

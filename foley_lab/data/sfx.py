@@ -6,6 +6,14 @@ seconds, peak_dbfs, lufs, source_package, source_path, license, attribution) and
 loads clips as float32 at `MODEL_SR`. With a `cache_dir`, decoded clips are kept as int16 npz
 files (lossless for these 16-bit sources): loading one is ~10x faster than decoding the FLAC,
 which matters when training re-reads every clip each epoch.
+
+A folder built by `scripts/build_sound_library.py` (`index.csv`, clips at their native rate and
+channels) is read the same way, down-mixed and resampled to `MODEL_SR` (its cache then holds
+the resampled audio at 16 bits, so epochs skip the resampling too). It has no split column:
+every clip counts as "train", because that builder takes ../shared/sfx's clips only from its
+train split. `without_split` drops any clip that shares an id or a source file with another
+library's split (the guard a trainer applies against the shared val split before it trains on
+such a folder).
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ from foley_core.atomic import atomic_path
 from foley_core.constants import MODEL_SR
 from foley_core.errors import FoleyError, MediaError
 
-__all__ = ["SfxClip", "SfxLibrary", "default_sfx_root", "SPLITS"]
+__all__ = ["SfxClip", "SfxLibrary", "default_sfx_root", "without_split", "SPLITS"]
 
 SPLITS = ("train", "val")
 _REQUIRED_COLUMNS = ("id", "file", "caption", "category", "split", "seconds")
+# index.csv of a built sound library: no split column (see the module docstring)
+_INDEX_SPLIT = "train"
 _CACHE_VERSION = 1
 _ONSETS_VERSION = 1       # bump when events.detect_onsets changes, to re-detect cached onsets
 
@@ -50,6 +60,7 @@ class SfxClip:
     peak_dbfs: float | None = None
     lufs: float | None = None
     source_package: str = ""
+    source_path: str = ""
 
 
 def _float_or_none(value: str | None) -> float | None:
@@ -72,12 +83,14 @@ class SfxLibrary:
         self.root = Path(root) if root is not None else default_sfx_root()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         manifest = self.root / "manifest.csv"
-        if not manifest.is_file():
+        index = self.root / "index.csv"
+        if not manifest.is_file() and not index.is_file():
             raise MediaError(
                 f"No sound library at '{self.root}': '{manifest.name}' is missing. Pass the "
-                "folder that holds manifest.csv and audio/ (the shared library is ../shared/sfx)."
+                "folder that holds manifest.csv and audio/ (the shared library is ../shared/sfx) "
+                "or a built sound library's folder (index.csv)."
             )
-        self._clips = self._read_manifest(manifest)
+        self._clips = self._read_manifest(manifest if manifest.is_file() else index)
         self._by_id = {c.id: c for c in self._clips}
         self._onsets: dict[str, np.ndarray] = {}
 
@@ -85,7 +98,8 @@ class SfxLibrary:
         with open(manifest, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             columns = reader.fieldnames or []
-            missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
+            has_split = "split" in columns or manifest.name == "manifest.csv"
+            missing = [c for c in _REQUIRED_COLUMNS if c not in columns and (has_split or c != "split")]
             if missing:
                 raise MediaError(f"'{manifest}' lacks the column(s) {', '.join(missing)}; it "
                                  f"has {', '.join(columns) or 'no header'}.")
@@ -99,12 +113,13 @@ class SfxLibrary:
                 clips.append(SfxClip(
                     id=row["id"], path=(self.root / row["file"]).resolve(),
                     caption=row["caption"].strip(), category=row["category"],
-                    split=row["split"], seconds=seconds,
+                    split=row["split"] if has_split else _INDEX_SPLIT, seconds=seconds,
                     licence=row.get("license") or row.get("licence") or "",
                     attribution=row.get("attribution") or "",
                     peak_dbfs=_float_or_none(row.get("peak_dbfs")),
                     lufs=_float_or_none(row.get("lufs")),
                     source_package=row.get("source_package") or "",
+                    source_path=row.get("source_path") or "",
                 ))
         if not clips:
             raise MediaError(f"'{manifest}' lists no clips.")
@@ -230,3 +245,24 @@ class SfxLibrary:
         for clip in todo:
             self.onsets(clip)
         return written
+
+
+def _source_file(source_path: str) -> str:
+    """A clip's source without its `#t=a,b` window (windows of one file are one source; other
+    fragments, such as an OpenTTD sample entry `opensfx.cat#02`, name distinct sounds)."""
+    return source_path.split("#t=", 1)[0]
+
+
+def without_split(clips: Iterable[SfxClip], other: SfxLibrary, split: str = "val"
+                  ) -> tuple[list[SfxClip], list[SfxClip]]:
+    """(kept, dropped): `clips` minus those that share an id or a source file (package + path)
+    with a clip of `other`'s `split`. Keeps a held-out split held out when training on a
+    library that was built from the same packages."""
+    held = other.clips(split)
+    held_ids = {c.id for c in held}
+    held_sources = {(c.source_package, _source_file(c.source_path)) for c in held if c.source_path}
+    kept, dropped = [], []
+    for clip in clips:
+        source = (clip.source_package, _source_file(clip.source_path))
+        (dropped if clip.id in held_ids or source in held_sources else kept).append(clip)
+    return kept, dropped
