@@ -42,7 +42,7 @@ import numpy as np
 from foley_core import constants, fullband, loudness, media
 from foley_core.backends import Backend, VideoCondition, check_device, get_backend, reference_steps
 from foley_core.errors import CurveError, FoleyError, GenerationCancelled, TimeRangeError
-from foley_core.library.fit import fit_kind, fit_reference
+from foley_core.library.fit import fit_kind, fit_reference, shape_to_curve
 from foley_core.library.references import CandidateReference, read_reference, retrieve_candidates
 from foley_core.library.retrieve import wanted_kind
 from foley_core.media import read_frames_cached
@@ -415,6 +415,13 @@ def _prepare_references(run: _Run, library) -> None:
             n_samples = int(round(run.duration_s * run.sr))
             run.ref_full = run.ref_out if run.out_sr == run.sr else np.stack(
                 [fullband.to_model_rate(r, run.out_sr, run.sr, n_samples) for r in run.ref_out])
+            if run.retrieving and run.curve is not None and run.use_model:
+                # a retrieved clip's own dynamics are chance, not a choice: it starts the model
+                # already following the curve (a reference the user gave keeps its own)
+                shaped = [shape_to_curve(r_out, run.out_sr, r_full, run.sr, run.curve)
+                          for r_out, r_full in zip(run.ref_out, run.ref_full)]
+                run.ref_out = np.stack([s for s, _ in shaped])
+                run.ref_full = np.stack([m for _, m in shaped])
     if not (run.model_onsets or run.ref_placed):
         run.onsets_s = run.onsets_source = None                 # nothing used them
 
