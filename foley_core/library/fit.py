@@ -23,7 +23,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from foley_core import constants
+from foley_core import constants, loudness
 from foley_core.audio_io import resample, to_mono
 from foley_core.errors import FoleyError, MediaError, TimeRangeError
 from foley_core.events import detect_onsets
@@ -232,7 +232,7 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
 
 
 def shape_to_curve(audio: np.ndarray, sr: int, audio_model_rate: np.ndarray, model_sr: int,
-                   curve: np.ndarray, *, max_boost_db: float = CURVE_FIT_MAX_BOOST_DB) -> tuple[np.ndarray, np.ndarray]:
+                   curve: np.ndarray, *, max_boost_db: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A fitted reference given the drawn curve's shape: (audio, audio_model_rate), both gained by
     one smooth gain envelope, per curve point target over measured level (`loudness.conform_gain`,
     found at the model's rate, where the curve is measured, and interpolated to `sr`).
@@ -244,10 +244,10 @@ def shape_to_curve(audio: np.ndarray, sr: int, audio_model_rate: np.ndarray, mod
     boost is bounded), and the model can still move the level. Both rates get the same gain, so
     the take's high band (`fullband`) lines up with its model band.
     audio: (n,) at `sr`; audio_model_rate: the same fit (m,) at `model_sr`; curve: relative 0..1
-    at CURVE_FPS over the same duration.
+    at CURVE_FPS over the same duration; max_boost_db: None for `CURVE_FIT_MAX_BOOST_DB`.
     """
-    from foley_core import loudness
-
+    if max_boost_db is None:
+        max_boost_db = CURVE_FIT_MAX_BOOST_DB
     x_model = np.asarray(audio_model_rate, np.float64)
     if not np.any(x_model):
         return np.asarray(audio, np.float32), np.asarray(audio_model_rate, np.float32)
