@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -147,22 +148,41 @@ def prepare_onsets(onsets_s, duration_s: float) -> list[float]:
     return sorted(float(v) for v in values)
 
 
+_ONSETS_CACHE: collections.OrderedDict = collections.OrderedDict()
+_ONSETS_CACHE_SIZE = 16
+_ONSETS_LOCK = threading.Lock()
+
+
 def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: float) -> list[float]:
     """Contact times (selection seconds) that the sounding region's motion shows: the onsets a
     video suggests. The same analysis as the studio's region proposal (`vision.proposals`): frames at the
     video's own rate (or a whole fraction of it) and at most 320 px, the mask (an array or a
-    Region) at each frame's time, `vision.curves.region_motion`."""
+    Region) at each frame's time, `vision.curves.region_motion`. The last few results are
+    remembered per (file, range, region masks)."""
     if isinstance(mask, Region) and isinstance(mask.track, follow.Track) \
             and mask.track.source == follow.FOLLOW_SOURCE:
         # a followed object has a centre in every frame it was seen: time its contacts from it
         return follow.track_contact_onsets(mask.track, fps=info.fps, start_s=start_s,
                                            duration_s=duration_s)
     size = work_size(info.width, info.height, 320)
-    frames, times_s, _ = read_frames_cached(video, fps=analysis_fps_for(info.fps), size=size,
-                                             start_s=start_s, duration_s=duration_s)
+    frames, times_s, frames_key = read_frames_cached(video, fps=analysis_fps_for(info.fps), size=size,
+                                                     start_s=start_s, duration_s=duration_s)
     region = masks_for_frames(mask, times_s, video_wh=(info.width, info.height), frame_size=size)
+    # the motion analysis is a third of a warm 8 s default take; another seed or curve on the same
+    # selection and region (the usual regenerate) has the same contacts
+    key = (frames_key, hashlib.sha1(np.ascontiguousarray(region).tobytes()).hexdigest())
+    with _ONSETS_LOCK:
+        hit = _ONSETS_CACHE.get(key)
+        if hit is not None:
+            _ONSETS_CACHE.move_to_end(key)
+            return list(hit)
     seed = region_motion(frames, times_s, region, start_s=start_s, duration_s=duration_s)
-    return [float(t) - start_s for t in seed.events_s if start_s <= t < start_s + duration_s]
+    onsets = [float(t) - start_s for t in seed.events_s if start_s <= t < start_s + duration_s]
+    with _ONSETS_LOCK:
+        _ONSETS_CACHE[key] = tuple(onsets)
+        while len(_ONSETS_CACHE) > _ONSETS_CACHE_SIZE:
+            _ONSETS_CACHE.popitem(last=False)
+    return onsets
 
 
 # ------------------------------------------------------------------------------ generate
