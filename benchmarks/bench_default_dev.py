@@ -17,6 +17,10 @@ it); the tagger's accuracy on the takes is printed (flattering here: the tagger 
 train clips; only differences between variants mean anything). r is summarised over items whose
 curve spans at least `MIN_CURVE_RANGE` of its peak, as in the sweep.
 
+`--timing` (with `--split val`) instead measures onset F1 the sweep's way for its default row:
+each val item's caption on a held-out discrete simulated scene of another clip, the target's
+mask, no curve (scenes built or reused under `results/eval_scenes/`).
+
 `--split val` runs the reference sweep's own semantic items instead (val clips, silent ones left
 out, the same curves and seeds as its "default" row), for the one final report of a variant chosen
 on dev; it is the sweep's default row without its strength rows and timing scenes.
@@ -127,6 +131,38 @@ def run_variant(name: str, items: list, backend, cfg, library, tagger) -> dict:
     return {"summary": summary, "items": rows}
 
 
+def run_timing(clips: list, backend, library, args) -> dict:
+    """Onset F1 of the default path on the reference sweep's timing items (see `--timing`)."""
+    import numpy as np
+
+    from foley_core.constants import MODEL_SR
+    from foley_lab.data.sfx import SfxLibrary
+    from foley_lab.evaluation import metrics
+    from foley_lab.evaluation.harness import ensure_scenes, load_masks, scene_dir
+    from foley_lab.evaluation.reference_sweep import SweepConfig, _generate_default, _pair_scenes
+
+    cfg = SweepConfig(n_val=args.n, strengths=(0.4,))
+    folder = scene_dir(cfg, REPO / "results" / "timing.json")
+    manifest = ensure_scenes(cfg, SfxLibrary(None), folder, lambda msg: print(msg, flush=True))
+    discrete = [s for s in manifest["scenes"] if s["mode"] == "discrete" and len(s["target_events_s"]) > 0]
+    items, t0 = [], time.perf_counter()
+    for i, k in enumerate(_pair_scenes([c.id for c in clips], discrete)):
+        if k is None:
+            continue
+        scene, clip = discrete[k], clips[i]
+        masks = load_masks(folder, scene["files"]["masks"], "target")
+        audio, _, report = _generate_default(backend, cfg, library, seed=cfg.seed + 1000 + i, caption=clip.caption,
+                                             video=str(folder / scene["files"]["video"]), mask=masks)
+        f1 = metrics.timing_scores(audio, MODEL_SR, np.asarray(scene["target_events_s"], np.float64))["f1"]
+        items.append({"clip_id": clip.id, "scene": scene["id"], "reference": report.reference.id, "f1": round(f1, 4)})
+        print(f"timing {i + 1}/{len(clips)} {clip.id} on {scene['id']}: F1 {f1:.3f}", flush=True)
+    summary = metrics.summarize([x["f1"] for x in items])
+    print(json.dumps(summary), flush=True)
+    return {"kind": "default_path_timing_val", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "threads": args.threads, "load_avg_end": list(os.getloadavg()),
+            "seconds": round(time.perf_counter() - t0, 1), "onset_f1": summary, "items": items}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=48)
@@ -136,6 +172,7 @@ def main() -> int:
     parser.add_argument("--split", choices=("dev", "val"), default="dev")
     parser.add_argument("--first", type=int, default=None,
                         help="generate only the first K items (curves are still paired over all --n)")
+    parser.add_argument("--timing", action="store_true", help="onset F1 on the sweep's timing scenes (val)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -173,6 +210,13 @@ def main() -> int:
 
     expected = [c.category for c, _, _ in items]
     real_predicted = tagger.predict(reals[: len(items)], MODEL_SR)
+    if args.timing:
+        results = run_timing(clips[: len(items)], backend, library, args)
+        if args.json:
+            from foley_core.atomic import write_text_atomic
+
+            write_text_atomic(Path(args.json), json.dumps(results, indent=1) + "\n")
+        return 0
     results = {"kind": f"default_path_{args.split}", "split": args.split, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "n": len(items), "threads": args.threads,
                "real_tagger_accuracy": metrics.accuracy(real_predicted, expected),

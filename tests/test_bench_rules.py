@@ -30,3 +30,18 @@ def test_curve_guidance_rule_no_worse_than_the_shipped_model():
     assert choose(R, F1, FD, baseline_fd=30.0)["scale"] == 7.5
     # without an onset module only r counts: 7.5 is within 0.03 of 15's r
     assert choose(R, None, FD, baseline_fd=60.3)["scale"] == 7.5
+
+
+def test_default_path_dev_set_holds_no_clip_the_retrieval_library_has(tmp_path):
+    from types import SimpleNamespace
+
+    index = tmp_path / "index.csv"
+    index.write_text("id,source_path\nkept_id,pkg/a.ogg\nother,pkg/b.ogg#t=0.00,10.00\n")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("id,source_path\nkept_id,pkg/a.ogg\nwindow_of_b,pkg/b.ogg#t=10.00,20.00\n"
+                        "renamed_a,pkg/a.ogg\nfree,pkg/c.ogg\n")
+    clips = [SimpleNamespace(id=i) for i in ("kept_id", "window_of_b", "renamed_a", "free")]
+    sfx = SimpleNamespace(clips=lambda split: clips if split == "train" else [])
+    dev = _bench("bench_default_dev").dev_clips(sfx, index, manifest)
+    # the same clip, another window of a library file and a library file under another id are out
+    assert [c.id for c in dev] == ["free"]
