@@ -168,7 +168,7 @@ def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: 
     frames, times_s, frames_key = read_frames_cached(video, fps=analysis_fps_for(info.fps), size=size,
                                                      start_s=start_s, duration_s=duration_s)
     region = masks_for_frames(mask, times_s, video_wh=(info.width, info.height), frame_size=size)
-    # the motion analysis is a third of a warm 8 s default take; another seed or curve on the same
+    # the motion analysis is about a quarter of a warm 8 s default take; another seed or curve on the same
     # selection and region (the usual regenerate) has the same contacts
     key = (frames_key, hashlib.sha1(np.ascontiguousarray(region).tobytes()).hexdigest())
     with _ONSETS_LOCK:
