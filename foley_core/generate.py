@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -42,7 +43,7 @@ import numpy as np
 from foley_core import constants, fullband, loudness, media
 from foley_core.backends import Backend, VideoCondition, check_device, get_backend, reference_steps
 from foley_core.errors import CurveError, FoleyError, GenerationCancelled, MaskError, TimeRangeError
-from foley_core.library.fit import fit_kind, fit_reference
+from foley_core.library.fit import fit_kind, fit_reference, shape_to_curve
 from foley_core.library.references import CandidateReference, read_reference, retrieve_candidates
 from foley_core.library.retrieve import wanted_kind
 from foley_core.media import read_frames_cached
@@ -140,22 +141,41 @@ def prepare_onsets(onsets_s, duration_s: float) -> list[float]:
     return sorted(check_onsets(onsets_s, duration_s))
 
 
+_ONSETS_CACHE: collections.OrderedDict = collections.OrderedDict()
+_ONSETS_CACHE_SIZE = 16
+_ONSETS_LOCK = threading.Lock()
+
+
 def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: float) -> list[float]:
     """Contact times (selection seconds) that the sounding region's motion shows: the onsets a
     video suggests. The same analysis as the studio's region proposal (`vision.proposals`): frames at the
     video's own rate (or a whole fraction of it) and at most 320 px, the mask (an array or a
-    Region) at each frame's time, `vision.curves.region_motion`."""
+    Region) at each frame's time, `vision.curves.region_motion`. The last few results are
+    remembered per (file, range, region masks)."""
     if isinstance(mask, Region) and isinstance(mask.track, follow.Track) \
             and mask.track.source == follow.FOLLOW_SOURCE:
         # a followed object has a centre in every frame it was seen: time its contacts from it
         return follow.track_contact_onsets(mask.track, fps=info.fps, start_s=start_s,
                                            duration_s=duration_s)
     size = work_size(info.width, info.height, 320)
-    frames, times_s, _ = read_frames_cached(video, fps=analysis_fps_for(info.fps), size=size,
-                                             start_s=start_s, duration_s=duration_s)
+    frames, times_s, frames_key = read_frames_cached(video, fps=analysis_fps_for(info.fps), size=size,
+                                                     start_s=start_s, duration_s=duration_s)
     region = masks_for_frames(mask, times_s, video_wh=(info.width, info.height), frame_size=size)
+    # the motion analysis is about a quarter of a warm 8 s default take; another seed or curve on the same
+    # selection and region (the usual regenerate) has the same contacts
+    key = (frames_key, hashlib.sha1(np.ascontiguousarray(region).tobytes()).hexdigest())
+    with _ONSETS_LOCK:
+        hit = _ONSETS_CACHE.get(key)
+        if hit is not None:
+            _ONSETS_CACHE.move_to_end(key)
+            return list(hit)
     seed = region_motion(frames, times_s, region, start_s=start_s, duration_s=duration_s)
-    return [float(t) - start_s for t in seed.events_s if start_s <= t < start_s + duration_s]
+    onsets = [float(t) - start_s for t in seed.events_s if start_s <= t < start_s + duration_s]
+    with _ONSETS_LOCK:
+        _ONSETS_CACHE[key] = tuple(onsets)
+        while len(_ONSETS_CACHE) > _ONSETS_CACHE_SIZE:
+            _ONSETS_CACHE.popitem(last=False)
+    return onsets
 
 
 # ------------------------------------------------------------------------------ generate
@@ -414,6 +434,13 @@ def _prepare_references(run: _Run, library) -> None:
             n_samples = int(round(run.duration_s * run.sr))
             run.ref_full = run.ref_out if run.out_sr == run.sr else np.stack(
                 [fullband.to_model_rate(r, run.out_sr, run.sr, n_samples) for r in run.ref_out])
+            if run.retrieving and run.curve is not None and run.use_model:
+                # a retrieved clip's own dynamics are chance, not a choice: it starts the model
+                # already following the curve (a reference the user gave keeps its own)
+                shaped = [shape_to_curve(r_out, run.out_sr, r_full, run.sr, run.curve)
+                          for r_out, r_full in zip(run.ref_out, run.ref_full)]
+                run.ref_out = np.stack([s for s, _ in shaped])
+                run.ref_full = np.stack([m for _, m in shaped])
     if not (run.model_onsets or run.ref_placed):
         run.onsets_s = run.onsets_source = None                 # nothing used them
 

@@ -47,3 +47,18 @@ def test_compare_models_replaces_only_a_model_better_on_every_measure():
     low_r = beats(_model_summary(0.15, 40.0, 0.84, 0.81), _model_summary(0.117, 49.1, 0.83, 0.803))
     assert not low_r["loudness_r"] and not low_r["all"]
     assert not beats(_model_summary(0.117, 40.0, 0.90, 0.81), shipped)["all"]   # a tie is no gain
+
+
+def test_default_path_dev_set_holds_no_clip_the_retrieval_library_has(tmp_path):
+    from types import SimpleNamespace
+
+    index = tmp_path / "index.csv"
+    index.write_text("id,source_path\nkept_id,pkg/a.ogg\nother,pkg/b.ogg#t=0.00,10.00\n")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("id,source_path\nkept_id,pkg/a.ogg\nwindow_of_b,pkg/b.ogg#t=10.00,20.00\n"
+                        "renamed_a,pkg/a.ogg\nfree,pkg/c.ogg\n")
+    clips = [SimpleNamespace(id=i) for i in ("kept_id", "window_of_b", "renamed_a", "free")]
+    sfx = SimpleNamespace(clips=lambda split: clips if split == "train" else [])
+    dev = _bench("bench_default_dev").dev_clips(sfx, index, manifest)
+    # the same clip, another window of a library file and a library file under another id are out
+    assert [c.id for c in dev] == ["free"]

@@ -137,6 +137,36 @@ def test_generate_places_onsets_at_the_videos_contacts(tiny_model, clip):
     assert given.metadata["onsets_s"] == [1.0] and given.metadata["onsets_source"] == "given"
 
 
+def test_the_videos_contacts_are_analysed_once_per_selection_and_region(clip, monkeypatch):
+    # another seed or curve on the same selection and region must not redo the motion analysis
+    # (a third of a warm 8 s default take); another region, range or file must
+    import foley_core.generate as gen
+    from foley_core import media
+
+    runs = []
+    real = gen.region_motion
+
+    def counting(*args, **kwargs):
+        runs.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gen, "region_motion", counting)
+    monkeypatch.setattr(gen, "_ONSETS_CACHE", type(gen._ONSETS_CACHE)())
+    info = media.probe_video(str(clip))
+    band = np.zeros((120, 160), np.float32)
+    band[:90] = 1.0
+    first = gen.video_contact_onsets(str(clip), info, band, start_s=0.5, duration_s=2.0)
+    again = gen.video_contact_onsets(str(clip), info, band, start_s=0.5, duration_s=2.0)
+    assert again == first and len(runs) == 1
+    again.append(9.0)                                  # the caller's list is its own
+    assert gen.video_contact_onsets(str(clip), info, band, start_s=0.5, duration_s=2.0) == first
+    top = np.zeros((120, 160), np.float32)
+    top[:20] = 1.0
+    gen.video_contact_onsets(str(clip), info, top, start_s=0.5, duration_s=2.0)
+    gen.video_contact_onsets(str(clip), info, band, start_s=0.4, duration_s=2.0)
+    assert len(runs) == 3
+
+
 def test_a_backend_without_onsets_refuses_given_ones_and_skips_the_videos(tmp_path, clip, monkeypatch):
     from foley_core.backends import clear_backends
     from foley_core.generate import generate

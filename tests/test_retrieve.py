@@ -167,3 +167,82 @@ def test_sustain_fit_repeats_the_whole_one_shot():
     # without sustain a one-shot is padded with silence, as before
     padded = fit_reference(click, SR, duration_s=1.6, target_sr=SR, mode="oneshot")
     assert np.max(np.abs(padded[int(0.25 * SR):])) == 0.0
+
+
+# ---------------------------------------------------------------------- fitted to the curve
+class _ReferenceSpy:
+    """A model that returns the reference it was given, unchanged, and records it: what the model
+    starts from is then exactly what comes out below the crossover."""
+
+    name = "reference-spy"
+    sr = SR
+    window_s = 4.0
+    video_fps = 20.0
+    frame_size = (32, 32)
+    obeys = frozenset()
+    ignores = frozenset({"text", "negative", "video", "mask", "curve"})
+    trained = False
+    description = "reference-spy"
+
+    def __init__(self):
+        from foley_core.backends import Capabilities
+
+        self.capabilities = Capabilities(reference=True)
+        self.references = []
+
+    def load(self, device="cpu"):
+        pass
+
+    def generate_window(self, *, duration_s, seeds, steps, reference=None, strength=1.0, progress=None, **kw):
+        from foley_core.backends import WindowOutput
+
+        self.references.append(reference.copy())
+        return WindowOutput(audios=np.broadcast_to(reference, (len(seeds), reference.shape[-1])).astype(np.float32),
+                            sr=SR)
+
+
+def _hum_library(tmp_path, sr: int = 48_000) -> tuple[SoundLibrary, np.ndarray]:
+    """A library holding only a steady 3 s hum (sustained: trimmed, never placed) at `sr`."""
+    folder = tmp_path / "hums"
+    folder.mkdir()
+    t = np.arange(3 * sr) / sr
+    rng = np.random.default_rng(4)
+    hum = (0.3 * np.sin(2 * math.pi * 110 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    sf.write(folder / "machine_hum.wav", hum, sr)
+    return SoundLibrary(bundled=False, folders=[folder], cache_dir=None), hum
+
+
+def test_a_retrieved_clip_is_fitted_to_the_curve_before_the_model(tmp_path):
+    # a dip over a steady hum: the hum as retrieved is flat (r near 0 with the dip); the model
+    # must start from it already riding the curve, in both bands of the take
+    from foley_core import loudness
+
+    lib, hum = _hum_library(tmp_path)
+    curve = np.concatenate([np.linspace(1.0, 0.05, 10), np.linspace(0.05, 1.0, 10)])
+    spy = _ReferenceSpy()
+    result = generate(caption="machine hum", duration_s=2.0, curve=curve, conform=0.0, library=lib,
+                      model=spy, steps=10)
+    assert result.metadata["source"] == "library" and result.sr == 48_000
+    started = spy.references[0][0]
+    flat = fit_reference(hum, 48_000, duration_s=2.0, target_sr=SR, mode="loop")
+    assert loudness.curve_correlation(flat, SR, curve) < 0.5
+    assert loudness.curve_correlation(started, SR, curve) > 0.95
+    # the take's high band was shaped the same way (the reference it reports is the shaped one)
+    assert loudness.curve_correlation(result.reference_audios[0], 48_000, curve) > 0.95
+    assert loudness.curve_correlation(result.audios[0], 48_000, curve) > 0.95
+
+
+def test_a_given_reference_keeps_its_own_dynamics(tmp_path):
+    # the user chose this sound (its envelope may be the point); only retrieved clips are shaped,
+    # and at strength 0 (no model) the stem is the fitted clip itself whatever its source
+    from foley_core import loudness
+
+    lib, hum = _hum_library(tmp_path)
+    curve = np.concatenate([np.linspace(1.0, 0.05, 10), np.linspace(0.05, 1.0, 10)])
+    spy = _ReferenceSpy()
+    generate(caption="machine hum", duration_s=2.0, curve=curve, conform=0.0, reference=(hum, 48_000),
+             model=spy, steps=10)
+    assert loudness.curve_correlation(spy.references[0][0], SR, curve) < 0.5
+    still = generate(caption="machine hum", duration_s=2.0, curve=curve, conform=0.0, library=lib,
+                     model=spy, strength=0.0)
+    assert loudness.curve_correlation(still.reference_audios[0], 48_000, curve) < 0.5

@@ -23,14 +23,14 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from foley_core import constants
+from foley_core import constants, loudness
 from foley_core.audio_io import resample, to_mono
 from foley_core.errors import FoleyError, MediaError, TimeRangeError
 from foley_core.events import detect_onsets
 
 __all__ = [
     "fit_reference", "fit_kind", "classify_reference", "check_reference_audio", "repeat_times", "FIT_MODES",
-    "MAX_REFERENCE_SECONDS",
+    "MAX_REFERENCE_SECONDS", "shape_to_curve", "CURVE_FIT_MAX_BOOST_DB",
 ]
 
 FIT_MODES = constants.REFERENCE_FITS
@@ -55,6 +55,7 @@ _END_FADE_S = 0.01                     # at the end of a padded or extended refe
 _ALIGN_S = 0.01                        # a join may move this much to line up with the outgoing sound
 _NEAR_BEST = 0.95                      # trim windows this close to the most active one may be chosen
 _REPEAT_MIN_S = 0.5                    # a repeated one-shot starts at most every 0.5 s (a walking pace)
+CURVE_FIT_MAX_BOOST_DB = 12.0          # a retrieved clip's quiet stretches are raised at most this much
 
 
 # ------------------------------------------------------------------------------ checks
@@ -228,6 +229,35 @@ def fit_reference(audio: np.ndarray, sr: int, *, duration_s: float, target_sr: i
     if peak > 1.0:          # crossfades of in-phase material can overshoot a full-scale source
         y = y / peak
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def shape_to_curve(audio: np.ndarray, sr: int, audio_model_rate: np.ndarray, model_sr: int,
+                   curve: np.ndarray, *, max_boost_db: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted reference given the drawn curve's shape: (audio, audio_model_rate), both gained by
+    one smooth gain envelope, per curve point target over measured level (`loudness.conform_gain`,
+    found at the model's rate, where the curve is measured, and interpolated to `sr`).
+
+    Why: SDEdit at a moderate strength keeps much of its starting sound's envelope, so a library
+    clip whose own dynamics go elsewhere (a hit at the start against a swell at the end) pulls the
+    take off the curve. Shaping the start as a Foley editor rides a fader gives the model a sound
+    that already follows the curve where the clip has sound to shape; silence stays silent (the
+    boost is bounded), and the model can still move the level. Both rates get the same gain, so
+    the take's high band (`fullband`) lines up with its model band.
+    audio: (n,) at `sr`; audio_model_rate: the same fit (m,) at `model_sr`; curve: relative 0..1
+    at CURVE_FPS over the same duration; max_boost_db: None for `CURVE_FIT_MAX_BOOST_DB`.
+    """
+    if max_boost_db is None:
+        max_boost_db = CURVE_FIT_MAX_BOOST_DB
+    x_model = np.asarray(audio_model_rate, np.float64)
+    if not np.any(x_model):
+        return np.asarray(audio, np.float32), np.asarray(audio_model_rate, np.float32)
+    gain_model = loudness.conform_gain(x_model, model_sr, curve, max_boost_db=max_boost_db)
+    n = np.asarray(audio).shape[0]
+    t_model = (np.arange(x_model.shape[0]) + 0.5) / model_sr
+    gain = gain_model if sr == model_sr and n == x_model.shape[0] else \
+        np.interp((np.arange(n) + 0.5) / sr, t_model, gain_model)
+    shaped = np.asarray(audio, np.float64) * gain
+    return shaped.astype(np.float32), (x_model * gain_model).astype(np.float32)
 
 
 def _ramp(n: int) -> np.ndarray:
