@@ -89,45 +89,6 @@ def reference_markdown(choice, strength: float) -> str:
             f"strength {strength:g}.  \n*{html.escape(e.attribution_text, quote=False)}*")
 
 
-def timeline_html(project, *, video_duration_s: float | None, selection: tuple[float, float] | None,
-                  selected_id: str | None = None) -> str:
-    """Where each stem sits against the video: one lane per stem, the selection shaded."""
-    ends = [s.end_s for s in project.stems]
-    total = max([video_duration_s or 0.0, *ends, 1.0])
-    pct = (lambda t: 100.0 * max(0.0, min(total, t)) / total)
-    soloed = any(s.mix.solo for s in project.stems)
-    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300) if total / s <= 12)
-    # every other label is hidden on a narrow screen (studio.css), so they never overlap
-    ticks = "".join(
-        f'<span class="tl-tick{" tl-tick-odd" if i % 2 else ""}" style="left:{pct(t):.3f}%">'
-        f'{t:g} s</span>' for i, t in enumerate(np.arange(0.0, total + 1e-9, step)))
-    parts = [f'<div class="tl" data-total="{total:.3f}"><div class="tl-ruler">{ticks}</div>']
-    if video_duration_s:
-        parts.append(f'<div class="tl-lane tl-video"><span class="tl-name">video</span>'
-                     f'<div class="tl-bar" style="left:0;width:{pct(video_duration_s):.3f}%"></div>')
-        if selection and selection[1] > selection[0]:
-            parts.append(f'<div class="tl-sel" style="left:{pct(selection[0]):.3f}%;'
-                         f'width:{pct(selection[1]) - pct(selection[0]):.3f}%" '
-                         f'title="selection {selection[0]:.2f}-{selection[1]:.2f} s"></div>')
-        parts.append("</div>")
-    for i, s in enumerate(project.stems):
-        start, end = s.mix.offset_s, s.end_s
-        silent = s.mix.mute or (soloed and not s.mix.solo)
-        cls = "tl-bar" + (" tl-muted" if silent else "") + (" tl-selected" if s.id == selected_id else "")
-        colour = _STEM_COLOURS[i % len(_STEM_COLOURS)]
-        label = html.escape(stem_label(i, s))
-        parts.append(
-            f'<div class="tl-lane" data-stem="{i + 1}" data-start="{start:.3f}" data-end="{end:.3f}">'
-            f'<span class="tl-name" title="{label}">{label}</span>'
-            f'<div class="{cls}" style="left:{pct(start):.3f}%;width:{max(0.4, pct(end) - pct(start)):.3f}%;'
-            f'background:{colour}" title="{label}: {start:.2f}-{end:.2f} s'
-            f'{" (muted)" if silent else ""}"></div></div>')
-    if not project.stems:
-        parts.append('<div class="tl-empty">No stems yet: generate a sound and keep it.</div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
 def meter_markdown(meter: dict, target_label: str) -> str:
     if meter.get("empty"):
         return "**Loudness meter:** no stems in the mix yet."

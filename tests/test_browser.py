@@ -669,7 +669,7 @@ def test_a_phone_can_review_without_sideways_scrolling(server, browser):
     for selector in ("#video-input video", "#export-wav-btn", "#export-mp4-btn", "#timeline"):
         expect(page.locator(selector).first).to_be_visible()
     # the timeline's time labels do not overlap
-    boxes = [b for b in (t.bounding_box() for t in page.locator("#timeline .tl-tick").all())
+    boxes = [b for b in (t.bounding_box() for t in page.locator("#timeline .tw-ruler span").all())
              if b is not None and b["width"] > 0]
     assert len(boxes) >= 3
     boxes.sort(key=lambda b: b["x"])

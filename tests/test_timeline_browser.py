@@ -19,7 +19,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from test_browser import WAIT_MS, Studio, browser, server  # noqa: F401  (shared fixtures)
+from test_browser import WAIT_MS, Studio, browser, playwright, server  # noqa: F401  (shared fixtures)
 
 pytestmark = pytest.mark.browser
 

@@ -363,7 +363,9 @@ function drawMeters(reset) {
 function renderRuler() {
   ruler.replaceChildren();
   const d = state.duration_s;
-  const step = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300].find(s => d / s <= 12) || 600;
+  // as many labels as the ruler's width holds ("12.5 s" needs about 56 px): a phone gets fewer
+  const fits = Math.max(2, Math.min(12, Math.floor((ruler.clientWidth || 672) / 56)));
+  const step = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300].find(s => d / s <= fits) || 600;
   for (let t = 0; t <= d + 1e-9; t += step) {
     const sp = document.createElement('span');
     sp.style.left = pct(t) + '%'; sp.textContent = `${Math.round(t * 10) / 10} s`;
@@ -700,6 +702,12 @@ function onSpace(ev) {
 if (window.__foleyTimelineSpace) document.removeEventListener('keydown', window.__foleyTimelineSpace);
 window.__foleyTimelineSpace = onSpace;
 document.addEventListener('keydown', onSpace);
+
+// the labels follow the ruler's width (a rotated phone, a resized window)
+let rulerWidth = 0;
+new ResizeObserver(() => {
+  if (ruler.clientWidth !== rulerWidth) { rulerWidth = ruler.clientWidth; renderRuler(); }
+}).observe(ruler);
 
 // A read-only view for tests and tools: the audio clock and the meters.
 window.foleyTransport = Object.freeze({
