@@ -118,6 +118,9 @@ _CSS = """
   pointer-events: none; left: var(--tw-head); z-index: 6; }
 .tw-empty { margin: 6px 0 0 var(--tw-head); color: var(--body-text-color-subdued); display: none; }
 .tw-root.tw-no-stems .tw-empty { display: block; }
+/* a phone: the lanes' heads (name, M/S, gain, meter) wrap in a narrow column so the lanes keep
+   most of the width */
+@media (max-width: 640px) { .tw-root { --tw-head: 96px; } }
 """
 
 

@@ -154,6 +154,7 @@ def test_dragging_a_lane_moves_the_stem_in_the_saved_project(studio, tmp_path):
         "([want, tol]) => Math.abs(Number(document.querySelector('#stem-offset input').value)"
         " - want) <= tol", arg=[expected, tol + 0.01], timeout=WAIT_MS)
     studio.idle()
+    studio.tab("Project")
     page.click("#project-save-btn")
     link = page.locator("#export-file a[href*='project.zip']").first
     expect(link).to_be_attached(timeout=WAIT_MS)

@@ -363,8 +363,8 @@ function drawMeters(reset) {
 function renderRuler() {
   ruler.replaceChildren();
   const d = state.duration_s;
-  // as many labels as the ruler's width holds ("12.5 s" needs about 56 px): a phone gets fewer
-  const fits = Math.max(2, Math.min(12, Math.floor((ruler.clientWidth || 672) / 56)));
+  // as many labels as the ruler's width holds ("12.5 s" is about 36 px wide): a phone gets fewer
+  const fits = Math.max(2, Math.min(12, Math.floor((ruler.clientWidth || 480) / 40)));
   const step = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300].find(s => d / s <= fits) || 600;
   for (let t = 0; t <= d + 1e-9; t += step) {
     const sp = document.createElement('span');
