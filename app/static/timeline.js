@@ -28,6 +28,16 @@ const selEl = element.querySelector('.tw-sel');
 const stemsEl = element.querySelector('.tw-stems');
 const playhead = element.querySelector('.tw-playhead');
 
+// gradio lays its progress overlay over the whole timeline while an event that updates it runs
+// (a selection typed elsewhere does): clicks would land on the overlay, and the transport must
+// answer at once, so the overlay lets them through.
+if (!document.getElementById('tw-overlay-style')) {
+  const st = document.createElement('style');
+  st.id = 'tw-overlay-style';
+  st.textContent = '#timeline > [data-testid="status-tracker"] { pointer-events: none; }';
+  document.head.appendChild(st);
+}
+
 let state = parse(props.value);
 let loop = false;
 let position = 0;               // the playhead while stopped (s)
