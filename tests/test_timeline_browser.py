@@ -60,6 +60,7 @@ def studio(server, browser, project_zip):  # noqa: F811
     page = ctx.new_page()
     s = Studio(page, server)
     s.open()
+    s.tab("Project")
     page.set_input_files("#project-load input[type=file]", str(project_zip))
     expect(page.locator("#timeline .tl-lane[data-stem]")).to_have_count(1, timeout=WAIT_MS)
     expect(page.locator("#video-input video")).to_be_attached(timeout=WAIT_MS)
@@ -239,3 +240,186 @@ def test_trim_and_fade_handles_edit_the_stem(studio):
     studio.idle()
     if ARTIFACTS.is_dir():
         page.locator("#timeline").screenshot(path=str(ARTIFACTS / "timeline.png"))
+
+
+# --- a second project: two tones, to read the meters against BS.1770 and to solo, loop, delete
+
+# name, Hz, amplitude: at 3 kHz K-weighting adds ~3 dB over 1 kHz; not higher, as Chromium
+# resamples a 48 kHz buffer to a 44.1 kHz context by linear interpolation (-0.9 dB at 8 kHz)
+TONES = (("mid", 1000.0, 0.25), ("high", 3000.0, 0.1))
+COMMIT_IDLE_S = 1.5         # the page sends a mixer change this long after the last one
+TONE_SR = 48000
+TONES_S = 6.0
+LUFS_TOL_LU = 1.0
+LOOP = (1.0, 2.5)           # the selection looped (s)
+
+
+def _tone(hz: float, amplitude: float) -> np.ndarray:
+    t = np.arange(int(TONES_S * TONE_SR)) / TONE_SR
+    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def two_tones(server, browser, tmp_path_factory):  # noqa: F811
+    """A studio page with a project of two tones from 0 s: (Studio, their stem ids in order)."""
+    from app.session import DEMO_DIR
+    from foley_core import project as fproject
+    from foley_core import project_archive
+    from foley_core.request import GenerationRequest
+
+    root = tmp_path_factory.mktemp("two-tones")
+    project = fproject.Project(name="Two tones")
+    project.video_path = (DEMO_DIR / "mecavideo_balle_jbart.mp4").resolve()
+    for name, hz, amplitude in TONES:
+        project.add_stem(fproject.Stem.new(_tone(hz, amplitude), TONE_SR, GenerationRequest(
+            caption=f"a {name} tone", start_s=0.0, duration_s=TONES_S), name=name))
+    path = project_archive.save_archive(project, root / "two-tones.zip", staging_dir=root / "s")
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    studio.tab("Project")
+    page.set_input_files("#project-load input[type=file]", str(path))
+    rows = page.locator("#timeline .tw-stem-row")
+    expect(rows).to_have_count(2, timeout=WAIT_MS)
+    tw = page.locator("#timeline .tw-root")
+    expect(tw).to_have_attribute("data-loaded", "2", timeout=WAIT_MS)
+    expect(tw).to_have_attribute("data-waves", "2", timeout=WAIT_MS)
+    page.wait_for_function("() => document.querySelector('#video-input video').readyState >= 3",
+                           timeout=WAIT_MS)
+    studio.idle()
+    yield studio, [rows.nth(i).get_attribute("data-id") for i in range(2)]
+    assert studio.external == [], f"the page fetched from outside: {studio.external[:5]}"
+    ctx.close()
+
+
+def _seek_and_play(page, t_s: float) -> None:
+    _pause(page)
+    page.evaluate(f"() => {{ document.querySelector('#video-input video').currentTime = {t_s}; }}")
+    page.wait_for_timeout(300)
+    page.click("#transport-play")
+    page.wait_for_function("() => window.foleyTransport.audioTime() !== null", timeout=WAIT_MS)
+
+
+def _solo(page, stem_id: str) -> None:
+    page.click(f"#timeline .tw-stem-row[data-id='{stem_id}'] .tw-solo")
+
+
+def test_the_meters_read_bs1770_short_term_loudness(two_tones):
+    studio, ids = two_tones
+    from foley_core.mixing import integrated_lufs
+
+    page = studio.page
+    for (name, hz, amplitude), stem_id in zip(TONES, ids):
+        # a steady tone: its integrated loudness is its short-term loudness
+        want = integrated_lufs(_tone(hz, amplitude), TONE_SR)
+        _pause(page)                                 # the meters start again at the next play
+        _solo(page, stem_id)
+        _seek_and_play(page, 1.0)
+        page.wait_for_timeout(2000)
+        master, stem = page.evaluate(f"() => [window.foleyTransport.lufsS('master'),"
+                                     f" window.foleyTransport.lufsS('{stem_id}')]")
+        text = page.locator("#timeline .tw-mtext").inner_text()
+        _pause(page)
+        _solo(page, stem_id)                         # solo off again, and told to the session
+        page.wait_for_timeout(1000 * COMMIT_IDLE_S + 500)
+        studio.idle()
+        studio.mark(f"{name} ({hz:.0f} Hz): master {master:.2f}, stem {stem:.2f} LUFS-S, "
+                    f"pyloudnorm {want:.2f} LUFS")
+        assert abs(master - want) <= LUFS_TOL_LU, (master, want)
+        assert abs(stem - want) <= LUFS_TOL_LU, (stem, want)
+        assert "LUFS-S" in text and "~" not in text, text
+    _pause(page)
+    studio.tab("Mix")
+    expect(page.locator("#stem-solo input")).not_to_be_checked(timeout=WAIT_MS)
+    studio.idle()
+
+
+def test_solo_silences_the_other_stem_at_once_without_the_server(two_tones):
+    studio, ids = two_tones
+    page = studio.page
+    mid, high = ids
+    studio.tab("Mix")
+    _seek_and_play(page, 1.0)
+    other = f"#timeline .tw-stem-row[data-id='{high}'] .tw-meter"
+    page.wait_for_function(f"() => Number(document.querySelector(\"{other}\").dataset.peakDb)"
+                           f" > {AUDIBLE_DB}", polling=50, timeout=WAIT_MS)
+    sent = []
+    record = lambda r: sent.append(r.url) if "/gradio_api/" in r.url else None  # noqa: E731
+    page.on("request", record)
+    _solo(page, mid)
+    page.wait_for_function(f"() => Number(document.querySelector(\"{other}\").dataset.peakDb)"
+                           f" < {SILENT_DB}", polling=20, timeout=5000)
+    master_db = page.evaluate("() => window.foleyTransport.masterPeakDb()")
+    page.remove_listener("request", record)
+    assert sent == [], f"solo waited for the server: {sent}"
+    assert master_db > AUDIBLE_DB, "the soloed stem went silent too"
+    _pause(page)
+    expect(page.locator("#stem-solo input")).to_be_checked(timeout=WAIT_MS)
+    studio.idle()
+    _solo(page, mid)
+    _pause(page)
+    expect(page.locator("#stem-solo input")).not_to_be_checked(timeout=WAIT_MS)
+    studio.idle()
+
+
+def test_loop_selection_wraps_playback_to_the_selection_start(two_tones):
+    studio, ids = two_tones
+    page = studio.page
+    _pause(page)
+    studio.select_range(*LOOP)
+    page.wait_for_function("([a, b]) => { const s = window.foleyTransport.selection();"
+                           " return s && Math.abs(s[0] - a) < 1e-3 && Math.abs(s[1] - b) < 1e-3; }",
+                           arg=list(LOOP), timeout=WAIT_MS)
+    studio.idle()
+    # clicked while the session answers the selection: gradio's progress overlay covers the
+    # timeline then, and it must let the click through to the button
+    page.locator("#sel-end input").fill(str(LOOP[1]))
+    page.locator("#transport-loop").click()
+    expect(page.locator("#timeline .tw-root")).to_have_attribute("data-loop", "1", timeout=5000)
+    try:
+        page.evaluate("() => { window.__twPrev = null; window.__twWrap = null; }")
+        _seek_and_play(page, LOOP[1] - 0.6)
+        # the first time the picture jumps back: from where to where
+        wrap = page.wait_for_function(
+            "() => { const t = document.querySelector('#video-input video').currentTime;"
+            " if (window.__twPrev !== null && t < window.__twPrev - 0.5)"
+            "   window.__twWrap = window.__twWrap || [window.__twPrev, t];"
+            " window.__twPrev = t; return window.__twWrap; }",
+            polling=20, timeout=WAIT_MS).json_value()
+        page.wait_for_timeout(500)
+        playing = page.evaluate("() => window.foleyTransport.playing()")
+        gap_s = page.evaluate("() => window.foleyTransport.audioTime()"
+                              " - document.querySelector('#video-input video').currentTime")
+    finally:
+        _pause(page)
+        page.locator("#transport-loop").click()
+    studio.mark(f"loop: {wrap[0]:.3f} -> {wrap[1]:.3f} s (selection {LOOP}), audio - video "
+                f"{1000 * gap_s:.1f} ms after it")
+    assert LOOP[1] - 0.3 <= wrap[0] <= LOOP[1] + 0.1, wrap
+    assert LOOP[0] <= wrap[1] <= LOOP[0] + 0.3, wrap
+    assert playing, "playback stopped at the wrap"
+    assert abs(gap_s) <= SYNC_TOL_S, gap_s
+    studio.idle()
+
+
+def test_delete_removes_the_selected_stem_through_the_session(two_tones):
+    studio, ids = two_tones
+    page = studio.page
+    mid, high = ids
+    _pause(page)
+    clip = page.locator(f"#timeline .tw-stem-row[data-id='{high}'] .tw-clip")
+    clip.scroll_into_view_if_needed()
+    clip.click()                                     # selects it, focuses the timeline
+    page.wait_for_function(f"() => JSON.parse(document.querySelector('#timeline .tw-root')"
+                           f".dataset.value).selected === '{high}'", timeout=WAIT_MS)
+    studio.idle()
+    page.keyboard.press("Delete")
+    # the lane goes when the session's answer comes back (the page never drops it by itself)
+    rows = page.locator("#timeline .tw-stem-row")
+    expect(rows).to_have_count(1, timeout=WAIT_MS)
+    assert rows.first.get_attribute("data-id") == mid
+    studio.idle()
+    page.click("#undo-btn")                          # the session's delete is one undo step
+    expect(rows).to_have_count(2, timeout=WAIT_MS)
+    studio.idle()

@@ -12,6 +12,7 @@ const SLOP_PX = 4;              // a press that moves less than this is a click,
 const COMMIT_IDLE_MS = 1500;    // mixer changes go to the project this long after the last one
 const NUDGE_IDLE_MS = 350;      // a run of arrow presses is one edit
 const SHORT_TERM_S = 3;         // short-term loudness window (EBU R128)
+const METER_FFT = 2048;         // samples an analyser hands over per frame
 const PEAK_HOLD_S = 1.5;
 const WaveSurfer = globalThis.WaveSurfer;
 const root = element.querySelector('.tw-root');
@@ -27,10 +28,20 @@ const selEl = element.querySelector('.tw-sel');
 const stemsEl = element.querySelector('.tw-stems');
 const playhead = element.querySelector('.tw-playhead');
 
+// gradio lays its progress overlay over the whole timeline while an event that updates it runs
+// (a selection typed elsewhere does): clicks would land on the overlay, and the transport must
+// answer at once, so the overlay lets them through.
+if (!document.getElementById('tw-overlay-style')) {
+  const st = document.createElement('style');
+  st.id = 'tw-overlay-style';
+  st.textContent = '#timeline > [data-testid="status-tracker"] { pointer-events: none; }';
+  document.head.appendChild(st);
+}
+
 let state = parse(props.value);
 let loop = false;
 let position = 0;               // the playhead while stopped (s)
-let ac = null, master = null, anL = null, anR = null;
+let ac = null, master = null, masterTap = null;
 let decoder = null;             // an OfflineAudioContext: decoding needs no running audio thread
 const decoded = new Map();      // url -> AudioBuffer
 const loading = new Map();      // url -> Promise
@@ -72,15 +83,46 @@ function audible(s) {
 }
 
 // ------------------------------------------------------------------ audio graph
+// The ITU-R BS.1770 K-weighting pre-filter for sample rate `sr`: a high shelf (+4 dB above
+// ~1.7 kHz, the head) then a high-pass (~38 Hz, RLB). The standard gives the coefficients at
+// 48 kHz only; these are its analogue prototypes through the bilinear transform (as
+// libebur128 does), which give exactly the published ones at 48 kHz and the same curve at any
+// other rate the AudioContext runs at.
+function kWeighting(sr) {
+  let f0 = 1681.974450955533, q = 0.7071752369554196, k = Math.tan(Math.PI * f0 / sr);
+  const vh = Math.pow(10, 3.999843853973347 / 20), vb = Math.pow(vh, 0.4996667741545416);
+  let a0 = 1 + k / q + k * k;
+  const shelf = {b: [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0],
+                 a: [1, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]};
+  f0 = 38.13547087602444; q = 0.5003270373238773; k = Math.tan(Math.PI * f0 / sr);
+  a0 = 1 + k / q + k * k;
+  const highPass = {b: [1, -2, 1], a: [1, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]};
+  return [shelf, highPass];
+}
+
+// A meter's taps on a stereo signal: each channel as it is (sample peak) and K-weighted
+// (loudness); an analyser alone would mix the two channels down and hide a panned stem's level.
+function meterTap(c, input) {
+  const analysers = src => {
+    const split = c.createChannelSplitter(2), l = c.createAnalyser(), r = c.createAnalyser();
+    l.fftSize = r.fftSize = METER_FFT;
+    src.connect(split); split.connect(l, 0); split.connect(r, 1);
+    return [l, r];
+  };
+  let weighted = input;
+  for (const f of kWeighting(c.sampleRate)) {
+    const node = c.createIIRFilter(f.b, f.a);
+    weighted.connect(node); weighted = node;
+  }
+  return {peak: analysers(input), k: analysers(weighted)};
+}
+
 function audio() {
   if (ac) return ac;
   ac = new (window.AudioContext || window.webkitAudioContext)({latencyHint: 'interactive'});
   master = ac.createGain();
-  const split = ac.createChannelSplitter(2);
-  anL = ac.createAnalyser(); anR = ac.createAnalyser();
-  anL.fftSize = anR.fftSize = 2048;
   master.connect(ac.destination);
-  master.connect(split); split.connect(anL, 0); split.connect(anR, 1);
+  masterTap = meterTap(ac, master);
   return ac;
 }
 
@@ -88,10 +130,9 @@ function voice(s) {
   let v = voices.get(s.id);
   if (!v) {
     const c = audio();
-    v = {fade: c.createGain(), gain: c.createGain(), pan: c.createStereoPanner(),
-         an: c.createAnalyser(), src: null};
-    v.an.fftSize = 2048;
-    v.fade.connect(v.gain); v.gain.connect(v.pan); v.pan.connect(v.an); v.pan.connect(master);
+    v = {fade: c.createGain(), gain: c.createGain(), pan: c.createStereoPanner(), src: null};
+    v.fade.connect(v.gain); v.gain.connect(v.pan); v.pan.connect(master);
+    v.tap = meterTap(c, v.pan);
     voices.set(s.id, v);
   }
   return v;
@@ -309,16 +350,29 @@ function draw(t) {
 }
 
 // ------------------------------------------------------------------ meters
-const scratch = new Float32Array(2048);
-function measure(an) {
+const scratch = new Float32Array(METER_FFT);
+function peakOf(an) {
   an.getFloatTimeDomainData(scratch);
-  let peak = 0, ss = 0;
-  for (let i = 0; i < scratch.length; i++) { const x = scratch[i]; ss += x * x; if (Math.abs(x) > peak) peak = Math.abs(x); }
-  return {peak, ms: ss / scratch.length};
+  let peak = 0;
+  for (let i = 0; i < scratch.length; i++) peak = Math.max(peak, Math.abs(scratch[i]));
+  return peak;
+}
+function meanSquare(an) {
+  an.getFloatTimeDomainData(scratch);
+  let ss = 0;
+  for (let i = 0; i < scratch.length; i++) ss += scratch[i] * scratch[i];
+  return ss / scratch.length;
+}
+// the larger channel's sample peak, and the K-weighted channels' powers summed (BS.1770: left
+// and right weigh 1)
+function measure(tap) {
+  return {peak: Math.max(peakOf(tap.peak[0]), peakOf(tap.peak[1])),
+          ms: meanSquare(tap.k[0]) + meanSquare(tap.k[1])};
 }
 
-// peak (dBFS, held PEAK_HOLD_S) and short-term loudness (mean square over SHORT_TERM_S, not
-// K-weighted: an approximation of LUFS-S) of one meter
+// peak (dBFS, held PEAK_HOLD_S) and short-term loudness (BS.1770: -0.691 + 10 log10 of the
+// K-weighted mean square over the last SHORT_TERM_S, from the analysers' windows read each
+// frame; since playback started when that is shorter) of one meter
 function meterUpdate(key, peak, ms) {
   const t = performance.now() / 1000;
   let m = meters.get(key);
@@ -327,7 +381,8 @@ function meterUpdate(key, peak, ms) {
   while (m.hist.length && m.hist[0].t < t - SHORT_TERM_S) m.hist.shift();
   if (peak >= m.peak || t - m.peakT > PEAK_HOLD_S) { m.peak = peak; m.peakT = t; }
   const mean = m.hist.reduce((a, h) => a + h.ms, 0) / m.hist.length;
-  return {peakDb: dbOf(m.peak), nowDb: dbOf(peak), lufs: mean > 0 ? -0.691 + 10 * Math.log10(mean) : -Infinity};
+  m.last = {peakDb: dbOf(m.peak), nowDb: dbOf(peak), lufs: mean > 0 ? -0.691 + 10 * Math.log10(mean) : -Infinity};
+  return m.last;
 }
 
 function showMeter(el, text, r) {
@@ -338,24 +393,24 @@ function showMeter(el, text, r) {
   if (text) {
     text.classList.toggle('tw-over', over);
     const f = x => Number.isFinite(x) ? x.toFixed(1) : '-inf';
-    text.textContent = `peak ${f(r.peakDb)} dBFS, ~${f(r.lufs)} LUFS-S` + (over ? ` (over ${state.ceiling_dbtp} dB)` : '');
+    text.textContent = `peak ${f(r.peakDb)} dBFS, ${f(r.lufs)} LUFS-S` + (over ? ` (over ${state.ceiling_dbtp} dB)` : '');
   }
   el.dataset.peakDb = String(r.nowDb);
+  el.dataset.lufsS = String(r.lufs);
 }
 
 function drawMeters(reset) {
   if (!ac) return;
   if (reset) meters.clear();
-  const l = measure(anL), r = measure(anR);
-  // the two channels' powers add (as in BS.1770), the peak is the larger
-  const m = meterUpdate('master', Math.max(l.peak, r.peak), l.ms + r.ms);
+  const x = measure(masterTap);
+  const m = meterUpdate('master', x.peak, x.ms);
   showMeter(masterMeter, masterText, m);
   root.dataset.masterPeakDb = String(m.nowDb);
   for (const s of state.stems) {
     const v = voices.get(s.id), lane = lanes.get(s.id);
     if (!v || !lane) continue;
-    const x = measure(v.an);      // the analyser hears (L + R) / 2
-    showMeter(lane.meter, null, meterUpdate(s.id, x.peak, 2 * x.ms));
+    const x = measure(v.tap);
+    showMeter(lane.meter, null, meterUpdate(s.id, x.peak, x.ms));
   }
 }
 
@@ -715,7 +770,10 @@ window.foleyTransport = Object.freeze({
   videoTime: () => (video ? video.currentTime : null),
   playing: () => isPlaying(),
   loaded: () => state.stems.filter(s => decoded.has(s.url)).length,
-  masterPeakDb: () => (ac ? dbOf(Math.max(measure(anL).peak, measure(anR).peak)) : -Infinity),
+  masterPeakDb: () => (ac ? dbOf(measure(masterTap).peak) : -Infinity),
+  // the short-term loudness the master / a stem's meter shows (LUFS), -inf before playback
+  lufsS: key => { const m = meters.get(key || 'master'); return m && m.last ? m.last.lufs : -Infinity; },
+  selection: () => (state.selection ? state.selection.slice() : null),
 });
 
 // ------------------------------------------------------------------ value from the server
