@@ -3,6 +3,7 @@ name in what is exported (file names, the DAW session's track, the BWF descripti
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import gradio as gr
@@ -21,7 +22,9 @@ def test_the_inspector_renames_the_selected_stem(demo, loaded, told, monkeypatch
     assert loaded.stem(stem.id).name == "Door slam" and out[c.stem_name] == "Door slam"
     # the stem choice and the timeline show it
     assert out[c.stem_pick].choices == [("1: Door slam", stem.id)]
-    assert "1: Door slam" in out[c.timeline]
+    # the timeline lane is labelled "<index>: <name>" (static/timeline.js)
+    lane = json.loads(out[c.timeline])["stems"][0]
+    assert (lane["index"], lane["name"]) == (1, "Door slam")
     # unchanged: no step, nothing sent
     steps = len(loaded.history)
     assert on_name(loaded, stem.id, "Door slam") == gr.skip() and len(loaded.history) == steps

@@ -301,7 +301,7 @@ def test_bad_stem_edits_and_inputs(sess, square_video, fake_engine):
     with pytest.raises(FoleyError, match="steps"):
         sess.generate(caption="x", steps=0)
     sess.generate(caption="tick", steps=1)
-    sess.keep_candidate(0)
+    stem = sess.keep_candidate(0)
     with pytest.raises(FoleyError, match="Pan must be between"):
         sess.update_stem(stem.id, pan=3)
     with pytest.raises(FoleyError, match="Gain"):
@@ -618,7 +618,7 @@ def test_reference_upload_and_bad_files(sess, square_video, fake_engine, tmp_pat
         sess.choose_reference("no-such-clip")
 
     sess.generate(caption="a knock", steps=1, strength=0.0)
-    sess.keep_candidate(0)
+    stem = sess.keep_candidate(0)
     assert views.stems_rows(sess.project)[0][-1].startswith("own file: my knock")
     # the upload going away (it is a temporary file) loses nothing: the session keeps a copy
     (tmp_path / "my knock.wav").unlink()
@@ -642,7 +642,7 @@ def test_track_region_is_stored_with_its_track_id(sess, square_video, fake_engin
     sess.load_video(square_video)
     tracks = sess.propose_region("motion")
     sess.generate(caption="a square", steps=1)
-    sess.keep_candidate(0)
+    stem = sess.keep_candidate(0)
     assert stem.settings.region.kind == "track" and stem.settings.region.track_id == tracks[0].id
     assert isinstance(tracks[0].id, str) and not tracks[0].id.isdigit()
     folder = tmp_path / "proj"
@@ -663,7 +663,7 @@ def test_trim_in_the_stem_editor(sess, square_video, fake_engine):
     sess.load_video(square_video)
     sess.set_selection(1.0, 3.0)
     sess.generate(caption="a hum", steps=1)
-    sess.keep_candidate(0)
+    stem = sess.keep_candidate(0)
     sess.update_stem(stem.id, trim_start_s=0.5, trim_end_s=1.5)
     m = sess.project.stems[0].mix
     assert (m.trim_start_s, m.trim_end_s) == (0.5, 1.5)
@@ -684,7 +684,7 @@ def test_stem_edits_obey_the_project_mix_limits(sess, square_video, fake_engine,
 
     sess.load_video(square_video)
     sess.generate(caption="tick", steps=1)
-    sess.keep_candidate(0)
+    stem = sess.keep_candidate(0)
     for key, (label, lo, hi) in constants.MIX_LIMITS.items():
         if key.startswith("trim"):
             continue                          # checked against the stem's length as well
@@ -710,7 +710,7 @@ def test_a_48k_reference_makes_a_48k_stem_through_the_session(sess, square_video
     sess.upload_reference(tmp_path / "hiss.wav")
     cands = sess.generate(caption="a hiss", steps=1, strength=0.0)
     assert cands[0].sr == sr and cands[0].reference_audio.shape == cands[0].audio.shape
-    sess.keep_candidate(0)
+    stem = sess.keep_candidate(0)
     assert stem.sr == sr and np.array_equal(stem.audio, cands[0].audio)
 
     def share_above_9k(x, rate):
