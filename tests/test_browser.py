@@ -787,6 +787,8 @@ def test_follow_painted_object_button(server, browser):
     box.fill("2.0")
     box.press("Enter")
     studio.idle()
+    # the editor shows the new frame after the event ends: a stroke made before would be wiped
+    page.wait_for_timeout(1500)
     studio.paint_mask()
     page.click("#mask-follow-btn")
     expect(page.locator("#region-info")).to_contain_text("following the object", timeout=WAIT_MS)
