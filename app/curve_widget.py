@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from app.widget_value import read_json_value
 from foley_core.errors import CurveError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -86,16 +87,7 @@ def parse_curve_value(value: str | dict | None) -> dict:
     if value is None or (isinstance(value, str) and not value.strip()):
         return {"times_s": [], "values": [], "duration_s": 0.0, "start_s": 0.0,
                 "background": {}, "events_s": []}
-    if isinstance(value, str):
-        try:
-            data = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise CurveError(f"The loudness curve could not be read ({err.msg}); clear it and "
-                             "draw it again.") from None
-    else:
-        data = dict(value)
-    if not isinstance(data, dict):
-        raise CurveError("The loudness curve could not be read; clear it and draw it again.")
+    data = read_json_value(value, CurveError, "The loudness curve", "clear it and draw it again.")
     times, vals = data.get("times_s") or [], data.get("values") or []
     if not isinstance(times, list) or not isinstance(vals, list) or len(times) != len(vals):
         raise CurveError(f"The loudness curve has {len(times)} times but {len(vals)} values; "

@@ -21,6 +21,7 @@ import math
 from typing import Any, Sequence
 
 from app.curve_widget import STATIC_DIR
+from app.widget_value import read_json_value
 from foley_core.errors import OnsetError
 
 _TEMPLATE = """
@@ -92,17 +93,8 @@ def parse_lane_value(value: str | dict | None, duration_s: float) -> dict:
     value that is not the lane's or holds times outside the selection."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return {"onsets_s": None, "tapped": False, "snap": False}
-    if isinstance(value, str):
-        try:
-            data = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise OnsetError(f"The onsets lane could not be read ({err.msg}); press 'Use video "
-                             "contacts' and place the hits again.") from None
-    else:
-        data = value
-    if not isinstance(data, dict):
-        raise OnsetError("The onsets lane could not be read; press 'Use video contacts' and "
-                         "place the hits again.")
+    data = read_json_value(value, OnsetError, "The onsets lane",
+                           "press 'Use video contacts' and place the hits again.")
     onsets = data.get("onsets_s")
     if onsets is not None:
         if not isinstance(onsets, list) or not all(

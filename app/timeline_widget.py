@@ -29,6 +29,7 @@ import math
 from typing import Any, Callable, Iterable
 
 from app.curve_widget import STATIC_DIR
+from app.widget_value import read_json_value
 from foley_core import constants
 from foley_core.errors import MixError
 from foley_core.project import ExportSettings
@@ -177,17 +178,8 @@ def parse_timeline_value(value: str | dict | None) -> dict:
     nothing = {"edit": None, "select": None}
     if value is None or (isinstance(value, str) and not value.strip()):
         return nothing
-    if isinstance(value, str):
-        try:
-            data = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise MixError(f"The timeline's edit could not be read ({err.msg}); reload the page "
-                           "and make the edit again.") from None
-    else:
-        data = value
-    if not isinstance(data, dict):
-        raise MixError("The timeline's edit could not be read; reload the page and make the "
-                       "edit again.")
+    data = read_json_value(value, MixError, "The timeline's edit",
+                           "reload the page and make the edit again.")
     select = data.get("select")
     if select is not None and (not isinstance(select, str) or not select):
         raise MixError("The timeline asked to select something that is not a stem; click the "
