@@ -1059,9 +1059,14 @@ def _track_masks(directory: Path, rel: str, region: _Doc, name: str) -> tuple[di
         raise ProjectError(f"stem '{name}' is missing its track masks file '{path}'; the project folder "
                            "is incomplete (restore the file, or set the stem's region again)")
     try:
-        return read_track_masks(_real(path))
+        masks = read_track_masks(_real(path))
     except FoleyError as err:
         raise ProjectError(f"stem '{name}': its track masks file '{path.name}' is damaged ({err})") from None
+    boxes = region.data.get("track_boxes")
+    if isinstance(boxes, list) and len(boxes) != len(masks):
+        raise ProjectError(f"stem '{name}': its track masks file '{path.name}' is damaged (it holds masks "
+                           f"for {len(masks)} frames, the track has {len(boxes)})")
+    return masks
 
 
 def _check_declared_length(path: Path, name: str, sr: int, n_samples: int) -> None:
