@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from foley_core import project as proj, region_spec
-from foley_core.backends import WindowOutput
+from foley_core.backends import Capabilities, WindowOutput
 from foley_core.errors import ProjectError
 from foley_core.generate import generate
 from foley_core.project import GenerationRequest, Project, Region, Stem, load_project, save_project
@@ -32,11 +32,12 @@ V3 = Path(__file__).parent / "data" / "projects" / "v3"
 
 
 def _ring_scene():
-    """A textured ring (outer radius 16, hole of radius 8) crossing a grey frame, its true box
-    per frame, and the ring painted on the middle frame. A box around it would cover the hole."""
+    """A ring (outer radius 16, hole of radius 8) bouncing across a grey frame (floor
+    contacts at 2/3 and 4/3 s), its frames, true masks and true boxes. A box around it would
+    cover the hole."""
     n = int(SECONDS * FPS)
     times = np.arange(n) / FPS
-    xs, ys = np.linspace(30.0, 125.0, n), 60.0 + 25.0 * np.sin(np.linspace(0, np.pi, n))
+    xs, ys = np.linspace(30.0, 125.0, n), 84.0 - 60.0 * np.abs(np.sin(np.linspace(0, 3 * np.pi, n)))
     frames = np.full((n, H, W, 3), 110, np.uint8)
     masks = np.zeros((n, H, W), np.uint8)
     for k in range(n):
@@ -128,6 +129,7 @@ class MaskRecorder(StubBackend):
     obeys = frozenset({"video", "mask"})
     ignores = frozenset({"text", "negative", "curve"})
     description = "mask recorder (stand-in)"
+    capabilities = Capabilities(onsets=True)
 
     def __init__(self):
         self.masks: list[np.ndarray] = []
@@ -166,11 +168,16 @@ def test_a_stems_stored_request_runs_again_with_the_same_moving_shape(followed, 
     assert len(backend.masks) == 2
     np.testing.assert_array_equal(backend.masks[1], backend.masks[0])
     np.testing.assert_array_equal(again.audios[0], first.audios[0])
-    # the contacts (onsets) are timed from the followed centre both times
-    assert again.report.onsets_s == first.report.onsets_s
-    boxes_only = generate(settings.replace(video=video, model=backend, region=Region(
+    # the stored request keeps the onsets used; found again from the reloaded region they are
+    # the same, timed from the followed object's centre as the first time
+    assert settings.onsets_s == first.report.onsets_s and len(first.report.onsets_s) == 2
+    found = generate(settings.replace(video=video, model=backend, onsets_s=None))
+    assert found.report.onsets_s == first.report.onsets_s
+    np.testing.assert_array_equal(backend.masks[2], backend.masks[0])
+    # what format 3 kept (the boxes alone) would not give the model the same masks
+    generate(settings.replace(video=video, model=backend, region=Region(
         track_id=kept.region.track_id, track_boxes=kept.region.track_boxes)))
-    assert boxes_only is not None and not np.array_equal(backend.masks[2], backend.masks[0])
+    assert not np.array_equal(backend.masks[3], backend.masks[0])
 
 
 def test_the_studio_reopens_a_followed_painted_mask_with_its_shape(tmp_path):
@@ -211,6 +218,8 @@ def test_the_studio_reopens_a_followed_painted_mask_with_its_shape(tmp_path):
             np.testing.assert_array_equal(second.region_mask_at(t), first.region_mask_at(t))
         second.generate(caption="a thud", steps=1, seed=3, source="model", model=backend)
         np.testing.assert_array_equal(backend.masks[1], backend.masks[0])
+        # its contacts are found again as they were: from the followed object's centre
+        assert second.find_contacts() == first.find_contacts() != []
         # undo brings back the region the editor had before the settings were loaded
         second.undo()
         assert second.region.kind == "none"
