@@ -399,11 +399,15 @@ def _audio_digest(audio: np.ndarray, sr: int) -> str:
     return h.hexdigest()[:16]
 
 
+_MASK_DIGESTS_KEPT = 64
+
+
 class _DigestCache:
     """Digests keyed by array identity (the arrays are read-only, so identity implies content)."""
 
     def __init__(self) -> None:
         self._items: dict[int, tuple[weakref.ref, str]] = {}
+        self._masks: dict[int, tuple[tuple, str]] = {}
 
     def get(self, array: np.ndarray, extra: int) -> str:
         key = id(array)
@@ -414,6 +418,23 @@ class _DigestCache:
         self._items = {k: v for k, v in self._items.items() if v[0]() is not None}
         self._items[key] = (weakref.ref(array), digest)
         return digest
+
+    def masks(self, masks: tuple[dict, ...]) -> str:
+        """The digest of a track region's masks (a Region's tuple, never changed once made;
+        held here so its id stays its own). Hashing a long track's runs takes ~20 ms: autosave
+        after every action would pay it for every such stem."""
+        item = self._masks.get(id(masks))
+        if item is not None and item[0] is masks:
+            return item[1]
+        from foley_core.region_spec import track_masks_arrays
+
+        h = hashlib.sha1()
+        for name, array in track_masks_arrays(masks).items():
+            h.update(name.encode() + array.tobytes())
+        while len(self._masks) >= _MASK_DIGESTS_KEPT:
+            del self._masks[next(iter(self._masks))]
+        self._masks[id(masks)] = (masks, h.hexdigest()[:16])
+        return self._masks[id(masks)][1]
 
 
 def _mask_png_bytes(image: np.ndarray) -> bytes:
@@ -537,7 +558,7 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                     with atomic_path(stems_dir / mask_name) as tmp:
                         tmp.write_bytes(_mask_png_bytes(image))
                 keep.add(mask_name)
-            masks_name = _save_track_masks(stem, stems_dir)
+            masks_name = _save_track_masks(stem, stems_dir, digests)
             if masks_name is not None:
                 keep.add(masks_name)
             reference_file = _save_user_reference(stem, directory)
@@ -573,18 +594,15 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
     return json_path
 
 
-def _save_track_masks(stem: Stem, stems_dir: Path) -> str | None:
+def _save_track_masks(stem: Stem, stems_dir: Path, digests: _DigestCache) -> str | None:
     """Write the per-frame masks of the stem's track region (once per content, atomically);
     their file name, or None when the region keeps no masks."""
-    from foley_core.region_spec import track_masks_arrays, track_masks_bytes
+    from foley_core.region_spec import track_masks_bytes
 
     masks = None if stem.settings.region is None else stem.settings.region.track_masks
     if masks is None:
         return None
-    h = hashlib.sha1()
-    for name, array in track_masks_arrays(masks).items():
-        h.update(name.encode() + array.tobytes())
-    name = f"{stem.id}-{h.hexdigest()[:16]}_track.npz"
+    name = f"{stem.id}-{digests.masks(masks)}_track.npz"
     if not (stems_dir / name).is_file():
         with atomic_path(stems_dir / name) as tmp:
             tmp.write_bytes(track_masks_bytes(masks))

@@ -132,12 +132,12 @@ class Region(ArrayEq):
     box: (x0, y0, x1, y1), the same on every frame.
     image: a white-on-black image at the video's frame size, as a file path or a float (H, W)
         array in 0..1 (the project stores it as an 8-bit PNG: it comes back quantised to 1/255).
-    track: a moving box, either `track_boxes` = ((time_s, x0, y0, x1, y1), ...) with `track_id`
-        and, for an object whose shape was followed (a painted mask carried with it), its
-        `track_masks`: one run-length mask per box ({"size": [h, w], "counts": [...]}, the
-        `vision.tracks` RLE on one grid) that the box places on each frame, and `track_source`
-        (how it was found: a followed object's contacts are timed from its centre) (the form
-        the project stores), or `track` as given by a caller: a
+    track: a moving box, either as the project stores it: `track_boxes` = ((time_s, x0, y0,
+        x1, y1), ...) with `track_id`, optionally `track_masks` (one run-length mask per box,
+        {"size": [h, w], "counts": [...]} as `vision.tracks` encodes them, all on one grid,
+        that the box places on each frame: the shape of a followed painted mask) and
+        `track_source` (what found it: a followed object's contacts are timed from its
+        centre); or `track` as given by a caller: a
         `vision.tracks.Track`, {"times_s": [...], "boxes": [[x0, y0, x1, y1], ...]}, or a track
         of `launch.py detect`'s JSON ({"frames": [{"time_s": t, "box": [...]}, ...]}). Frames
         outside the track's span get an empty mask.

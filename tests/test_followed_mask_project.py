@@ -104,7 +104,7 @@ def test_a_followed_ring_is_stored_and_reloaded_with_its_hole(followed, tmp_path
     assert not np.array_equal(boxes_only, live)
 
 
-def test_saving_again_keeps_the_masks_file_and_undo_copies_share_it(followed, tmp_path):
+def test_saving_again_keeps_the_masks_file_and_undo_copies_share_it(followed, tmp_path, monkeypatch):
     _, _, _, stored = followed
     p = _ring_project(stored)
     save_project(p, tmp_path / "p")
@@ -113,6 +113,15 @@ def test_saving_again_keeps_the_masks_file_and_undo_copies_share_it(followed, tm
     save_project(p, tmp_path / "p")
     assert npz.stat().st_mtime_ns == before          # content-addressed: not written twice
     assert p.copy().stems[0].settings.region.track_masks is stored.track_masks
+    # autosave (after every action) hashes a region's masks once, not at every save
+    hashed = []
+    real = region_spec.track_masks_arrays
+    monkeypatch.setattr(region_spec, "track_masks_arrays", lambda m: hashed.append(1) or real(m))
+    saver = proj.Autosaver(tmp_path / "autosave")
+    saver.save(p)
+    first = len(hashed)
+    saver.save(p.copy())
+    assert first >= 1 and len(hashed) == first
     # a stem whose region is no longer a track leaves no masks file behind
     p.stems[0].settings = p.stems[0].settings.replace(region=None)
     save_project(p, tmp_path / "p")
