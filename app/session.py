@@ -940,11 +940,19 @@ class Session:
 
     @_edit
     def load_stem_settings(self, stem_id: str) -> dict:
-        """Put a stem's selection, curve and reference sound back into the editor; returns its
-        settings. A reference that can no longer be found is named in
-        `settings["reference_missing"]` (and no reference is chosen)."""
+        """Put a stem's selection, region, curve and reference sound back into the editor;
+        returns its settings. A reference that can no longer be found is named in
+        `settings["reference_missing"]` (and no reference is chosen), a region that does not
+        fit the loaded video in `settings["region_missing"]` (and the region stays as it was)."""
         st = self.stem_settings(stem_id)
         st["reference_missing"] = None
+        st["region_missing"] = None
+        if self.video is not None:
+            try:
+                self._restore_region(self.stem(stem_id).settings.region)
+            except FoleyError as err:
+                st["region_missing"] = (f"The stem's region cannot be used on this video ({err}); "
+                                        "mark the object again.")
         ref = st["reference"]
         if ref is None:
             self.clear_reference()
@@ -971,6 +979,23 @@ class Session:
             start_s = self.selection[0]
             self.user_onsets_video_s = ([start_s + t for t in st["onsets_s"]] if user else None)
         return st
+
+    def _restore_region(self, region: Region | None) -> RegionState:
+        """A stem's stored region as the editor's region: a painted image as it was, a track
+        with its boxes and, when it carried them, its per-frame masks (so a followed painted
+        shape comes back as it moved), a box as a painted box; None the whole frame."""
+        info = self.require_video()
+        size = (info.width, info.height)
+        if region is None:
+            state = RegionState()
+        else:
+            state = _region_state(region, size)
+        with self.lock:
+            if not _same_region(state, self.region):
+                self._push_region()
+                self.region = state
+                self.events_s = []
+        return self.region
 
     def _restore_reference(self, ref: dict) -> ReferenceChoice:
         lib = sound_library()
@@ -1197,6 +1222,19 @@ def _same_times(a: list[float] | None, b: list[float] | None, tol: float) -> boo
     return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
 
 
+def _region_state(region: Region, size: tuple[int, int]) -> RegionState:
+    """A stored (non-empty) region as the editor's, checked against the video's `size`."""
+    from foley_core.vision import tracks as vtracks  # torch: only with a region
+    from foley_core.vision.regions import track_from_spec, validate_region
+
+    if region.kind == "track":
+        return RegionState(kind="track", track=track_from_spec(region.track_spec(), size))
+    image = (vtracks.box_mask(vtracks.validate_box(region.box, *size), *size)
+             if region.kind == "box" else np.array(region.image, np.float32))
+    validate_region(image, size)
+    return RegionState(kind="image", mask=image)
+
+
 def _same_region(a: RegionState, b: RegionState) -> bool:
     if a.kind != b.kind or a.track is not b.track:
         return False
@@ -1293,7 +1331,9 @@ def _mask_spec(region: RegionState):
     return region_spec.mask_spec(region.kind, mask=region.mask,
                                  track_id=None if track is None else track.id,
                                  times_s=() if track is None else track.times_s,
-                                 boxes=() if track is None else track.boxes)
+                                 boxes=() if track is None else track.boxes,
+                                 masks=() if track is None else [f.mask for f in track.frames],
+                                 source=None if track is None else track.source)
 
 
 def _curve_spec(times_s, values):

@@ -51,7 +51,7 @@ from foley_core.request import (CurveSpec, GenerationReport, GenerationRequest, 
                                 ReferenceReport, Region, check_onsets, check_selection_length)
 from foley_core.vision import follow
 from foley_core.vision.curves import region_motion
-from foley_core.vision.regions import masks_for_frames, validate_region
+from foley_core.vision.regions import masks_for_frames, track_from_spec, validate_region
 from foley_core.vision.proposals import analysis_fps_for, work_size
 from foley_core.windows import join_windows, plan_windows, slice_curve
 
@@ -152,10 +152,14 @@ def video_contact_onsets(video: str, info, mask, *, start_s: float, duration_s: 
     video's own rate (or a whole fraction of it) and at most 320 px, the mask (an array or a
     Region) at each frame's time, `vision.curves.region_motion`. The last few results are
     remembered per (file, range, region masks)."""
-    if isinstance(mask, Region) and isinstance(mask.track, follow.Track) \
-            and mask.track.source == follow.FOLLOW_SOURCE:
+    followed = None
+    if isinstance(mask, Region) and isinstance(mask.track, follow.Track):
+        followed = mask.track
+    elif isinstance(mask, Region) and mask.track_source == follow.FOLLOW_SOURCE:
+        followed = track_from_spec(mask.track_spec(), (info.width, info.height))    # as a project keeps it
+    if followed is not None and followed.source == follow.FOLLOW_SOURCE:
         # a followed object has a centre in every frame it was seen: time its contacts from it
-        return follow.track_contact_onsets(mask.track, fps=info.fps, start_s=start_s,
+        return follow.track_contact_onsets(followed, fps=info.fps, start_s=start_s,
                                            duration_s=duration_s)
     size = work_size(info.width, info.height, 320)
     frames, times_s, frames_key = read_frames_cached(video, fps=analysis_fps_for(info.fps), size=size,

@@ -1,11 +1,13 @@
 """Stems and projects: the versioned project folder, atomic save, load with clear errors, autosave.
 
-Folder format (version 3):
+Folder format (version 4):
 
-    PROJECT_DIR/project.json          {"format": "foley-studio-project", "version": 3, ...}
+    PROJECT_DIR/project.json          {"format": "foley-studio-project", "version": 4, ...}
                                       each stem's "settings" is its GenerationRequest.to_json()
     PROJECT_DIR/stems/<id>-<hash>.wav       the model's audio, mono 32-bit float WAV at its own rate
     PROJECT_DIR/stems/<id>-<hash>_mask.png  an image mask (8-bit greyscale), when the stem has one
+    PROJECT_DIR/stems/<id>-<hash>_track.npz the per-frame masks of a track region that carries its
+                                            shape (a followed painted mask): runs, exact
     PROJECT_DIR/references/<hash>/<name>    a copy of the user's own reference sound (one per content)
     PROJECT_DIR/media/<video file>          only with `save_project(..., copy_video=True)`
 
@@ -54,8 +56,10 @@ from foley_core.request import check_number as _number, readonly as _readonly
 FORMAT = "foley-studio-project"
 # 2: each stem's settings say where its sound came from ("source").
 # 3: a stem's settings are its GenerationRequest, under the request's own field names.
+# 4: a track region may keep its per-frame masks in a file ("track_masks"); a reader of format 3
+#    would drop them and give back boxes, so it is told the folder is newer instead.
 # Older folders are migrated when read (`MIGRATIONS`).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 PROJECT_FILE = "project.json"
 STEMS_DIR = "stems"
 MEDIA_DIR = "media"
@@ -381,6 +385,8 @@ class Project(_ArrayEq):
             memo[id(s.audio)] = s.audio
             if s.settings.region is not None and s.settings.region.image is not None:
                 memo[id(s.settings.region.image)] = s.settings.region.image
+            if s.settings.region is not None and s.settings.region.track_masks is not None:
+                memo[id(s.settings.region.track_masks)] = s.settings.region.track_masks
         return _copy.deepcopy(self, memo)
 
 
@@ -393,11 +399,15 @@ def _audio_digest(audio: np.ndarray, sr: int) -> str:
     return h.hexdigest()[:16]
 
 
+_MASK_DIGESTS_KEPT = 64
+
+
 class _DigestCache:
     """Digests keyed by array identity (the arrays are read-only, so identity implies content)."""
 
     def __init__(self) -> None:
         self._items: dict[int, tuple[weakref.ref, str]] = {}
+        self._masks: dict[int, tuple[tuple, str]] = {}
 
     def get(self, array: np.ndarray, extra: int) -> str:
         key = id(array)
@@ -408,6 +418,23 @@ class _DigestCache:
         self._items = {k: v for k, v in self._items.items() if v[0]() is not None}
         self._items[key] = (weakref.ref(array), digest)
         return digest
+
+    def masks(self, masks: tuple[dict, ...]) -> str:
+        """The digest of a track region's masks (a Region's tuple, never changed once made;
+        held here so its id stays its own). Hashing a long track's runs takes ~20 ms: autosave
+        after every action would pay it for every such stem."""
+        item = self._masks.get(id(masks))
+        if item is not None and item[0] is masks:
+            return item[1]
+        from foley_core.region_spec import track_masks_arrays
+
+        h = hashlib.sha1()
+        for name, array in track_masks_arrays(masks).items():
+            h.update(name.encode() + array.tobytes())
+        while len(self._masks) >= _MASK_DIGESTS_KEPT:
+            del self._masks[next(iter(self._masks))]
+        self._masks[id(masks)] = (masks, h.hexdigest()[:16])
+        return self._masks[id(masks)][1]
 
 
 def _mask_png_bytes(image: np.ndarray) -> bytes:
@@ -420,8 +447,8 @@ def _mask_png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_file: str | None,
-                  directory: Path) -> dict:
+def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, masks_name: str | None,
+                  reference_file: str | None, directory: Path) -> dict:
     reference_path = None
     if reference_file is not None:
         # absolute as well, for readers that predate "file" (they then find it while the folder stays put)
@@ -432,6 +459,7 @@ def _stem_to_json(stem: Stem, wav_name: str, mask_name: str | None, reference_fi
         "created_at": stem.created_at,
         "audio": {"file": f"{STEMS_DIR}/{wav_name}", "sr": stem.sr, "n_samples": int(stem.audio.shape[0])},
         "settings": stem.settings.to_json(image_file=f"{STEMS_DIR}/{mask_name}" if mask_name else None,
+                                          masks_file=f"{STEMS_DIR}/{masks_name}" if masks_name else None,
                                           reference_file=reference_file, reference_path=reference_path),
         "mix": _mix_to_json(stem.mix),
         "metrics": stem.metrics,
@@ -485,9 +513,10 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                  _digests: _DigestCache | None = None) -> Path:
     """Save `project` into `directory` atomically as a whole; return the project.json path.
 
-    Stem WAVs (32-bit float, exact), mask PNGs and copies of the user's own reference sounds are
-    written first, each atomically and only if not already there; project.json is replaced last;
-    unreferenced files in stems/ and references/ are removed after that. With `copy_video` the video is copied into `directory/media/` (once) and the
+    Stem WAVs (32-bit float, exact), mask PNGs, track masks and copies of the user's own
+    reference sounds are written first, each atomically and only if not already there;
+    project.json is replaced last; unreferenced files in stems/ and references/ are removed
+    after that. With `copy_video` the video is copied into `directory/media/` (once) and the
     project then points at the copy. Sets `project.modified_at` when the save succeeds.
     """
     directory = Path(directory).expanduser()
@@ -529,10 +558,13 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                     with atomic_path(stems_dir / mask_name) as tmp:
                         tmp.write_bytes(_mask_png_bytes(image))
                 keep.add(mask_name)
+            masks_name = _save_track_masks(stem, stems_dir, digests)
+            if masks_name is not None:
+                keep.add(masks_name)
             reference_file = _save_user_reference(stem, directory)
             if reference_file is not None:
                 keep_references.add(reference_file)
-            stem_entries.append(_stem_to_json(stem, wav_name, mask_name, reference_file, directory))
+            stem_entries.append(_stem_to_json(stem, wav_name, mask_name, masks_name, reference_file, directory))
 
         modified_at = _now()
         doc = _project_to_json(project, directory, stem_entries, modified_at, video_path)
@@ -560,6 +592,21 @@ def save_project(project: Project, directory: str | os.PathLike, *, copy_video: 
                 pass  # a leftover file is harmless; the project is already saved
     _remove_unused_references(directory, keep_references)
     return json_path
+
+
+def _save_track_masks(stem: Stem, stems_dir: Path, digests: _DigestCache) -> str | None:
+    """Write the per-frame masks of the stem's track region (once per content, atomically);
+    their file name, or None when the region keeps no masks."""
+    from foley_core.region_spec import track_masks_bytes
+
+    masks = None if stem.settings.region is None else stem.settings.region.track_masks
+    if masks is None:
+        return None
+    name = f"{stem.id}-{digests.masks(masks)}_track.npz"
+    if not (stems_dir / name).is_file():
+        with atomic_path(stems_dir / name) as tmp:
+            tmp.write_bytes(track_masks_bytes(masks))
+    return name
 
 
 def _user_sound(reference: Reference | None) -> Path | None:
@@ -800,8 +847,20 @@ def _v2_to_v3(data: dict) -> dict:
     return data
 
 
+def _v3_to_v4(data: dict) -> dict:
+    """Version 3 kept a track region as its boxes only; version 4 may add a file of its
+    per-frame masks ("track_masks"). A version 3 region has none: null, its boxes as they were."""
+    stems = data.get("stems")
+    for raw in stems if isinstance(stems, list) else []:
+        settings = raw.get("settings") if isinstance(raw, dict) else None
+        region = settings.get("region") if isinstance(settings, dict) else None
+        if isinstance(region, dict):
+            region.setdefault("track_masks", None)
+    return data
+
+
 # version -> the function turning a project.json of that version into the next version's
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate_project_json(data: dict) -> dict:
@@ -873,7 +932,8 @@ def project_files(directory: str | os.PathLike, project: Project | None = None) 
         if not isinstance(raw, dict):
             continue
         settings = raw.get("settings") if isinstance(raw.get("settings"), dict) else {}
-        found = [(raw.get("audio") or {}).get("file"), (settings.get("region") or {}).get("image"),
+        region = settings.get("region") if isinstance(settings.get("region"), dict) else {}
+        found = [(raw.get("audio") or {}).get("file"), region.get("image"), region.get("track_masks"),
                  (settings.get("reference") or {}).get("file")]
         paths = [directory / rel for rel in found if isinstance(rel, str)]
         if paths:
@@ -968,13 +1028,17 @@ def _stem_from_json(doc: _Doc, directory: Path) -> Stem:
     def read_image(rel: str) -> np.ndarray:
         return _mask_image(directory, rel, s.sub("region"), name)
 
+    def read_masks(rel: str) -> tuple[dict, ...]:
+        return _track_masks(directory, rel, s.sub("region"), name)
+
     def reference_file(rel: str) -> str:
         return os.path.normpath(_inside(directory, rel, s.sub("reference"), "file",
                                         f"the reference sound of stem '{name}'").absolute())
 
     mix_doc = doc.sub("mix")
     try:
-        settings = GenerationRequest.from_json(s, read_image=read_image, reference_file=reference_file)
+        settings = GenerationRequest.from_json(s, read_image=read_image, reference_file=reference_file,
+                                               read_masks=read_masks)
         mix = MixSettings(
             gain_db=mix_doc.get("gain_db", "number"), pan=mix_doc.get("pan", "number"),
             offset_s=mix_doc.get("offset_s", "number"), trim_start_s=mix_doc.get("trim_start_s", "number"),
@@ -1002,6 +1066,25 @@ def _mask_image(directory: Path, rel: str, region: _Doc, name: str) -> np.ndarra
         raise
     except FoleyError as err:       # e.g. a MaskError for an image too big to open
         raise ProjectError(f"stem '{name}': its mask image '{image_path.name}' cannot be used ({err})") from None
+
+
+def _track_masks(directory: Path, rel: str, region: _Doc, name: str) -> tuple[dict, ...]:
+    """The per-frame masks of a track region a stem keeps at project-relative `rel`."""
+    from foley_core.region_spec import read_track_masks
+
+    path = _inside(directory, rel, region, "track_masks", f"the track masks of stem '{name}'")
+    if not path.is_file():
+        raise ProjectError(f"stem '{name}' is missing its track masks file '{path}'; the project folder "
+                           "is incomplete (restore the file, or set the stem's region again)")
+    try:
+        masks = read_track_masks(_real(path))
+    except FoleyError as err:
+        raise ProjectError(f"stem '{name}': its track masks file '{path.name}' is damaged ({err})") from None
+    boxes = region.data.get("track_boxes")
+    if isinstance(boxes, list) and len(boxes) != len(masks):
+        raise ProjectError(f"stem '{name}': its track masks file '{path.name}' is damaged (it holds masks "
+                           f"for {len(masks)} frames, the track has {len(boxes)})")
+    return masks
 
 
 def _check_declared_length(path: Path, name: str, sr: int, n_samples: int) -> None:

@@ -132,8 +132,12 @@ class Region(ArrayEq):
     box: (x0, y0, x1, y1), the same on every frame.
     image: a white-on-black image at the video's frame size, as a file path or a float (H, W)
         array in 0..1 (the project stores it as an 8-bit PNG: it comes back quantised to 1/255).
-    track: a moving box, either `track_boxes` = ((time_s, x0, y0, x1, y1), ...) with `track_id`
-        (the form the project stores), or `track` as given by a caller: a
+    track: a moving box, either as the project stores it: `track_boxes` = ((time_s, x0, y0,
+        x1, y1), ...) with `track_id`, optionally `track_masks` (one run-length mask per box,
+        {"size": [h, w], "counts": [...]} as `vision.tracks` encodes them, all on one grid,
+        that the box places on each frame: the shape of a followed painted mask) and
+        `track_source` (what found it: a followed object's contacts are timed from its
+        centre); or `track` as given by a caller: a
         `vision.tracks.Track`, {"times_s": [...], "boxes": [[x0, y0, x1, y1], ...]}, or a track
         of `launch.py detect`'s JSON ({"frames": [{"time_s": t, "box": [...]}, ...]}). Frames
         outside the track's span get an empty mask.
@@ -146,6 +150,8 @@ class Region(ArrayEq):
     track: Any = None
     track_id: str | None = None
     track_boxes: tuple[tuple[float, float, float, float, float], ...] | None = None
+    track_masks: tuple[dict, ...] | None = None
+    track_source: str | None = None
 
     def __post_init__(self) -> None:
         given = [name for name, value in (("box", self.box), ("image", self.image),
@@ -155,8 +161,9 @@ class Region(ArrayEq):
             raise MaskError(f"unknown mask kind {self.kind!r}; use one of {', '.join(REGION_KINDS)}")
         if len(given) > 1:
             raise MaskError(f"a region needs exactly one of box, image or track; got {', '.join(given)}")
-        if self.track is not None and self.track_boxes is not None:
-            raise MaskError("a track region takes a track or its boxes, not both")
+        if self.track is not None and (self.track_boxes is not None or self.track_masks is not None
+                                       or self.track_source is not None):
+            raise MaskError("a track region takes a track or its boxes (and masks), not both")
         kind = self.kind or (given[0] if given else "none")
         if self.kind == "box" and self.box is None:
             raise MaskError("a 'box' mask needs box coordinates (x0, y0, x1, y1)")
@@ -186,6 +193,12 @@ class Region(ArrayEq):
                     raise MaskError(f"track box {k} must be (time_s, x0, y0, x1, y1); got {row!r}")
                 rows.append((float(row[0]), *check_box(row[1:], f"track box {k}")))
             set_(self, "track_boxes", tuple(rows))
+        if self.track_masks is not None:
+            set_(self, "track_masks", _check_track_masks(self.track_masks, self.track_boxes))
+        if self.track_source is not None:
+            if self.track_boxes is None or not isinstance(self.track_source, str) or not self.track_source:
+                raise MaskError(f"a track's source is a name such as 'motion' and goes with its boxes; "
+                                f"got {self.track_source!r:.40}")
         if self.track_id is not None:
             if isinstance(self.track_id, bool) or not isinstance(self.track_id, (str, int, np.integer)):
                 raise MaskError(f"a track id must be text such as 't0'; got {self.track_id!r}")
@@ -202,8 +215,38 @@ class Region(ArrayEq):
             return self.track
         if self.track_boxes is None:
             return None
-        return {"id": self.track_id or "track", "times_s": [r[0] for r in self.track_boxes],
+        spec = {"id": self.track_id or "track", "times_s": [r[0] for r in self.track_boxes],
                 "boxes": [list(r[1:]) for r in self.track_boxes]}
+        if self.track_masks is not None:
+            spec["masks"] = list(self.track_masks)
+        if self.track_source is not None:
+            spec["source"] = self.track_source
+        return spec
+
+
+def _check_track_masks(masks: Any, boxes: tuple | None) -> tuple[dict, ...]:
+    """`masks` as one run-length mask per track box, all on one grid (MaskError naming the
+    first bad one): each {"size": [h, w], "counts": [...]} with runs covering h x w exactly."""
+    if boxes is None:
+        raise MaskError("a track's masks go with its per-frame boxes (track_boxes)")
+    masks = tuple(masks)
+    if len(masks) != len(boxes):
+        raise MaskError(f"a track has {len(boxes)} boxes but {len(masks)} masks; it needs one mask per box")
+    out, grid = [], None
+    for k, rle in enumerate(masks):
+        try:
+            h, w = (int(v) for v in rle["size"])
+            counts = [int(c) for c in rle["counts"]]
+        except (KeyError, TypeError, ValueError):
+            raise MaskError(f"track mask {k} must be a run-length mask {{'size': [h, w], 'counts': [...]}}") from None
+        if h < 1 or w < 1 or min(counts, default=0) < 0 or sum(counts) != h * w:
+            raise MaskError(f"track mask {k} has runs that do not cover its {w}x{h} grid")
+        if grid is not None and (h, w) != grid:
+            raise MaskError(f"track mask {k} is {w}x{h} but the first is {grid[1]}x{grid[0]}; "
+                            "a track's masks share one grid")
+        grid = (h, w)
+        out.append({"size": [h, w], "counts": counts})
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------ stored conditions
@@ -495,11 +538,12 @@ class GenerationRequest(ArrayEq):
             model=ModelSpec(backend=name, weights_id=str(report.model or "")), onsets_s=report.onsets_s,
             video=None, candidates=1, take=None, regenerate_span_s=None).stored()
 
-    def to_json(self, *, image_file: str | None = None, reference_file: str | None = None,
-                reference_path: str | None = None) -> dict:
+    def to_json(self, *, image_file: str | None = None, masks_file: str | None = None,
+                reference_file: str | None = None, reference_path: str | None = None) -> dict:
         """The stored request (see `stored`) as plain JSON with its own field names.
 
-        `image_file`: where the region's image is kept (project-relative); `reference_file`:
+        `image_file`: where the region's image is kept (project-relative); `masks_file`: where
+        a track region's per-frame masks are kept (project-relative); `reference_file`:
         the project's copy of the user's reference sound (project-relative) and
         `reference_path` the path stored beside it (default: the reference's own)."""
         st = self.stored()
@@ -510,7 +554,8 @@ class GenerationRequest(ArrayEq):
             "region": None if region is None else {
                 "kind": region.kind, "box": None if region.box is None else list(region.box),
                 "image": image_file, "track_id": region.track_id,
-                "track_boxes": None if region.track_boxes is None else [list(r) for r in region.track_boxes]},
+                "track_boxes": None if region.track_boxes is None else [list(r) for r in region.track_boxes],
+                "track_masks": masks_file, "track_source": region.track_source},
             "curve": None if curve is None else {"times_s": [float(v) for v in curve.times_s],
                                                  "values": [float(v) for v in curve.values]},
             "onsets_s": None if st.onsets_s is None else list(st.onsets_s),
@@ -527,10 +572,12 @@ class GenerationRequest(ArrayEq):
 
     @classmethod
     def from_json(cls, doc: Any, *, read_image: Callable[[str], np.ndarray],
-                  reference_file: Callable[[str], str]) -> "GenerationRequest":
+                  reference_file: Callable[[str], str],
+                  read_masks: Callable[[str], tuple[dict, ...]] | None = None) -> "GenerationRequest":
         """The stored request in `doc`, a typed reader of its JSON object (`project`'s: its
         get/sub/numbers/fail name the bad field). `read_image(rel)` reads the region image kept
-        at project-relative `rel`; `reference_file(rel)` gives the absolute path of the project's
+        at project-relative `rel`, `read_masks(rel)` a track region's per-frame masks kept there
+        (None: a request that names such a file is refused); `reference_file(rel)` gives the absolute path of the project's
         copy of a reference sound. Fields absent from files older than a field get its default."""
         def nullable(key: str, kind: str) -> Any:
             return doc.get(key, kind, None) if key in doc.data else doc.get(key, kind)
@@ -539,7 +586,7 @@ class GenerationRequest(ArrayEq):
         return cls(
             caption=nullable("caption", "str"), negative_caption=nullable("negative_caption", "str"),
             start_s=doc.get("start_s", "number"), duration_s=nullable("duration_s", "number"),
-            region=_region_from_json(doc.sub("region", optional=True), read_image),
+            region=_region_from_json(doc.sub("region", optional=True), read_image, read_masks),
             curve=None if curve_doc is None else CurveSpec(times_s=np.array(curve_doc.numbers("times_s")),
                                                            values=np.array(curve_doc.numbers("values"))),
             onsets_s=doc.numbers("onsets_s", default=None),
@@ -570,10 +617,14 @@ def _stored_region(region: Any) -> Region | None:
     return region if isinstance(region, Region) and isinstance(region.image, np.ndarray) else Region(image=image)
 
 
-def _region_from_json(m: Any, read_image: Callable[[str], np.ndarray]) -> Region | None:
+def _region_from_json(m: Any, read_image: Callable[[str], np.ndarray],
+                      read_masks: Callable[[str], tuple[dict, ...]] | None) -> Region | None:
     if m is None:
         return None
     image_rel = m.get("image", "str", None)
+    masks_rel = m.get("track_masks", "str", None)      # absent before format 4
+    if masks_rel is not None and read_masks is None:
+        m.fail(f"{m.where}.track_masks names a file, but this request is not read from a project folder")
     track_boxes = m.get("track_boxes", "list", None)
     if track_boxes is not None:
         for k, row in enumerate(track_boxes):
@@ -587,7 +638,9 @@ def _region_from_json(m: Any, read_image: Callable[[str], np.ndarray]) -> Region
         track_id = m.get("track_id", "str", None)
     return Region(kind=m.get("kind", "str"), box=None if box is None else tuple(box),
                   image=None if image_rel is None else read_image(image_rel),
-                  track_id=track_id, track_boxes=track_boxes)
+                  track_id=track_id, track_boxes=track_boxes,
+                  track_masks=None if masks_rel is None else read_masks(masks_rel),
+                  track_source=m.get("track_source", "str", None))
 
 
 def _reference_from_json(ref: Any, reference_file: Callable[[str], str]) -> Reference | None:

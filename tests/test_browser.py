@@ -779,7 +779,8 @@ def test_a_vocal_sketch_recorded_from_the_microphone_sets_the_hits(server, playw
 
 def test_follow_painted_object_button(server, browser):
     """Paint on a frame and press "Follow painted object": the region becomes the followed
-    object (the overlay then moves with it) without an error."""
+    object (the overlay then moves with it) without an error. A take kept with it brings that
+    region back with its settings after the region was cleared."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     studio, _ = _open_demo_with_selection(page, server, TAP_SELECTION)
@@ -791,6 +792,18 @@ def test_follow_painted_object_button(server, browser):
     page.wait_for_timeout(1500)
     studio.paint_mask()
     page.click("#mask-follow-btn")
+    expect(page.locator("#region-info")).to_contain_text("following the object", timeout=WAIT_MS)
+    studio.idle()
+    assert "Traceback" not in page.content()
+    studio.generate_and_keep("a ball bounces", 1)
+    studio.tab("Region")
+    page.click("#mask-clear-btn")
+    expect(page.locator("#region-info")).to_contain_text("whole frame", timeout=WAIT_MS)
+    studio.idle()
+    page.locator("#stem-select input").click()
+    page.get_by_role("option", name="1: a ball bounces").click()
+    studio.idle()
+    page.click("#stem-load-btn")
     expect(page.locator("#region-info")).to_contain_text("following the object", timeout=WAIT_MS)
     studio.idle()
     assert "Traceback" not in page.content()

@@ -170,7 +170,7 @@ def test_round_trip_keeps_audio_and_every_setting(tmp_path):
     p = full_project()
     json_path = save_project(p, tmp_path / "proj")
     doc = json.loads(json_path.read_text())
-    assert doc["format"] == "foley-studio-project" and doc["version"] == 3
+    assert doc["format"] == "foley-studio-project" and doc["version"] == 4
     q = load_project(tmp_path / "proj")
     assert q == p
     for a, b in zip(p.stems, q.stems):
@@ -723,7 +723,7 @@ def test_a_version_1_project_folder_still_opens_with_every_field(tmp_path):
         np.testing.assert_allclose(got.audio, want.audio, atol=1e-4)
     # saved again, it is the current format and keeps the migrated sources
     save_project(loaded, tmp_path / "v2")
-    assert json.loads((tmp_path / "v2" / "project.json").read_text())["version"] == proj.FORMAT_VERSION == 3
+    assert json.loads((tmp_path / "v2" / "project.json").read_text())["version"] == proj.FORMAT_VERSION == 4
     assert [s.settings.source for s in load_project(tmp_path / "v2").stems] == ["auto", "model", "model"]
 
 
@@ -755,7 +755,7 @@ def test_a_version_2_project_folder_opens_with_its_settings_as_the_request(tmp_p
     # saved again, it is the current format with the request's own field names
     save_project(loaded, tmp_path / "v3")
     doc = json.loads((tmp_path / "v3" / "project.json").read_text())
-    assert doc["version"] == proj.FORMAT_VERSION == 3
+    assert doc["version"] == proj.FORMAT_VERSION == 4
     assert set(doc["stems"][0]["settings"]) == {f.name for f in dataclasses.fields(GenerationRequest)} - {
         "video", "candidates", "take", "regenerate_span_s"}
     again = load_project(tmp_path / "v3")

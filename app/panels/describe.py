@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from app import views
-from app.panels import reference
+from app.panels import reference, region
 from app.panels.common import selection_text, shown_curve_scale, timeline, user_errors
 from app.session import CURVE_SCALE_RANGE, DEFAULTS, Session, model_curve_scale
 from foley_core import backends
@@ -101,20 +101,24 @@ def settings_outputs(c: SimpleNamespace) -> list:
     return [c.caption, c.negative, c.seed, c.steps, c.text_scale, c.video_scale,
             c.curve_auto, c.curve_scale, c.conform, c.model, c.sel_start, c.sel_end,
             c.sel_md, c.curve, c.timeline, *reference.outputs(c), c.ref_strength, c.video_onsets,
-            c.source, c.onset_lane]
+            c.source, c.onset_lane, c.overlay, c.region_md]
 
 
 def settings_updates(c: SimpleNamespace, sess: Session, st: dict) -> dict:
     """The editor showing a stem's settings `st` (Session.load_stem_settings)."""
     if st.get("reference_missing"):
         gr.Warning(st["reference_missing"])
+    if st.get("region_missing"):
+        gr.Warning(st["region_missing"])
     cs = st.get("curve_scale")
     if cs is not None and shown_curve_scale(cs) != cs:
         gr.Warning(f"The stem was made with curve guidance {cs:g}, outside the slider's "
                    f"{CURVE_SCALE_RANGE[0]:g}–{CURVE_SCALE_RANGE[1]:g}: the slider shows "
                    f"{shown_curve_scale(cs):g}, which the next Generate uses "
                    "('Regenerate with a new seed' keeps the stem's own value).")
-    return {**reference.reference_updates(c, sess), c.ref_strength: st["strength"],
+    # the stem's region came back with its settings: show it (with its shape, if it moved)
+    shown = {} if sess.video is None else region.frame_updates(c, sess, sess.frame_time_s, editor=False)
+    return {**shown, **reference.reference_updates(c, sess), c.ref_strength: st["strength"],
             **curve_scale_updates(c, st["model"], cs is None, cs),
             c.caption: st["caption"], c.negative: st["negative_caption"], c.seed: st["seed"],
             c.steps: st["steps"], c.text_scale: st["text_scale"],

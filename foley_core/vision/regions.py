@@ -45,7 +45,8 @@ def mask_array_to_model(mask: np.ndarray, n_frames: int, width: int, height: int
 
 def track_from_spec(track, video_wh: tuple[int, int]) -> Track:
     """A Track from a `Region.track_spec()`: a Track as it is, or a {"times_s", "boxes"} /
-    detect-JSON dict checked against the video's frame."""
+    detect-JSON dict checked against the video's frame. A stored track's "masks" (one RLE per
+    box) come back on its frames, so its masks are the followed shape, not its boxes."""
     if isinstance(track, Track):
         return track
     if not isinstance(track, dict):
@@ -61,12 +62,19 @@ def track_from_spec(track, video_wh: tuple[int, int]) -> Track:
         raise MaskError(f"the track is malformed ({err}); expected times_s and boxes [x0, y0, x1, y1]") from None
     if not times or len(times) != len(boxes) or any(len(b) != 4 for b in boxes):
         raise MaskError("the track needs one box [x0, y0, x1, y1] per time, and at least one")
+    # a detect-JSON track ("frames") is the user's pick whatever found it; a stored one keeps
+    # its source (a followed object's contacts are timed from its centre) and its masks
+    stored = "frames" not in track
+    masks = (track.get("masks") if stored else None) or [None] * len(times)
+    if len(masks) != len(times):
+        raise MaskError(f"the track has {len(times)} boxes but {len(masks)} masks; it needs one mask per box")
     vw, vh = video_wh
     for b in boxes:
         validate_box(b, vw, vh)
     order = np.argsort(times, kind="stable")
-    frames = [TrackFrame(times[i], np.asarray(boxes[i], np.float64)) for i in order]
-    return Track(id=str(track.get("id", "track")), label=str(track.get("label", "")), source="user",
+    frames = [TrackFrame(times[i], np.asarray(boxes[i], np.float64), masks[i]) for i in order]
+    return Track(id=str(track.get("id", "track")), label=str(track.get("label", "")),
+                 source=str(track.get("source") or "user") if stored else "user",
                  score=1.0, frames=frames, width=vw, height=vh)
 
 
