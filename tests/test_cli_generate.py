@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -275,3 +276,46 @@ def test_point_follows_the_clicked_object(env, tmp_path, media_factory):
         assert report["follow"] == {"detector": None, "label": "picked object"}
     bad = run_cli(["--caption", "x", "--duration", "1", "--point", "1,2", "--out", str(tmp_path / "b.wav")], env)
     assert bad.returncode == 2 and "need a --video" in bad.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_sees_progress_and_one_line_per_take(env, tmp_path, monkeypatch, capsys):
+    # piped, stderr stays empty (test above); on a terminal a person sees the steps and the takes
+    from foley_core.cli import build_parser, run_command
+
+    monkeypatch.setenv("FOLEY_EMBEDDED_DIR", env["FOLEY_EMBEDDED_DIR"])
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    out = tmp_path / "knock.wav"
+    args = build_parser().parse_args(["generate", "--caption", "a knock", "--duration", "2",
+                                      "--steps", "3", "--candidates", "2", "--from-scratch",
+                                      "--out", str(out)])
+    assert run_command(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    shown = terminal.getvalue()
+    assert "generating" in shown and "step" in shown           # the tqdm bar
+    lines = [l for l in shown.splitlines() if l.startswith("wrote ")]
+    assert [l.split(":")[0] for l in lines] == [f"wrote {p}" for p in report["outputs"]]
+    assert all("from scratch" in l and f"{report['sr']} Hz" in l for l in lines)
+
+
+def test_a_terminal_is_told_which_library_clip_and_licence_each_take_came_from(env, tmp_path, monkeypatch,
+                                                                                capsys):
+    from foley_core.cli import build_parser, run_command
+
+    monkeypatch.setenv("FOLEY_EMBEDDED_DIR", env["FOLEY_EMBEDDED_DIR"])
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    args = build_parser().parse_args(["generate", "--caption", "a small object bounces", "--duration", "2",
+                                      "--steps", "3", "--candidates", "2", "--out", str(tmp_path / "b.wav")])
+    assert run_command(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    lines = [l for l in terminal.getvalue().splitlines() if l.startswith("wrote ")]
+    assert len(lines) == 2
+    for line, ref in zip(lines, report["references"]):
+        assert f"library clip {ref['id']}" in line and ref["caption"] in line
+        assert ref["licence"].split(" (", 1)[0] in line

@@ -30,7 +30,8 @@ the selection start; the take covers the selection, so --duration defaults to it
 rest of the take is written back unchanged, the span is new and crossfaded in, at the take's rate.
 The take is an input: --out must name another file.
 
-Prints ONE JSON object on stdout. Every output is first written to a temporary file and all are
+Prints ONE JSON object on stdout. On a terminal, stderr also shows a denoising progress bar and a
+line per written take (its clip and licence); piped or redirected, stderr carries errors only. Every output is first written to a temporary file and all are
 moved into place only when everything succeeded, so an error leaves no output behind. Before any
 work, every input file must be a regular file, and every output (OUT-1 .. OUT-K included) must end
 in .wav (--mp4: .mp4), lie in an existing writable folder and be no input and no other output.
@@ -43,6 +44,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from foley_core import constants
@@ -361,6 +363,50 @@ def _write(args: argparse.Namespace, outputs: list[Path], result) -> None:
             mux_mp4(args.video, result.audios[0], result.sr, tmp)
 
 
+class _Terminal:
+    """What a person at a terminal sees on stderr while scripts read stdout: a progress bar over
+    the denoising steps and one line per written take. Off when stderr is not a terminal, so a
+    pipe or a log keeps stderr for errors."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.on = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._bar = None
+
+    def progress(self, step: int, total: int) -> None:
+        if not self.on:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="generating", unit="step", file=self.stream,
+                             leave=False, dynamic_ncols=True)
+        self._bar.total = total
+        self._bar.update(step - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def summary(self, report: dict) -> None:
+        if not self.on:
+            return
+        refs = report.get("references") or []
+        for i, path in enumerate(report.get("outputs") or []):
+            line = f"wrote {path}: {report['duration_s']:g} s at {report['sr']} Hz"
+            ref = refs[i] if i < len(refs) else (report.get("reference") if i == 0 else None)
+            if report.get("source") == "model" or ref is None:
+                line += ", from scratch (the model alone)"
+            else:
+                name = f"library clip {ref['id']}" if ref.get("library_clip") else f"your sound {ref.get('path')}"
+                licence = str(ref.get("licence") or "").split(" (", 1)[0]
+                line += f", from {name} \"{ref.get('caption', '')}\"" + (f" ({licence})" if licence else "")
+            print(line, file=self.stream)
+        for message in report.get("warnings") or []:
+            print(f"note: {message}", file=self.stream)
+
+
 def _report_json(args: argparse.Namespace, done, outputs: list[Path], *, curve, onsets_s, span_s,
                  warnings: list[str]) -> dict:
     """The one-line JSON report printed after the takes are written."""
@@ -441,7 +487,11 @@ def run(args: argparse.Namespace) -> int:
             strength=args.strength, reference_fit=args.reference_fit,
             source="model" if args.from_scratch else "auto", model=args.model,
             take=take, regenerate_span_s=span_s)
-        result = generate(request, device=args.device)
+        terminal = _Terminal()
+        try:
+            result = generate(request, device=args.device, progress=terminal.progress)
+        finally:
+            terminal.close()
         _write(args, outputs, result)
     finally:
         root.removeHandler(collector)
@@ -451,4 +501,5 @@ def run(args: argparse.Namespace) -> int:
     if followed is not None:
         report["follow"] = followed
     print(json.dumps(report))
+    terminal.summary(report)
     return 0
