@@ -1,0 +1,89 @@
+"""The user's own sound folders: a library of the bundled clips plus folders, and the folder list
+the studio keeps in the user's settings.
+
+The list lives in the user's settings (`$FOLEY_STUDIO_HOME/settings.json`, default
+`~/.foley-studio/settings.json`), not in a project: a sound designer's library belongs to them and
+to the machine, and serves every project, as a sound-effects browser's database does; a project
+already keeps a copy of each of the user's sounds a stem was made from, so it opens elsewhere
+without the folder. The command line never reads this list: a command names its folders
+(`--folder`, `--library-folder`), so the same command gives the same result on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+from foley_core.atomic import write_text_atomic
+from foley_core.errors import FoleyError, MediaError
+from foley_core.library.catalog import SoundLibrary, default_library
+
+__all__ = ["settings_file", "saved_folders", "save_folders", "library_with_folders", "folder_key"]
+
+log = logging.getLogger(__name__)
+
+SETTINGS_NAME = "settings.json"
+FOLDERS_KEY = "library_folders"
+
+
+def settings_file() -> Path:
+    """`$FOLEY_STUDIO_HOME/settings.json` (default `~/.foley-studio/settings.json`)."""
+    home = os.environ.get("FOLEY_STUDIO_HOME") or os.path.join("~", ".foley-studio")
+    return Path(home).expanduser() / SETTINGS_NAME
+
+
+def folder_key(path: str | os.PathLike) -> str:
+    """A folder as the library and the settings name it: absolute, `~` expanded, links resolved."""
+    return str(Path(path).expanduser().resolve())
+
+
+def _read_settings() -> dict:
+    file = settings_file()
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        # settings are a convenience: a damaged file must not stop the studio from starting
+        log.warning("ignoring the unreadable settings file %s: %s", file, err)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def saved_folders() -> list[str]:
+    """The sound folders the user added in the studio, in the order added."""
+    folders = _read_settings().get(FOLDERS_KEY)
+    if not isinstance(folders, list):
+        return []
+    return list(dict.fromkeys(str(f) for f in folders if isinstance(f, str) and f.strip()))
+
+
+def save_folders(folders: Sequence[str | os.PathLike]) -> None:
+    """Remember `folders` in the user's settings (other settings kept)."""
+    data = _read_settings()
+    data[FOLDERS_KEY] = list(dict.fromkeys(folder_key(f) for f in folders))
+    file = settings_file()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(file, json.dumps(data, indent=2) + "\n")
+    except OSError as err:
+        raise FoleyError(f"Cannot save your sound folders in '{file}': {err.strerror or err}.") from None
+
+
+def library_with_folders(folders: Sequence[str | os.PathLike] = (), *,
+                         option: str = "") -> SoundLibrary:
+    """The bundled library plus `folders` (the bundled one itself without folders). Every folder
+    must exist and hold usable sounds; files that cannot be read are skipped (the library's
+    `warnings` and `scans` say which). `option` (e.g. '--library-folder') prefixes errors."""
+    if not folders:
+        return default_library()
+    lib = SoundLibrary()
+    for folder in folders:
+        try:
+            lib.add_folder(folder)
+        except MediaError as err:
+            raise type(err)(f"{option}: {err}" if option else str(err)) from None
+    return lib
