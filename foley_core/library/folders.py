@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
 from foley_core.atomic import write_text_atomic
 from foley_core.errors import FoleyError, MediaError
-from foley_core.library.catalog import SoundLibrary, default_library
+from foley_core.library.catalog import FolderScan, SoundLibrary, default_library
 
-__all__ = ["settings_file", "saved_folders", "save_folders", "library_with_folders", "folder_key"]
+__all__ = ["settings_file", "saved_folders", "save_folders", "library_with_folders", "folder_key", "SavedFolders"]
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +88,73 @@ def library_with_folders(folders: Sequence[str | os.PathLike] = (), *,
         except MediaError as err:
             raise type(err)(f"{option}: {err}" if option else str(err)) from None
     return lib
+
+
+class SavedFolders:
+    """The studio's library: the bundled clips plus the folders saved in the user's settings,
+    built on first use and shared by the process (the app is local; the folders are the user's).
+    A saved folder that cannot be read now (an unplugged drive) stays saved and is listed with
+    the reason (`problems`), so it is back once the drive is."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._library: SoundLibrary | None = None      # None: no folder, the bundled library alone
+        self._built = False
+        self.problems: dict[str, str] = {}
+
+    def library(self) -> SoundLibrary:
+        with self._lock:
+            if not self._built:
+                self._built = True
+                folders = saved_folders()
+                if folders:
+                    self._library = SoundLibrary()
+                    for folder in folders:
+                        try:
+                            self._library.add_folder(folder)
+                        except MediaError as err:
+                            self.problems[folder_key(folder)] = str(err)
+            return self._library if self._library is not None else default_library()
+
+    def add(self, path: str | os.PathLike) -> FolderScan:
+        """Index a folder, add it to the library and remember it; returns what the scan read.
+        MediaError (nothing saved) for a missing folder, a file, or no usable sound in it."""
+        if path is None or not str(path).strip():
+            raise MediaError("Type the path of a folder of sounds on this machine, e.g. ~/Sounds/Foley.")
+        self.library()
+        with self._lock:
+            # a new library object: the bundled one stays as the rest of the process knows it
+            lib = self._library if self._library is not None else SoundLibrary()
+            scan = lib.index_folder(str(path).strip())
+            self._library = lib
+            key = str(scan.folder)
+            self.problems.pop(key, None)
+            save_folders([*saved_folders(), key])
+        return scan
+
+    def remove(self, path: str | os.PathLike) -> None:
+        """Forget a saved folder (its files are untouched)."""
+        key = folder_key(path)
+        with self._lock:
+            saved = saved_folders()
+            if key not in {folder_key(f) for f in saved}:
+                raise FoleyError(f"'{path}' is not one of your sound folders.")
+            if self._library is not None:
+                self._library.remove_folder(key)
+            self.problems.pop(key, None)
+            save_folders([f for f in saved if folder_key(f) != key])
+
+    def folders(self) -> list[tuple[str, str]]:
+        """(folder, what it holds now: "N sounds" or why it is not searched) of each saved folder."""
+        lib = self.library()
+        out = []
+        for folder in saved_folders():
+            key = folder_key(folder)
+            problem = self.problems.get(key)
+            scan = lib.scans.get(key)
+            if problem or scan is None:
+                out.append((key, f"not searched: {problem or 'not read yet'}"))
+            else:
+                skipped = f", {scan.unreadable} unreadable file(s) skipped" if scan.unreadable else ""
+                out.append((key, f"{scan.usable} sounds{skipped}"))
+        return out
