@@ -418,16 +418,10 @@ def _library_folders(data: Any, base: Path, extra: list) -> list[str]:
     return list(dict.fromkeys(folders))
 
 
-def load_shot_list(path: str | os.PathLike, *, library_folders: list | tuple = ()) -> list[Shot]:
-    """Read and validate a shot list (JSON: {"shots": [...]} or [...]; or CSV); raise ShotListError.
-    `library_folders`: the user's sound folders to pick from besides the list's own."""
-    from foley_core import media
-    from foley_core.library.folders import library_with_folders
-
-    path = Path(path).expanduser()
+def _read_shot_list(path: Path) -> tuple[list, Any]:
+    """(the raw shots, the JSON document or None for a CSV) of the shot list at `path`."""
     if not path.is_file():
         raise ShotListError(f"shot list not found: {path}")
-    base = path.parent.absolute()
     data = None
     if path.suffix.lower() == ".csv":
         raw_shots = _csv_rows(path)
@@ -441,6 +435,18 @@ def load_shot_list(path: str | os.PathLike, *, library_folders: list | tuple = (
             raise ShotListError(f"the shot list '{path}' should be a list of shots or {{\"shots\": [...]}}")
     if not raw_shots:
         raise ShotListError(f"the shot list '{path}' holds no shots")
+    return raw_shots, data
+
+
+def load_shot_list(path: str | os.PathLike, *, library_folders: list | tuple = ()) -> list[Shot]:
+    """Read and validate a shot list (JSON: {"shots": [...]} or [...]; or CSV); raise ShotListError.
+    `library_folders`: the user's sound folders to pick from besides the list's own."""
+    from foley_core import media
+    from foley_core.library.folders import library_with_folders
+
+    path = Path(path).expanduser()
+    raw_shots, data = _read_shot_list(path)
+    base = path.parent.absolute()
     folders = _library_folders(data, base, list(library_folders))
     lib_cache: list = []
 

@@ -104,3 +104,17 @@ def test_a_bad_folder_is_a_message_and_nothing_is_saved(demo, loaded, told, sett
     level, message = told[-1]
     assert level == "warning" and words in message and "Traceback" not in message
     assert not settings.exists() and loaded.library_folders() == []
+
+
+def test_a_studio_open_to_other_machines_reads_no_typed_path(demo, loaded, told, settings, sfx, monkeypatch):
+    """A path typed in the page is read on the server: only when it listens on loopback alone."""
+    import gradio as gr
+
+    from app.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.20") and not is_loopback("myhost")
+    monkeypatch.setattr(app.session.SAVED_FOLDERS, "browser_may_add", False)
+    assert _handler(demo, "on_library_folder_add")(loaded, str(sfx)) == gr.skip()
+    assert "open to other machines" in told[-1][1] and not settings.exists()
+    assert "user/My SFX/Zorblat_Hum_Loop.flac" not in app.session.sound_library()

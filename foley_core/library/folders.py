@@ -101,6 +101,9 @@ class SavedFolders:
         self._library: SoundLibrary | None = None      # None: no folder, the bundled library alone
         self._built = False
         self.problems: dict[str, str] = {}
+        # Paths typed in the page name folders on the server's machine: the server sets this
+        # False when it listens beyond loopback (`serve --host 0.0.0.0`, `--share`).
+        self.browser_may_add = True
 
     def library(self) -> SoundLibrary:
         with self._lock:
@@ -119,6 +122,7 @@ class SavedFolders:
     def add(self, path: str | os.PathLike) -> FolderScan:
         """Index a folder, add it to the library and remember it; returns what the scan read.
         MediaError (nothing saved) for a missing folder, a file, or no usable sound in it."""
+        self._check_allowed()
         if path is None or not str(path).strip():
             raise MediaError("Type the path of a folder of sounds on this machine, e.g. ~/Sounds/Foley.")
         self.library()
@@ -134,6 +138,7 @@ class SavedFolders:
 
     def remove(self, path: str | os.PathLike) -> None:
         """Forget a saved folder (its files are untouched)."""
+        self._check_allowed()
         key = folder_key(path)
         with self._lock:
             saved = saved_folders()
@@ -143,6 +148,12 @@ class SavedFolders:
                 self._library.remove_folder(key)
             self.problems.pop(key, None)
             save_folders([f for f in saved if folder_key(f) != key])
+
+    def _check_allowed(self) -> None:
+        if not self.browser_may_add:
+            raise FoleyError("This studio is open to other machines, so it does not read folder paths "
+                             "typed in the page. Add folders in a studio served to this machine only "
+                             "(without --host or --share): the folders it keeps are searched here too.")
 
     def folders(self) -> list[tuple[str, str]]:
         """(folder, what it holds now: "N sounds" or why it is not searched) of each saved folder."""
