@@ -163,3 +163,17 @@ def test_launch_py_has_the_library_command(pack, cache):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["id"] == "user/pack/hits/Zorblat_Knock_01.flac"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["library"], "required: ACTION"),
+    (["library", "search"], "required: TEXT"),
+    (["library", "search", "x", "--kind", "loud"], "invalid choice: 'loud'"),
+    (["library", "index"], "required: DIR"),
+])
+def test_usage_errors_are_one_line_with_a_help_hint(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert message in err and "--help" in err, err
