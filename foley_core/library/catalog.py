@@ -383,13 +383,13 @@ def _scan_file(path: Path, st: os.stat_result) -> dict:
         audio, sr = read_audio(path, mono=False)
         mono = audio if audio.ndim == 1 else audio.mean(axis=1, dtype=np.float32)
         check_reference_audio(mono, sr, name=f"'{path.name}'")
+        kind = classify_reference(mono, int(sr))
     except MediaError as err:
         rec["error"] = str(err)
         return rec
     tags = {k: v for k, v in engine.read_tags(path).items() if k in _KEYWORD_TAGS}
     rec.update(seconds=audio.shape[0] / sr, sr=int(sr), channels=1 if audio.ndim == 1 else int(audio.shape[1]),
-               tags=tags, features=engine.encode_vector(engine.audio_features(mono, sr)),
-               kind=classify_reference(mono, int(sr)))
+               tags=tags, features=engine.encode_vector(engine.audio_features(mono, sr)), kind=kind)
     return rec
 
 
@@ -471,7 +471,7 @@ class SoundLibrary:
         self._folder_records: dict[str, dict[str, dict]] = {}   # folder -> relative path -> what a scan read
         self._extra_text: dict[str, str] = {}                    # clip id -> embedded metadata words
         self._features: dict[str, np.ndarray] = {}               # clip id -> audio features (more-like-this)
-        self._kinds: dict[str, str] = {}                         # clip id -> "oneshot" / "sustained"
+        self._kinds: dict[str, str | None] = {}                  # clip id -> "oneshot" / "sustained" / None
         self.scans: dict[str, FolderScan] = {}                   # folder -> what its last scan did
         self._index: engine.SearchIndex | None = None
         self._peaks: PeaksCache | None = None
@@ -730,7 +730,7 @@ class SoundLibrary:
                         new[fkey] = np.array([kind == "sustained"], dtype=np.float32)
                     else:
                         kind = "sustained" if hit[0] > 0.5 else "oneshot"
-                except (OSError, MediaError) as err:
+                except (OSError, FoleyError) as err:     # left out of a kind filter, never fatal
                     self._warn(f"Cannot tell whether '{e.path}' is one-shot or sustained: {err}")
                     kind = None
                 self._kinds[e.id] = kind
