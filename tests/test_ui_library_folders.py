@@ -118,3 +118,20 @@ def test_a_studio_open_to_other_machines_reads_no_typed_path(demo, loaded, told,
     assert _handler(demo, "on_library_folder_add")(loaded, str(sfx)) == gr.skip()
     assert "open to other machines" in told[-1][1] and not settings.exists()
     assert "user/My SFX/Zorblat_Hum_Loop.flac" not in app.session.sound_library()
+
+
+def test_a_saved_folder_missing_at_start_is_listed_with_the_reason(loaded, settings, sfx, tmp_path):
+    """An unplugged drive: the studio starts, lists the folder as not searched, and keeps it."""
+    gone = tmp_path / "usb" / "sfx"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"library_folders": [str(sfx), str(gone)], "other": 1}))
+    rows = dict(loaded.library_folders())
+    assert rows[str(sfx)] == "2 sounds, 1 unreadable file(s) skipped"
+    assert rows[str(gone)].startswith("not searched: Sound folder not found")
+    assert "user/My SFX/Zorblat_Hum_Loop.flac" in app.session.sound_library()
+    stored = json.loads(settings.read_text())
+    assert stored["library_folders"] == [str(sfx), str(gone)] and stored["other"] == 1
+    # a damaged settings file is ignored: the bundled library alone, nothing lost on start
+    settings.write_text("{not json")
+    app.session.SAVED_FOLDERS = lib_folders.SavedFolders()
+    assert loaded.library_folders() == [] and len(app.session.sound_library()) > 0
