@@ -17,6 +17,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for per-session files (default: the system temp folder)")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     from foley_core import offline
 
@@ -31,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < int(args.port) < 65536:
         raise FoleyError(f"--port must be between 1 and 65535; got {args.port}")
+    from app import session
+
+    # a folder path typed in the page is read on this machine: only its own user may do that
+    session.SAVED_FOLDERS.browser_may_add = is_loopback(args.host) and not args.share
     demo = studio.build_app(work_root=args.work_dir)
     studio.warm_up_library()
     # One generation at a time per event (CPU-bound); other events run alongside.

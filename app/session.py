@@ -33,7 +33,8 @@ from foley_core.autosave_tokens import AutosaveTokens, new_autosave_id
 from foley_core.errors import (CaptionError, FoleyError, MaskError, MediaError, ProjectError,
                                TimeRangeError)
 from foley_core.history import History
-from foley_core.library import SearchHit, default_library, load_reference
+from foley_core.library import SearchHit, load_reference
+from foley_core.library.folders import SavedFolders
 from foley_core.project import MAX_CURVE_SCALE
 from foley_core.request import GenerationRequest, Region
 
@@ -56,12 +57,24 @@ SNAP_TOLERANCE_S = 0.08             # a tap this close to a detected contact mov
 
 
 ALL_CATEGORIES = "all categories"
+ANY_KIND = "any kind"
+KIND_CHOICES = ((ANY_KIND, ANY_KIND), ("one-shot (hits)", "oneshot"), ("sustained (loops)", "sustained"))
 REFERENCE_RESULTS = 10
 
 
+# The user's sound folders: saved in the user's settings, one library for the process (app is local)
+SAVED_FOLDERS = SavedFolders()
+
+
 def sound_library():
-    """The studio's sound library (the bundled starter clips), shared by all sessions."""
-    return default_library()
+    """The studio's sound library: the bundled starter clips plus the sound folders the user
+    added (saved in the user's settings), shared by all sessions."""
+    return SAVED_FOLDERS.library()
+
+
+def saved_library_folders() -> list[tuple[str, str]]:
+    """(folder, what it holds or why it is not searched) of each of the user's saved folders."""
+    return SAVED_FOLDERS.folders()
 
 
 def default_reference_strength() -> float:
@@ -643,19 +656,39 @@ class Session:
     # ------------------------------------------------------------------ reference sound
     def search_references(self, text: str, category: str | None = None,
                           k: int = REFERENCE_RESULTS, *, caption: str = "",
-                          min_s: float | None = None, max_s: float | None = None) -> list:
+                          min_s: float | None = None, max_s: float | None = None,
+                          kind: str | None = None) -> list:
         """Library clips whose captions are nearest in meaning to `text` (best first). An empty
         `text` searches by `caption` (the sound being described); with neither, a category
         lists that category's clips. `min_s`/`max_s` keep clips of that length only (None = no
-        bound). Returns [SearchHit]."""
+        bound); `kind` ('oneshot' / 'sustained', or ANY_KIND / None) clips of that kind only.
+        Returns [SearchHit]."""
         lib = sound_library()
         category = None if not category or category == ALL_CATEGORIES else str(category)
+        kind = None if not kind or kind == ANY_KIND else kind
         query = search_query(text, caption)
         if not query:
             if category is None:
                 raise CaptionError("Type what to look for (or a caption), or pick a category.")
-            return [SearchHit(e, 0.0) for e in lib.by_category(category, min_s=min_s, max_s=max_s)[:k]]
-        return lib.search(query, k=k, category=category, min_s=min_s, max_s=max_s)
+            return [SearchHit(e, 0.0) for e in lib.by_category(category, min_s=min_s, max_s=max_s,
+                                                                kind=kind, limit=k)]
+        return lib.search(query, k=k, category=category, min_s=min_s, max_s=max_s, kind=kind)
+
+    # ------------------------------------------------------------------ the user's sound folders
+    def add_library_folder(self, path: str) -> Any:
+        """Add a folder of the user's sounds on this machine to the library (searched, and picked
+        from by the caption), remembered in the user's settings for every project; returns what
+        its scan read (foley_core.library.FolderScan). MediaError for a missing folder, a file,
+        or a folder with no usable sound."""
+        return SAVED_FOLDERS.add(path)
+
+    def remove_library_folder(self, path: str) -> None:
+        """Stop searching a saved folder (its files are untouched)."""
+        SAVED_FOLDERS.remove(path)
+
+    def library_folders(self) -> list[tuple[str, str]]:
+        """(folder, what it holds or why it is not searched) of each of the user's saved folders."""
+        return saved_library_folders()
 
     def reference_thumbnails(self, hits) -> list:
         """The waveform thumbnail (peak levels, linear full scale; None if unreadable) of each hit."""
@@ -775,7 +808,9 @@ class Session:
             video_scale=float(video_scale), curve_scale=curve_scale, video_onsets=video_onsets,
             onsets_s=onsets, conform=float(conform) if curve is not None else None, source=source,
             model=model, take=take, regenerate_span_s=regenerate_span_s, **ref_kwargs)
-        result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set)
+        # the caption picks from the user's folders too (and a chosen clip of theirs is found)
+        result = generate(request, progress=on_progress, cancel=self.cancel_event.is_set,
+                          library=sound_library())
         report = result.report
         with self.lock:
             self.candidates = _candidates(result, seed)

@@ -6,6 +6,9 @@ seed, steps, scales, model, mask, curve, reference, onsets ...; see `project._st
 optionally with the stem's `mix`; fields left out take the studio's defaults, and a request
 without a reference takes the product default (generate() retrieves library clips for the
 caption). The whole list is validated before Ray starts, so a typo costs nothing.
+`library_folders` (a JSON list's top level: {"library_folders": [...], "shots": [...]}, paths
+beside the list; and `launch.py batch --library-folder DIR`) adds the user's sound folders to
+the clips a caption picks from, and lets a stem's reference name one of their clips by id.
 
 Each shot is rendered by a Ray actor (`ShotRenderer`) that loads the model once and then renders
 shot after shot: generate() per stem, then the project code saves the shot as a studio project
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -403,15 +407,22 @@ def _csv_rows(path: Path) -> list[dict]:
     return list(shots.values())
 
 
-def load_shot_list(path: str | os.PathLike) -> list[Shot]:
-    """Read and validate a shot list (JSON: {"shots": [...]} or [...]; or CSV); raise ShotListError."""
-    from foley_core import media
-    from foley_core.library.catalog import default_library
+def _library_folders(data: Any, base: Path, extra: list) -> list[str]:
+    """The shot list's `library_folders` (beside the list when relative) and `extra` (the
+    command's --library-folder), as absolute paths, each checked to hold usable sounds."""
+    raw = data.get("library_folders", []) if isinstance(data, dict) else []
+    if not isinstance(raw, list) or not all(isinstance(f, str) and f.strip() for f in raw):
+        raise ShotListError("'library_folders' should be a list of folder paths")
+    folders = [str((base / Path(f).expanduser()).resolve()) for f in raw]
+    folders += [str(Path(f).expanduser().resolve()) for f in extra]
+    return list(dict.fromkeys(folders))
 
-    path = Path(path).expanduser()
+
+def _read_shot_list(path: Path) -> tuple[list, Any]:
+    """(the raw shots, the JSON document or None for a CSV) of the shot list at `path`."""
     if not path.is_file():
         raise ShotListError(f"shot list not found: {path}")
-    base = path.parent.absolute()
+    data = None
     if path.suffix.lower() == ".csv":
         raw_shots = _csv_rows(path)
     else:
@@ -424,13 +435,31 @@ def load_shot_list(path: str | os.PathLike) -> list[Shot]:
             raise ShotListError(f"the shot list '{path}' should be a list of shots or {{\"shots\": [...]}}")
     if not raw_shots:
         raise ShotListError(f"the shot list '{path}' holds no shots")
+    return raw_shots, data
 
+
+def load_shot_list(path: str | os.PathLike, *, library_folders: list | tuple = ()) -> list[Shot]:
+    """Read and validate a shot list (JSON: {"shots": [...]} or [...]; or CSV); raise ShotListError.
+    `library_folders`: the user's sound folders to pick from besides the list's own."""
+    from foley_core import media
+    from foley_core.library.folders import library_with_folders
+
+    path = Path(path).expanduser()
+    raw_shots, data = _read_shot_list(path)
+    base = path.parent.absolute()
+    folders = _library_folders(data, base, list(library_folders))
     lib_cache: list = []
 
     def library():
         if not lib_cache:
-            lib_cache.append(default_library())
+            try:
+                lib_cache.append(library_with_folders(folders))
+            except FoleyError as err:
+                raise ShotListError(f"library_folders: {err}") from None
         return lib_cache[0]
+
+    if folders:
+        library()          # a missing or empty folder is refused before any shot is read
 
     shots: list[Shot] = []
     seen: set[str] = set()
@@ -482,6 +511,8 @@ def load_shot_list(path: str | os.PathLike) -> list[Shot]:
             "lufs": None if lufs is None else float(lufs), "ceiling_dbtp": ceiling,
             "stems": stems,
         }
+        if folders:       # only then: the requests (and hashes) of lists without folders stay as they were
+            request["library_folders"] = folders
         shots.append(Shot(shot_id, video, start_s, duration_s, video_duration_s, request, inputs))
     return shots
 
@@ -545,14 +576,17 @@ def _region(m: dict):
     return Region()
 
 
-def generation_request(stem: dict, video: str, start_s: float, duration_s: float):
-    """The GenerationRequest of one canonical stem request (as the studio builds it)."""
+def generation_request(stem: dict, video: str, start_s: float, duration_s: float, library=None):
+    """The GenerationRequest of one canonical stem request (as the studio builds it); a clip id
+    of `library` (a SoundLibrary with the user's folders) becomes that clip."""
     from foley_core.request import GenerationRequest
 
     curve = None if stem["curve"] is None else (stem["curve"]["times_s"], stem["curve"]["values"])
     ref = stem["reference"]
-    reference = {} if ref is None else dict(reference=ref.get("file") or ref["clip_id"],
-                                            strength=ref["strength"], reference_fit=ref["fit"])
+    sound = None if ref is None else ref.get("file") or ref["clip_id"]
+    if sound is not None and not ref.get("file") and library is not None and sound in library:
+        sound = library.get(sound)
+    reference = {} if ref is None else dict(reference=sound, strength=ref["strength"], reference_fit=ref["fit"])
     return GenerationRequest(
         caption=stem["caption"], negative_caption=stem["negative_caption"] or None, video=video,
         start_s=start_s, duration_s=duration_s, region=_region(stem["mask"]), curve=curve,
@@ -593,10 +627,11 @@ def render_shot(request: dict, out_dir: str | os.PathLike, *, device: str = "cpu
 
         project.video_duration_s = media.video_duration_s(video)
         timings = []
+        library = _worker_library(tuple(request.get("library_folders") or ()))
         for stem in request["stems"]:
             t = time.monotonic()
-            stem_request = generation_request(stem, video, start_s, duration_s)
-            result = generate(stem_request, device=device)
+            stem_request = generation_request(stem, video, start_s, duration_s, library)
+            result = generate(stem_request, device=device, library=library)
             timings.append(round(time.monotonic() - t, 3))
             project.add_stem(Stem.new(result.audios[0], result.sr, stem_request.for_stem(result.report),
                                       mix=MixSettings(**stem["mix"]), name=stem["name"]))
@@ -618,6 +653,17 @@ def render_shot(request: dict, out_dir: str | os.PathLike, *, device: str = "cpu
         write_text_atomic(paths["request"], json.dumps({"request_sha256": line["request_sha256"],
                                                         "request": request, "report": line}, indent=2) + "\n")
     return line
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_library(folders: tuple[str, ...]):
+    """The bundled library plus the shot's folders (None: the bundled one), built once per worker
+    for the same folders; their index is read from the on-disk cache the driver's check wrote."""
+    if not folders:
+        return None
+    from foley_core.library.folders import library_with_folders
+
+    return library_with_folders(folders)
 
 
 class ShotRendererBase:
@@ -668,6 +714,7 @@ class BatchOptions:
     threads: int | None = None        # CPU threads per worker (None: this machine's cores / workers)
     gpus_per_worker: float | None = None   # None: 1 when CUDA is available here, else 0
     dashboard: bool = False
+    library_folders: list[str] = field(default_factory=list)   # the user's sound folders to pick from
 
 
 def _env_for_workers() -> dict[str, str]:
@@ -699,7 +746,7 @@ def run_batch(shot_list: str | os.PathLike, options: BatchOptions,
         raise FoleyError(f"--workers must be at least 1, got {options.workers}")
     if options.threads is not None and options.threads < 1:
         raise FoleyError(f"--threads must be at least 1, got {options.threads}")
-    shots = load_shot_list(shot_list)
+    shots = load_shot_list(shot_list, library_folders=options.library_folders)
     out_dir = prepare_outputs(shots, options.out_dir, shot_list)
     lines: list[dict] = []
     todo: list[Shot] = []

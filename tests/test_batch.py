@@ -227,3 +227,61 @@ def test_a_replaced_reference_file_is_a_new_request(inputs, tmp_path):
     assert load_shot_list(tmp_path / "list.json")[0].request_sha256 == before      # stable
     shutil.copy(inputs / "broken.wav", tmp_path / "ref.wav")                       # same name, new sound
     assert load_shot_list(tmp_path / "list.json")[0].request_sha256 != before
+
+
+def _user_folder(root: Path) -> Path:
+    import soundfile as sf
+
+    folder = root / "my sfx"
+    folder.mkdir()
+    n = 22050
+    rng = np.random.default_rng(5)
+    sf.write(folder / "Zorblat_Whirr_01.wav", (0.3 * rng.standard_normal(n) * np.exp(-np.arange(n) / 4000)
+                                               ).astype(np.float32), 22050)
+    sf.write(folder / "paper_crumple.wav", (0.2 * rng.standard_normal(n)).astype(np.float32), 22050)
+    return folder
+
+
+def test_library_folders_of_a_shot_list_feed_retrieval_and_references(inputs, tmp_path, monkeypatch):
+    """A list's `library_folders` (beside the list) and the command's folders reach the worker:
+    a caption only the user's clip matches picks it, and a reference names a clip of theirs by id.
+    Rendered in-process (the worker's own function), so no Ray is needed."""
+    from foley_core.project import load_project
+
+    monkeypatch.setenv("FOLEY_CACHE_DIR", str(tmp_path / "cache"))
+    folder = _user_folder(tmp_path)
+    shutil.copy(inputs / "clip.mp4", tmp_path / "clip.mp4")
+    shots = {"library_folders": ["my sfx"], "shots": [
+        {"id": "z", "video": "clip.mp4", "selection": [0.0, 1.0],
+         "stems": [{"caption": "a zorblat whirr", "seed": 1, "steps": 1},
+                   {"caption": "paper", "steps": 1, "reference": "user/my sfx/paper_crumple.wav"}]}]}
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps(shots))
+    shot = load_shot_list(path)[0]
+    assert shot.request["library_folders"] == [str(folder.resolve())]
+    # the same folder given to the command instead: the same request
+    (tmp_path / "plain.json").write_text(json.dumps({"shots": shots["shots"]}))
+    given = load_shot_list(tmp_path / "plain.json", library_folders=[str(folder)])[0]
+    assert given.request_sha256 == shot.request_sha256
+    out = batch.prepare_outputs([shot], tmp_path / "out", path)
+    line = batch.render_shot(shot.request, out)
+    assert line["status"] == "ok", line["error"]
+    stems = load_project(out / "z" / "project").stems
+    assert stems[0].settings.reference.clip_id == "user/my sfx/Zorblat_Whirr_01.wav"
+    assert stems[1].settings.reference.clip_id == "user/my sfx/paper_crumple.wav"
+    assert "your sound" in stems[0].settings.reference.attribution
+
+
+@pytest.mark.parametrize("folders, expected", [(["nowhere"], "library_folders: Sound folder not found"),
+                                               (["clip.mp4"], "is a file, not a folder"),
+                                               ("my sfx", "'library_folders' should be a list")])
+def test_bad_library_folders_are_refused_before_ray(inputs, tmp_path, folders, expected, monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray started before the list was valid"))
+    shots = {"library_folders": folders, "shots": _shots()["shots"][2:3]}
+    path = inputs / f"{tmp_path.name}.json"
+    path.write_text(json.dumps(shots))
+    with pytest.raises(ShotListError) as err:
+        run_batch(path, BatchOptions(out_dir=str(tmp_path / "o")))
+    assert expected in str(err.value) and "\n" not in str(err.value), str(err.value)

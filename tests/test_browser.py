@@ -558,6 +558,43 @@ def test_tap_along_and_edit_the_onsets_lane(server, browser):
     ctx.close()
 
 
+def test_a_sound_folder_added_in_the_library_tab_is_searched_and_usable(server, browser, tmp_path):
+    """The Library tab's folder box: the folder's sounds are listed, found by search and usable
+    as the reference; the folder is kept in the user's settings until removed."""
+    import soundfile as sf
+
+    folder = tmp_path / "My Foley"
+    folder.mkdir()
+    t = np.arange(22050) / 44100
+    knock = (0.3 * np.random.default_rng(2).standard_normal(t.shape[0]) * np.exp(-t * 40)).astype(np.float32)
+    sf.write(folder / "Zorblat_Knock_01.wav", knock, 44100)
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    studio.tab("Library")
+    studio.fill_text("library-folder-path", str(folder))
+    page.click("#library-folder-add")
+    expect(page.locator("#library-folders")).to_contain_text(f"{folder}: 1 sounds", timeout=WAIT_MS)
+    studio.idle()
+    studio.fill_text("reference-search", "zorblat knock")
+    page.locator("#reference-search textarea, #reference-search input").first.press("Enter")
+    rows = page.locator("#reference-results .rr-row")
+    expect(rows.first).to_be_visible(timeout=WAIT_MS)
+    expect(rows.first.locator("label")).to_contain_text("zorblat knock")
+    rows.first.locator(".rr-use").click()
+    expect(page.locator("#reference-info")).to_contain_text("zorblat knock", timeout=WAIT_MS)
+    settings = server["log"].parent / "settings.json"
+    assert json.loads(settings.read_text())["library_folders"] == [str(folder.resolve())]
+    # removed again (the other tests search the bundled library alone)
+    page.locator("#library-folder-choice input").click()
+    page.get_by_role("option", name=str(folder.resolve())).click()
+    page.click("#library-folder-remove")
+    expect(page.locator("#library-folders")).to_contain_text("No folder added", timeout=WAIT_MS)
+    assert json.loads(settings.read_text())["library_folders"] == []
+    ctx.close()
+
+
 def test_a_search_result_plays_on_click_and_only_use_picks_it(server, browser):
     """Auditioning: a click plays the clip in the page (and stops the one playing) without
     choosing it; 'Use' makes it the reference. Each result has its waveform thumbnail."""

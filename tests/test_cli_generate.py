@@ -208,6 +208,54 @@ def test_default_take_reports_its_library_clips_and_from_scratch_does_not(env, t
     assert report["source"] == "model" and "references" not in report and "reference" not in report
 
 
+def test_library_folder_adds_the_users_clips_to_the_default_take(env, tmp_path):
+    """A caption only the user's clip matches picks that clip; its attribution is in the report."""
+    folder = tmp_path / "my sounds"
+    (folder / "hits").mkdir(parents=True)
+    n = 44100
+    rng = np.random.default_rng(3)
+    sf.write(folder / "hits" / "Zorblat_Whirr_01.wav",
+             (0.3 * rng.standard_normal(n) * np.exp(-np.arange(n) / 8000)).astype(np.float32), 44100)
+    sf.write(folder / "paper_crumple.flac", (0.2 * rng.standard_normal(n)).astype(np.float32), 44100)
+    (folder / "hits" / "damaged.wav").write_bytes(b"RIFF....")          # skipped, not fatal
+    out = tmp_path / "take.wav"
+    args = ["--caption", "a zorblat whirr", "--duration", "1", "--steps", "1", "--out", str(out)]
+    proc = run_cli([*args, "--library-folder", str(folder)], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    ref = report["references"][0]
+    assert report["source"] == "library" and ref["id"] == "user/my sounds/hits/Zorblat_Whirr_01.wav"
+    assert ref["library_clip"] is False and "your sound" in ref["attribution"]
+    assert ref["source_sr"] == 44100 and report["sr"] == 44100
+    assert any("damaged.wav" in w for w in report["warnings"])
+    # without the folder the same caption takes a bundled clip
+    proc = run_cli([*args[:-1], str(tmp_path / "bundled.wav")], env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["references"][0]["library_clip"] is True
+    # a clip of the folder by its id, as `library search` lists it
+    proc = run_cli([*args[:-1], str(tmp_path / "by_id.wav"), "--library-folder", str(folder),
+                    "--reference", "user/my sounds/paper_crumple.flac", "--strength", "0"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["reference"]["id"] == "user/my sounds/paper_crumple.flac"
+
+
+@pytest.mark.parametrize("case, expected", [("missing", "Sound folder not found"), ("file", "is a file, not a folder"),
+                                            ("unreadable", "None of the 1 audio files"),
+                                            ("scratch", "--from-scratch uses none")])
+def test_bad_library_folder_exit_2_one_line_no_file(env, tmp_path, case, expected):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.wav").write_bytes(b"not audio")
+    folder = {"missing": tmp_path / "nowhere", "file": bad / "a.wav", "unreadable": bad, "scratch": bad}[case]
+    out = tmp_path / "out.wav"
+    proc = run_cli(["--caption", "a door", "--duration", "1", "--steps", "1", "--out", str(out),
+                    "--library-folder", str(folder), *(["--from-scratch"] if case == "scratch" else [])], env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("caption, above_cap", [("exotic birds", True), ("a tennis ball bounces", False)])
 def test_default_take_rate_is_its_references_rate_capped_at_48k(env, tmp_path, caption, above_cap):
     """The default path keeps the retrieved clips' bandwidth: the take runs at the highest rate of

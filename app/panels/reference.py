@@ -19,9 +19,11 @@ import gradio as gr
 
 from app import views
 from app.curve_widget import STATIC_DIR
+from app.panels import common
 from app.panels.common import need, user_errors
-from app.session import (ALL_CATEGORIES, Session, default_reference_strength, search_query,
-                         sound_library)
+from app.session import (ALL_CATEGORIES, ANY_KIND, KIND_CHOICES, Session, default_reference_strength,
+                         saved_library_folders, search_query, sound_library)
+from foley_core.errors import FoleyError
 from foley_core.library import SearchHit
 
 # What Chromium, Firefox and Safari decode in an <audio> element (Safari: not ogg before 17);
@@ -97,6 +99,9 @@ def build(c: SimpleNamespace) -> None:
                                      value=ALL_CATEGORIES, label="Category",
                                      elem_id="reference-category", scale=2)
     with gr.Row():
+        c.ref_kind = gr.Dropdown(list(KIND_CHOICES), value=ANY_KIND, label="Kind",
+                                 info="one-shot: a hit that dies away; sustained: can be looped",
+                                 elem_id="reference-kind", scale=2)
         c.ref_min_s = gr.Number(None, label="Shortest (s, empty or 0 = any)", minimum=0, step=0.5,
                                 placeholder="any", elem_id="reference-min-s", scale=1)
         c.ref_max_s = gr.Number(None, label="Longest (s, empty or 0 = any)", minimum=0, step=0.5,
@@ -119,6 +124,44 @@ def build(c: SimpleNamespace) -> None:
                                elem_id="reference-strength")
     c.ref_md = gr.Markdown(views.reference_markdown(None, default_reference_strength()),
                            elem_id="reference-info")
+    _build_folders(c)
+
+
+def _build_folders(c: SimpleNamespace) -> None:
+    gr.Markdown("**Your sound folders**: add a folder on this machine (searched with its "
+                "sub-folders; captions from a captions.csv or the file names). Its sounds join "
+                "the search above and the clips the caption picks; the folders are kept for "
+                "every project.")
+    with gr.Row():
+        c.lib_folder_path = gr.Textbox(label="Folder path", placeholder="~/Sounds/Foley",
+                                       elem_id="library-folder-path", scale=3)
+        c.lib_folder_add = gr.Button("Add folder", elem_id="library-folder-add", size="sm", scale=1)
+    # a callable value is read at every page load: the folders saved since the app started
+    c.lib_folders_md = gr.Markdown(lambda: folders_markdown(saved_library_folders()),
+                                   elem_id="library-folders")
+    with gr.Row():
+        c.lib_folder_pick = gr.Dropdown(_folder_choices(saved_library_folders()), value=None,
+                                        label="Saved folder", elem_id="library-folder-choice", scale=3)
+        c.lib_folder_remove = gr.Button("Remove folder", elem_id="library-folder-remove", size="sm", scale=1)
+
+
+def folders_markdown(rows: list[tuple[str, str]]) -> str:
+    """The saved folders, one a line with what each holds (or why it is not searched)."""
+    if not rows:
+        return "No folder added: the search and the caption use the bundled library."
+    return "\n".join(f"- `{folder}`: {status}" for folder, status in rows)
+
+
+def _folder_choices(rows: list[tuple[str, str]]) -> list[str]:
+    return [folder for folder, _ in rows]
+
+
+def scan_message(scan) -> str:
+    """What adding a folder read, in words."""
+    skipped = (f"; {scan.unreadable} file(s) could not be read and were skipped, e.g. {scan.skipped[0]}"
+               if scan.unreadable else "")
+    return (f"Added '{scan.folder}': {scan.usable} sound(s) from {scan.files} audio file(s) "
+            f"({scan.new + scan.updated} read now, {scan.unchanged} from the index){skipped}")
 
 
 def outputs(c: SimpleNamespace) -> list:
@@ -143,6 +186,50 @@ def reference_updates(c: SimpleNamespace, sess: Session, *, results: bool = True
 def wire(c: SimpleNamespace) -> None:
     _wire_search(c)
     _wire_choice(c)
+    _wire_folders(c)
+
+
+def _folder_updates(c: SimpleNamespace, sess: Session) -> dict:
+    rows = sess.library_folders()
+    return {c.lib_folders_md: folders_markdown(rows),
+            c.lib_folder_pick: gr.Dropdown(choices=_folder_choices(rows), value=None),
+            c.ref_category: gr.Dropdown(choices=[ALL_CATEGORIES, *sound_library().categories()])}
+
+
+def _wire_folders(c: SimpleNamespace) -> None:
+    S = c.state
+    outs = [c.lib_folders_md, c.lib_folder_pick, c.ref_category, c.lib_folder_path]
+
+    @user_errors
+    def on_library_folder_add(sess: Session, path: str):
+        sess = need(sess)
+        scan = sess.add_library_folder(path)
+        common.notify("info", scan_message(scan))
+        return {**_folder_updates(c, sess), c.lib_folder_path: ""}
+
+    for event in (c.lib_folder_add.click, c.lib_folder_path.submit):
+        event(on_library_folder_add, [S, c.lib_folder_path], outs, concurrency_id="search",
+              concurrency_limit=2)
+
+    @user_errors
+    def on_library_folder_remove(sess: Session, folder: str | None):
+        sess = need(sess)
+        if not folder:
+            raise FoleyError("Pick a saved folder to remove.")
+        sess.remove_library_folder(folder)
+        return _folder_updates(c, sess)
+
+    c.lib_folder_remove.click(on_library_folder_remove, [S, c.lib_folder_pick], outs[:3])
+
+    def on_library_choices():
+        # a page loaded before a folder was added (or removed) in another tab lists it on focus
+        rows = saved_library_folders()
+        return {c.lib_folder_pick: gr.Dropdown(choices=_folder_choices(rows)),
+                c.ref_category: gr.Dropdown(choices=[ALL_CATEGORIES, *sound_library().categories()])}
+
+    for dropdown in (c.lib_folder_pick, c.ref_category):
+        dropdown.focus(on_library_choices, None, [c.lib_folder_pick, c.ref_category], queue=False,
+                       show_progress="hidden")
 
 
 def _wire_search(c: SimpleNamespace) -> None:
@@ -159,15 +246,15 @@ def _wire_search(c: SimpleNamespace) -> None:
 
     @user_errors
     def on_ref_search(sess: Session, query: str, caption: str, category: str,
-                      min_s: float | None = None, max_s: float | None = None):
+                      min_s: float | None = None, max_s: float | None = None, kind: str | None = None):
         sess = need(sess)
         # an empty box arrives as 0, and no clip lasts 0 s: 0 means "no bound" on either side
         min_s, max_s = (v if v else None for v in (min_s, max_s))
         # an empty search box searches by the caption (the sound being described)
         text = search_query(query, caption)
-        hits = sess.search_references(query, category, caption=caption, min_s=min_s, max_s=max_s)
+        hits = sess.search_references(query, category, caption=caption, min_s=min_s, max_s=max_s, kind=kind)
         if not hits:
-            gr.Info("No library clips match; try other words, another category or other lengths.")
+            gr.Info("No library clips match; try other words, another category, kind or other lengths.")
         chosen = sess.reference.entry.id if sess.reference is not None else None
         lengths = _lengths_text(min_s, max_s)
         return {c.ref_results: _results(
@@ -178,9 +265,9 @@ def _wire_search(c: SimpleNamespace) -> None:
                 # searched by the caption: the box follows the caption again
                 c.ref_auto: text if not search_query(query) else gr.skip()}
 
-    search_inputs = [S, c.ref_query, c.caption, c.ref_category, c.ref_min_s, c.ref_max_s]
+    search_inputs = [S, c.ref_query, c.caption, c.ref_category, c.ref_min_s, c.ref_max_s, c.ref_kind]
     search_outs = [c.ref_results, c.ref_query, c.ref_auto]
-    for event in (c.ref_search_btn.click, c.ref_query.submit, c.ref_category.input,
+    for event in (c.ref_search_btn.click, c.ref_query.submit, c.ref_category.input, c.ref_kind.input,
                   c.ref_min_s.submit, c.ref_max_s.submit):
         event(on_ref_search, search_inputs, search_outs, concurrency_id="search",
               concurrency_limit=2)

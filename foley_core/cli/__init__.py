@@ -38,6 +38,7 @@ COMMANDS = {
     "render": ("foley_core.cli.render", "re-render a saved project to WAV / stems zip / MP4"),
     "detect": ("foley_core.cli.detect", "propose masks, tracks and motion curves from a video"),
     "batch": ("foley_core.cli.batch", "render a shot list (JSON or CSV) in parallel on Ray"),
+    "library": ("foley_core.cli.library", "search the sound library and your folders; index folders"),
 }
 
 

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads per worker (default: this machine's cores / workers)")
     parser.add_argument("--gpus-per-worker", type=float,
                         help="GPUs per worker (default: 1 when CUDA is available here, else 0)")
+    parser.add_argument("--library-folder", action="append", default=[], metavar="DIR",
+                        help="also pick from your own sound folder (repeatable; every node must see it "
+                             "at the same path)")
     parser.add_argument("--dashboard", action="store_true",
                         help="start Ray's dashboard (local Ray: on 127.0.0.1) and print its URL")
 
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_batch(args.shot_list, BatchOptions(
         out_dir=args.out, address=args.address, workers=args.workers, threads=args.threads,
-        gpus_per_worker=args.gpus_per_worker, dashboard=args.dashboard))
+        gpus_per_worker=args.gpus_per_worker, dashboard=args.dashboard,
+        library_folders=args.library_folder))
     print(json.dumps(summary))
     return 1 if summary["failed"] else 0

@@ -6,6 +6,7 @@
         [--start S] [--duration D] [--seed N] [--candidates K]
         [--steps K] [--text-scale A] [--video-scale B] [--curve-scale G] [--conform C]
         [--reference REF.wav|LIBRARY_ID | --from-scratch] [--strength S] [--reference-fit auto|loop|oneshot]
+        [--library-folder DIR ...]
         [--model embedded|audioldm2] [--device cpu|cuda] [--take TAKE.wav --span START,END]
         --out OUT.wav [--mp4 OUT.mp4]
 
@@ -13,7 +14,9 @@ A stem is made from a sound (audio-to-audio): by default the library clips that 
 caption (one per candidate), or --reference. The sound is fitted to the selection and the model
 starts from it, moving away from it by --strength (0 = the sound itself, 1 = ignore it). The
 JSON report carries each candidate's clip (`references`: id, licence, attribution, search rank).
---from-scratch runs the model alone, from noise.
+--library-folder DIR (repeatable) adds your own sound folders to the clips the caption picks
+from (and lets --reference name one of their clips by id). --from-scratch runs the model alone,
+from noise.
 
 Onsets (hits) say where sounds start. By default, with a video and a region (--mask, --box,
 --track or --point), they are the contacts that the region's motion shows (reported as
@@ -97,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-scratch", action="store_true",
                         help="no library sound: the model alone makes the sound from noise (it follows "
                              "the curve, onsets and video, but not yet what the caption names)")
+    parser.add_argument("--library-folder", action="append", default=[], metavar="DIR",
+                        help="also pick from your own sound folder (recursive; repeatable): the caption "
+                             "searches its clips beside the bundled library")
     parser.add_argument("--reference-fit", default="auto",
                         help="fitting a shorter reference: auto (default), loop or oneshot (pad with silence)")
     parser.add_argument("--model", default="embedded", help="embedded (default) or audioldm2")
@@ -274,6 +280,9 @@ def _check_combinations(args: argparse.Namespace) -> None:
         raise FoleyError("--from-scratch and --reference contradict each other; leave one out")
     if args.from_scratch and args.strength is not None:
         raise FoleyError("--strength needs a sound to start from; leave out --from-scratch")
+    if args.from_scratch and args.library_folder:
+        raise FoleyError("--library-folder gives clips to start from, and --from-scratch uses none; "
+                         "leave one out")
     if args.sketch and (args.loudness or args.onsets is not None):
         raise FoleyError("--sketch gives the curve and the onsets; leave out --loudness and --onsets")
     if (args.take is None) != (args.span is None):
@@ -345,6 +354,21 @@ def _region(args: argparse.Namespace, point):
         return Region(track=track), {"detector": None if detector is None else "yolo-world",
                                      "label": track.label}
     return mask, None
+
+
+def _library(args: argparse.Namespace):
+    """(the library the caption picks from, the reference to start from): the bundled library
+    plus --library-folder's folders (None: the bundled one), and --reference as a clip of theirs
+    when it names one by id."""
+    if not args.library_folder:
+        return None, args.reference
+    from foley_core.library.folders import library_with_folders
+
+    library = library_with_folders(args.library_folder, option="--library-folder")
+    reference = args.reference
+    if reference is not None and not os.path.lexists(reference) and reference in library:
+        reference = library.get(reference)
+    return library, reference
 
 
 def _write(args: argparse.Namespace, outputs: list[Path], result) -> None:
@@ -478,18 +502,19 @@ def run(args: argparse.Namespace) -> int:
         from foley_core.generate import generate
         from foley_core.request import GenerationRequest
 
+        library, reference = _library(args)
         request = GenerationRequest(
             caption=caption, negative_caption=args.negative, video=args.video, start_s=args.start,
             duration_s=args.duration, region=mask, curve=curve, onsets_s=onsets_s,
             video_onsets=not args.no_video_onsets, seed=args.seed, candidates=args.candidates,
             steps=args.steps, text_scale=args.text_scale, video_scale=args.video_scale,
-            curve_scale=args.curve_scale, conform=args.conform, reference=args.reference,
+            curve_scale=args.curve_scale, conform=args.conform, reference=reference,
             strength=args.strength, reference_fit=args.reference_fit,
             source="model" if args.from_scratch else "auto", model=args.model,
             take=take, regenerate_span_s=span_s)
         terminal = _Terminal()
         try:
-            result = generate(request, device=args.device, progress=terminal.progress)
+            result = generate(request, device=args.device, library=library, progress=terminal.progress)
         finally:
             terminal.close()
         _write(args, outputs, result)

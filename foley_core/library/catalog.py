@@ -38,7 +38,7 @@ from foley_core.atomic import atomic_path
 from foley_core.audio_io import check_input_file, read_audio
 from foley_core.constants import MODEL_SR
 from foley_core.errors import CaptionError, FoleyError, MediaError
-from foley_core.library.fit import check_reference_audio
+from foley_core.library.fit import check_reference_audio, classify_reference
 from foley_core.library import search as engine
 from foley_core.library.licences import MODIFICATION_NOTE, SOURCE_PACKAGE_VERSIONS, licence_info
 from foley_core.library.peaks import PeaksCache
@@ -47,7 +47,7 @@ __all__ = [
     "LibraryEntry", "SearchHit", "LoadedReference", "SoundLibrary", "default_library", "load_reference",
     "embed_sentences", "bundled_library_root", "CATEGORIES", "USER_CATEGORY", "UPLOAD_CATEGORY",
     "AUDIO_EXTENSIONS", "SIDECAR_NAMES", "INDEX_COLUMNS", "INDEX_EXTRA_COLUMNS", "caption_from_filename",
-    "default_cache_dir",
+    "default_cache_dir", "FolderScan", "KINDS", "check_kind",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,22 @@ AUDIO_EXTENSIONS = frozenset({
 SIDECAR_NAMES = ("captions.csv", "metadata.csv", "index.csv", "manifest.csv")
 _SIDECAR_FILE_COLUMNS = ("file", "filename", "file_name", "path", "name")
 _SIDECAR_CAPTION_COLUMNS = ("caption", "description", "text", "label", "title")
+# How a clip behaves in time, as retrieval and the reference fitter classify it
+# (`fit.classify_reference`): a hit that dies away, or a sound that can be looped.
+KINDS = ("oneshot", "sustained")
 _EMBEDDING_MODEL = "all-MiniLM-L6-v2/mean-pooled-l2/max64"
 _MAX_TOKENS = 64
+
+
+def check_kind(kind: object) -> str | None:
+    """'oneshot' or 'sustained' ('one-shot', any case, accepted); None for None or ''."""
+    if kind is None or kind == "":
+        return None
+    name = str(kind).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    if name not in KINDS:
+        raise FoleyError(f"Unknown kind of sound {kind!r}; use one-shot (a hit that dies away) or "
+                         "sustained (a sound that can be looped).")
+    return name
 
 
 def _int_field(text: str | None) -> int:
@@ -184,6 +198,27 @@ class LoadedReference:
     audio: np.ndarray
     sr: int
     entry: LibraryEntry
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What indexing a user folder did, by audio file: read for the first time (`new`), read again
+    because its modification time or size changed (`updated`), taken from the on-disk index
+    without reading (`unchanged`), or skipped because it cannot be used (`unreadable`, reasons in
+    `skipped`); `removed` counts files the index held that are gone."""
+
+    folder: Path
+    files: int
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    unreadable: int = 0
+    removed: int = 0
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> int:
+        return self.files - self.unreadable
 
 
 # ------------------------------------------------------------------------------ embeddings
@@ -348,13 +383,32 @@ def _scan_file(path: Path, st: os.stat_result) -> dict:
         audio, sr = read_audio(path, mono=False)
         mono = audio if audio.ndim == 1 else audio.mean(axis=1, dtype=np.float32)
         check_reference_audio(mono, sr, name=f"'{path.name}'")
+        kind = classify_reference(mono, int(sr))
     except MediaError as err:
         rec["error"] = str(err)
         return rec
     tags = {k: v for k, v in engine.read_tags(path).items() if k in _KEYWORD_TAGS}
     rec.update(seconds=audio.shape[0] / sr, sr=int(sr), channels=1 if audio.ndim == 1 else int(audio.shape[1]),
-               tags=tags, features=engine.encode_vector(engine.audio_features(mono, sr)))
+               tags=tags, features=engine.encode_vector(engine.audio_features(mono, sr)), kind=kind)
     return rec
+
+
+def _scan_files(folder: Path, files: list[Path], old: dict[str, dict]) -> tuple[dict[str, dict], dict[str, int]]:
+    """What each file holds (from `old` when its mtime and size are unchanged, else read now),
+    and how many files were new, updated or unchanged."""
+    records: dict[str, dict] = {}
+    counts = {"new": 0, "updated": 0, "unchanged": 0}
+    for p in files:
+        rel = p.relative_to(folder).as_posix()
+        st = p.stat()
+        rec = old.get(rel)
+        if rec is None or rec.get("mtime_ns") != st.st_mtime_ns or rec.get("size") != st.st_size:
+            counts["new" if rec is None else "updated"] += 1
+            rec = _scan_file(p, st)
+        else:
+            counts["unchanged"] += 1
+        records[rel] = rec
+    return records, counts
 
 
 def _folder_cache_file(cache_dir: Path | None, folder: Path) -> Path | None:
@@ -417,6 +471,8 @@ class SoundLibrary:
         self._folder_records: dict[str, dict[str, dict]] = {}   # folder -> relative path -> what a scan read
         self._extra_text: dict[str, str] = {}                    # clip id -> embedded metadata words
         self._features: dict[str, np.ndarray] = {}               # clip id -> audio features (more-like-this)
+        self._kinds: dict[str, str | None] = {}                  # clip id -> "oneshot" / "sustained" / None
+        self.scans: dict[str, FolderScan] = {}                   # folder -> what its last scan did
         self._index: engine.SearchIndex | None = None
         self._peaks: PeaksCache | None = None
         self.root: Path | None = None
@@ -501,14 +557,7 @@ class SoundLibrary:
         old = self._folder_records.get(key)
         if old is None:
             old = _load_folder_records(self.cache_dir, folder)
-        records: dict[str, dict] = {}
-        for p in files:
-            rel = p.relative_to(folder).as_posix()
-            st = p.stat()
-            rec = old.get(rel)
-            if rec is None or rec.get("mtime_ns") != st.st_mtime_ns or rec.get("size") != st.st_size:
-                rec = _scan_file(p, st)
-            records[rel] = rec
+        records, counts = _scan_files(folder, files, old)
         if records != old:
             _save_folder_records(self.cache_dir, folder, records)
         with self._lock:
@@ -531,6 +580,8 @@ class SoundLibrary:
                     **_known_fields(sr=rec.get("sr"), channels=rec.get("channels"))))
                 self._extra_text[clip_id] = " ".join(tags.values())
                 self._features[clip_id] = engine.decode_vector(rec["features"])
+                if rec.get("kind") in KINDS:
+                    self._kinds[clip_id] = rec["kind"]
             if sidecar is not None:
                 known = {p.relative_to(folder).as_posix() for p in files} | {p.name for p in files}
                 unknown = sorted(n for n in captions if n not in known and Path(n).name not in known)
@@ -538,6 +589,8 @@ class SoundLibrary:
                     warnings.append(f"The caption file '{sidecar}' names files that are not in the folder: "
                                     f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}.")
             self._folder_records[key] = records
+            self.scans[key] = FolderScan(folder, len(files), unreadable=len(skipped), skipped=tuple(skipped),
+                                         removed=len(set(old) - set(records)), **counts)
             if not entries:
                 raise MediaError(f"None of the {len(files)} audio files in '{folder}' can be used: "
                                  + " ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
@@ -547,6 +600,29 @@ class SoundLibrary:
             self._groups[key] = entries
             self._reindex()
         return entries
+
+    def index_folder(self, path: str | os.PathLike) -> FolderScan:
+        """Add (or rescan) a folder as `add_folder` does; returns what the scan did (new, updated,
+        unchanged and unreadable files). Same errors as `add_folder`."""
+        self.add_folder(path)
+        return self.scans[str(Path(path).expanduser().resolve())]
+
+    @property
+    def folders(self) -> list[Path]:
+        """The user folders in this library, in the order they were added."""
+        with self._lock:
+            return [Path(k) for k in self._groups if k != "bundled"]
+
+    def remove_folder(self, path: str | os.PathLike) -> bool:
+        """Take a user folder's sounds out of this library (its files and on-disk index stay);
+        False if it was not in the library."""
+        key = str(Path(path).expanduser().resolve())
+        with self._lock:
+            if self._groups.pop(key, None) is None:
+                return False
+            self._folder_labels.pop(key, None)
+            self._reindex()
+        return True
 
     def _new_label(self, name: str) -> str:
         taken = set(self._folder_labels.values())
@@ -582,16 +658,19 @@ class SoundLibrary:
                              f"{', '.join(self.categories())}.")
 
     def by_category(self, category: str, *, min_s: float | None = None,
-                    max_s: float | None = None) -> list[LibraryEntry]:
+                    max_s: float | None = None, kind: str | None = None,
+                    limit: int | None = None) -> list[LibraryEntry]:
         """The clips of one category (an empty list for a known category without clips), only
-        those from `min_s` to `max_s` seconds long when given (the same filter as `search`)."""
+        those from `min_s` to `max_s` seconds long and of `kind` ('oneshot' / 'sustained') when
+        given (the same filters as `search`), the first `limit` of them when given."""
         self._check_request(1, category, min_s, max_s)
+        kind = check_kind(kind)
         clips = [e for e in self._entries if e.category == category]
-        if min_s is None and max_s is None:
-            return clips
-        keep = engine.duration_mask(np.array([e.seconds for e in clips], dtype=np.float64),
-                                    min_s=min_s, max_s=max_s)
-        return [e for e, k in zip(clips, keep) if k]
+        if min_s is not None or max_s is not None:
+            keep = engine.duration_mask(np.array([e.seconds for e in clips], dtype=np.float64),
+                                        min_s=min_s, max_s=max_s)
+            clips = [e for e, k in zip(clips, keep) if k]
+        return self.of_kind(clips, kind, limit)
 
     def get(self, clip_id: str) -> LibraryEntry:
         """The entry with this id; FoleyError if there is none."""
@@ -612,6 +691,51 @@ class SoundLibrary:
                 self._peaks = PeaksCache(self.cache_dir)
             cache = self._peaks
         return cache.peaks([e.path for e in entries])
+
+    def kind_of(self, entry: LibraryEntry) -> str | None:
+        """'oneshot' or 'sustained' (`fit.classify_reference`, as retrieval decides it), None for a
+        clip that cannot be read. User sounds are classified by their scan; library clips when
+        first asked, then cached on disk by path, mtime and size."""
+        return self._classify([entry])[0]
+
+    def of_kind(self, entries: Sequence[LibraryEntry], kind: str | None,
+                limit: int | None = None) -> list[LibraryEntry]:
+        """The `entries` of this kind ('oneshot' / 'sustained'; None keeps all), in order, at most
+        `limit`. Clips are classified lazily in order, so a short list stops early."""
+        kind = check_kind(kind)
+        if kind is None:
+            return list(entries)[:limit]
+        out: list[LibraryEntry] = []
+        for start in range(0, len(entries), 32):
+            batch = list(entries[start:start + 32])
+            out += [e for e, k in zip(batch, self._classify(batch)) if k == kind]
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+        return out
+
+    def _classify(self, entries: Sequence[LibraryEntry]) -> list[str | None]:
+        todo = [e for e in entries if e.id not in self._kinds]
+        if todo:
+            # 1.0 = sustained, 0.0 = one-shot: the store keeps vectors
+            store = engine.VectorStore(self.cache_dir, "clip-kind-v1", 1)
+            new: dict[str, np.ndarray] = {}
+            for e in todo:
+                try:
+                    st = e.path.stat()
+                    fkey = engine.file_key(e.path, st.st_mtime_ns, st.st_size)
+                    hit = store.get(fkey)
+                    if hit is None:
+                        audio, sr = read_audio(e.path)
+                        kind = classify_reference(audio, int(sr))
+                        new[fkey] = np.array([kind == "sustained"], dtype=np.float32)
+                    else:
+                        kind = "sustained" if hit[0] > 0.5 else "oneshot"
+                except (OSError, FoleyError) as err:     # left out of a kind filter, never fatal
+                    self._warn(f"Cannot tell whether '{e.path}' is one-shot or sustained: {err}")
+                    kind = None
+                self._kinds[e.id] = kind
+            store.put(new)
+        return [self._kinds[e.id] for e in entries]
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -679,26 +803,36 @@ class SoundLibrary:
         return int(k)
 
     def search(self, text: str, k: int = 10, category: str | None = None, *, ucs_category: str | None = None,
-               min_s: float | None = None, max_s: float | None = None,
+               min_s: float | None = None, max_s: float | None = None, kind: str | None = None,
                fusion: engine.Fusion | None = None) -> list[SearchHit]:
         """The `k` clips that best match `text` (by words and by meaning), best first.
 
         category: only this category of ours; ucs_category: only this UCS category, subcategory or
-        CatID; min_s/max_s: only clips of that duration. fusion: how keyword and semantic scores
-        combine (default `search.FUSION`, chosen by measurement). Each hit has its `keyword` and
-        `semantic` scores. Raises CaptionError for an empty query and FoleyError for an unknown
-        category, a bad duration range or a k below 1.
+        CatID; min_s/max_s: only clips of that duration; kind: only 'oneshot' or 'sustained' clips
+        (`kind_of`). fusion: how keyword and semantic scores combine (default `search.FUSION`,
+        chosen by measurement). Each hit has its `keyword` and `semantic` scores. Raises
+        CaptionError for an empty query and FoleyError for an unknown category or kind, a bad
+        duration range or a k below 1.
         """
         if not isinstance(text, str) or not text.strip():
             raise CaptionError("Type what you are looking for (e.g. 'rain on a roof') to search the library.")
         k = self._check_request(k, category, min_s, max_s)
+        kind = check_kind(kind)
         index = self._search_index()
         keep = self._filters(index, category, ucs_category, min_s, max_s)
         if not len(index):
             return []
         query = embed_sentences([text.strip()])[0]
-        rows = index.search(text, query, k, keep, fusion or engine.FUSION)
-        return [SearchHit(index.entries[i], score, keyword, semantic) for i, score, keyword, semantic in rows]
+        # with a kind, rank every clip and classify down the ranking until k of that kind are found
+        rows = index.search(text, query, k if kind is None else len(index), keep, fusion or engine.FUSION)
+        hits = [SearchHit(index.entries[i], score, keyword, semantic) for i, score, keyword, semantic in rows]
+        return self._hits_of_kind(hits, kind, k)
+
+    def _hits_of_kind(self, hits: list[SearchHit], kind: str | None, k: int) -> list[SearchHit]:
+        if kind is None:
+            return hits[:k]
+        wanted = {e.id for e in self.of_kind([h.entry for h in hits], kind, k)}
+        return [h for h in hits if h.entry.id in wanted]
 
     def _audio_features(self, entries: list[LibraryEntry]) -> np.ndarray:
         """Audio features of `entries` (user sounds: from their scan; library clips: read once,
@@ -730,11 +864,12 @@ class SoundLibrary:
 
     def more_like_this(self, clip: str | os.PathLike, k: int = 10, category: str | None = None, *,
                        ucs_category: str | None = None, min_s: float | None = None,
-                       max_s: float | None = None) -> list[SearchHit]:
+                       max_s: float | None = None, kind: str | None = None) -> list[SearchHit]:
         """The `k` clips that sound most like `clip` (a clip id of this library, or a sound file),
         best first, without the clip itself; `score` is the audio similarity (-1..1). The first call
         reads every library clip once (cached on disk). Same filters as `search`."""
         k = self._check_request(k, category, min_s, max_s)
+        kind = check_kind(kind)
         index = self._search_index()
         keep = self._filters(index, category, ucs_category, min_s, max_s)
         features = self._audio_features(index.entries)
@@ -749,8 +884,8 @@ class SoundLibrary:
         keep = np.ones(len(index), dtype=bool) if keep is None else keep.copy()
         if self_row is not None:
             keep[self_row] = False
-        rows = engine.rank_similar(features, query, k, keep)
-        return [SearchHit(index.entries[i], score) for i, score in rows]
+        rows = engine.rank_similar(features, query, k if kind is None else len(index), keep)
+        return self._hits_of_kind([SearchHit(index.entries[i], score) for i, score in rows], kind, k)
 
 
 # ------------------------------------------------------------------------------ module level
