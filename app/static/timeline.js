@@ -814,7 +814,7 @@ function reload() {
   // resent and still not acknowledged, time after time: the server cannot take them
   stalls = unseen.length && unseen.length === sent.length ? stalls + 1 : 0;
   if (stalls > MAX_STALLS) {
-    status(`${unseen.length} edit(s) did not reach the project; the lanes show the project`);
+    status(`${unseen.length} edit(s) not confirmed by the server; the lanes show the project as it holds it`);
     unseen.length = 0; stalls = 0;
   }
   sent = unseen;
