@@ -239,6 +239,9 @@ class Session:
         self.autosave_dir = self.autosave_root / new_autosave_id()
         self._autosaver = None
         self.set_aside: dict | None = None      # the project the last load_video set aside
+        # (page id, nonce): the timeline's last request handled, so that a request sent again
+        # (the page resends what it has not seen acknowledged) is applied once
+        self.timeline_ack: tuple[str, int] = ("", 0)
 
     def __deepcopy__(self, memo) -> "Session":
         # Gradio deep-copies a gr.State's value when a browser session starts; the Session is

@@ -15,11 +15,18 @@ solo, gain and pan are heard at once. Its value is a JSON string:
                 "gain_db", "pan", "offset_s", "trim_start_s", "trim_end_s",
                 "fade_in_s", "fade_out_s", "mute", "solo"}, ...],
      "edit": null | {"stem_id": ID, "changes": {field: value, ...}} | {"stem_id": ID, "delete": true},
-     "select": null | stem id}           what the page asks the server to do (one at a time)
+     "select": null | stem id,           one request without a nonce (applied as it comes)
+     "page": P, "ops": [{"nonce": N, "edit": ..., "select": ...}, ...],   the page's requests
+     "ack": null | {"page": P, "nonce": N}}   the last of page P's requests the server handled
 
-The page sends one finished edit at a time in "edit" (a drag, a trim, a fade, a nudge, a mute)
-or a click's selection in "select"; the server applies it (Session.update_stem, delete_stem)
-and sends back a value without them.
+Each finished edit in the page (a drag, a trim, a fade, a nudge, a mute) or a click's selection
+is an op with the next nonce of that page (P, a random id per page load). The page sends every
+op the server has not yet acknowledged, each time, because gradio runs one change event at a
+time and reads the value only when it starts it: an edit sent while the reply to the one before
+is in flight is read from the value that reply wrote. The server handles each op once, in nonce
+order (a refused one counts as handled, so it is not sent forever), and echoes the last nonce
+handled in "ack"; the page lays the ops it still has above the ack on top of the server's value
+and sends them again.
 """
 
 from __future__ import annotations
@@ -148,9 +155,10 @@ def stem_entries(stems: Iterable[Any], url_for: Callable[[Any], str]) -> list[di
 
 def timeline_value(*, stems: list[dict], video_duration_s: float | None, fps: float | None,
                    selection: tuple[float, float] | None, selected_id: str | None,
-                   ceiling_dbtp: float) -> str:
+                   ceiling_dbtp: float, ack: tuple[str, int] | None = None) -> str:
     """The widget's JSON value. `stems` as stem_entries gives them; the timeline is as long as
-    the video or the last stem's end, whichever is later (at least 1 s)."""
+    the video or the last stem's end, whichever is later (at least 1 s). `ack` is (page, nonce):
+    the last op of that page the server handled."""
     ends = []
     for s in stems:
         kept_end = s["trim_end_s"] if s["trim_end_s"] is not None else s["source_duration_s"]
@@ -167,7 +175,8 @@ def timeline_value(*, stems: list[dict], video_duration_s: float | None, fps: fl
         "fps": float(fps) if good_fps else DEFAULT_FPS,
         "selection": sel, "ceiling_dbtp": _num(ceiling_dbtp, 2),
         "selected": selected_id if selected_id in ids else None,
-        "stems": stems, "edit": None, "select": None})
+        "stems": stems, "edit": None, "select": None, "ops": [],
+        "ack": None if not ack or not ack[0] else {"page": ack[0], "nonce": int(ack[1])}})
 
 
 def parse_timeline_value(value: str | dict | None) -> dict:
@@ -213,6 +222,50 @@ def parse_timeline_value(value: str | dict | None) -> dict:
         else:
             checked[key] = float(v)
     return {"edit": {"stem_id": edit["stem_id"], "changes": checked}, "select": select}
+
+
+def parse_timeline_ops(value: str | dict | None) -> tuple[str, list[dict]]:
+    """The page's id and its ops in nonce order: each {"nonce": N | None, "edit": ..., "select":
+    ..., "error": None | message}, as parse_timeline_value reads one; an op it refuses carries
+    the message in "error" (its nonce is still handled). A request outside "ops" (no nonce)
+    comes last. MixError for a value that is not the timeline's."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "", []
+    data = read_json_value(value, MixError, "The timeline's edit",
+                           "reload the page and make the edit again.")
+    page = data.get("page") if isinstance(data.get("page"), str) else ""
+    raw_ops = data.get("ops") if isinstance(data.get("ops"), list) else []
+    ops = []
+    for raw in raw_ops:
+        nonce = raw.get("nonce") if isinstance(raw, dict) else None
+        if not page or isinstance(nonce, bool) or not isinstance(nonce, int) or nonce < 1:
+            raise MixError("The timeline's edits are not numbered; reload the page and make the "
+                           "edit again.")
+        ops.append({"nonce": nonce, **_parse_op(raw)})
+    ops.sort(key=lambda op: op["nonce"])
+    single = _parse_op(data)
+    if single["edit"] is not None or single["select"] is not None or single["error"]:
+        ops.append({"nonce": None, **single})
+    return page, ops
+
+
+def _parse_op(raw: dict) -> dict:
+    try:
+        return {**parse_timeline_value(raw), "error": None}
+    except MixError as err:
+        return {"edit": None, "select": None, "error": str(err)}
+
+
+def claim(ack: tuple[str, int], page: str, nonce: int | None) -> tuple[tuple[str, int], bool]:
+    """(the new ack, whether to handle the op): an op of `page` with `nonce` is handled once,
+    only if it is after the last one handled (`ack`); an op without a nonce always. A new page
+    (a reload) starts its own count."""
+    if nonce is None:
+        return ack, True
+    last = ack[1] if ack[0] == page else 0
+    if nonce <= last:
+        return ack, False
+    return (page, nonce), True
 
 
 def page_script() -> str:

@@ -3,8 +3,9 @@
 All WAVs are Broadcast WAVs (RIFF WAV with a `bext` chunk), 48 kHz, 24-bit PCM, stereo. The mix
 and the stems zip's files start at the video's time 0 and last the whole video (or, without a
 video, until the last stem ends), so they line up in any DAW. The DAW session (a Reaper `.rpp`
-with one track per stem) holds each stem only where it sounds, placed at its offset; its `bext`
-time reference says the same for other DAWs. Every output is written atomically: a failure
+with one track per stem, and the same tracks as an AAF and a CMX3600 EDL: daw_interchange) holds
+each stem only where it sounds, placed at its offset; its `bext` time reference says the same
+for other DAWs. Every output is written atomically: a failure
 leaves no partial file and keeps an older one.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from foley_core import audio_io, bwf, media, mixing
+from foley_core import audio_io, bwf, daw_interchange, media, mixing
 from foley_core.atomic import atomic_dir, atomic_path, work_dir
 from foley_core.constants import EXPORT_SR, MODEL_SR
 from foley_core.errors import ExportError
@@ -398,7 +399,9 @@ def _session_notes(project: Project, tracks: list[SessionTrack], outside: list[S
              "mute/solo are the studio's.",
              "The bext time reference of each file is its position in samples from the project's time 0, so "
              "'spot to original time' in other DAWs places it the same way.",
-             "The tracks together, with mute and solo as set here, are the studio's mix before mastering."]
+             "The tracks together, with mute and solo as set here, are the studio's mix before mastering.",
+             "The .aaf (audio embedded) and the .edl (CMX3600, audio events) place the same files on the same "
+             "tracks, for DAWs that do not read .rpp."]
     if outside:
         lines += ["", "Left out (placed wholly outside the timeline):", *[f"  {s.name}" for s in outside]]
     return "\n".join(lines) + "\n"
@@ -433,27 +436,46 @@ def _write_session(project: Project, folder: Path, include_video: bool, copy_vid
             with atomic_path(folder / rel_video) as tmp:
                 shutil.copyfile(project.video_path, tmp)
         video = (rel_video, project.duration_s)
-    rpp_name = f"{slugify(project.name, 60)}.rpp"
+    base = slugify(project.name, 60)
+    rpp_name = f"{base}.rpp"
     notes = _session_notes(project, tracks, outside)
     with atomic_path(folder / rpp_name) as tmp:
         tmp.write_text(reaper_project(project, tracks, video=video, notes=notes), encoding="utf-8")
+    interchange = _write_interchange(project, folder, base, tracks)
     with atomic_path(folder / "README.txt") as tmp:
         tmp.write_text(notes, encoding="utf-8")
     attribution = _attribution(entries)
     if attribution is not None:
         with atomic_path(folder / "ATTRIBUTION.txt") as tmp:
             tmp.write_text(attribution, encoding="utf-8")
-    return {"rpp": rpp_name, "tracks": [t.__dict__.copy() for t in tracks],
+    return {"rpp": rpp_name, **interchange, "tracks": [t.__dict__.copy() for t in tracks],
             "video": video[0] if video else None, "outside_timeline": [s.name for s in outside]}
 
 
+def _write_interchange(project: Project, folder: Path, base: str, tracks: list[SessionTrack]) -> dict:
+    """The EDL and the AAF beside the .rpp (same stems, same places): {"edl": name, "aaf": name,
+    "fps": the frame rate they use}."""
+    fps = None
+    if project.video_path is not None and project.video_path.is_file():
+        fps = media.probe_video(project.video_path).fps
+    fps = daw_interchange.frame_rate(fps)
+    events = [daw_interchange.SpotEvent(t.name, t.file, int(round(t.position_s * EXPORT_SR)),
+                                        int(round(t.length_s * EXPORT_SR)), EXPORT_SR) for t in tracks]
+    edl_name, aaf_name = f"{base}.edl", f"{base}.aaf"
+    daw_interchange.write_edl(folder / edl_name, project.name, events, fps)
+    daw_interchange.write_aaf(folder / aaf_name, folder, project.name, events, fps)
+    return {"edl": edl_name, "aaf": aaf_name, "fps": fps}
+
+
 def export_daw_session(project: Project, path: str | os.PathLike, *, include_video: bool = True) -> dict:
-    """Write a DAW session: a Reaper .rpp, one Broadcast WAV per stem at its offset, the video.
+    """Write a DAW session: a Reaper .rpp, an AAF and an EDL of the same tracks, one Broadcast WAV
+    per stem at its offset, the video.
 
     `path` ending in `.zip`: a zip holding one folder named after the project; otherwise a
     folder, which must not exist yet (or be empty). Every stem gets a track (muted ones muted),
     except stems placed wholly outside the timeline (listed in the report). Returns a report:
-    path, the .rpp's and every file's path inside the session, the tracks.
+    path, the .rpp's, .edl's and .aaf's and every file's path inside the session, the frame rate
+    of the EDL and the AAF's timecode (the video's, else 25), the tracks.
     """
     path = Path(path)
     if path.suffix.lower() != ".zip":

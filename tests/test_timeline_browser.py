@@ -423,3 +423,109 @@ def test_delete_removes_the_selected_stem_through_the_session(two_tones):
     page.click("#undo-btn")                          # the session's delete is one undo step
     expect(rows).to_have_count(2, timeout=WAIT_MS)
     studio.idle()
+
+
+def _saved_project(studio) -> dict:
+    """project.json of the project saved now with 'Save project'."""
+    page = studio.page
+    studio.tab("Project")
+    page.click("#project-save-btn")
+    link = page.locator("#export-file a[href*='project.zip']").first
+    expect(link).to_be_attached(timeout=WAIT_MS)
+    href = urllib.parse.urljoin(studio.server["url"], link.get_attribute("href"))
+    with urllib.request.urlopen(href, timeout=60) as r:
+        saved = r.read()
+    with zipfile.ZipFile(io.BytesIO(saved)) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("project.json"))
+        return json.loads(zf.read(name))
+
+
+def _page_mutes(page) -> dict:
+    value = json.loads(page.locator("#timeline .tw-root").get_attribute("data-value"))
+    return {s["id"]: s["mute"] for s in value["stems"]}
+
+
+def test_an_edit_sent_while_the_last_reply_is_on_its_way_is_kept(two_tones):
+    """Mute one stem, then the other: the reply about the first mute is held back (a slow
+    server) until the second has been sent; it must not drop the second, in the page nor in the
+    project."""
+    studio, _ = two_tones
+    page = studio.page
+    _pause(page)
+    studio.idle()
+    rows = page.locator("#timeline .tw-stem-row")
+    expect(rows).to_have_count(2, timeout=WAIT_MS)
+    first, second = (rows.nth(i).get_attribute("data-id") for i in range(2))
+    assert _page_mutes(page) == {first: False, second: False}
+    # gradio's replies come on an event stream the page opens when it sends a request: the
+    # stream for the first mute is let through only once the second mute has been sent
+    stream = "**/gradio_api/queue/data*"
+    held = []
+    page.route(stream, lambda route: held.append(route) if not held else route.continue_())
+    try:
+        page.click(f"#timeline .tw-stem-row[data-id='{first}'] .tw-mute")
+        # a mixer change on another stem sends the first one's at once ...
+        page.click(f"#timeline .tw-stem-row[data-id='{second}'] .tw-mute")
+        for _ in range(100):                         # route handlers run while we wait
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert len(held) == 1, "the first mute was not sent when the second stem changed"
+        # ... and the second's goes after the idle time, while the first's reply is held
+        page.wait_for_timeout(1000 * COMMIT_IDLE_S + 700)
+    finally:
+        for route in held:
+            route.fulfill(response=route.fetch(timeout=WAIT_MS))
+        page.unroute(stream)
+    both = {first: True, second: True}
+    # the reply about the first mute has landed; then every edit is acknowledged
+    mutes = ("const v = JSON.parse(document.querySelector('#timeline .tw-root').dataset.value);"
+             " const m = Object.fromEntries(v.stems.map(s => [s.id, s.mute]));")
+    page.wait_for_function(f"([a]) => {{ {mutes} return m[a] === true; }}", arg=[first],
+                           timeout=WAIT_MS)
+    page.wait_for_function("() => !window.foleyTransport.unconfirmed"
+                           " || window.foleyTransport.unconfirmed() === 0", timeout=WAIT_MS)
+    page.wait_for_timeout(1500)                      # any late reply lands
+    studio.idle()
+    shown = _page_mutes(page)
+    saved = {s["id"]: s["mix"]["mute"] for s in _saved_project(studio)["stems"]}
+    studio.mark(f"two mutes, the first reply held back: page {shown}, saved {saved}")
+    assert shown == both, "the page dropped the edit sent while the first reply was on its way"
+    assert saved == both, "the project lost the edit sent while the first reply was on its way"
+
+
+def test_a_refused_mixer_edit_is_not_sent_again(two_tones):
+    """A gain the project refuses (above its limit): said once, then the lane shows the stem's
+    gain again and the page stops sending it."""
+    studio, _ = two_tones
+    page = studio.page
+    _pause(page)
+    studio.idle()
+    row = page.locator("#timeline .tw-stem-row").first
+    gain = row.locator(".tw-gain")
+    before = gain.input_value()
+    joins = []
+
+    def record(request):
+        # the timeline's value goes as a JSON string inside gradio's JSON body
+        if "/gradio_api/queue/join" in request.url and \
+                '\\"gain_db\\":99' in (request.post_data or ""):
+            joins.append(request.url)
+
+    page.on("request", record)
+    try:
+        gain.fill("99")
+        gain.evaluate("el => el.blur()")
+        expect(page.locator("#studio-notice")).to_contain_text("between -60 and 24",
+                                                               timeout=WAIT_MS)
+        page.wait_for_function("() => window.foleyTransport.unconfirmed() === 0",
+                               timeout=WAIT_MS)
+        sent = len(joins)
+        page.wait_for_timeout(3000)                  # a page that sends it again does so now
+    finally:
+        page.remove_listener("request", record)
+    studio.mark(f"a refused gain: sent {sent} time(s) before its ack, {len(joins) - sent} after")
+    assert sent >= 1, "the refused gain was never sent"
+    assert len(joins) == sent, "the page went on sending an edit the server refused"
+    expect(gain).to_have_value(before, timeout=WAIT_MS)
+    studio.idle()

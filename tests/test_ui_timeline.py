@@ -151,3 +151,80 @@ def test_the_widget_carries_its_transport_and_the_vendored_library(demo):
     assert "WaveSurfer" in script and "foleyTransport" in script
     for name in timeline_widget.VENDOR_FILES + ("LICENSE", "VERSION.md"):
         assert (timeline_widget.VENDOR_DIR / name).is_file(), name
+
+
+def _ops(value: str, page: str, *ops: dict) -> str:
+    data = json.loads(value)
+    data.update(page=page, ops=[{"edit": None, "select": None, **op} for op in ops])
+    return json.dumps(data)
+
+
+def test_reading_the_page_s_numbered_ops():
+    page, ops = timeline_widget.parse_timeline_ops({"page": "p1", "ops": [
+        {"nonce": 2, "select": "b2"},
+        {"nonce": 1, "edit": {"stem_id": "a1", "changes": {"mute": True}}},
+        {"nonce": 3, "edit": {"stem_id": "a1", "changes": {"mute": 1}}}]})
+    assert page == "p1" and [op["nonce"] for op in ops] == [1, 2, 3]
+    assert ops[0]["edit"] == {"stem_id": "a1", "changes": {"mute": True}} and ops[0]["error"] is None
+    assert ops[1]["select"] == "b2"
+    # a bad op is kept with its message: it is refused, and its nonce counts as handled
+    assert ops[2]["edit"] is None and "mute must be on or off" in ops[2]["error"]
+    # a request outside "ops" has no nonce
+    assert timeline_widget.parse_timeline_ops({"select": "b2"})[1] == \
+        [{"nonce": None, "edit": None, "select": "b2", "error": None}]
+    for bad in ({"page": "p1", "ops": [{"select": "b2"}]},
+                {"ops": [{"nonce": 1, "select": "b2"}]},
+                {"page": "p1", "ops": [{"nonce": True, "select": "b2"}]}):
+        with pytest.raises(MixError, match="not numbered"):
+            timeline_widget.parse_timeline_ops(bad)
+
+
+def test_an_op_is_claimed_once_per_page():
+    ack = ("", 0)
+    ack, fresh = timeline_widget.claim(ack, "p1", 1)
+    assert fresh and ack == ("p1", 1)
+    assert timeline_widget.claim(ack, "p1", 1) == (("p1", 1), False)       # sent again
+    assert timeline_widget.claim(ack, "p1", 3) == (("p1", 3), True)        # a later one
+    assert timeline_widget.claim(ack, "p2", 1) == (("p2", 1), True)        # a reloaded page
+    assert timeline_widget.claim(ack, "p1", None) == (ack, True)           # not numbered
+
+
+def test_ops_sent_again_are_applied_once_and_a_refused_one_is_acknowledged(demo, loaded, told,
+                                                                           monkeypatch):
+    c = demo_components(demo)
+    stem = _keep_a_take(loaded, monkeypatch)
+    on_timeline = _handler(demo, "on_timeline")
+    shown = c.timeline.value
+    steps = len(loaded.history)
+    first = {"nonce": 1, "edit": {"stem_id": stem.id, "changes": {"gain_db": -6.0}}}
+    out = on_timeline(loaded, _ops(shown, "p1", first), TARGET, False)
+    lane = json.loads(out[c.timeline])
+    assert lane["ack"] == {"page": "p1", "nonce": 1} and lane["stems"][0]["gain_db"] == -6.0
+    # the page had not seen that reply: it sends the first again with a second
+    second = {"nonce": 2, "edit": {"stem_id": stem.id, "changes": {"mute": True}}}
+    out = on_timeline(loaded, _ops(shown, "p1", first, second), TARGET, False)
+    assert len(loaded.history) == steps + 2                  # two edits, each applied once
+    lane = json.loads(out[c.timeline])
+    assert lane["ack"] == {"page": "p1", "nonce": 2} and lane["stems"][0]["mute"] is True
+    loaded.undo()
+    assert loaded.stem(stem.id).mix.mute is False          # the undo step was the second edit
+    assert loaded.stem(stem.id).mix.gain_db == -6.0
+    # both again, nothing new: nothing done, no reply
+    assert on_timeline(loaded, _ops(shown, "p1", first, second), TARGET, False) == gr.skip()
+    assert loaded.stem(stem.id).mix.mute is False
+    # refused: said once, acknowledged (the page stops sending it), the lanes show the project
+    bad = {"nonce": 3, "edit": {"stem_id": stem.id, "changes": {"gain_db": 99}}}
+    out = on_timeline(loaded, _ops(shown, "p1", bad), TARGET, False)
+    assert told[-1] == ("warning", "Gain (dB) must be between -60 and 24; got 99.")
+    lane = json.loads(out[c.timeline])
+    assert lane["ack"] == {"page": "p1", "nonce": 3} and lane["stems"][0]["gain_db"] == -6.0
+    assert on_timeline(loaded, _ops(shown, "p1", bad), TARGET, False) == gr.skip()
+    # after a refused op, the ones after it still apply; a select shows that stem
+    good = {"nonce": 5, "edit": {"stem_id": stem.id, "changes": {"pan": 0.5}}}
+    out = on_timeline(loaded, _ops(shown, "p1", {**bad, "nonce": 4}, good,
+                                   {"nonce": 6, "select": stem.id}), TARGET, False)
+    assert loaded.stem(stem.id).mix.pan == 0.5 and out[c.pan] == 0.5
+    assert json.loads(out[c.timeline])["ack"]["nonce"] == 6
+    # every value the server sends carries the ack (here: the stem choice's)
+    from app.panels import timeline as timeline_panel
+    assert json.loads(timeline_panel.value(c, loaded))["ack"] == {"page": "p1", "nonce": 6}

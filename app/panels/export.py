@@ -101,7 +101,8 @@ def wire(c: SimpleNamespace) -> None:
                     if rep["outside_timeline"] else "")
         text = (f"DAW session zip: open {rep['rpp']} in Reaper; {len(rep['tracks'])} stem track(s) at their "
                 "offsets (Broadcast WAVs whose time reference also places them in other DAWs)"
-                f"{', and the video' if rep['video'] else ''}.{left_out}")
+                f"{', and the video' if rep['video'] else ''}. The same tracks as an AAF ({rep['aaf']}: "
+                f"Pro Tools, Nuendo, Resolve) and an EDL ({rep['edl']}, {rep['fps']:g} fps).{left_out}")
         return {c.export_file: str(path), c.export_md: text}
 
     c.export_daw.click(on_export_daw, [S], exp_outs, concurrency_id="export", concurrency_limit=2)

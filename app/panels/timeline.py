@@ -18,9 +18,11 @@ import numpy as np
 
 from app import timeline_widget
 from app.panels import stems_mix
+from app.panels import common
 from app.panels.common import need, user_errors
 from app.session import Session
 from foley_core import audio_io
+from foley_core.errors import FoleyError, MixError
 
 # (id(block), id(stem audio)) -> (a weak reference to the array, the served file): a stem's
 # audio is read-only, so the same array is the same sound and its file is written once per app.
@@ -39,7 +41,7 @@ def value(c: SimpleNamespace, sess: Session, selected_id: str | None = None) -> 
     return timeline_widget.timeline_value(
         stems=stems, video_duration_s=info.duration_s if info else None,
         fps=info.fps if info else None, selection=sess.selection if info else None,
-        selected_id=selected_id, ceiling_dbtp=sess.ceiling_dbtp)
+        selected_id=selected_id, ceiling_dbtp=sess.ceiling_dbtp, ack=sess.timeline_ack)
 
 
 def _audio_url(block, sess: Session, stem) -> str:
@@ -63,6 +65,35 @@ def _audio_url(block, sess: Session, stem) -> str:
     return "gradio_api/file=" + served
 
 
+def apply_ops(sess: Session, page: str, ops: list[dict]) -> dict:
+    """Handle the page's ops that are new (timeline_widget.claim), each once and in order, a
+    refused one too (it is acknowledged, not tried again): {"edited": an edit was applied,
+    "stem": the stem to show (the last selected or edited), "refused": messages}."""
+    done = {"edited": False, "stem": None, "refused": [], "handled": 0}
+    for op in ops:
+        with sess.lock:
+            sess.timeline_ack, fresh = timeline_widget.claim(sess.timeline_ack, page, op["nonce"])
+        if not fresh:
+            continue
+        done["handled"] += 1
+        edit, select = op["edit"], op["select"]
+        try:
+            if op["error"]:
+                raise MixError(op["error"])
+            if edit is not None and edit.get("delete"):
+                sess.delete_stem(edit["stem_id"])
+                done["edited"] = True
+            elif edit is not None:
+                sess.update_stem(edit["stem_id"], **edit["changes"])
+                done["edited"], done["stem"] = True, edit["stem_id"]
+            if select is not None:
+                sess.stem(select)           # a stem deleted meanwhile says so
+                done["stem"] = select
+        except FoleyError as err:
+            done["refused"].append(str(err))
+    return done
+
+
 def wire(c: SimpleNamespace) -> None:
     S = c.state
     edited_outs = [*stems_mix.project_outputs(c), *stems_mix.mix_outputs(c)]
@@ -74,21 +105,21 @@ def wire(c: SimpleNamespace) -> None:
     @user_errors(shown=in_use)
     def on_timeline(sess: Session, raw: str, target: str, loop: bool):
         sess = need(sess)
-        asked = timeline_widget.parse_timeline_value(raw)
-        edit, select = asked["edit"], asked["select"]
-        if edit is None and select is None:
-            return gr.skip()            # the server's own value coming back: nothing asked
-        if edit is None:
-            sess.stem(select)           # a stem deleted meanwhile says so
-            return {**stems_mix.stem_editor_updates(c, sess, select),
-                    c.stem_pick: select, c.timeline: value(c, sess, select)}
-        if edit.get("delete"):
-            sess.delete_stem(edit["stem_id"])
-            return {**stems_mix.project_updates(c, sess),
+        done = apply_ops(sess, *timeline_widget.parse_timeline_ops(raw))
+        if not done["handled"]:
+            # the server's own value coming back, or ops already handled: nothing new asked
+            return gr.skip()
+        if done["refused"]:
+            common.notify("warning", " ".join(done["refused"]))
+        stem_id = done["stem"] if done["stem"] in {s.id for s in sess.project.stems} else None
+        if done["edited"]:
+            return {**stems_mix.project_updates(c, sess, selected=stem_id),
                     **stems_mix.mix_updates(c, sess, target, loop)}
-        sess.update_stem(edit["stem_id"], **edit["changes"])
-        return {**stems_mix.project_updates(c, sess, selected=edit["stem_id"]),
-                **stems_mix.mix_updates(c, sess, target, loop)}
+        if stem_id is None:
+            # all refused: the lanes show the project as it is, and the ack stops the resends
+            return {c.timeline: value(c, sess)}
+        return {**stems_mix.stem_editor_updates(c, sess, stem_id),
+                c.stem_pick: stem_id, c.timeline: value(c, sess, stem_id)}
 
     c.timeline.change(on_timeline, [S, c.timeline, c.target, c.loop_sel], edited_outs,
                       show_progress="hidden")

@@ -6,6 +6,9 @@
 // play/pause/seek events start, stop and restart the audio, and a drift check re-syncs it.
 // Mute, solo, gain and pan act on these nodes at once; the project is told afterwards
 // (COMMIT_IDLE_MS later, or at pause). Moves, trims, fades, nudges and deletes are sent at once.
+// Every edit sent stays in `sent` until the server's value acknowledges its nonce: until then
+// each value from the server gets it laid on top again, and it is sent again (see
+// app/timeline_widget.py: gradio may read an edit's value only after an earlier reply wrote it).
 const DRIFT_S = 0.02;           // re-sync the audio when it is this far from the picture
 const RESYNC_GAP_MS = 250;      // ... but not more often than this
 const SLOP_PX = 4;              // a press that moves less than this is a click, not a drag
@@ -14,6 +17,7 @@ const NUDGE_IDLE_MS = 350;      // a run of arrow presses is one edit
 const SHORT_TERM_S = 3;         // short-term loudness window (EBU R128)
 const METER_FFT = 2048;         // samples an analyser hands over per frame
 const PEAK_HOLD_S = 1.5;
+const MAX_STALLS = 3;           // replies in a row that acknowledge none of the edits resent
 const WaveSurfer = globalThis.WaveSurfer;
 const root = element.querySelector('.tw-root');
 const playBtn = element.querySelector('.tw-play');
@@ -38,6 +42,8 @@ if (!document.getElementById('tw-overlay-style')) {
   document.head.appendChild(st);
 }
 
+// this page load's id: the server counts each page's nonces (a reload starts again at 1)
+const pageId = Math.random().toString(36).slice(2) + Date.now().toString(36);
 let state = parse(props.value);
 let loop = false;
 let position = 0;               // the playhead while stopped (s)
@@ -52,6 +58,8 @@ let video = null;
 let lastResync = 0;
 let pending = null;             // {stem_id, changes, timer}: a mixer edit not yet sent
 let nonce = 0;
+let sent = [];                  // ops sent and not yet acknowledged: {nonce, edit, select}
+let stalls = 0;
 let raf = 0;
 const meters = new Map();       // meter key -> {hist: [{t, ms}], peak, peakT}
 
@@ -67,6 +75,8 @@ function parse(text) {
     ceiling_dbtp: Number.isFinite(Number(v.ceiling_dbtp)) ? Number(v.ceiling_dbtp) : -1,
     selected: typeof v.selected === 'string' ? v.selected : null,
     stems: Array.isArray(v.stems) ? v.stems.map(s => Object.assign({}, s)) : [],
+    // the last of this page's ops the server handled (0: none, or another page's)
+    ack: v.ack && v.ack.page === pageId && Number.isInteger(v.ack.nonce) ? v.ack.nonce : 0,
   };
 }
 
@@ -645,14 +655,28 @@ function wireFade(id, l, handle, which) {
 }
 
 // ------------------------------------------------------------------ edits to the server
-function send(extra) {
+// every op not yet acknowledged, in the value the change event hands to the server
+function post() {
   let value;
   try { value = JSON.parse(typeof props.value === 'string' && props.value ? props.value : '{}'); }
   catch (e) { value = {}; }
   Object.assign(value, {stems: state.stems, selected: state.selected, edit: null, select: null,
-                        nonce: ++nonce}, extra);
+                        page: pageId, ops: sent});
   props.value = JSON.stringify(value);
   trigger('change');
+}
+
+function send(op) {
+  sent.push(Object.assign({nonce: ++nonce, edit: null, select: null}, op));
+  post();
+}
+
+// an op the server has not handled yet, laid again on the state it sent
+function reapply(op) {
+  if (op.select !== null && stemById(op.select)) state.selected = op.select;
+  const s = op.edit && stemById(op.edit.stem_id);
+  // a delete is shown when the server has made it (the page never drops a lane by itself)
+  if (s && op.edit.changes) Object.assign(s, op.edit.changes);
 }
 
 function flush() {
@@ -774,6 +798,8 @@ window.foleyTransport = Object.freeze({
   // the short-term loudness the master / a stem's meter shows (LUFS), -inf before playback
   lufsS: key => { const m = meters.get(key || 'master'); return m && m.last ? m.last.lufs : -Infinity; },
   selection: () => (state.selection ? state.selection.slice() : null),
+  // edits made here the server has not acknowledged yet (sent, or waiting for the idle time)
+  unconfirmed: () => sent.length + (pending ? 1 : 0),
 });
 
 // ------------------------------------------------------------------ value from the server
@@ -784,6 +810,15 @@ function placement(s) {
 function reload() {
   const before = state;
   state = parse(props.value);
+  const unseen = sent.filter(op => op.nonce > state.ack);
+  // resent and still not acknowledged, time after time: the server cannot take them
+  stalls = unseen.length && unseen.length === sent.length ? stalls + 1 : 0;
+  if (stalls > MAX_STALLS) {
+    status(`${unseen.length} edit(s) not confirmed by the server; the lanes show the project as it holds it`);
+    unseen.length = 0; stalls = 0;
+  }
+  sent = unseen;
+  for (const op of sent) reapply(op);
   if (pending) {
     const s = stemById(pending.stem_id);
     if (s) Object.assign(s, pending.changes); else pending = null;
@@ -809,7 +844,7 @@ function reload() {
   attach();
   draw(now());
 }
-watch('value', reload);
+watch('value', () => { reload(); if (sent.length) post(); });
 reload();
 setPlayLabel();
 // The video player is replaced when a video loads: keep listening to the current one.

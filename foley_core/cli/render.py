@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mp4", metavar="OUT.mp4", help="write the video with the mastered mix as its sound")
     parser.add_argument("--daw", metavar="DIR|DAW.zip",
                         help="write a DAW session: a Reaper .rpp with one track per stem at its offset, the "
-                             "stems as Broadcast WAVs and the video, into a new folder (or a .zip)")
+                             "same tracks as an AAF (stems embedded) and a CMX3600 EDL, the stems as "
+                             "Broadcast WAVs and the video, into a new folder (or a .zip)")
     parser.add_argument("--lufs", type=_lufs, default=None, metavar="LUFS|none",
                         help="loudness target: -23 (EBU R128), -16 / -14 (web), or 'none' "
                              "(default: the project's setting)")
@@ -110,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
             if "daw" in tmp:
                 daw_report = export.export_daw_session(project, tmp["daw"])
                 summary["daw_rpp"] = daw_report["rpp"]
+                summary["daw_edl"], summary["daw_aaf"] = daw_report["edl"], daw_report["aaf"]
                 summary["daw_tracks"] = [t["name"] for t in daw_report["tracks"]]
             if "mp4" in tmp:
                 export.export_mp4(project, tmp["mp4"], mastered=mastered, original_audio=args.original_audio,
