@@ -36,6 +36,7 @@ against the mel it was given, loudness-curve r against the requested curve, the 
 take, tonal lines (default path: added against the fitted reference the model started from;
 from scratch: the take's own share, beside the real clips'), and on the default path the
 MR-STFT distance to that fitted reference. Takes are read at 16 kHz, as the sweep reads them.
+The JSON keeps every metric's per-item values (`per_item`, in item order) beside its mean.
 """
 
 from __future__ import annotations
@@ -212,7 +213,8 @@ def _summarize(per_clip: dict, predicted: dict, truth: np.ndarray, names: list[s
         for metric, values in per_clip.get(name, {}).items():
             v = np.array(values, dtype=np.float64)
             v = v[np.isfinite(v)]
-            row[metric] = {"mean": float(v.mean()), "ci95": _bootstrap_ci(v, rng), "n": int(v.size)}
+            row[metric] = {"mean": float(v.mean()), "ci95": _bootstrap_ci(v, rng), "n": int(v.size),
+                           "per_item": [round(float(x), 5) for x in values]}
         pred = predicted[name]
         row["tagger_balanced_accuracy"] = {
             "mean": _balanced_accuracy(pred, truth),
