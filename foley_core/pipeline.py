@@ -523,12 +523,24 @@ class FoleyPipeline:
         timings["decode"] = time.perf_counter() - t0
         # 6. post-process: vocode each candidate
         t0 = time.perf_counter()
-        audios = np.concatenate([self.vocoder(mels[k:k + 1].cpu(), n_samples, seeds[k:k + 1])
-                                 for k in range(n_cand)])
+        audios = self._vocode(mels, n_samples, seeds, reference if n_skip > 0 else None)
         timings["vocoder"] = time.perf_counter() - t0
         audios = np.asarray(audios, dtype=np.float32)      # peak handling is generate()'s job
         return FoleyPipelineOutput(audios=audios, sr=self.sr, mels=mels.cpu(), latents=latents.cpu(),
                                    timings_s=timings)
+
+    def _vocode(self, mels: torch.Tensor, n_samples: int, seeds: list[int],
+                reference: np.ndarray | None) -> np.ndarray:
+        """Each candidate's mel -> audio (K, n_samples). A vocoder that `uses_reference` also
+        gets the reference row the candidate started from (a run that skipped no step started
+        from noise: no reference then)."""
+        out = []
+        for k in range(mels.shape[0]):
+            guide = {}
+            if reference is not None and getattr(self.vocoder, "uses_reference", False):
+                guide["reference"] = reference if reference.ndim == 1 else reference[min(k, reference.shape[0] - 1)]
+            out.append(self.vocoder(mels[k:k + 1].cpu(), n_samples, seeds[k:k + 1], **guide))
+        return np.concatenate(out)
 
     def _check_inputs(self, *, duration_s: float, num_inference_steps: int, branch_mode: str | None,
                       curve_scale: float | None, seeds: Sequence[int], reference: np.ndarray | None,

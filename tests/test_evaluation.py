@@ -523,3 +523,36 @@ def test_eval_command_bad_inputs(tmp_path, capsys, tiny_model_dir):
         assert code == 2, argv
         assert len(err.splitlines()) == 1 and needle in err, err
     assert not any(p.suffix in (".json", ".md") for p in tmp_path.iterdir())
+
+
+def _noise(seed: int, n: int) -> np.ndarray:
+    return 0.1 * np.random.default_rng(seed).standard_normal(n)
+
+
+def test_tonal_lines_find_a_steady_sine_in_noise():
+    n = 3 * MODEL_SR
+    t = np.arange(n) / MODEL_SR
+    noise = _noise(0, n)
+    sine = 0.05 * np.sin(2 * np.pi * 440.0 * t)          # 1/8 of the noise's power
+    assert metrics.tonal_line_share(noise, MODEL_SR) < 0.005
+    with_line = metrics.tonal_line_share(noise + sine, MODEL_SR)
+    assert 0.08 < with_line < 0.15                      # about the sine's share of the energy
+    assert metrics.added_tonal_lines(noise + sine, noise, MODEL_SR) > 0.08
+    # a sweep, a decaying burst, brown noise and silence have no steady line
+    sweep = 0.1 * np.sin(2 * np.pi * (200.0 * t + 300.0 * t ** 2))
+    brown = np.cumsum(noise) * 0.01
+    for audio in (sweep, noise * np.exp(-5.0 * t), brown - brown.mean(), np.zeros(n)):
+        assert metrics.tonal_line_share(audio, MODEL_SR) < 0.01
+
+
+def test_tonal_lines_do_not_penalise_a_tone_the_original_holds():
+    n = 3 * MODEL_SR
+    t = np.arange(n) / MODEL_SR
+    tone = 0.05 * np.sin(2 * np.pi * 440.0 * t) + 0.02 * np.sin(2 * np.pi * 1320.0 * t)
+    original, output = _noise(1, n) + tone, _noise(2, n) + tone    # other noise, the same tone
+    assert metrics.tonal_line_share(original, MODEL_SR) > 0.1
+    assert abs(metrics.added_tonal_lines(output, original, MODEL_SR)) < 0.01
+    # losing the tone reads as negative, adding one more as positive
+    assert metrics.added_tonal_lines(_noise(2, n), original, MODEL_SR) < -0.1
+    extra = 0.05 * np.sin(2 * np.pi * 3000.0 * t)
+    assert metrics.added_tonal_lines(output + extra, original, MODEL_SR) > 0.05

@@ -225,3 +225,30 @@ def test_curve_guidance_branch_reaches_the_unet_without_the_curve(pipe_with_tlm,
     assert torch.equal(x[0], x[2]) and not torch.equal(x[2], x[3])      # last row: the null curve
     with pytest.raises(ValueError, match="curve_scale"):
         pipe_with_tlm(duration_s=0.8, curve=CURVE[:8], curve_scale=float("nan"))
+
+
+def test_a_reference_guided_vocoder_gets_the_row_each_candidate_started_from(pipe):
+    seen = []
+
+    class Guided:
+        sr, uses_reference, config = SR, True, {"class": "GriffinLimVocoder"}
+
+        def __call__(self, mel, n_samples, seeds=None, reference=None):
+            seen.append(None if reference is None else np.array(reference))
+            return np.zeros((1, n_samples), np.float32)
+
+    rows = np.random.default_rng(0).uniform(-0.5, 0.5, (2, SR)).astype(np.float32)
+    vocoder, pipe.vocoder = pipe.vocoder, Guided()
+    try:
+        pipe(duration_s=1.0, caption="a knock", seeds=[0, 1], num_inference_steps=4, reference=rows,
+             strength=0.5)
+        assert len(seen) == 2
+        np.testing.assert_array_equal(seen[0], rows[0])
+        np.testing.assert_array_equal(seen[1], rows[1])
+        seen.clear()
+        # strength 1 starts from noise, and no reference means none: nothing to be guided by
+        pipe(duration_s=1.0, seeds=[0], num_inference_steps=4, reference=rows[:1], strength=1.0)
+        pipe(duration_s=1.0, seeds=[0], num_inference_steps=4)
+        assert seen == [None, None]
+    finally:
+        pipe.vocoder = vocoder

@@ -7,6 +7,8 @@
 - mask selectivity: `selectivity_gap`,
 - semantics: `accuracy`, `balanced_accuracy`, `paired_bootstrap_diff`, `confusion_matrix`,
   `frechet_distance` (+ `gaussian_stats`, `bootstrap_frechet` for a confidence interval),
+- vocoder artefacts: `tonal_line_share` (the energy share of steady narrow spectral lines) and
+  `added_tonal_lines` (that share in an output minus in the audio it should sound like),
 - `summarize` for the mean / median / 95 % interval of a list of per-item scores.
 """
 
@@ -26,7 +28,7 @@ __all__ = [
     "pearson_r", "curve_fit", "timing_scores", "selectivity_gap", "accuracy",
     "balanced_accuracy", "paired_bootstrap_diff", "confusion_matrix", "gaussian_stats",
     "frechet_distance", "frechet_distance_embeddings", "bootstrap_frechet", "summarize",
-    "DEFAULT_TOL_S",
+    "tonal_line_share", "added_tonal_lines", "DEFAULT_TOL_S",
 ]
 
 DEFAULT_TOL_S = 0.1       # onset tolerance of the timing goal: +-100 ms
@@ -237,6 +239,62 @@ def bootstrap_frechet(generated: Any, reference: Any, *, n_boot: int = 200, seed
     lo, hi = np.percentile(boots, [tail, 100.0 - tail])
     return {"fd": fd, "mean": float(np.mean(boots)), "lo": float(lo), "hi": float(hi),
             "n": int(gen.shape[0]), "n_boot": len(boots)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Steady tonal lines (a vocoder artefact)
+
+LINE_N_FFT = 2048            # 7.8 Hz bins at 16 kHz: a line is one or two bins wide
+LINE_HOP = 256
+LINE_NEIGHBOURS = 31         # bins (about 240 Hz at 16 kHz) whose median a line stands above
+LINE_PROMINENCE_DB = 6.0     # how far above that median a bin must stand in a frame
+LINE_PERSISTENCE = 0.5       # in at least this share of active frames: a steady line
+LINE_ACTIVE_DB = 40.0        # active frames: within this of the loudest frame's energy
+LINE_MIN_ACTIVE_FRAMES = 8   # about 0.13 s: shorter sounds have no steady line to speak of
+LINE_MIN_HZ = 20.0           # below this a "line" is DC or rumble, not a tone
+
+
+def tonal_line_share(audio: np.ndarray, sr: int) -> float:
+    """Energy share of steady narrow spectral lines in `audio` (mono), 0..1.
+
+    Per STFT frame (n_fft 2048, hop 256), a bin is a peak when its level stands
+    `LINE_PROMINENCE_DB` above the median of its `LINE_NEIGHBOURS` frequency neighbours; a bin
+    that is a peak in at least `LINE_PERSISTENCE` of the active frames is a steady line. The
+    share is the lines' energy above their neighbours' median, summed over active frames, over
+    the active frames' total energy. A tone held for the whole clip scores near its share of
+    the energy; broadband noise, clicks and sweeps score near 0. 0 for audio with fewer than
+    `LINE_MIN_ACTIVE_FRAMES` active frames.
+    """
+    from scipy.ndimage import median_filter
+
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    if x.size < LINE_N_FFT:
+        x = np.pad(x, (0, LINE_N_FFT - x.size))
+    pad = np.pad(x, (LINE_N_FFT // 2, LINE_N_FFT // 2))
+    n_frames = 1 + (pad.size - LINE_N_FFT) // LINE_HOP
+    idx = np.arange(LINE_N_FFT)[None, :] + LINE_HOP * np.arange(n_frames)[:, None]
+    power = np.abs(np.fft.rfft(pad[idx] * np.hanning(LINE_N_FFT)[None, :], axis=1)) ** 2   # (T, F)
+    frame_energy = power.sum(axis=1)
+    if frame_energy.max() <= 0.0:
+        return 0.0
+    active = frame_energy >= frame_energy.max() * 10.0 ** (-LINE_ACTIVE_DB / 10.0)
+    if int(active.sum()) < LINE_MIN_ACTIVE_FRAMES:
+        return 0.0
+    p = power[active]
+    floor = p.max() * 1e-12
+    level_db = 10.0 * np.log10(p + floor)
+    median_db = median_filter(level_db, size=(1, LINE_NEIGHBOURS), mode="nearest")
+    steady = ((level_db - median_db) >= LINE_PROMINENCE_DB).mean(axis=0) >= LINE_PERSISTENCE
+    steady &= np.fft.rfftfreq(LINE_N_FFT, 1.0 / sr) >= LINE_MIN_HZ
+    excess = np.clip(p - 10.0 ** (median_db / 10.0), 0.0, None)[:, steady]
+    return float(excess.sum() / p.sum())
+
+
+def added_tonal_lines(output: np.ndarray, original: np.ndarray, sr: int) -> float:
+    """`tonal_line_share` of `output` minus that of `original` (the audio it should sound like):
+    > 0 when the output has steady lines the original has not; a tone the original holds
+    counts on both sides."""
+    return tonal_line_share(output, sr) - tonal_line_share(original, sr)
 
 
 # ----------------------------------------------------------------------------------------------
