@@ -192,15 +192,11 @@ def _track_masks_file(text: str, mask: dict, mask_raw: dict, base: Path, where: 
     """A track's masks file (`region.track_masks` of a stored stem) checked now, so a missing or
     damaged one stops the batch before it starts: {"track_masks": {"path", "sha256"}} with the
     track's `track_source` (a followed object's contacts are timed from its centre)."""
-    from foley_core.region_spec import MAX_TRACK_MASKS_BYTES
-
     path = _input_file(text, base, where, "track masks file")
-    data = b""
-    if path.stat().st_size <= MAX_TRACK_MASKS_BYTES:
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            _fail(where, f"track masks file '{text}' cannot be read ({err.strerror or err})")
+    try:
+        data = _masks_bytes(path)
+    except OSError as err:
+        _fail(where, f"track masks file '{text}' cannot be read ({err.strerror or err})")
     source = _get(mask_raw, "track_source", "str", where, None)
     try:
         _track_region(mask, _masks_of(data), source)
@@ -208,6 +204,16 @@ def _track_masks_file(text: str, mask: dict, mask_raw: dict, base: Path, where: 
         _fail(where, f"track masks file '{text}' is damaged ({err})")
     return {"track_masks": {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()},
             "track_source": source}
+
+
+def _masks_bytes(path: Path) -> bytes:
+    """A masks file's bytes; none (so never a match) for a missing file or one larger than any
+    track's masks, which is not read into memory."""
+    from foley_core.region_spec import MAX_TRACK_MASKS_BYTES
+
+    if not path.is_file() or path.stat().st_size > MAX_TRACK_MASKS_BYTES:
+        return b""
+    return path.read_bytes()
 
 
 def _masks_of(data: bytes) -> tuple[dict, ...]:
@@ -610,7 +616,8 @@ def is_done(out_dir: Path, shot: Shot) -> bool:
 # ----------------------------------------------------------------------------- rendering (worker side)
 
 def _region(m: dict):
-    """The region a canonical stem request's mask names (its image read from the PNG)."""
+    """The region a canonical stem request's mask names (its image read from the PNG, a track's
+    masks from its file, refused if that is no longer the file the list was checked with)."""
     from foley_core.request import Region
 
     if m["kind"] == "box":
@@ -619,7 +626,11 @@ def _region(m: dict):
         stored = m.get("track_masks")
         if stored is None:
             return _track_region(m, None, None)
-        data = Path(stored["path"]).read_bytes() if Path(stored["path"]).is_file() else b""
+        try:
+            data = _masks_bytes(Path(stored["path"]))
+        except OSError as err:
+            raise ShotListError(f"the track masks file '{stored['path']}' cannot be read "
+                                f"({err.strerror or err})") from None
         if hashlib.sha256(data).hexdigest() != stored["sha256"]:
             raise ShotListError(f"the track masks file '{stored['path']}' changed or went missing after the "
                                 "shot list was checked; run the batch again")

@@ -58,8 +58,7 @@ def test_a_shot_list_renders_a_stored_followed_region_with_its_masks(ring_list, 
     assert load_project(out / "ring" / "project").stems[0].settings.region == settings.region
 
 
-@pytest.mark.parametrize("case", ["missing", "not a zip", "truncated", "runs that do not fill the grid",
-                                  "a frame short"])
+@pytest.mark.parametrize("case", sorted(MASKS_DAMAGE))
 def test_a_missing_or_damaged_masks_file_stops_the_batch_before_ray(case, ring_list, tmp_path, monkeypatch):
     import ray
 
