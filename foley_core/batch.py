@@ -5,7 +5,9 @@ A stem request is the `settings` object the studio saves for a stem in project.j
 seed, steps, scales, model, mask, curve, reference, onsets ...; see `project._stem_to_json`),
 optionally with the stem's `mix`; fields left out take the studio's defaults, and a request
 without a reference takes the product default (generate() retrieves library clips for the
-caption). The whole list is validated before Ray starts, so a typo costs nothing.
+caption). A stored track region's `track_masks` file (a followed painted mask's per-frame
+shape) is read beside the list like its other paths and hashed by content into the request.
+The whole list is validated before Ray starts, so a typo costs nothing.
 `library_folders` (a JSON list's top level: {"library_folders": [...], "shots": [...]}, paths
 beside the list; and `launch.py batch --library-folder DIR`) adds the user's sound folders to
 the clips a caption picks from, and lets a stem's reference name one of their clips by id.
@@ -176,9 +178,63 @@ def _stem_mask(raw: dict, where: str, base: Path, inputs: list[Path]) -> dict:
                 _fail(mwhere, f"track_boxes[{k}] should be 5 numbers (time_s, x0, y0, x1, y1)")
         mask["track_id"] = str(mask_raw.get("track_id") or "t0")
         mask["track_boxes"] = [[float(v) for v in row] for row in rows]
+        masks_text = _get(mask_raw, "track_masks", "str", mwhere, None)
+        if masks_text is not None:
+            # only then: a list of boxes alone keeps the request (and hash) it had before
+            mask.update(_track_masks_file(masks_text, mask, mask_raw, base, mwhere))
+            inputs.append(Path(mask["track_masks"]["path"]))
     elif kind != "none":
         _fail(mwhere, f"unknown kind '{kind}'; use none, box, image or track")
     return mask
+
+
+def _track_masks_file(text: str, mask: dict, mask_raw: dict, base: Path, where: str) -> dict:
+    """A track's masks file (`region.track_masks` of a stored stem) checked now, so a missing or
+    damaged one stops the batch before it starts: {"track_masks": {"path", "sha256"}} with the
+    track's `track_source` (a followed object's contacts are timed from its centre)."""
+    path = _input_file(text, base, where, "track masks file")
+    try:
+        data = _masks_bytes(path)
+    except OSError as err:
+        _fail(where, f"track masks file '{text}' cannot be read ({err.strerror or err})")
+    source = _get(mask_raw, "track_source", "str", where, None)
+    try:
+        _track_region(mask, _masks_of(data), source)
+    except FoleyError as err:
+        _fail(where, f"track masks file '{text}' is damaged ({err})")
+    return {"track_masks": {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()},
+            "track_source": source}
+
+
+def _masks_bytes(path: Path) -> bytes:
+    """A masks file's bytes; none (so never a match) for a missing file or one larger than any
+    track's masks, which is not read into memory."""
+    from foley_core.region_spec import MAX_TRACK_MASKS_BYTES
+
+    if not path.is_file() or path.stat().st_size > MAX_TRACK_MASKS_BYTES:
+        return b""
+    return path.read_bytes()
+
+
+def _masks_of(data: bytes) -> tuple[dict, ...]:
+    """The run-length masks of a masks file's bytes (MaskError when they are not one)."""
+    import io
+
+    from foley_core.errors import MaskError
+    from foley_core.region_spec import read_track_masks
+
+    if not data:
+        raise MaskError("it is empty or larger than any track's masks")
+    return read_track_masks(io.BytesIO(data))
+
+
+def _track_region(mask: dict, masks: tuple[dict, ...] | None, source: str | None):
+    """The Region of a canonical track mask with its per-frame `masks` (MaskError when they do
+    not go with its boxes)."""
+    from foley_core.request import Region
+
+    return Region(track_id=mask["track_id"], track_boxes=tuple(map(tuple, mask["track_boxes"])),
+                  track_masks=masks, track_source=source)
 
 
 def _stem_reference(raw: dict, where: str, base: Path, inputs: list[Path],
@@ -560,13 +616,25 @@ def is_done(out_dir: Path, shot: Shot) -> bool:
 # ----------------------------------------------------------------------------- rendering (worker side)
 
 def _region(m: dict):
-    """The region a canonical stem request's mask names (its image read from the PNG)."""
+    """The region a canonical stem request's mask names (its image read from the PNG, a track's
+    masks from its file, refused if that is no longer the file the list was checked with)."""
     from foley_core.request import Region
 
     if m["kind"] == "box":
         return Region(box=tuple(m["box"]))
     if m["kind"] == "track":
-        return Region(track_id=m["track_id"], track_boxes=tuple(map(tuple, m["track_boxes"])))
+        stored = m.get("track_masks")
+        if stored is None:
+            return _track_region(m, None, None)
+        try:
+            data = _masks_bytes(Path(stored["path"]))
+        except OSError as err:
+            raise ShotListError(f"the track masks file '{stored['path']}' cannot be read "
+                                f"({err.strerror or err})") from None
+        if hashlib.sha256(data).hexdigest() != stored["sha256"]:
+            raise ShotListError(f"the track masks file '{stored['path']}' changed or went missing after the "
+                                "shot list was checked; run the batch again")
+        return _track_region(m, _masks_of(data), m.get("track_source"))
     if m["kind"] == "image":
         import numpy as np
         from PIL import Image

@@ -272,7 +272,9 @@ def generate(request: GenerationRequest | None = None, /, *, device: str = "cpu"
     `request`: a GenerationRequest (see its fields); or give its fields as keywords
     (`generate(caption=..., video=..., mask=...)`, `mask` being the region) and one is built.
     device: where a named model runs ("cpu", "cuda", "cuda:N").
-    library: the SoundLibrary to retrieve from (default: the bundled one).
+    library: the SoundLibrary to retrieve from and to find `request.reference`'s clip id in
+        (default: the bundled one; `SoundLibrary(folders=[...])` adds the user's folders, whose
+        clips have ids `user/<folder>/<path>`).
     progress: progress(step, total) after each denoising step actually run (total = steps
         run per window x windows).
     cancel: a callable returning True or a threading.Event; raises GenerationCancelled.
@@ -285,7 +287,7 @@ def generate(request: GenerationRequest | None = None, /, *, device: str = "cpu"
     """
     request = _as_request(request, fields)
     t_total = time.perf_counter()
-    run = _check_inputs(request, device, cancel)
+    run = _check_inputs(request, device, cancel, library)
     _prepare_backend(run, device)
     _prepare_conditions(run)
     _prepare_references(run, library)
@@ -304,7 +306,7 @@ def generate(request: GenerationRequest | None = None, /, *, device: str = "cpu"
 
 # ---- 1. check inputs
 
-def _check_inputs(request: GenerationRequest, device: str, cancel) -> _Run:
+def _check_inputs(request: GenerationRequest, device: str, cancel, library=None) -> _Run:
     """What the request alone cannot check: the device, the range and region against the
     video, the curve and onsets against the selection; reads the given reference."""
     if isinstance(request.model, (str, ModelSpec)):
@@ -339,7 +341,7 @@ def _check_inputs(request: GenerationRequest, device: str, cancel) -> _Run:
         run.conform = request.conform
     if request.reference is not None:
         with run.timed("reference"):
-            run.given_ref = read_reference(request.reference)
+            run.given_ref = read_reference(request.reference, library)
     return run
 
 

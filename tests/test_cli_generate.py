@@ -237,6 +237,12 @@ def test_library_folder_adds_the_users_clips_to_the_default_take(env, tmp_path):
                     "--reference", "user/my sounds/paper_crumple.flac", "--strength", "0"], env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["reference"]["id"] == "user/my sounds/paper_crumple.flac"
+    # without the folder that id is named with what to add, in the command's words
+    proc = run_cli([*args[:-1], str(tmp_path / "no_folder.wav"), "--reference", "user/my sounds/paper_crumple.flac"],
+                   env)
+    assert proc.returncode == 2 and proc.stdout == "" and not (tmp_path / "no_folder.wav").exists()
+    assert proc.stderr.strip() == ("error: --reference 'user/my sounds/paper_crumple.flac' is a clip of your own "
+                                   "sound folders; add --library-folder with the folder it is in"), proc.stderr
 
 
 @pytest.mark.parametrize("case, expected", [("missing", "Sound folder not found"), ("file", "is a file, not a folder"),

@@ -246,3 +246,23 @@ def test_a_given_reference_keeps_its_own_dynamics(tmp_path):
     still = generate(caption="machine hum", duration_s=2.0, curve=curve, conform=0.0, library=lib,
                      model=spy, strength=0.0)
     assert loudness.curve_correlation(still.reference_audios[0], 48_000, curve) < 0.5
+
+
+def test_a_user_folder_clip_id_is_found_in_the_library_given(tmp_path):
+    """The Python API resolves `user/<folder>/<path>` through `library=` (as the CLI, batch and
+    the studio do); without a library holding it the error names the id and what to pass."""
+    lib, hum = _hum_library(tmp_path)
+    clip_id = next(e.id for e in lib if e.is_user_sound)
+    assert clip_id.startswith("user/")
+    result = generate(caption="machine hum", duration_s=2.0, reference=clip_id, strength=0.0, library=lib)
+    meta = result.metadata
+    assert meta["source"] == "reference" and meta["reference"]["id"] == clip_id
+    # strength 0: the take is the fitted clip itself, so it is this very file's sound
+    np.testing.assert_allclose(result.reference_audios[0],
+                               fit_reference(hum, 48_000, duration_s=2.0, target_sr=result.sr, mode="loop"),
+                               atol=1e-4)
+    for library in (None, SoundLibrary(bundled=False, cache_dir=None)):
+        with pytest.raises(FoleyError) as err:
+            generate(caption="machine hum", duration_s=2.0, reference=clip_id, strength=0.0, library=library)
+        message = str(err.value)
+        assert clip_id in message and "library=SoundLibrary(folders=[...])" in message and "\n" not in message

@@ -360,14 +360,19 @@ def _library(args: argparse.Namespace):
     """(the library the caption picks from, the reference to start from): the bundled library
     plus --library-folder's folders (None: the bundled one), and --reference as a clip of theirs
     when it names one by id."""
-    if not args.library_folder:
-        return None, args.reference
+    from foley_core.errors import MediaError
+    from foley_core.library.catalog import USER_CATEGORY
     from foley_core.library.folders import library_with_folders
 
-    library = library_with_folders(args.library_folder, option="--library-folder")
+    library = library_with_folders(args.library_folder, option="--library-folder") if args.library_folder else None
     reference = args.reference
-    if reference is not None and not os.path.lexists(reference) and reference in library:
-        reference = library.get(reference)
+    if reference is not None and not os.path.lexists(reference):
+        if library is not None and reference in library:
+            reference = library.get(reference)
+        elif reference.startswith(f"{USER_CATEGORY}/"):
+            # said here in the command's words (generate() itself would name its Python argument)
+            raise MediaError(f"--reference '{reference}' is a clip of your own sound folders; add "
+                             "--library-folder with the folder it is in")
     return library, reference
 
 

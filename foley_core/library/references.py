@@ -15,19 +15,20 @@ import numpy as np
 
 from foley_core.audio_io import read_audio
 from foley_core.errors import MediaError
-from foley_core.library.catalog import LibraryEntry, LoadedReference, load_reference
+from foley_core.library.catalog import USER_CATEGORY, LibraryEntry, LoadedReference, load_reference
 from foley_core.library.fit import check_reference_audio, fit_kind
 from foley_core.library.retrieve import retrieve_references
 from foley_core.request import Reference
 
 
-def read_reference(reference) -> tuple[np.ndarray, int, Any]:
+def read_reference(reference, library=None) -> tuple[np.ndarray, int, Any]:
     """(audio, sr, entry) of a reference given to `generate`; entry is a LibraryEntry or None.
 
-    `reference`: a library clip id or an audio file path (any common format and rate), a
-    `library.LoadedReference` or `library.LibraryEntry` (e.g. from a SoundLibrary with the
-    user's folders), an (audio, sr) pair, or a stem's `request.Reference` record. Raises MediaError for a missing, unreadable,
-    empty, NaN or silent sound.
+    `reference`: a library clip id (of `library`, a SoundLibrary that may hold the user's
+    folders; default the bundled one) or an audio file path (any common format and rate), a
+    `library.LoadedReference` or `library.LibraryEntry`, an (audio, sr) pair, or a stem's
+    `request.Reference` record. Raises MediaError for a missing, unreadable, empty, NaN or
+    silent sound, and for a user-folder clip id that no library given holds.
     """
     if isinstance(reference, Reference):
         # a stem's record: the user's own sound by its (absolute) path, a library clip by its id
@@ -42,7 +43,8 @@ def read_reference(reference) -> tuple[np.ndarray, int, Any]:
     if isinstance(reference, (str, os.PathLike)):
         if isinstance(reference, str) and not reference.strip():
             raise MediaError("the reference is empty: give a library clip id or an audio file")
-        loaded = load_reference(reference)
+        _check_user_clip_id(reference, library)
+        loaded = load_reference(reference, library=library)
         return loaded.audio, int(loaded.sr), loaded.entry
     if isinstance(reference, tuple) and len(reference) == 2:
         audio, sr = reference
@@ -51,6 +53,18 @@ def read_reference(reference) -> tuple[np.ndarray, int, Any]:
         return check_reference_audio(np.asarray(audio), int(sr)), int(sr), None
     raise MediaError("a reference must be a library clip id, an audio file path, or an (audio, sr) pair; "
                      f"got {type(reference).__name__}")
+
+
+def _check_user_clip_id(reference: str | os.PathLike, library) -> None:
+    """A user-folder clip id (`user/<folder>/<path>`) only a library with that folder knows:
+    without it the file lookup would say "not found" about a path the user never meant."""
+    if not isinstance(reference, str) or not reference.startswith(f"{USER_CATEGORY}/") or os.path.lexists(reference):
+        return
+    if library is not None and reference in library:
+        return
+    where = "the library given" if library is not None else "the bundled library (no library was given)"
+    raise MediaError(f"the reference '{reference}' is a clip of your own sound folders, but {where} does not "
+                     "hold it; pass library=SoundLibrary(folders=[...]) with the folder it is in")
 
 
 @dataclass(frozen=True)
