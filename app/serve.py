@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise FoleyError(f"--port must be between 1 and 65535; got {args.port}")
     from app import session
 
-    # a folder path typed in the page is read on this machine: only its own user may do that
+    # a folder path typed in the page is read on this machine, and its sounds are served to the
+    # page (app/audition.py): only its own user may do that
     session.SAVED_FOLDERS.browser_may_add = is_loopback(args.host) and not args.share
     demo = studio.build_app(work_root=args.work_dir)
     studio.warm_up_library()

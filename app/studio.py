@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import gradio as gr
 from starlette.middleware import Middleware
 
-from app import views
+from app import audition, views
 from app.panels import (curve, describe, export, reference, region, restore, stems_mix, takes,
                         timeline, undo, video)
 from app.panels.common import NOTICE_S
@@ -181,7 +181,9 @@ def launch_kwargs() -> dict:
             "max_file_size": limit,
             # ... and this refuses a request that announces more before a byte is written
             "app_kwargs": {"middleware": [Middleware(RequestSizeLimit, max_body_bytes=limit
-                                                     + _MULTIPART_OVERHEAD_BYTES)]}}
+                                                     + _MULTIPART_OVERHEAD_BYTES)],
+                           # the user's own sounds play by clip id (app/audition.py), never by path
+                           "routes": audition.routes()}}
 
 
 # Room for the multipart headers and boundaries around one file (and gradio's small JSON calls).

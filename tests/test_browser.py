@@ -595,6 +595,62 @@ def test_a_sound_folder_added_in_the_library_tab_is_searched_and_usable(server, 
     ctx.close()
 
 
+def test_a_result_from_the_users_folder_shows_its_waveform_and_plays_on_click(server, browser, tmp_path):
+    """A sound of the user's own folder auditions as a bundled clip does: its thumbnail is drawn
+    and a click plays it in the page (through the audition route, by clip id), AIFF included."""
+    import soundfile as sf
+
+    folder = tmp_path / "Field Recs"
+    folder.mkdir()
+    sr = 44100
+    t = np.arange(3 * sr) / sr
+    rng = np.random.default_rng(5)
+    # 3 s each, so a clip still plays when it is looked at; a rising envelope gives a thumbnail shape
+    sf.write(folder / "Quibble_Creak_01.wav", (0.4 * t / 3 * rng.standard_normal(t.shape[0])).astype(np.float32), sr)
+    sf.write(folder / "Quibble_Creak_02.aiff", (0.4 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), sr,
+             format="AIFF")
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    studio = Studio(page, server)
+    studio.open()
+    studio.tab("Library")
+    studio.fill_text("library-folder-path", str(folder))
+    page.click("#library-folder-add")
+    expect(page.locator("#library-folders")).to_contain_text(f"{folder}: 2 sounds", timeout=WAIT_MS)
+    studio.idle()
+    page.evaluate("() => { window.__played = []; document.addEventListener('play', e => "
+                  "window.__played.push(e.target.currentSrc), true); }")
+    studio.fill_text("reference-search", "quibble creak")
+    # the category 'user' (the folder's sounds alone; choosing it searches)
+    page.locator("#reference-category input").click()
+    page.get_by_role("option", name="user", exact=True).click()
+    rows = page.locator("#reference-results .rr-row")
+    expect(rows).to_have_count(2, timeout=WAIT_MS)
+    studio.idle()
+    for i in range(2):
+        row = rows.nth(i)
+        expect(row.locator("svg.rr-wave path")).to_have_count(1)
+        assert "rr-silent" not in row.get_attribute("class").split()
+        row.locator("label").click()
+        page.wait_for_function(
+            "i => { const a = document.querySelectorAll('#reference-results .rr-row audio')[i];"
+            " return a && !a.paused && a.currentTime > 0.1; }", arg=i, timeout=WAIT_MS)
+        src = row.locator("audio").evaluate("a => a.currentSrc")
+        assert "/foley/audition?id=user%2F" in src and str(folder) not in urllib.parse.unquote(src)
+    played = page.evaluate("() => window.__played")
+    assert len(played) == 2 and {urllib.parse.unquote(p).rsplit("/", 1)[1] for p in played} == {
+        "Quibble_Creak_01.wav", "Quibble_Creak_02.aiff"}
+    # listening is not choosing
+    expect(page.locator("#reference-info")).to_contain_text("none chosen")
+    # removed again (the other tests search the bundled library alone)
+    page.locator("#library-folder-choice input").click()
+    page.get_by_role("option", name=str(folder.resolve())).click()
+    page.click("#library-folder-remove")
+    expect(page.locator("#library-folders")).to_contain_text("No folder added", timeout=WAIT_MS)
+    assert "Traceback" not in page.content() and studio.external == []
+    ctx.close()
+
+
 def test_a_search_result_plays_on_click_and_only_use_picks_it(server, browser):
     """Auditioning: a click plays the clip in the page (and stops the one playing) without
     choosing it; 'Use' makes it the reference. Each result has its waveform thumbnail."""

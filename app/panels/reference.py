@@ -17,7 +17,8 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from app import views
+from app import audition, views
+from app.audition import BROWSER_AUDIO
 from app.curve_widget import STATIC_DIR
 from app.panels import common
 from app.panels.common import need, user_errors
@@ -25,10 +26,8 @@ from app.session import (ALL_CATEGORIES, ANY_KIND, KIND_CHOICES, Session, defaul
                          saved_library_folders, search_query, sound_library)
 from foley_core.errors import FoleyError
 from foley_core.library import SearchHit
+from foley_core.library.catalog import USER_CATEGORY
 
-# What Chromium, Firefox and Safari decode in an <audio> element (Safari: not ogg before 17);
-# other formats show no play button rather than fail on the click.
-BROWSER_AUDIO = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".webm"})
 RESULTS_TEMPLATE = '<div class="rr-root"><div class="rr-heading"></div><div class="rr-list"></div></div>'
 
 
@@ -44,25 +43,37 @@ def _library_root() -> Path | None:
     return root
 
 
-def _audition_url(path: Path) -> str:
-    """The page-relative URL that plays `path`, or '' when the browser cannot play it here."""
+def _audition_url(entry) -> str:
+    """The page-relative URL that plays `entry`, or '' when it cannot play here: a library clip
+    as a static file, a sound of the user's folders through the audition route (served only while
+    the studio listens on loopback alone)."""
+    if entry.category == USER_CATEGORY:
+        return audition.audition_url(entry.id) if audition.user_files_served() else ""
     root = _library_root()
-    path = Path(path).resolve()
+    path = Path(entry.path).resolve()
     if root is None or root not in path.parents or path.suffix.lower() not in BROWSER_AUDIO:
         return ""
     return "gradio_api/file=" + urllib.parse.quote(str(path), safe="/")
 
 
+def _silent_reason(entry) -> str:
+    """Why a result has no play button ('' when it has one)."""
+    if entry.category == USER_CATEGORY and not audition.user_files_served():
+        return audition.NOT_SERVED_REASON
+    return "" if _audition_url(entry) else "This file does not play in the browser."
+
+
 def result_items(hits, peaks) -> list[dict]:
     """The results list's `hits` prop: per hit its id, label (caption · category · length ·
-    licence), attribution, audition URL and thumbnail peaks (0..1, or None if unreadable)."""
+    licence), attribution, audition URL (or why it has none) and thumbnail peaks (0..1, or None
+    if unreadable)."""
     items = []
     for (label, clip_id), hit, levels in zip(views.reference_choices(hits), hits, peaks):
         e = hit.entry
         items.append({"id": clip_id, "label": label, "caption": e.caption,
                       "seconds": e.seconds if math.isfinite(e.seconds) else None,
                       "licence": e.licence, "attribution": e.attribution_text,
-                      "url": _audition_url(e.path),
+                      "url": _audition_url(e), "why_silent": _silent_reason(e),
                       "peaks": None if levels is None else [round(float(v), 4) for v in levels]})
     return items
 
@@ -73,6 +84,8 @@ def result_choices(update) -> list[tuple[str, str]]:
 
 
 def _results(sess: Session, hits, *, chosen: str | None, heading: str) -> gr.HTML:
+    if not audition.user_files_served() and any(h.entry.category == USER_CATEGORY for h in hits):
+        heading = f"{heading}. {audition.NOT_SERVED_REASON}"
     return gr.HTML(value=chosen or "", hits=result_items(hits, sess.reference_thumbnails(hits)),
                    heading=heading)
 

@@ -1,7 +1,7 @@
 // Reference search results: the body of a gr.HTML `js_on_load` (gets `element`, `props`,
 // `trigger`, `watch`). props.hits (app/panels/reference.py result_items): per clip its id,
-// label, attribution, url ('' = cannot play here) and peaks (0..1, or null). props.value is
-// the stem's reference clip id ('' = none), shown as the checked radio.
+// label, attribution, url ('' = cannot play here; why_silent says why) and peaks (0..1, or
+// null). props.value is the stem's reference clip id ('' = none), shown as the checked radio.
 // A click on a result plays it in the page (and stops the one playing); only its "Use" button
 // makes it the reference (value = its id, then an `input` event for the server).
 const heading = element.querySelector('.rr-heading');
@@ -116,7 +116,10 @@ function render() {
     const audio = document.createElement('audio');
     audio.preload = hit.url ? 'auto' : 'none';
     if (hit.url) audio.src = hit.url;
-    else { row.classList.add('rr-silent'); row.title = 'this file does not play in the browser. ' + row.title; }
+    else {
+      row.classList.add('rr-silent');
+      row.title = (hit.why_silent || 'This file does not play in the browser.') + ' ' + row.title;
+    }
     row.append(btn, wrap, label, useBtn, audio);
     const r = {hit, row, audio, head, radio, use: useBtn};
     audio.addEventListener('ended', () => stop(r));
