@@ -441,3 +441,14 @@ def test_search_results_have_thumbnails_play_urls_and_only_use_picks(demo, loade
     assert list(out) == [c.ref_results] and out[c.ref_results].value == hits[1]["id"]
     assert told[-1][0] == "warning" and "no-such-clip" in told[-1][1]
     assert loaded.reference.entry.id == hits[1]["id"]
+
+
+def test_selection_events_run_one_at_a_time_in_the_order_sent(demo):
+    # tabbing from the start box to the end box sends the start's blur (old end) before the
+    # end's submit; if they ran side by side the stale one could finish last and win
+    ids = {b._id for b in demo.blocks.values() if getattr(b, "elem_id", None) in ("sel-start", "sel-end")}
+    fns = [f for f in demo.fns.values() if any(t in ids for t, _ in f.targets)]
+    assert len(fns) == 4                                   # submit and blur of both boxes
+    sel_all = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", None) == "on_sel_all")
+    groups = {(f.concurrency_id, f.concurrency_limit) for f in [*fns, sel_all]}
+    assert len(groups) == 1 and next(iter(groups))[1] == 1, groups

@@ -187,9 +187,13 @@ def _wire_selection(c: SimpleNamespace) -> None:
                 c.timeline: timeline(c, sess)}
 
     sel_outs = [c.sel_md, c.curve, c.timeline, c.sel_start, c.sel_end]
+    # One queue, one at a time, in the order sent: typing a start and tabbing to the end sends
+    # the start box's blur (with the old end) before the end's submit; run side by side, the
+    # stale one could finish last and put the old selection back.
+    in_order = {"concurrency_id": "selection", "concurrency_limit": 1}
     for box in (c.sel_start, c.sel_end):
-        box.submit(on_selection, [S, c.sel_start, c.sel_end], sel_outs)
-        box.blur(on_selection, [S, c.sel_start, c.sel_end], sel_outs)
+        box.submit(on_selection, [S, c.sel_start, c.sel_end], sel_outs, **in_order)
+        box.blur(on_selection, [S, c.sel_start, c.sel_end], sel_outs, **in_order)
 
     @user_errors
     def on_sel_all(sess: Session):
@@ -199,4 +203,4 @@ def _wire_selection(c: SimpleNamespace) -> None:
         return {**on_selection(sess, *sess.selection), c.sel_start: sess.selection[0],
                 c.sel_end: sess.selection[1]}
 
-    c.sel_all.click(on_sel_all, S, sel_outs)
+    c.sel_all.click(on_sel_all, S, sel_outs, **in_order)
