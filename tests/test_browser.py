@@ -163,6 +163,21 @@ class Studio:
     def fill_text(self, elem_id: str, text: str) -> None:
         self.page.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(text)
 
+    def add_sound_folder(self, folder, n_sounds: int) -> None:
+        """The Library tab's 'Add folder', waited for until the folder's sounds are counted."""
+        self.tab("Library")
+        self.fill_text("library-folder-path", str(folder))
+        self.page.click("#library-folder-add")
+        expect(self.page.locator("#library-folders")).to_contain_text(f"{folder}: {n_sounds} sounds",
+                                                                      timeout=WAIT_MS)
+        self.idle()
+
+    def remove_sound_folder(self, folder) -> None:
+        self.page.locator("#library-folder-choice input").click()
+        self.page.get_by_role("option", name=str(folder.resolve())).click()
+        self.page.click("#library-folder-remove")
+        expect(self.page.locator("#library-folders")).to_contain_text("No folder added", timeout=WAIT_MS)
+
     def select_range(self, start: float, end: float) -> None:
         # the studio refuses a start past the end (it no longer moves the end by itself): when
         # the range moves later, set its end first
@@ -572,11 +587,7 @@ def test_a_sound_folder_added_in_the_library_tab_is_searched_and_usable(server, 
     page = ctx.new_page()
     studio = Studio(page, server)
     studio.open()
-    studio.tab("Library")
-    studio.fill_text("library-folder-path", str(folder))
-    page.click("#library-folder-add")
-    expect(page.locator("#library-folders")).to_contain_text(f"{folder}: 1 sounds", timeout=WAIT_MS)
-    studio.idle()
+    studio.add_sound_folder(folder, 1)
     studio.fill_text("reference-search", "zorblat knock")
     page.locator("#reference-search textarea, #reference-search input").first.press("Enter")
     rows = page.locator("#reference-results .rr-row")
@@ -586,11 +597,7 @@ def test_a_sound_folder_added_in_the_library_tab_is_searched_and_usable(server, 
     expect(page.locator("#reference-info")).to_contain_text("zorblat knock", timeout=WAIT_MS)
     settings = server["log"].parent / "settings.json"
     assert json.loads(settings.read_text())["library_folders"] == [str(folder.resolve())]
-    # removed again (the other tests search the bundled library alone)
-    page.locator("#library-folder-choice input").click()
-    page.get_by_role("option", name=str(folder.resolve())).click()
-    page.click("#library-folder-remove")
-    expect(page.locator("#library-folders")).to_contain_text("No folder added", timeout=WAIT_MS)
+    studio.remove_sound_folder(folder)      # the other tests search the bundled library alone
     assert json.loads(settings.read_text())["library_folders"] == []
     ctx.close()
 
@@ -613,11 +620,7 @@ def test_a_result_from_the_users_folder_shows_its_waveform_and_plays_on_click(se
     page = ctx.new_page()
     studio = Studio(page, server)
     studio.open()
-    studio.tab("Library")
-    studio.fill_text("library-folder-path", str(folder))
-    page.click("#library-folder-add")
-    expect(page.locator("#library-folders")).to_contain_text(f"{folder}: 2 sounds", timeout=WAIT_MS)
-    studio.idle()
+    studio.add_sound_folder(folder, 2)
     page.evaluate("() => { window.__played = []; document.addEventListener('play', e => "
                   "window.__played.push(e.target.currentSrc), true); }")
     studio.fill_text("reference-search", "quibble creak")
@@ -642,11 +645,7 @@ def test_a_result_from_the_users_folder_shows_its_waveform_and_plays_on_click(se
         "Quibble_Creak_01.wav", "Quibble_Creak_02.aiff"}
     # listening is not choosing
     expect(page.locator("#reference-info")).to_contain_text("none chosen")
-    # removed again (the other tests search the bundled library alone)
-    page.locator("#library-folder-choice input").click()
-    page.get_by_role("option", name=str(folder.resolve())).click()
-    page.click("#library-folder-remove")
-    expect(page.locator("#library-folders")).to_contain_text("No folder added", timeout=WAIT_MS)
+    studio.remove_sound_folder(folder)      # the other tests search the bundled library alone
     assert "Traceback" not in page.content() and studio.external == []
     ctx.close()
 

@@ -155,16 +155,7 @@ def test_dragging_a_lane_moves_the_stem_in_the_saved_project(studio, tmp_path):
         "([want, tol]) => Math.abs(Number(document.querySelector('#stem-offset input').value)"
         " - want) <= tol", arg=[expected, tol + 0.01], timeout=WAIT_MS)
     studio.idle()
-    studio.tab("Project")
-    page.click("#project-save-btn")
-    link = page.locator("#export-file a[href*='project.zip']").first
-    expect(link).to_be_attached(timeout=WAIT_MS)
-    href = urllib.parse.urljoin(studio.server["url"], link.get_attribute("href"))
-    with urllib.request.urlopen(href, timeout=60) as r:
-        saved = r.read()
-    with zipfile.ZipFile(io.BytesIO(saved)) as zf:
-        name = next(n for n in zf.namelist() if n.endswith("project.json"))
-        doc = json.loads(zf.read(name))
+    doc = _saved_project(studio)
     offset = doc["stems"][0]["mix"]["offset_s"]
     studio.mark(f"dragged {dx:.0f} px: offset {before:.3f} -> {offset:.3f} s (wanted {expected:.3f})")
     assert offset == pytest.approx(expected, abs=tol)
