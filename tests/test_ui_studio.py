@@ -312,10 +312,23 @@ def test_cancel_is_not_an_error_and_keeps_the_last_take(demo, loaded, told, monk
 
 def test_a_reversed_selection_is_refused_not_corrected(demo, loaded, told):
     c = demo_components(demo)
-    out = _handler(demo, "on_selection")(loaded, 3.5, 2.0)
+    out = _handler(demo, "on_sel_start")(loaded, 3.5)          # past the end in use (3.0)
     assert loaded.selection == (1.0, 3.0)
     assert out == {c.sel_start: 1.0, c.sel_end: 3.0}             # the boxes show what is used
     assert "must come after its start" in told[-1][1] and "stays 1.00–3.00 s" in told[-1][1]
+
+
+def test_a_start_box_event_arriving_after_the_end_s_keeps_the_new_end(demo, loaded, told):
+    # start typed, tab, end typed, Enter: the start's blur and the end's submit are two requests
+    # that can reach the server in either order; the late start must not bring the old end back
+    c = demo_components(demo)
+    assert loaded.selection == (1.0, 3.0)
+    _handler(demo, "on_sel_end")(loaded, 2.5)
+    out = _handler(demo, "on_sel_start")(loaded, 0.5)
+    assert loaded.selection == (0.5, 2.5)
+    assert '"duration_s": 2.0' in out[c.onset_lane]             # the lane comes with the reply
+    _handler(demo, "on_sel_start")(loaded, 2.8)                  # past the end in use: refused
+    assert loaded.selection == (0.5, 2.5) and "must come after its start" in told[-1][1]
 
 
 def test_an_out_of_range_gain_is_refused_and_the_used_value_shown(demo, loaded, told,

@@ -184,16 +184,27 @@ def _wire_selection(c: SimpleNamespace) -> None:
                 # only touch the boxes when the value used differs (the user may be typing)
                 c.sel_start: gr.skip() if sess.selection[0] == start else sess.selection[0],
                 c.sel_end: gr.skip() if sess.selection[1] == end else sess.selection[1],
-                c.timeline: timeline(c, sess)}
+                c.timeline: timeline(c, sess), c.onset_lane: sess.onsets_json}
 
-    sel_outs = [c.sel_md, c.curve, c.timeline, c.sel_start, c.sel_end]
-    # One queue, one at a time, in the order sent: typing a start and tabbing to the end sends
-    # the start box's blur (with the old end) before the end's submit; run side by side, the
-    # stale one could finish last and put the old selection back.
+    # Each box sends its own value only and keeps the other end as the session has it: typing
+    # a start and tabbing to the end sends the start's blur and then the end's submit as two
+    # requests that may reach the server in either order; with both boxes' values in each, the
+    # one carrying the old end could land last and put the old selection back.
+    @user_errors(shown=selection_in_use)
+    def on_sel_start(sess: Session, start: float):
+        sess = need(sess)
+        return on_selection(sess, start, sess.selection[1])
+
+    @user_errors(shown=selection_in_use)
+    def on_sel_end(sess: Session, end: float):
+        sess = need(sess)
+        return on_selection(sess, sess.selection[0], end)
+
+    sel_outs = [c.sel_md, c.curve, c.timeline, c.onset_lane, c.sel_start, c.sel_end]
     in_order = {"concurrency_id": "selection", "concurrency_limit": 1}
-    for box in (c.sel_start, c.sel_end):
-        box.submit(on_selection, [S, c.sel_start, c.sel_end], sel_outs, **in_order)
-        box.blur(on_selection, [S, c.sel_start, c.sel_end], sel_outs, **in_order)
+    for box, handler in ((c.sel_start, on_sel_start), (c.sel_end, on_sel_end)):
+        box.submit(handler, [S, box], sel_outs, **in_order)
+        box.blur(handler, [S, box], sel_outs, **in_order)
 
     @user_errors
     def on_sel_all(sess: Session):
