@@ -34,8 +34,9 @@ rest of the take is written back unchanged, the span is new and crossfaded in, a
 The take is an input: --out must name another file.
 
 Prints ONE JSON object on stdout. On a terminal, stderr also shows a denoising progress bar and a
-line per written take (its clip and licence); piped or redirected, stderr carries errors only. Every output is first written to a temporary file and all are
-moved into place only when everything succeeded, so an error leaves no output behind. Before any
+line per written take (its clip and licence); piped or redirected, stderr carries errors only.
+Every output is first written to a temporary file and all are moved into place only when
+everything succeeded, so an error leaves no output behind. Before any
 work, every input file must be a regular file, and every output (OUT-1 .. OUT-K included) must end
 in .wav (--mp4: .mp4), lie in an existing writable folder and be no input and no other output.
 """
